@@ -1,0 +1,237 @@
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { ConfigError } from '../report/errors.js';
+
+export const DEFAULT_CONFIG_FILE = '/etc/codedeploy-agent/conf/codedeployagent.yml';
+
+/**
+ * The agent configuration, normalised once from `codedeployagent.yml` (agent-spec §7.5).
+ * Keys keep the anchor's snake_case names so operators can grep their config for them.
+ */
+export interface AgentConfig {
+  /** Where this config was read from (undefined when built from defaults only). */
+  config_file?: string;
+  program_name: string;
+  log_dir: string;
+  pid_dir: string;
+  root_dir: string;
+  verbose: boolean;
+  log_aws_wire: boolean;
+  wait_between_runs: number;
+  proxy_uri?: string;
+  max_revisions: number;
+  disable_imds_v1: boolean;
+  children: number;
+  wait_between_spawning_children: number;
+  max_runs_per_worker: number;
+  wait_after_throttle_error: number;
+  wait_after_connection_problem: number;
+  wait_after_error: number;
+  http_read_timeout: number;
+  kill_agent_max_wait_time_seconds: number;
+  ongoing_deployment_tracking: string;
+  on_premises_config_file: string;
+  enable_deployments_log: boolean;
+  use_fips_mode: boolean;
+  deploy_control_endpoint?: string;
+  s3_endpoint_override?: string;
+  enable_auth_policy: boolean;
+  codedeploy_test_profile: string;
+  user?: string;
+  group?: string;
+
+  // ---- keys this agent adds (the anchor ignores unknown keys, so they are safe to share) ----
+  /** Seconds between SIGTERM and SIGKILL when a hook times out or the agent shuts down. */
+  hook_kill_grace_seconds: number;
+  /** Seconds to keep reading a hook's stdout/stderr after it exited while a background child holds them. */
+  hook_output_grace_seconds: number;
+  /** Commands of different deployment groups that may run at once. */
+  max_concurrent_commands: number;
+  /** Upper bound of the random delay before the first poll, so a fleet rebooting together does not poll in lockstep. */
+  startup_splay_seconds: number;
+  /** Refuse a deployment specification whose PKCS7 signature does not verify. */
+  enforce_deployment_spec_signature: boolean;
+  /** Part size (MiB) and parallel parts for ranged S3 downloads. */
+  s3_download_part_size_mb: number;
+  s3_download_concurrency: number;
+  /** Base URL of the GitHub API (GitHub Enterprise, tests). */
+  github_api_base: string;
+  /** `text` (anchor layout) or `json` (one object a line, for log shippers). */
+  log_format: 'text' | 'json';
+  /** Size rotation of each deployment's scripts.log. */
+  scripts_log_max_bytes: number;
+  scripts_log_max_files: number;
+  /** Days of daily-rotated agent logs to keep. */
+  log_retention_days: number;
+}
+
+export interface LoadedConfig {
+  config: AgentConfig;
+  warnings: string[];
+}
+
+type Kind = 'string' | 'optional-string' | 'boolean' | 'integer' | 'number' | 'log-format';
+
+const SCHEMA: Record<keyof Omit<AgentConfig, 'config_file'>, { kind: Kind; default: unknown }> = {
+  program_name: { kind: 'string', default: 'codedeploy-agent' },
+  log_dir: { kind: 'string', default: '/var/log/aws/codedeploy-agent/' },
+  pid_dir: { kind: 'string', default: '/opt/codedeploy-agent/state/.pid/' },
+  root_dir: { kind: 'string', default: '/opt/codedeploy-agent/deployment-root' },
+  verbose: { kind: 'boolean', default: false },
+  log_aws_wire: { kind: 'boolean', default: false },
+  wait_between_runs: { kind: 'number', default: 30 },
+  proxy_uri: { kind: 'optional-string', default: undefined },
+  max_revisions: { kind: 'integer', default: 5 },
+  disable_imds_v1: { kind: 'boolean', default: false },
+  children: { kind: 'integer', default: 1 },
+  wait_between_spawning_children: { kind: 'number', default: 1 },
+  max_runs_per_worker: { kind: 'integer', default: 0 },
+  wait_after_throttle_error: { kind: 'number', default: 60 },
+  wait_after_connection_problem: { kind: 'number', default: 5 },
+  wait_after_error: { kind: 'number', default: 30 },
+  http_read_timeout: { kind: 'number', default: 80 },
+  kill_agent_max_wait_time_seconds: { kind: 'number', default: 7200 },
+  ongoing_deployment_tracking: { kind: 'string', default: 'ongoing-deployment' },
+  on_premises_config_file: { kind: 'string', default: '/etc/codedeploy-agent/conf/codedeploy.onpremises.yml' },
+  enable_deployments_log: { kind: 'boolean', default: true },
+  use_fips_mode: { kind: 'boolean', default: false },
+  deploy_control_endpoint: { kind: 'optional-string', default: undefined },
+  s3_endpoint_override: { kind: 'optional-string', default: undefined },
+  enable_auth_policy: { kind: 'boolean', default: false },
+  codedeploy_test_profile: { kind: 'string', default: 'prod' },
+  user: { kind: 'optional-string', default: undefined },
+  group: { kind: 'optional-string', default: undefined },
+  hook_kill_grace_seconds: { kind: 'number', default: 5 },
+  hook_output_grace_seconds: { kind: 'number', default: 5 },
+  max_concurrent_commands: { kind: 'integer', default: 16 },
+  startup_splay_seconds: { kind: 'number', default: 3 },
+  enforce_deployment_spec_signature: { kind: 'boolean', default: false },
+  s3_download_part_size_mb: { kind: 'integer', default: 16 },
+  s3_download_concurrency: { kind: 'integer', default: 8 },
+  github_api_base: { kind: 'string', default: 'https://api.github.com' },
+  log_format: { kind: 'log-format', default: 'text' },
+  scripts_log_max_bytes: { kind: 'integer', default: 64 * 1024 * 1024 },
+  scripts_log_max_files: { kind: 'integer', default: 8 },
+  log_retention_days: { kind: 'integer', default: 7 },
+};
+
+/** Keys the anchor reads (or used to) that this agent accepts without using them. */
+const LEGACY_KEYS = new Set([
+  'use_mock_command_service',
+  'plugins',
+  'shared_dir',
+  'instance_service_region',
+  'instance_service_endpoint',
+  'instance_service_port',
+  'config_file',
+]);
+
+export function defaultConfig(): AgentConfig {
+  const config: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(SCHEMA)) config[key] = spec.default;
+  return config as unknown as AgentConfig;
+}
+
+/** `:root_dir:` (Ruby symbol, as the anchor ships it) and `root_dir` name the same key. */
+export function normaliseKey(key: string): string {
+  return key.startsWith(':') ? key.slice(1) : key;
+}
+
+function coerce(key: string, kind: Kind, value: unknown, file: string): unknown {
+  const wrong = (expected: string) =>
+    new ConfigError(`${file}: key ${key} has the value ${JSON.stringify(value)}, which is not ${expected}`);
+  if (value === null || value === undefined || value === '') {
+    if (kind === 'optional-string') return undefined;
+    return SCHEMA[key as keyof typeof SCHEMA].default;
+  }
+  switch (kind) {
+    case 'string':
+    case 'optional-string':
+      if (typeof value === 'string') return value;
+      if (typeof value === 'number') return String(value);
+      throw wrong('a string');
+    case 'boolean':
+      if (typeof value === 'boolean') return value;
+      if (value === 'true') return true;
+      if (value === 'false') return false;
+      throw wrong('true or false');
+    case 'integer': {
+      const n = typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
+      if (typeof n === 'number' && Number.isInteger(n)) return n;
+      throw wrong('a whole number');
+    }
+    case 'number': {
+      const n = typeof value === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
+      if (typeof n === 'number' && Number.isFinite(n)) return n;
+      throw wrong('a number');
+    }
+    case 'log-format':
+      if (value === 'text' || value === 'json') return value;
+      throw wrong('"text" or "json"');
+  }
+}
+
+function checkRanges(config: AgentConfig, file: string): void {
+  const fail = (key: keyof AgentConfig, rule: string) =>
+    new ConfigError(`${file}: key ${key} has the value ${JSON.stringify(config[key])}, which is not ${rule}`);
+  if (config.max_revisions < 1) throw fail('max_revisions', 'a whole number of 1 or more');
+  if (config.children !== 1) throw fail('children', '1 (children can only be set to 1)');
+  if (config.max_runs_per_worker < 0) throw fail('max_runs_per_worker', '0 or more');
+  if (config.max_concurrent_commands < 1) throw fail('max_concurrent_commands', 'a whole number of 1 or more');
+  if (config.s3_download_part_size_mb < 5) throw fail('s3_download_part_size_mb', 'at least 5');
+  if (config.s3_download_concurrency < 1) throw fail('s3_download_concurrency', 'at least 1');
+  for (const key of ['wait_between_runs', 'http_read_timeout', 'kill_agent_max_wait_time_seconds', 'hook_kill_grace_seconds',
+    'hook_output_grace_seconds', 'startup_splay_seconds'] as const) {
+    if (config[key] < 0) throw fail(key, 'a number of 0 or more');
+  }
+}
+
+/** Parses config YAML text (already read) into the typed config; pure apart from nothing. */
+export function parseAgentConfig(text: string, file: string): LoadedConfig {
+  const warnings: string[] = [];
+  // YAML 1.1 as the anchor's Psych reads it (`yes`/`no` booleans, `0644` octal).
+  const doc = parseDocument(text, { version: '1.1', uniqueKeys: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const pos = e.linePos?.[0];
+    throw new ConfigError(
+      `An error occurred loading the CodeDeploy agent config file at ${file}. Error message: ${e.message.split('\n')[0]}${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}`,
+    );
+  }
+  const raw: unknown = doc.toJS();
+  const config = defaultConfig();
+  config.config_file = file;
+  if (raw === null || raw === undefined) return { config, warnings };
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(`${file}: the agent configuration must be a YAML mapping of keys to values`);
+  }
+  for (const [rawKey, value] of Object.entries(raw as Record<string, unknown>)) {
+    const key = normaliseKey(rawKey);
+    const spec = SCHEMA[key as keyof typeof SCHEMA];
+    if (!spec) {
+      if (!LEGACY_KEYS.has(key)) warnings.push(`${file}: unknown configuration key ${rawKey} is ignored`);
+      continue;
+    }
+    (config as unknown as Record<string, unknown>)[key] = coerce(key, spec.kind, value, file);
+  }
+  checkRanges(config, file);
+  return { config, warnings };
+}
+
+/**
+ * Reads the config file. A missing default file yields the defaults (so `validate` and `deploy` work on a
+ * developer machine); a missing file that was asked for by name is an error, as in the anchor.
+ */
+export function loadAgentConfig(file: string | undefined): LoadedConfig {
+  const path = file ?? DEFAULT_CONFIG_FILE;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if (file === undefined && (error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { config: defaultConfig(), warnings: [`${path} does not exist; using the built-in defaults`] };
+    }
+    throw new ConfigError(`The config file ${path} does not exist or is not readable`);
+  }
+  return parseAgentConfig(text, path);
+}

@@ -1,0 +1,65 @@
+import { join } from 'node:path';
+
+/**
+ * Paths under the deployment root, with the anchor's names (agent-spec §3.3) so a host can switch
+ * agents without losing its history. Pure: no I/O here.
+ */
+export interface DeploymentPaths {
+  /** ROOT/<group>/<deployment> */
+  deploymentDir: string;
+  bundleFile: string;
+  archiveDir: string;
+  archiveTempDir: string;
+  logsDir: string;
+  scriptsLog: string;
+}
+
+export function deploymentPaths(rootDir: string, groupId: string, deploymentId: string): DeploymentPaths {
+  const deploymentDir = join(rootDir, groupId, deploymentId);
+  return {
+    deploymentDir,
+    bundleFile: join(deploymentDir, 'bundle.tar'),
+    archiveDir: join(deploymentDir, 'deployment-archive'),
+    archiveTempDir: join(deploymentDir, 'deployment-archive-temp'),
+    logsDir: join(deploymentDir, 'logs'),
+    scriptsLog: join(deploymentDir, 'logs', 'scripts.log'),
+  };
+}
+
+export function instructionsDir(rootDir: string): string {
+  return join(rootDir, 'deployment-instructions');
+}
+
+export function groupDir(rootDir: string, groupId: string): string {
+  return join(rootDir, groupId);
+}
+
+/** Note the `-` separator for these two vs `_` for the pointer files, as in the anchor. */
+export function cleanupFile(rootDir: string, groupId: string): string {
+  return join(instructionsDir(rootDir), `${groupId}-cleanup`);
+}
+
+export function installJsonFile(rootDir: string, groupId: string): string {
+  return join(instructionsDir(rootDir), `${groupId}-install.json`);
+}
+
+export function lastSuccessfulInstallFile(rootDir: string, groupId: string): string {
+  return join(instructionsDir(rootDir), `${groupId}_last_successful_install`);
+}
+
+export function mostRecentInstallFile(rootDir: string, groupId: string): string {
+  return join(instructionsDir(rootDir), `${groupId}_most_recent_install`);
+}
+
+export function deploymentsLogFile(rootDir: string, programName = 'codedeploy-agent'): string {
+  return join(rootDir, 'deployment-logs', `${programName}-deployments.log`);
+}
+
+export function trackingDir(rootDir: string, trackingName = 'ongoing-deployment'): string {
+  return join(rootDir, trackingName);
+}
+
+/** `ROOT/../.version` holds `agent_version: <v>` (§1.1). */
+export function versionFile(rootDir: string): string {
+  return join(rootDir, '..', '.version');
+}

@@ -1,0 +1,77 @@
+import { ErrorCode, type ErrorCodeValue } from './error-codes.js';
+
+/** Base of every error the agent raises on purpose: it carries the code reported to the service. */
+export class AgentError extends Error {
+  readonly code: ErrorCodeValue;
+  constructor(message: string, code: ErrorCodeValue = ErrorCode.UnknownError, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A hook script failed; reported with the script's appspec location and the output tail (§6). */
+export class ScriptError extends AgentError {
+  readonly scriptName: string;
+  readonly logTail: string;
+  constructor(code: ErrorCodeValue, scriptName: string, message: string, logTail = '') {
+    super(message, code);
+    this.scriptName = scriptName;
+    this.logTail = logTail;
+  }
+}
+
+/** Where a problem sits in a YAML file: 1-based line and column. */
+export interface SourcePosition {
+  file: string;
+  line: number;
+  col: number;
+}
+
+export interface AppSpecProblem extends Partial<SourcePosition> {
+  message: string;
+  /** What to write instead. */
+  hint?: string;
+}
+
+export function formatProblem(problem: AppSpecProblem): string {
+  const where = problem.file ? `${problem.file}${problem.line ? `:${problem.line}:${problem.col ?? 1}` : ''}: ` : '';
+  return `${where}${problem.message}${problem.hint ? ` (${problem.hint})` : ''}`;
+}
+
+/** The appspec is missing or invalid; holds every problem found, not just the first. */
+export class AppSpecError extends AgentError {
+  readonly problems: AppSpecProblem[];
+  constructor(problems: AppSpecProblem[]) {
+    super(problems.map(formatProblem).join('\n'), ErrorCode.UnknownError);
+    this.problems = problems;
+  }
+}
+
+/** The agent configuration file is unreadable or holds a value of the wrong type. */
+export class ConfigError extends AgentError {}
+
+/** A bundle could not be unpacked safely (traversal, links out of the archive, device nodes...). */
+export class ArchiveError extends AgentError {}
+
+/** Install refused or failed; the destination has been restored to its state before Install. */
+export class InstallError extends AgentError {}
+
+/** The deployment specification is malformed or unsupported (§2). */
+export class DeploymentSpecError extends AgentError {}
+
+/** A revision could not be fetched (S3, GitHub, local). */
+export class RevisionError extends AgentError {}
+
+/** The commands service answered with an error. */
+export class ServiceError extends AgentError {
+  readonly errorType: string;
+  readonly statusCode: number;
+  readonly body: string;
+  constructor(errorType: string, statusCode: number, message: string, body: string) {
+    super(message, ErrorCode.UnknownError);
+    this.errorType = errorType;
+    this.statusCode = statusCode;
+    this.body = body;
+  }
+}

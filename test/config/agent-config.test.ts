@@ -1,0 +1,75 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultConfig, loadAgentConfig, parseAgentConfig } from '../../src/config/agent-config.js';
+import { ConfigError } from '../../src/report/errors.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => { while (cleanups.length) cleanups.pop()!(); });
+
+describe('agent config', () => {
+  it('reads the shipped file with Ruby-symbol keys', () => {
+    const text = [
+      '---',
+      ':log_aws_wire: false',
+      ":log_dir: '/var/log/aws/codedeploy-agent/'",
+      ":pid_dir: '/opt/codedeploy-agent/state/.pid/'",
+      ':program_name: codedeploy-agent',
+      ":root_dir: '/tmp/root'",
+      ':verbose: false',
+      ':wait_between_runs: 1',
+      ':proxy_uri:',
+      ':max_revisions: 5',
+      ':disable_imds_v1: false',
+    ].join('\n');
+    const { config, warnings } = parseAgentConfig(text, '/etc/x.yml');
+    expect(warnings).toEqual([]);
+    expect(config.root_dir).toBe('/tmp/root');
+    expect(config.wait_between_runs).toBe(1);
+    expect(config.proxy_uri).toBeUndefined();
+    expect(config.max_revisions).toBe(5);
+    expect(config.http_read_timeout).toBe(80);
+    expect(config.kill_agent_max_wait_time_seconds).toBe(7200);
+  });
+
+  it('accepts plain keys and the same defaults as the anchor', () => {
+    const { config } = parseAgentConfig('root_dir: /r\nverbose: yes\nmax_revisions: "3"\n', 'f.yml');
+    expect(config.root_dir).toBe('/r');
+    expect(config.verbose).toBe(true);
+    expect(config.max_revisions).toBe(3);
+    const d = defaultConfig();
+    expect(d.wait_between_runs).toBe(30);
+    expect(d.ongoing_deployment_tracking).toBe('ongoing-deployment');
+    expect(d.on_premises_config_file).toBe('/etc/codedeploy-agent/conf/codedeploy.onpremises.yml');
+    expect(d.enable_deployments_log).toBe(true);
+    expect(d.codedeploy_test_profile).toBe('prod');
+  });
+
+  it('warns about an unknown key and names it', () => {
+    const { warnings } = parseAgentConfig(':no_such_key: 1\n:plugins: x\n', 'f.yml');
+    expect(warnings).toEqual(['f.yml: unknown configuration key :no_such_key is ignored']);
+  });
+
+  it('rejects a wrong type naming key, value and file', () => {
+    expect(() => parseAgentConfig(':max_revisions: many\n', '/etc/c.yml')).toThrow(
+      '/etc/c.yml: key max_revisions has the value "many", which is not a whole number',
+    );
+    expect(() => parseAgentConfig(':verbose: 3\n', '/etc/c.yml')).toThrow(/key verbose has the value 3, which is not true or false/);
+    expect(() => parseAgentConfig(':max_revisions: 0\n', 'c.yml')).toThrow(ConfigError);
+    expect(() => parseAgentConfig(':children: 2\n', 'c.yml')).toThrow(/children can only be set to 1/);
+  });
+
+  it('reports YAML syntax errors with position', () => {
+    expect(() => parseAgentConfig(':a: [1, 2\n', 'bad.yml')).toThrow(/bad\.yml.*line \d+, column \d+/);
+  });
+
+  it('loads from disk; a named missing file is an error', () => {
+    const t = makeTempDir();
+    cleanups.push(t.cleanup);
+    const file = join(t.dir, 'c.yml');
+    writeFileSync(file, ':root_dir: /x\n');
+    expect(loadAgentConfig(file).config.root_dir).toBe('/x');
+    expect(() => loadAgentConfig(join(t.dir, 'missing.yml'))).toThrow('does not exist or is not readable');
+  });
+});
