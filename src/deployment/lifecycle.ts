@@ -1,0 +1,119 @@
+import type { DeploymentSpec } from './spec-types.js';
+
+/**
+ * Which lifecycle events exist, in which order they run, and which revision each one takes its
+ * appspec and scripts from (agent-spec §3.1, §3.7, §8.3). Pure data and functions only.
+ */
+
+export const BUILTIN_EVENTS = ['DownloadBundle', 'Install'] as const;
+
+/** The nine scriptable events of the daemon's hook mapping (each maps to itself). */
+export const HOOK_EVENTS = [
+  'BeforeBlockTraffic',
+  'AfterBlockTraffic',
+  'ApplicationStop',
+  'BeforeInstall',
+  'AfterInstall',
+  'ApplicationStart',
+  'BeforeAllowTraffic',
+  'AfterAllowTraffic',
+  'ValidateService',
+] as const;
+
+/** `DEFAULT_ORDERED_LIFECYCLE_EVENTS` of codedeploy-local. */
+export const DEFAULT_ORDERED_EVENTS = [
+  'BeforeBlockTraffic',
+  'AfterBlockTraffic',
+  'ApplicationStop',
+  'DownloadBundle',
+  'BeforeInstall',
+  'Install',
+  'AfterInstall',
+  'ApplicationStart',
+  'ValidateService',
+  'BeforeAllowTraffic',
+  'AfterAllowTraffic',
+] as const;
+
+/** Events whose failure `--ignore-application-stop-failures` forgives (they run the previous revision's scripts). */
+export const STOP_EVENTS = ['ApplicationStop', 'BeforeBlockTraffic', 'AfterBlockTraffic'] as const;
+
+export type RevisionMode = 'New' | 'LastSuccessfulOrIgnore' | 'MostRecentOrIgnore';
+
+export function isBuiltinEvent(event: string): boolean {
+  return (BUILTIN_EVENTS as readonly string[]).includes(event);
+}
+
+export function isHookEvent(event: string): boolean {
+  return (HOOK_EVENTS as readonly string[]).includes(event);
+}
+
+export function isBlueGreenRollback(spec: Pick<DeploymentSpec, 'deploymentCreator' | 'deploymentType'>): boolean {
+  return spec.deploymentCreator === 'codeDeployRollback' && spec.deploymentType === 'BLUE_GREEN';
+}
+
+/** §3.7: the block-traffic trio looks back; a blue/green rollback swaps which side looks back. */
+export function revisionModeFor(event: string, spec: Pick<DeploymentSpec, 'deploymentCreator' | 'deploymentType'>): RevisionMode {
+  const rollback = isBlueGreenRollback(spec);
+  switch (event) {
+    case 'BeforeBlockTraffic':
+    case 'AfterBlockTraffic':
+      return rollback ? 'MostRecentOrIgnore' : 'LastSuccessfulOrIgnore';
+    case 'ApplicationStop':
+      return 'LastSuccessfulOrIgnore';
+    case 'BeforeAllowTraffic':
+    case 'AfterAllowTraffic':
+      return rollback ? 'LastSuccessfulOrIgnore' : 'New';
+    default:
+      return 'New';
+  }
+}
+
+/** Events that run from the new revision in a local run, so they may not precede DownloadBundle/Install. */
+const NEW_REVISION_EVENTS = ['AfterInstall', 'ApplicationStart', 'BeforeAllowTraffic', 'AfterAllowTraffic', 'ValidateService'];
+
+/**
+ * codedeploy-local's `--events` rules (§8.2): returns the problem message, or undefined when the order is fine.
+ */
+export function checkLocalEventOrder(events: string[], rawArgument: string): string | undefined {
+  const download = events.indexOf('DownloadBundle');
+  if (download >= 0) {
+    const before = events.slice(0, download);
+    if (before.some((e) => e === 'Install' || NEW_REVISION_EVENTS.includes(e))) {
+      return `The only events that can be specified before DownloadBundle are BeforeBlockTraffic,AfterBlockTraffic,ApplicationStop. Please fix the order of your specified events: ${rawArgument}`;
+    }
+  }
+  const install = events.indexOf('Install');
+  if (install >= 0) {
+    const before = events.slice(0, install);
+    if (before.some((e) => NEW_REVISION_EVENTS.includes(e))) {
+      return `The only events that can be specified before Install are BeforeBlockTraffic,AfterBlockTraffic,ApplicationStop,DownloadBundle,BeforeInstall. Please fix the order of your specified events: ${rawArgument}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The events a local run executes (§8.3): the given list (or the default order), with DownloadBundle and
+ * Install prepended when missing and swapped if Install would precede DownloadBundle.
+ */
+export function localEventsToRun(given: string[] | undefined): string[] {
+  const events = given && given.length > 0 ? [...given] : [...DEFAULT_ORDERED_EVENTS];
+  for (const required of ['Install', 'DownloadBundle']) {
+    if (!events.includes(required)) events.unshift(required);
+  }
+  const download = events.indexOf('DownloadBundle');
+  const install = events.indexOf('Install');
+  if (install < download) {
+    events[install] = 'DownloadBundle';
+    events[download] = 'Install';
+  }
+  return events;
+}
+
+/** AllPossibleLifecycleEvents of a local run: the default order first, then any custom events given. */
+export function allPossibleLocalEvents(given: string[] | undefined): string[] {
+  const all: string[] = [...DEFAULT_ORDERED_EVENTS];
+  for (const event of given ?? []) if (!all.includes(event)) all.push(event);
+  return all;
+}

@@ -1,0 +1,136 @@
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomInt } from 'node:crypto';
+import { AgentError } from '../report/errors.js';
+import type { BundleType, DeploymentSpec, Revision } from './spec-types.js';
+import { allPossibleLocalEvents } from './lifecycle.js';
+
+/** Flags of `codedeploy-local` (agent-spec §8.1), already parsed. */
+export interface LocalDeployOptions {
+  bundleLocation: string;
+  type: string;
+  fileExistsBehavior?: string;
+  deploymentGroup: string;
+  deploymentGroupName?: string;
+  applicationName?: string;
+  events?: string[];
+  appspecFilename?: string;
+  /** `Authorization: token` for a private GitHub repository (the 2.0 agent's `--github-token`). */
+  githubToken?: string;
+}
+
+export class LocalDeployError extends AgentError {}
+
+const VALID_TYPES = ['tgz', 'tar', 'zip', 'directory'];
+
+/** `d-` + 9 characters from A-Z0-9 + `-local`, as codedeploy-local names its deployments. */
+export function localDeploymentId(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  let id = '';
+  for (let i = 0; i < 9; i++) id += alphabet[randomInt(alphabet.length)];
+  return `d-${id}-local`;
+}
+
+/** Turns a bundle location into a revision, with the anchor's validation messages (§8.2). */
+export function revisionFromLocation(location: string, type: string, appspecFilename?: string): Revision {
+  if (!VALID_TYPES.includes(type)) {
+    throw new LocalDeployError(`type ${type} is not a valid type. Must be one of ${VALID_TYPES.join(',')}`);
+  }
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(location)?.[1]?.toLowerCase();
+  if (scheme === 'http') {
+    throw new LocalDeployError(`location ${location} cannot be http, only encrypted (https) url endpoints supported`);
+  }
+  if (scheme === 's3') return s3Revision(location, type);
+  if (scheme === 'https') return gitHubRevision(location, type);
+  if (scheme !== undefined && scheme !== 'file' && scheme.length > 1) {
+    throw new LocalDeployError(`unknown location ${location} cannot be determined to be S3, Github, or a local file / directory`);
+  }
+  // file:// URLs are accepted (the anchor rejects them by accident, §10.29).
+  const path = resolve(scheme === 'file' ? decodeURIComponent(new URL(location).pathname) : location);
+  if (!existsSync(path)) {
+    throw new LocalDeployError(`location ${location} is specified as a file or directory which does not exist`);
+  }
+  const isDirectory = statSync(path).isDirectory();
+  if (type === 'directory') {
+    if (!isDirectory) throw new LocalDeployError(`location ${location} is specified with type directory but it is a file`);
+    checkAppSpecPresent(location, path, appspecFilename);
+    return { type: 'Local Directory', location: path, bundleType: 'directory' };
+  }
+  if (isDirectory) {
+    throw new LocalDeployError(`location ${location} is specified as a compressed local file but it is a directory`);
+  }
+  return { type: 'Local File', location: path, bundleType: type as 'tar' | 'tgz' | 'zip' };
+}
+
+function checkAppSpecPresent(location: string, dir: string, appspecFilename?: string): void {
+  const hint = 'Please either run the CLI from within a directory containing the appspec file or specify a bundle location containing an appspec file in its root directory';
+  if (appspecFilename) {
+    if (!existsSync(join(dir, appspecFilename))) {
+      throw new LocalDeployError(`Expecting appspec file at location ${location}/${appspecFilename} but it is not found there. ${hint}`);
+    }
+  } else if (!existsSync(join(dir, 'appspec.yml')) && !existsSync(join(dir, 'appspec.yaml'))) {
+    throw new LocalDeployError(`Expecting appspec file at location ${location}/appspec.yml or ${location}/appspec.yaml but it is not found there. ${hint}`);
+  }
+}
+
+function s3Revision(location: string, type: string): Revision {
+  const url = new URL(location);
+  const key = decodeURIComponent(url.pathname);
+  if (!url.hostname || !key.startsWith('/') || key.length < 2) {
+    throw new LocalDeployError(`s3 location ${location} not in the expected format of 's3://bucket/key'`);
+  }
+  if (type === 'directory') {
+    throw new LocalDeployError(`location ${location} is an S3 object: give its --type (tgz, tar or zip)`);
+  }
+  const version = url.searchParams.get('versionId') ?? url.searchParams.get('version') ?? undefined;
+  const etag = url.searchParams.get('etag') ?? undefined;
+  return {
+    type: 'S3',
+    bucket: url.hostname,
+    key: key.slice(1),
+    bundleType: type as 'tar' | 'tgz' | 'zip',
+    ...(version ? { version } : {}),
+    ...(etag ? { etag } : {}),
+  };
+}
+
+function gitHubRevision(location: string, type: string): Revision {
+  const url = new URL(location);
+  const bundleType: 'tar' | 'zip' = type === 'tar' || type === 'zip' ? type : 'zip';
+  const formatError = () =>
+    new LocalDeployError(
+      `github location ${location} not in the expected format of 'https://github.com/<account>/<repository>' or 'https://api.github.com/repos/<account>/<repository>/<tarball|zipball>/<commit>'`,
+    );
+  if (!url.hostname.endsWith('github.com')) {
+    throw new LocalDeployError(`unknown location ${location} cannot be determined to be S3, Github, or a local file / directory`);
+  }
+  const parts = url.pathname.split('/').filter((p) => p.length > 0);
+  if (parts[0] === 'repos') {
+    if (parts.length < 5) throw formatError();
+    return { type: 'GitHub', account: parts[1], repository: parts[2], commitId: parts[parts.length - 1], bundleType };
+  }
+  if (parts.length < 2) throw formatError();
+  return { type: 'GitHub', account: parts[0], repository: parts.slice(1).join('/').replace(/\.git$/, ''), commitId: 'HEAD', bundleType };
+}
+
+/** The deployment specification codedeploy-local simulates (§8.3). */
+export function buildLocalSpec(options: LocalDeployOptions, deploymentId = localDeploymentId()): DeploymentSpec {
+  const revision = revisionFromLocation(options.bundleLocation, options.type, options.appspecFilename);
+  return {
+    deploymentId,
+    deploymentGroupId: options.deploymentGroup,
+    deploymentGroupName: options.deploymentGroupName ?? 'LocalFleet',
+    applicationName: options.applicationName ?? options.bundleLocation,
+    deploymentCreator: 'user',
+    deploymentType: 'IN_PLACE',
+    appSpecFilename: options.appspecFilename ?? 'appspec.yml',
+    revision,
+    fileExistsBehavior: (options.fileExistsBehavior ?? 'DISALLOW').toUpperCase(),
+    allPossibleLifecycleEvents: allPossibleLocalEvents(options.events),
+    ...(options.githubToken ? { gitHubAccessToken: options.githubToken } : {}),
+  };
+}
+
+export function bundleTypeOf(revision: Revision): BundleType {
+  return revision.bundleType ?? 'tar';
+}

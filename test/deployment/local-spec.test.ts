@@ -1,0 +1,59 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildLocalSpec, localDeploymentId, revisionFromLocation } from '../../src/deployment/local-spec.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const tmp = makeTempDir();
+afterAll(tmp.cleanup);
+const bundleDir = join(tmp.dir, 'bundle');
+mkdirSync(bundleDir);
+writeFileSync(join(bundleDir, 'appspec.yml'), 'version: 0.0\nos: linux\n');
+const emptyDir = join(tmp.dir, 'empty');
+mkdirSync(emptyDir);
+const archive = join(tmp.dir, 'bundle.tgz');
+writeFileSync(archive, 'x');
+
+describe('codedeploy-local locations (§8.2)', () => {
+  it('local folders and files', () => {
+    expect(revisionFromLocation(bundleDir, 'directory')).toEqual({ type: 'Local Directory', location: bundleDir, bundleType: 'directory' });
+    expect(revisionFromLocation(archive, 'tgz')).toEqual({ type: 'Local File', location: archive, bundleType: 'tgz' });
+    expect(revisionFromLocation(`file://${archive}`, 'tgz')).toMatchObject({ type: 'Local File', location: archive });
+  });
+
+  it('the anchor messages for bad locations', () => {
+    expect(() => revisionFromLocation(bundleDir, 'rar')).toThrow('type rar is not a valid type. Must be one of tgz,tar,zip,directory');
+    expect(() => revisionFromLocation('http://example.com/x.tgz', 'tgz')).toThrow('cannot be http, only encrypted (https) url endpoints supported');
+    expect(() => revisionFromLocation(join(tmp.dir, 'nope'), 'tgz')).toThrow('is specified as a file or directory which does not exist');
+    expect(() => revisionFromLocation(archive, 'directory')).toThrow('is specified with type directory but it is a file');
+    expect(() => revisionFromLocation(bundleDir, 'zip')).toThrow('is specified as a compressed local file but it is a directory');
+    expect(() => revisionFromLocation(emptyDir, 'directory')).toThrow(`Expecting appspec file at location ${emptyDir}/appspec.yml or ${emptyDir}/appspec.yaml but it is not found there`);
+    expect(() => revisionFromLocation(bundleDir, 'directory', 'other.yml')).toThrow(`Expecting appspec file at location ${bundleDir}/other.yml`);
+    expect(() => revisionFromLocation('ftp://host/x', 'tgz')).toThrow('cannot be determined to be S3, Github, or a local file / directory');
+    expect(() => revisionFromLocation('s3://bucket', 'tgz')).toThrow("not in the expected format of 's3://bucket/key'");
+  });
+
+  it('S3 locations with version and ETag', () => {
+    expect(revisionFromLocation('s3://my-bucket/path/app.zip?versionId=v1&etag=abc', 'zip')).toEqual({
+      type: 'S3', bucket: 'my-bucket', key: 'path/app.zip', bundleType: 'zip', version: 'v1', etag: 'abc',
+    });
+  });
+
+  it('GitHub locations', () => {
+    expect(revisionFromLocation('https://github.com/owner/repo', 'tar')).toEqual({
+      type: 'GitHub', account: 'owner', repository: 'repo', commitId: 'HEAD', bundleType: 'tar',
+    });
+    expect(revisionFromLocation('https://api.github.com/repos/owner/repo/tarball/abc123', 'directory')).toEqual({
+      type: 'GitHub', account: 'owner', repository: 'repo', commitId: 'abc123', bundleType: 'zip',
+    });
+  });
+
+  it('builds the simulated deployment specification (§8.3)', () => {
+    const spec = buildLocalSpec({ bundleLocation: bundleDir, type: 'directory', deploymentGroup: 'g', fileExistsBehavior: 'overwrite' }, 'd-ABCDEFGHI-local');
+    expect(spec).toMatchObject({
+      deploymentId: 'd-ABCDEFGHI-local', deploymentGroupId: 'g', deploymentGroupName: 'LocalFleet', applicationName: bundleDir,
+      appSpecFilename: 'appspec.yml', fileExistsBehavior: 'OVERWRITE', deploymentCreator: 'user', deploymentType: 'IN_PLACE',
+    });
+    expect(localDeploymentId()).toMatch(/^d-[A-Z0-9]{9}-local$/);
+  });
+});
