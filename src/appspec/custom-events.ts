@@ -1,0 +1,51 @@
+import { basename } from 'node:path';
+import { AppSpecError } from '../report/errors.js';
+import { DEFAULT_LIFECYCLE_EVENTS, SCRIPTABLE_EVENTS } from './events.js';
+import { rubyInspect } from './ruby-inspect.js';
+import type { AppSpec } from './types.js';
+
+const BUILTIN_EVENTS = ['DownloadBundle', 'Install'];
+
+/**
+ * The lifecycle-event checks of a local run's Install (agent-spec §3.5 step 3): every event the
+ * appspec has scripts for must be one the run knows (`allPossibleEvents`), and every custom event
+ * the run was asked for must have scripts in the appspec. Messages are the anchor's ArgumentErrors.
+ *
+ * `hookMappingEvents` are the events the run maps to hooks; a local run maps all of its events
+ * except DownloadBundle and Install.
+ */
+export function checkLifecycleEvents(
+  spec: AppSpec,
+  allPossibleEvents: string[],
+  hookMappingEvents: string[] = allPossibleEvents.filter((event) => !BUILTIN_EVENTS.includes(event)),
+): void {
+  const file = basename(spec.path);
+  const appspecEvents = Object.keys(spec.hooks);
+  const possible = new Set(allPossibleEvents);
+
+  const unknown = unique([...appspecEvents, ...hookMappingEvents]).filter((event) => !possible.has(event));
+  if (unknown.length > 0) {
+    throw new AppSpecError([
+      {
+        message: `${file} file contains unknown lifecycle events: ${rubyInspect(unknown)}`,
+        hint: `run these events by naming them in --events, or rename them to one of ${SCRIPTABLE_EVENTS.join(', ')}`,
+      },
+    ]);
+  }
+
+  const known = new Set<string>([...appspecEvents, ...SCRIPTABLE_EVENTS]);
+  const defaults = new Set<string>(DEFAULT_LIFECYCLE_EVENTS);
+  const missing = unique(allPossibleEvents).filter((event) => !defaults.has(event) && !known.has(event));
+  if (missing.length > 0) {
+    throw new AppSpecError([
+      {
+        message: `You specified a lifecycle event which is not a default one and doesn't exist in your ${file} file: ${missing.join(',')}`,
+        hint: `add scripts for ${missing.join(', ')} under hooks in ${file}, or leave ${missing.length === 1 ? 'it' : 'them'} out of --events`,
+      },
+    ]);
+  }
+}
+
+function unique(names: string[]): string[] {
+  return [...new Set(names)];
+}

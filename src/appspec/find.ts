@@ -1,0 +1,59 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AppSpecError } from '../report/errors.js';
+
+export const DEFAULT_APPSPEC_NAMES = ['appspec.yml', 'appspec.yaml'] as const;
+
+const APPSPEC_DOC_URL = 'http://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file.html';
+
+/**
+ * The AppSpec file of an unpacked revision: `name` when given and present, else `appspec.yml`, else
+ * `appspec.yaml`. Install, hooks, noop checks and validate all use this one lookup; the anchor's
+ * hooks do not fall back to `.yaml`, so a bundle with only `appspec.yaml` failed at BeforeInstall (§10.12).
+ */
+export function findAppSpec(archiveDir: string, name?: string): string {
+  const directory = resolve(archiveDir);
+  const candidates = [...new Set([...(name ? [name] : []), ...DEFAULT_APPSPEC_NAMES])];
+  for (const candidate of candidates) {
+    const path = join(directory, candidate);
+    if (isFile(path)) return path;
+  }
+  const wanted = name ?? DEFAULT_APPSPEC_NAMES[0];
+  const others = candidates.filter((candidate) => candidate !== wanted).map((candidate) => `"${candidate}"`);
+  const nested = nestedAppSpec(directory);
+  throw new AppSpecError([
+    {
+      message:
+        `The CodeDeploy agent did not find an AppSpec file within the unpacked revision directory at revision-relative path "${wanted}". ` +
+        `The revision was unpacked to directory "${directory}", and the AppSpec file was expected but not found at path "${join(directory, wanted)}". ` +
+        `Consult the AWS CodeDeploy Appspec documentation for more information at ${APPSPEC_DOC_URL}`,
+      hint: nested
+        ? `found ${nested}, but the AppSpec file must be at the top of the revision, not in a sub-folder (also looked for ${others.join(' and ')})`
+        : `also looked for ${others.join(' and ')}; put the AppSpec file at the top of the revision, or name it with --appspec-filename`,
+    },
+  ]);
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** `sub/appspec.yml` one level down: the usual cause when a bundle was zipped from outside its folder. */
+function nestedAppSpec(directory: string): string | undefined {
+  let entries;
+  try {
+    entries = readdirSync(directory, { withFileTypes: true });
+  } catch {
+    return undefined;
+  }
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const found = DEFAULT_APPSPEC_NAMES.find((candidate) => isFile(join(directory, entry.name, candidate)));
+    if (found) return `${entry.name}/${found}`;
+  }
+  return undefined;
+}
