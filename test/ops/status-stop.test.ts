@@ -44,7 +44,7 @@ describe('codedeploy-agent status', () => {
     fake.writeSnapshot({ ...snapshotFor(fake.pid!), futureField: 'kept' } as ReturnType<typeof snapshotFor>);
     const result = await runCli(['status', '--json', '-c', fake.configFile]);
     expect(result.exitCode).toBe(0);
-    const report = JSON.parse(result.stdout);
+    const report = JSON.parse(String(result.stdout));
     expect(report).toMatchObject({
       status: 'running', exitCode: 0, pid: fake.pid, version: '0.1.0', cliVersion: AGENT_VERSION, state: 'polling',
       hostIdentifier: 'arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0', region: 'us-east-1',
@@ -73,7 +73,7 @@ describe('codedeploy-agent status', () => {
     fake.writeSnapshot(snapshotFor(999_999));
     const result = await runCli(['status', '--json', '-c', fake.configFile]);
     expect(result.exitCode).toBe(0);
-    const report = JSON.parse(result.stdout);
+    const report = JSON.parse(String(result.stdout));
     expect(report).toMatchObject({ status: 'running', pid: fake.pid, state: 'starting', inFlight: [], recent: [] });
     expect(report.hostIdentifier).toBeUndefined();
     expect(report.uptimeSeconds).toBeLessThan(60);
@@ -92,7 +92,7 @@ describe('codedeploy-agent status', () => {
     fake.writeSnapshot(snapshotFor(gone.pid!, { lastError: { at: new Date().toISOString(), message: 'out of memory' } }));
     result = await runCli(['status', '--json', '-c', fake.configFile]);
     expect(result.exitCode).toBe(3);
-    const report = JSON.parse(result.stdout);
+    const report = JSON.parse(String(result.stdout));
     expect(report).toMatchObject({ status: 'not-running', exitCode: 3, stalePid: gone.pid, previousRun: { pid: gone.pid, lastError: { message: 'out of memory' } } });
     expect(existsSync(pidFilePath(fake.pidDir))).toBe(true);
     result = await runCli(['status', '-c', fake.configFile]);
@@ -110,11 +110,11 @@ describe('codedeploy-agent status', () => {
     expect(result.stderr).toContain('is not valid JSON');
     result = await runCli(['status', '--json', '-c', fake.configFile]);
     expect(result.exitCode).toBe(4);
-    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'unknown', exitCode: 4, pid: fake.pid });
+    expect(JSON.parse(String(result.stdout))).toMatchObject({ status: 'unknown', exitCode: 4, pid: fake.pid });
 
     result = await runCli(['status', '--json', '-c', join(fake.dir, 'missing.yml')]);
     expect(result.exitCode).toBe(4);
-    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'unknown', message: expect.stringContaining('does not exist or is not readable') });
+    expect(JSON.parse(String(result.stdout))).toMatchObject({ status: 'unknown', message: expect.stringContaining('does not exist or is not readable') });
   });
 
   it.skipIf(process.getuid?.() !== 0)('works for a non-root user (reads only the pid file and the 0644 status file)', async () => {
@@ -125,7 +125,7 @@ describe('codedeploy-agent status', () => {
     const result = await runCli(['status', '--json', '-c', fake.configFile], { uid: 65534, gid: 65534 });
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'running', pid: fake.pid, inFlight: [{ deploymentId: 'd-ABCDEFGHI' }] });
+    expect(JSON.parse(String(result.stdout))).toMatchObject({ status: 'running', pid: fake.pid, inFlight: [{ deploymentId: 'd-ABCDEFGHI' }] });
   });
 
   it('formats durations', () => {
