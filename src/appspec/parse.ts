@@ -35,7 +35,9 @@ export interface ParseResult {
   spec?: AppSpec;
   problems: AppSpecProblem[];
   warnings: AppSpecProblem[];
-  /** Where each hook script's location and each files entry's source was written, for checks against the bundle. */
+  /** The scripts and files that could be read, even when other parts have problems (for checks against the bundle). */
+  sections?: Pick<AppSpec, 'hooks' | 'files'>;
+  /** Where each hook script's location and each files entry's source was written. */
   positions: Map<HookScript | FileMapping, SourcePosition>;
 }
 
@@ -93,11 +95,11 @@ export function parseAppSpec(text: string, file: string, options: ParseOptions =
   const fileExistsBehavior = parseFileExistsBehavior(reader, entries.get('file_exists_behavior'));
 
   if (reader.problems.length > 0 || version === undefined || os.os === undefined || fileExistsBehavior === null) {
-    return { problems: reader.problems, warnings: reader.warnings, positions };
+    return { problems: reader.problems, warnings: reader.warnings, sections: { hooks, files }, positions };
   }
   const spec: AppSpec = { version, os: os.os, files, permissions, hooks, path: file };
   if (fileExistsBehavior !== undefined) spec.fileExistsBehavior = fileExistsBehavior;
-  return { spec, problems: [], warnings: reader.warnings, positions };
+  return { spec, problems: [], warnings: reader.warnings, sections: { hooks, files }, positions };
 }
 
 /** Reads and parses one appspec file; throws `AppSpecError` listing every problem. */

@@ -55,7 +55,7 @@ function parsePermission(reader: AppSpecReader, entries: Map<string, MapEntry>, 
   const type = parseTypes(reader, entries.get('type'), `${what}.type`);
   const owner = optionalText(reader, entries.get('owner'), `${what}.owner`, 'write one user name, e.g. owner: www-data');
   const group = optionalText(reader, entries.get('group'), `${what}.group`, 'write one group name, e.g. group: www-data');
-  const mode = parseEach(reader, entries.get('mode'), `${what}.mode`, parseMode);
+  const mode = parseEach(reader, entries.get('mode'), `${what}.mode`, 'write the octal digits, e.g. mode: 644', parseMode);
   const acls = parseAcls(reader, entries.get('acls'), `${what}.acls`);
   const context = parseContext(reader, entries.get('context'), `${what}.context`);
   if (object === undefined || pattern === undefined || except === null || type === undefined || mode === null || acls === null || context === null) {
@@ -126,7 +126,7 @@ function parseTextList(reader: AppSpecReader, entry: MapEntry | undefined, what:
       valid = false;
       return;
     }
-    const text = reader.expectText({ value: item.value, at: item.at }, `${what}[${index}]`);
+    const text = reader.expectText({ value: item.value, at: item.at }, `${what}[${index}]`, 'write one value per list item');
     if (text === undefined) valid = false;
     else texts.push({ text, at: item.at });
   });
@@ -165,9 +165,9 @@ function optionalText(reader: AppSpecReader, entry: MapEntry | undefined, what: 
 }
 
 /** One scalar through a value parser: undefined when absent, null when there is a problem (already reported). */
-function parseEach<T>(reader: AppSpecReader, entry: MapEntry | undefined, what: string, parse: (text: string) => Parsed<T>): T | undefined | null {
+function parseEach<T>(reader: AppSpecReader, entry: MapEntry | undefined, what: string, hint: string, parse: (text: string) => Parsed<T>): T | undefined | null {
   if (entry?.value === undefined) return undefined;
-  const text = reader.expectText(entry, what);
+  const text = reader.expectText(entry, what, hint);
   if (text === undefined) return null;
   const parsed = parse(text);
   if (parsed.ok) return parsed.value;
@@ -200,14 +200,14 @@ function parseContext(reader: AppSpecReader, entry: MapEntry | undefined, what: 
   const entries = reader.entries(entry.value);
   warnUnknownKeys(reader, entries, CONTEXT_KEYS, what);
   const typeEntry = entries.get('type');
-  const type = typeEntry?.value === undefined ? undefined : reader.expectText(typeEntry, `${what}.type`);
+  const type = typeEntry?.value === undefined ? undefined : reader.expectText(typeEntry, `${what}.type`, 'write one SELinux type, e.g. type: httpd_sys_content_t');
   if (typeEntry?.value === undefined) {
     reader.error(typeEntry?.at ?? entry.at,
       `The deployment failed because the application specification file specifies an invalid context type (${rubyInspect(reader.toJS(entry.value))}). Update the permissions section of the AppSpec file, and then try again.`,
       'add the SELinux type, e.g. type: httpd_sys_content_t');
   }
   const user = parseContextUser(reader, entries, what);
-  const range = parseEach(reader, entries.get('range'), `${what}.range`, parseSelinuxRange);
+  const range = parseEach(reader, entries.get('range'), `${what}.range`, 'write one range, e.g. range: s0-s3:c0.c5', parseSelinuxRange);
   if (type === undefined || user === null || range === null) return null;
   const context: SelinuxContext = { type };
   if (user !== undefined) context.user = user;
@@ -222,8 +222,9 @@ function parseContext(reader: AppSpecReader, entry: MapEntry | undefined, what: 
 function parseContextUser(reader: AppSpecReader, entries: Map<string, MapEntry>, what: string): string | undefined | null {
   const name = entries.get('name');
   const user = entries.get('user');
-  const nameText = name && reader.expectText(name, `${what}.name`);
-  const userText = user && reader.expectText(user, `${what}.user`);
+  const hint = 'write one SELinux user, e.g. system_u';
+  const nameText = name && reader.expectText(name, `${what}.name`, hint);
+  const userText = user && reader.expectText(user, `${what}.user`, hint);
   if (nameText !== undefined && userText !== undefined && nameText !== userText) {
     reader.error(user!.keyNode, `${what} names two different SELinux users: name ${nameText} and user ${userText}`, 'keep only one of name and user');
     return null;

@@ -104,7 +104,7 @@ export class AppSpecReader {
   expectText(entry: { value: Node | undefined; at: Node }, what: string, hint?: string): string | undefined {
     if (entry.value === undefined) return undefined;
     if (!isScalar(entry.value)) {
-      this.wrongType(entry.at, what, 'a single value', entry.value, hint);
+      this.wrongType(entry.at, what, 'a single value', entry.value, hint ?? 'write one value on this line, not a list or mapping');
       return undefined;
     }
     return this.text(entry.value);

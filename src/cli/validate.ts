@@ -1,14 +1,183 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, type Stats } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { checkBundle } from '../appspec/check-bundle.js';
+import { findAppSpec } from '../appspec/find.js';
+import { parseAppSpec } from '../appspec/parse.js';
+import { loadAgentConfig } from '../config/agent-config.js';
+import { AgentError, AppSpecError, type AppSpecProblem } from '../report/errors.js';
 
-/** Placeholder until the issue that builds `validate` lands. */
+export interface ValidateOptions {
+  appspecFilename?: string;
+  type?: string;
+  config?: string;
+  json?: boolean;
+}
+
+export interface ValidationReport {
+  ok: boolean;
+  problems: AppSpecProblem[];
+  warnings: AppSpecProblem[];
+}
+
+type ArchiveType = 'tar' | 'tgz' | 'zip';
+const BUNDLE_TYPES = ['tar', 'tgz', 'zip', 'directory'];
+
+/** `codedeploy-agent validate [PATH]`: check an appspec and the bundle around it without deploying anything. */
 export function register(program: Command): void {
   program
     .command('validate')
-    .description('validate (not implemented yet)')
-    .option('-c, --config <file>', 'agent configuration file')
-    .allowUnknownOption()
-    .action(() => {
-      process.stderr.write('codedeploy-agent validate is not implemented yet\n');
-      process.exitCode = 2;
+    .description('check an appspec and its bundle (folder, archive or the appspec file itself) without deploying')
+    .argument('[path]', 'bundle folder, archive (.tar, .tgz, .tar.gz, .zip) or appspec file', '.')
+    .option('-A, --appspec-filename <name>', 'name of the appspec file in the bundle (default appspec.yml, then appspec.yaml)')
+    .option('-t, --type <type>', 'bundle type when the file name does not tell: tar, tgz, zip or directory')
+    .option('-c, --config <file>', 'also check this agent configuration file')
+    .option('--json', 'print {ok, problems, warnings} as JSON')
+    .action(async (path: string, options: ValidateOptions) => {
+      const report = await validateTarget(path, options);
+      process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, path));
+      process.exitCode = report.ok ? 0 : 1;
     });
+}
+
+/** Validates a bundle folder, archive or appspec file; every problem found is in the report. */
+export async function validateTarget(path: string, options: ValidateOptions = {}): Promise<ValidationReport> {
+  const problems: AppSpecProblem[] = [];
+  const warnings: AppSpecProblem[] = [];
+  if (options.config !== undefined) checkConfig(options.config, problems, warnings);
+
+  const target = await openTarget(path, options);
+  try {
+    if ('problem' in target) {
+      problems.push(target.problem);
+    } else {
+      checkAppSpec(target, options.appspecFilename, problems, warnings);
+    }
+  } finally {
+    if ('cleanup' in target) target.cleanup?.();
+  }
+  return { ok: problems.length === 0, problems, warnings };
+}
+
+interface Target {
+  /** Folder the appspec's paths are relative to. */
+  bundleRoot: string;
+  /** The appspec file itself, when PATH named it. */
+  appspecFile?: string;
+  /** How to show files of the bundle in messages (the temp folder of an archive means nothing to the user). */
+  display: (file: string) => string;
+  cleanup?: () => void;
+}
+
+async function openTarget(path: string, options: ValidateOptions): Promise<Target | { problem: AppSpecProblem }> {
+  const absolute = resolve(path);
+  const stats = statOrUndefined(absolute);
+  if (stats === undefined) return { problem: { message: `${path} does not exist`, hint: 'give a bundle folder, an archive or an appspec file' } };
+  if (options.type !== undefined && !BUNDLE_TYPES.includes(options.type)) {
+    return { problem: { message: `type ${options.type} is not a valid type. Must be one of ${BUNDLE_TYPES.join(',')}` } };
+  }
+  const underPath = (file: string) => join(path, relative(absolute, file));
+  if (stats.isDirectory()) {
+    if (options.type !== undefined && options.type !== 'directory') {
+      return { problem: { message: `${path} is a folder, but --type says it is a ${options.type} archive`, hint: 'leave out --type for a folder' } };
+    }
+    return { bundleRoot: absolute, display: underPath };
+  }
+  const archiveType = options.type === 'directory' ? undefined : ((options.type as ArchiveType | undefined) ?? archiveTypeOf(absolute));
+  if (archiveType === undefined) {
+    if (options.type === 'directory') return { problem: { message: `${path} is a file, but --type says it is a folder` } };
+    return { bundleRoot: dirname(absolute), appspecFile: absolute, display: (file) => join(dirname(path), relative(dirname(absolute), file)) };
+  }
+  const unpacked = mkdtempSync(join(tmpdir(), 'codedeploy-validate-'));
+  const cleanup = () => rmSync(unpacked, { recursive: true, force: true });
+  try {
+    const { unpackBundle } = await loadUnpacker();
+    await unpackBundle(absolute, archiveType, unpacked, { stripSingleTopDirectory: true });
+  } catch (error) {
+    cleanup();
+    return { problem: { file: path, message: `cannot unpack ${path} as a ${archiveType} archive: ${error instanceof Error ? error.message : String(error)}` } };
+  }
+  return { bundleRoot: unpacked, display: (file) => `${path}/${relative(unpacked, file)}`, cleanup };
+}
+
+type UnpackBundle = (bundlePath: string, bundleType: ArchiveType, destDir: string, options?: { stripSingleTopDirectory?: boolean }) => Promise<unknown>;
+
+// TODO: becomes `await import('../archive/unpack.js')` (a literal, so esbuild bundles it) once that module lands.
+async function loadUnpacker(): Promise<{ unpackBundle: UnpackBundle }> {
+  const modulePath = '../archive/unpack.js';
+  return (await import(modulePath)) as { unpackBundle: UnpackBundle };
+}
+
+function archiveTypeOf(path: string): ArchiveType | undefined {
+  const name = basename(path).toLowerCase();
+  if (name.endsWith('.tar')) return 'tar';
+  if (name.endsWith('.tgz') || name.endsWith('.tar.gz')) return 'tgz';
+  if (name.endsWith('.zip')) return 'zip';
+  return undefined;
+}
+
+function checkAppSpec(target: Target, appspecFilename: string | undefined, problems: AppSpecProblem[], warnings: AppSpecProblem[]): void {
+  let appspecPath: string;
+  try {
+    appspecPath = target.appspecFile ?? findAppSpec(target.bundleRoot, appspecFilename);
+  } catch (error) {
+    if (error instanceof AppSpecError) problems.push(...error.problems);
+    else throw error;
+    return;
+  }
+  const file = target.display(appspecPath);
+  let text: string;
+  try {
+    text = readFileSync(appspecPath, 'utf8');
+  } catch (error) {
+    problems.push({ file, message: `cannot read the AppSpec file: ${(error as Error).message}` });
+    return;
+  }
+  const parsed = parseAppSpec(text, file);
+  problems.push(...parsed.problems);
+  warnings.push(...parsed.warnings);
+  if (parsed.sections) {
+    const bundle = checkBundle(parsed.sections, parsed.positions, target.bundleRoot);
+    problems.push(...bundle.problems);
+    warnings.push(...bundle.warnings);
+  }
+}
+
+function checkConfig(configFile: string, problems: AppSpecProblem[], warnings: AppSpecProblem[]): void {
+  try {
+    for (const message of loadAgentConfig(configFile).warnings) warnings.push({ file: configFile, message });
+  } catch (error) {
+    if (!(error instanceof AgentError)) throw error;
+    problems.push({ file: configFile, message: error.message });
+  }
+}
+
+/** Compiler-style lines (`file:line:col: error: message (hint)`), in file order, then a summary line. */
+export function formatReport(report: ValidationReport, path: string): string {
+  const lines = [
+    ...report.problems.map((problem) => ({ problem, severity: 'error' })),
+    ...report.warnings.map((problem) => ({ problem, severity: 'warning' })),
+  ]
+    .sort((a, b) =>
+      (a.problem.file ?? '').localeCompare(b.problem.file ?? '') || (a.problem.line ?? 0) - (b.problem.line ?? 0) || (a.problem.col ?? 0) - (b.problem.col ?? 0))
+    .map(({ problem, severity }) => `${where(problem)}${severity}: ${problem.message}${problem.hint ? ` (${problem.hint})` : ''}`);
+  const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const summary = report.ok
+    ? `${path}: AppSpec file valid${report.warnings.length > 0 ? ` (${count(report.warnings.length, 'warning')})` : ''}`
+    : `${path}: ${count(report.problems.length, 'error')}, ${count(report.warnings.length, 'warning')}`;
+  return `${[...lines, summary].join('\n')}\n`;
+}
+
+function where(problem: AppSpecProblem): string {
+  if (!problem.file) return '';
+  return problem.line ? `${problem.file}:${problem.line}:${problem.col ?? 1}: ` : `${problem.file}: `;
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
 }
