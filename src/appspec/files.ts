@@ -49,23 +49,24 @@ export function parseFiles(reader: AppSpecReader, section: MapEntry, positions: 
     const source = sourceEntry && reader.expectText(sourceEntry, `${what}.source`, 'write one path in the bundle; / means the whole bundle');
     const destination = destinationEntry && reader.expectText(destinationEntry, `${what}.destination`, 'write one absolute folder path');
     if (sourceEntry?.value === undefined) {
-      reader.error(sourceEntry?.at ?? item.value, NO_SOURCE, 'add "source: <path in the bundle>" (/ means the whole bundle)');
+      reader.error(sourceEntry?.at ?? item.value, NO_SOURCE, 'add "source: <path in the bundle>"; / means the whole bundle');
       return;
     }
     if (destinationEntry?.value === undefined) {
       reader.error(destinationEntry?.at ?? item.value,
         `The deployment failed because the application specification file specifies only a source file (${source ?? ''}). Add the name of the destination file to the files section of the AppSpec file, and then try again.`,
         'add "destination: <absolute folder>", e.g. destination: /var/www/app');
-      return;
     }
-    if (source === undefined || destination === undefined) return;
-    if (!destination.startsWith('/')) {
+    if (source === undefined) return;
+    // Kept even when the destination has a problem (which already withholds the appspec), so that
+    // validate can still check the source against the bundle.
+    const mapping: FileMapping = { source, destination: destination ?? '' };
+    positions.set(mapping, reader.position(sourceEntry.at));
+    files.push(mapping);
+    if (destination !== undefined && destinationEntry?.value !== undefined && !destination.startsWith('/')) {
       reader.warn(destinationEntry.at, `${what}.destination ${destination} is not an absolute path; the agent resolves it against its own working directory`,
         `write the full path, e.g. /${destination.replace(/^\.?\/*/, '')}`);
     }
-    const mapping: FileMapping = { source, destination };
-    positions.set(mapping, reader.position(sourceEntry.at));
-    files.push(mapping);
   });
   return files;
 }

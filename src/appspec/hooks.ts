@@ -93,12 +93,14 @@ function parseScript(
   const timeout = parseTimeout(reader, entries.get('timeout'), `${what}.timeout`);
   const runas = parseRunas(reader, entries.get('runas'), `${what}.runas`);
   const sudo = parseSudo(reader, entries.get('sudo'), `${what}.sudo`);
-  if (location === undefined || timeout === undefined || sudo === undefined) return undefined;
+  if (location === undefined) return undefined;
 
-  const script: HookScript = { location: location.text, timeout: timeout.seconds, sudo };
+  // A script with a bad timeout or sudo is still returned (the problem already keeps the appspec from
+  // being used), so validate can check that its file exists too.
+  const script: HookScript = { location: location.text, timeout: timeout?.seconds ?? DEFAULT_SCRIPT_TIMEOUT_SECONDS, sudo: sudo ?? false };
   if (runas !== undefined) script.runas = runas;
   positions.set(script, reader.position(location.at));
-  return { script, explicitTimeout: timeout.explicit ? timeout.seconds : undefined };
+  return { script, explicitTimeout: timeout?.explicit ? timeout.seconds : undefined };
 }
 
 function warnUnknownKeys(reader: AppSpecReader, entries: Map<string, MapEntry>, what: string): void {
