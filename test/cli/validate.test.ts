@@ -21,6 +21,12 @@ hooks:
       timeout: 60
 `;
 
+/** Runs `codedeploy-agent validate …` and returns its exit code and stdout as text. */
+async function validate(args: string[], cwd?: string): Promise<{ exitCode: number | undefined; stdout: string }> {
+  const result = await runCli(['validate', ...args], cwd === undefined ? {} : { cwd });
+  return { exitCode: result.exitCode, stdout: String(result.stdout) };
+}
+
 function put(root: string, path: string, text: string, mode = 0o755): void {
   mkdirSync(dirname(join(root, path)), { recursive: true });
   writeFileSync(join(root, path), text);
@@ -36,14 +42,14 @@ function goodBundle(root: string, appspecName = 'appspec.yml'): void {
 describe('codedeploy-agent validate', () => {
   it('accepts a good bundle folder and exits 0', async () => {
     goodBundle(join(dir, 'bundle'));
-    const result = await runCli(['validate', 'bundle'], { cwd: dir });
+    const result = await validate(['bundle'], dir);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe('bundle: AppSpec file valid');
   });
 
   it('validates the current folder by default', async () => {
     goodBundle(dir);
-    const result = await runCli(['validate'], { cwd: dir });
+    const result = await validate([], dir);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe('.: AppSpec file valid');
   });
@@ -51,7 +57,7 @@ describe('codedeploy-agent validate', () => {
   it('validates an appspec file given directly, checking scripts beside it', async () => {
     put(dir, 'appspec.yml', GOOD, 0o644);
     put(dir, 'app/x', 'x', 0o644);
-    const result = await runCli(['validate', 'appspec.yml'], { cwd: dir });
+    const result = await validate(['appspec.yml'], dir);
     expect(result.exitCode).toBe(1);
     expect(result.stdout.split('\n')).toEqual([
       'appspec.yml:8:17: error: the ApplicationStart script scripts/start.sh does not exist in the bundle (add it to the bundle, or fix the path: it is relative to the folder that holds the appspec)',
@@ -60,7 +66,7 @@ describe('codedeploy-agent validate', () => {
   });
 
   it('reports every problem at once, with positions and hints, and exits 1', async () => {
-    const result = await runCli(['validate', 'examples/bad-appspecs/common-mistakes'], { cwd: REPO_ROOT });
+    const result = await validate(['examples/bad-appspecs/common-mistakes'], REPO_ROOT);
     expect(result.exitCode).toBe(1);
     const file = 'examples/bad-appspecs/common-mistakes/appspec.yml';
     const lines = result.stdout.split('\n');
@@ -84,7 +90,7 @@ describe('codedeploy-agent validate', () => {
   it('prints {ok, problems, warnings} with --json', async () => {
     put(dir, 'appspec.yml', 'version: 0.0\nos: linux\nhooks:\n  Install:\n    - location: a.sh\ncolour: blue\n', 0o644);
     put(dir, 'a.sh', '#!/bin/sh\n');
-    const result = await runCli(['validate', '--json'], { cwd: dir });
+    const result = await validate(['--json'], dir);
     expect(result.exitCode).toBe(1);
     const report = JSON.parse(result.stdout);
     expect(report).toEqual({
@@ -105,7 +111,7 @@ describe('codedeploy-agent validate', () => {
   it('exits 0 with warnings only, and prints them', async () => {
     goodBundle(dir);
     put(dir, 'scripts/start.sh', '#!/bin/sh\necho\n', 0o644);
-    const result = await runCli(['validate', dir]);
+    const result = await validate([dir]);
     expect(result.exitCode).toBe(0);
     expect(result.stdout.split('\n')).toEqual([
       `${dir}/appspec.yml:8:17: warning: the ApplicationStart script scripts/start.sh is not executable; the agent will make it executable (run chmod +x scripts/start.sh before packing the bundle)`,
@@ -115,16 +121,16 @@ describe('codedeploy-agent validate', () => {
 
   it('finds appspec.yaml, and a custom name with -A', async () => {
     goodBundle(join(dir, 'yaml'), 'appspec.yaml');
-    expect((await runCli(['validate', 'yaml'], { cwd: dir })).exitCode).toBe(0);
+    expect((await validate(['yaml'], dir)).exitCode).toBe(0);
     goodBundle(join(dir, 'custom'), 'deploy/spec.yml');
-    const result = await runCli(['validate', 'custom', '--appspec-filename', 'deploy/spec.yml'], { cwd: dir });
+    const result = await validate(['custom', '--appspec-filename', 'deploy/spec.yml'], dir);
     // Paths in the appspec stay relative to the bundle root, not to the appspec's folder.
     expect(result.stdout).toBe('custom: AppSpec file valid');
   });
 
   it('reports a bundle without an appspec with the anchor message', async () => {
     mkdirSync(join(dir, 'empty'));
-    const result = await runCli(['validate', 'empty', '-A', 'my.yml'], { cwd: dir });
+    const result = await validate(['empty', '-A', 'my.yml'], dir);
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toContain('error: The CodeDeploy agent did not find an AppSpec file within the unpacked revision directory at revision-relative path "my.yml"');
     expect(result.stdout).toContain('also looked for "appspec.yml" and "appspec.yaml"');
@@ -132,18 +138,18 @@ describe('codedeploy-agent validate', () => {
   });
 
   it('reports a path that does not exist and a bad --type', async () => {
-    const missing = await runCli(['validate', 'nowhere'], { cwd: dir });
+    const missing = await validate(['nowhere'], dir);
     expect(missing.exitCode).toBe(1);
     expect(missing.stdout).toContain('error: nowhere does not exist');
     goodBundle(dir);
-    const badType = await runCli(['validate', '.', '--type', 'rar'], { cwd: dir });
+    const badType = await validate(['.', '--type', 'rar'], dir);
     expect(badType.exitCode).toBe(1);
     expect(badType.stdout).toContain('error: type rar is not a valid type. Must be one of tar,tgz,zip,directory');
   });
 
   it('reports YAML syntax errors with their position', async () => {
     put(dir, 'appspec.yml', 'version: 0.0\nos: linux\nhooks:\n\tAfterInstall: []\n', 0o644);
-    const result = await runCli(['validate'], { cwd: dir });
+    const result = await validate([], dir);
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toContain('appspec.yml:4:1: error: YAML syntax error: Tabs are not allowed as indentation (indent with spaces');
   });
@@ -151,23 +157,23 @@ describe('codedeploy-agent validate', () => {
   it('checks the agent configuration given with --config', async () => {
     goodBundle(dir);
     put(dir, 'agent.yml', ':max_revisions: many\n', 0o644);
-    const result = await runCli(['validate', '-c', 'agent.yml'], { cwd: dir });
+    const result = await validate(['-c', 'agent.yml'], dir);
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toMatch(/^agent\.yml: error: .*max_revisions/m);
-    const missing = await runCli(['validate', '-c', 'absent.yml'], { cwd: dir });
+    const missing = await validate(['-c', 'absent.yml'], dir);
     expect(missing.stdout).toContain('absent.yml: error: The config file absent.yml does not exist or is not readable');
   });
 
   it.runIf(existsSync(join(REPO_ROOT, 'src/archive/unpack.ts')))('unpacks tar.gz and zip archives, stripping one top folder', async () => {
     goodBundle(join(dir, 'src', 'myapp-1.0'));
     execFileSync('tar', ['-czf', join(dir, 'bundle.tar.gz'), '-C', join(dir, 'src'), 'myapp-1.0']);
-    const tgz = await runCli(['validate', 'bundle.tar.gz'], { cwd: dir });
+    const tgz = await validate(['bundle.tar.gz'], dir);
     expect(tgz.stdout).toBe('bundle.tar.gz: AppSpec file valid');
     expect(tgz.exitCode).toBe(0);
 
     put(join(dir, 'src', 'myapp-1.0'), 'appspec.yml', `${GOOD}  AfterInstall:\n    - location: scripts/missing.sh\n`, 0o644);
     execFileSync('tar', ['-cf', join(dir, 'bundle.bin'), '-C', join(dir, 'src', 'myapp-1.0'), '.']);
-    const tar = await runCli(['validate', 'bundle.bin', '--type', 'tar'], { cwd: dir });
+    const tar = await validate(['bundle.bin', '--type', 'tar'], dir);
     expect(tar.exitCode).toBe(1);
     expect(tar.stdout.split('\n')[0]).toBe(
       'bundle.bin/appspec.yml:11:17: error: the AfterInstall script scripts/missing.sh does not exist in the bundle (add it to the bundle, or fix the path: it is relative to the folder that holds the appspec)',
@@ -180,7 +186,7 @@ describe('codedeploy-agent validate', () => {
     const chunks: Buffer[] = [];
     for await (const chunk of zip.outputStream) chunks.push(chunk as Buffer);
     writeFileSync(join(dir, 'bundle.zip'), Buffer.concat(chunks));
-    const zipped = await runCli(['validate', 'bundle.zip'], { cwd: dir });
+    const zipped = await validate(['bundle.zip'], dir);
     expect(zipped.exitCode).toBe(1);
     expect(zipped.stdout).toContain('bundle.zip/appspec.yml:2:5: error: The deployment failed because the application specification file specifies an unsupported operating system (windows).');
   });
