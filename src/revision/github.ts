@@ -18,6 +18,7 @@ import { redact, registerSecret } from '../log/redact.js';
 import { RevisionError } from '../report/errors.js';
 import { AGENT_VERSION } from '../version.js';
 import { retry } from '../util/retry.js';
+import { isNetworkError } from './network-errors.js';
 import { formatBytes } from './progress.js';
 
 export type GitHubRevision = Extract<Revision, { type: 'GitHub' }>;
@@ -277,18 +278,6 @@ function githubMessage(body: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH',
-  'ENETUNREACH', 'ENETDOWN', 'ERR_STREAM_PREMATURE_CLOSE',
-]);
-
-/** Failures of the connection (worth a retry), as opposed to local ones such as a full disk. */
-function isNetworkError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string') return NETWORK_ERROR_CODES.has(code);
-  return /socket hang up|aborted|premature close/i.test(String((error as Error | undefined)?.message));
 }
 
 function networkErrorText(error: unknown): string {

@@ -26,6 +26,7 @@ import type { Logger } from '../log/logger.js';
 import { redact } from '../log/redact.js';
 import { RevisionError } from '../report/errors.js';
 import { retry } from '../util/retry.js';
+import { errorCode, isConnectError, isNetworkError } from './network-errors.js';
 import { formatBytes, formatDuration } from './progress.js';
 
 export type S3Revision = Extract<Revision, { type: 'S3' }>;
@@ -67,11 +68,6 @@ const EUSC_ENDPOINT = 'https://s3.eusc-de-east-1.amazonaws.eu';
 /** Limits for following "your bucket lives in another region" answers and objects replaced mid-download. */
 const MAX_REGION_REDIRECTS = 2;
 const MAX_RESTARTS_ON_CHANGE = 2;
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN',
-  'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET',
-]);
-const CONNECT_ERROR_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN']);
 
 /** Removes every `"` the way the Ruby agent compares ETags. */
 export function normalizeEtag(etag: string): string {
@@ -451,22 +447,13 @@ function statusOf(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
 }
 
-function codeOf(error: unknown): string | undefined {
-  const err = error as { code?: unknown; cause?: { code?: unknown } } | undefined;
-  const code = err?.code ?? err?.cause?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 function isRetriable(error: unknown): boolean {
   if (error instanceof PartialBodyError) return true;
   const status = statusOf(error);
   if (status !== undefined && (status >= 500 || status === 429 || status === 408)) return true;
   const name = (error as { name?: string } | undefined)?.name;
   if (name === 'RequestTimeout' || name === 'SlowDown' || name === 'TimeoutError' || name === 'RequestTimeTooSkewed') return true;
-  const code = codeOf(error);
-  if (code && NETWORK_ERROR_CODES.has(code)) return true;
-  const message = (error as { message?: string } | undefined)?.message ?? '';
-  return status === undefined && /aborted|socket hang up|premature close|ECONNRESET/i.test(message);
+  return status === undefined && isNetworkError(error);
 }
 
 function describe(revision: S3Revision): string {
@@ -476,7 +463,7 @@ function describe(revision: S3Revision): string {
 function errorSummary(error: unknown): string {
   const err = error as { name?: string; message?: string; code?: string } | undefined;
   const status = statusOf(error);
-  const parts = [err?.name, codeOf(error), status !== undefined ? `HTTP ${status}` : undefined].filter(
+  const parts = [err?.name, errorCode(error), status !== undefined ? `HTTP ${status}` : undefined].filter(
     (part, i, all) => part && all.indexOf(part) === i,
   );
   return `${parts.join(' ')}${err?.message ? `: ${err.message}` : ''}`;
@@ -488,7 +475,7 @@ function toRevisionError(error: unknown, revision: S3Revision, clients: S3Client
   const where = describe(revision);
   const status = statusOf(error);
   const name = (error as { name?: string } | undefined)?.name;
-  const code = codeOf(error);
+  const code = errorCode(error);
   const wrap = (message: string): RevisionError => new RevisionError(redact(message), undefined, { cause: error });
 
   if (error instanceof ObjectChangedError) {
@@ -517,7 +504,7 @@ function toRevisionError(error: unknown, revision: S3Revision, clients: S3Client
         'Without s3:ListBucket, S3 also answers 403 for a key that does not exist.',
     );
   }
-  if ((code && CONNECT_ERROR_CODES.has(code)) || name === 'TimeoutError' || code === 'ETIMEDOUT') {
+  if (isConnectError(error) || name === 'TimeoutError' || code === 'ETIMEDOUT') {
     const hint = clients.fipsMode()
       ? `. Check that Fips exists in ${clients.region}. Or, try using s3 endpoint override.`
       : '. Try using s3 endpoint override.';

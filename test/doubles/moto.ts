@@ -136,6 +136,8 @@ export interface S3Front {
    * naming the region in the XML body and no header.
    */
   bucketInRegion(bucket: string, region: string, style: 'header' | 'body'): void;
+  /** Runs `action` (e.g. overwrite the object) before forwarding the `nth` ranged GET from now on. */
+  beforeRangedGet(nth: number, action: () => Promise<void>): void;
   stop(): Promise<void>;
 }
 
@@ -146,6 +148,7 @@ export async function startS3Front(target: string): Promise<S3Front> {
   let resets: { count: number; afterBytes: number } = { count: 0, afterBytes: 0 };
   const denied: string[] = [];
   const regions = new Map<string, { region: string; style: 'header' | 'body' }>();
+  let pending: { remaining: number; action: () => Promise<void> } | undefined;
 
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
@@ -182,39 +185,49 @@ export async function startS3Front(target: string): Promise<S3Front> {
       res.end(req.method === 'HEAD' ? '' : errorXml('AccessDenied', 'Access Denied', ''));
       return;
     }
-    const cut = req.method === 'GET' && req.headers.range !== undefined && resets.count > 0;
+    const ranged = req.method === 'GET' && req.headers.range !== undefined;
+    const cut = ranged && resets.count > 0;
     if (cut) {
       resets.count--;
       record.outcome = 'reset';
     }
-    const forward = http.request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        if (!cut) {
-          answer.pipe(res);
-          return;
-        }
-        let sent = 0;
-        const limit = resets.afterBytes;
-        answer.on('data', (chunk: Buffer) => {
-          if (sent >= limit) return;
-          const slice = chunk.subarray(0, limit - sent);
-          sent += slice.length;
-          const cutNow = sent >= limit;
-          // Cut only once the bytes are on the wire, so the client sees headers and part of the body.
-          res.write(slice, () => {
-            if (cutNow) res.socket?.destroy();
+    let before: (() => Promise<void>) | undefined;
+    if (ranged && pending && --pending.remaining === 0) {
+      before = pending.action;
+      pending = undefined;
+    }
+    const proxy = (): void => {
+      const forward = http.request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: url, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          if (!cut) {
+            answer.pipe(res);
+            return;
+          }
+          let sent = 0;
+          const limit = resets.afterBytes;
+          answer.on('data', (chunk: Buffer) => {
+            if (sent >= limit) return;
+            const slice = chunk.subarray(0, limit - sent);
+            sent += slice.length;
+            const cutNow = sent >= limit;
+            // Cut only once the bytes are on the wire, so the client sees headers and part of the body.
+            res.write(slice, () => {
+              if (cutNow) res.socket?.destroy();
+            });
+            if (cutNow) answer.destroy();
           });
-          if (cutNow) answer.destroy();
-        });
-        answer.on('end', () => {
-          if (sent < limit) res.end();
-        });
-      },
-    );
-    forward.on('error', () => res.socket?.destroy());
-    req.pipe(forward);
+          answer.on('end', () => {
+            if (sent < limit) res.end();
+          });
+        },
+      );
+      forward.on('error', () => res.socket?.destroy());
+      req.pipe(forward);
+    };
+    if (before) before().then(proxy, () => res.socket?.destroy());
+    else proxy();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -229,6 +242,9 @@ export async function startS3Front(target: string): Promise<S3Front> {
     },
     bucketInRegion(bucket, region, style) {
       regions.set(bucket, { region, style });
+    },
+    beforeRangedGet(nth, action) {
+      pending = { remaining: nth, action };
     },
     stop: () =>
       new Promise<void>((resolve) => {

@@ -188,6 +188,33 @@ describe.skipIf(motoMissingReason !== undefined)('downloadS3Bundle against moto'
     expect(front.requests.filter((r) => r.method === 'GET')).toHaveLength(0);
   });
 
+  it('never stitches two objects together: a replacement mid-download fails If-Match and the download starts again', async () => {
+    await put('plain-bucket', 'replaced.tar', pattern(3 * MiB, 20));
+    const replacement = pattern(3 * MiB + 7, 21);
+    front.beforeRangedGet(2, async () => {
+      await admin.send(new PutObjectCommand({ Bucket: 'plain-bucket', Key: 'replaced.tar', Body: replacement }));
+    });
+    const dest = join(tmp.dir, 'bundle.tar');
+    const result = await downloadS3Bundle(revision('plain-bucket', 'replaced.tar'), dest, options({ concurrency: 1 }));
+    expect(result.bytes).toBe(replacement.length);
+    expect(readFileSync(dest).equals(replacement)).toBe(true);
+    expect(front.requests.filter((r) => r.method === 'HEAD')).toHaveLength(2);
+    expect(logger.text()).toContain('s3://plain-bucket/replaced.tar was replaced while it was being downloaded; starting again');
+  });
+
+  it('fails clearly when an object pinned by ETag is replaced mid-download', async () => {
+    const { etag } = await put('plain-bucket', 'pinned.tar', pattern(3 * MiB, 22));
+    front.beforeRangedGet(2, async () => {
+      await admin.send(new PutObjectCommand({ Bucket: 'plain-bucket', Key: 'pinned.tar', Body: pattern(3 * MiB, 23) }));
+    });
+    const dest = join(tmp.dir, 'bundle.tar');
+    const error = await downloadS3Bundle(revision('plain-bucket', 'pinned.tar', { etag }), dest, options({ concurrency: 1 })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RevisionError);
+    expect((error as Error).message).toMatch(/^s3:\/\/plain-bucket\/pinned\.tar changed while it was being downloaded/);
+    expect(existsSync(dest)).toBe(false);
+    expect(existsSync(`${dest}.download`)).toBe(false);
+  });
+
   it('retries a part whose connection is cut, resuming where it stopped', async () => {
     const size = 4 * MiB;
     const { body } = await put('plain-bucket', 'flaky.tar', pattern(size, 6));
