@@ -63,10 +63,15 @@ export function parseFiles(reader: AppSpecReader, section: MapEntry, positions: 
     const mapping: FileMapping = { source, destination: destination ?? '' };
     positions.set(mapping, reader.position(sourceEntry.at));
     files.push(mapping);
-    if (destination !== undefined && destinationEntry?.value !== undefined && !destination.startsWith('/')) {
+    if (destination !== undefined && destinationEntry?.value !== undefined && !isAbsoluteDestination(destination)) {
       reader.warn(destinationEntry.at, `${what}.destination ${destination} is not an absolute path; the agent resolves it against its own working directory`,
         `write the full path, e.g. /${destination.replace(/^\.?\/*/, '')}`);
     }
   });
   return files;
+}
+
+/** `/srv/app`, or `C:\app` in an appspec for Windows instances. */
+function isAbsoluteDestination(path: string): boolean {
+  return path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path);
 }

@@ -92,21 +92,14 @@ async function openTarget(path: string, options: ValidateOptions): Promise<Targe
   const unpacked = mkdtempSync(join(tmpdir(), 'codedeploy-validate-'));
   const cleanup = () => rmSync(unpacked, { recursive: true, force: true });
   try {
-    const { unpackBundle } = await loadUnpacker();
+    // Loaded only for archives, so validating a folder stays quick to start.
+    const { unpackBundle } = await import('../archive/unpack.js');
     await unpackBundle(absolute, archiveType, unpacked, { stripSingleTopDirectory: true });
   } catch (error) {
     cleanup();
     return { problem: { file: path, message: `cannot unpack ${path} as a ${archiveType} archive: ${error instanceof Error ? error.message : String(error)}` } };
   }
   return { bundleRoot: unpacked, display: (file) => `${path}/${relative(unpacked, file)}`, cleanup };
-}
-
-type UnpackBundle = (bundlePath: string, bundleType: ArchiveType, destDir: string, options?: { stripSingleTopDirectory?: boolean }) => Promise<unknown>;
-
-// TODO: becomes `await import('../archive/unpack.js')` (a literal, so esbuild bundles it) once that module lands.
-async function loadUnpacker(): Promise<{ unpackBundle: UnpackBundle }> {
-  const modulePath = '../archive/unpack.js';
-  return (await import(modulePath)) as { unpackBundle: UnpackBundle };
 }
 
 function archiveTypeOf(path: string): ArchiveType | undefined {
