@@ -92,7 +92,7 @@ async function openTarget(path: string, options: ValidateOptions): Promise<Targe
   const unpacked = mkdtempSync(join(tmpdir(), 'codedeploy-validate-'));
   const cleanup = () => rmSync(unpacked, { recursive: true, force: true });
   try {
-    // Loaded only for archives, so validating a folder stays quick to start.
+    // Imported lazily: only archives need it.
     const { unpackBundle } = await import('../archive/unpack.js');
     await unpackBundle(absolute, archiveType, unpacked, { stripSingleTopDirectory: true });
   } catch (error) {
