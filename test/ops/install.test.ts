@@ -54,7 +54,7 @@ describe('install.sh', () => {
   it('installs fresh: files, links, default config, .version, dirs, and enables + starts the unit', async () => {
     const h = host('fresh');
     const result = await h.install(['--region', 'eu-west-1']);
-    expect(result.exitCode, result.all).toBe(0);
+    expect(result.exitCode, String(result.all)).toBe(0);
     expect(result.stdout).toContain(`Installing codedeploy-agent ${AGENT_VERSION}`);
     const p = h.paths;
     expect(h.version()).toBe(`agent_version: ${AGENT_VERSION}\n`);
@@ -93,7 +93,7 @@ describe('install.sh', () => {
     writeFileSync(h.systemctl.log, '');
 
     const result = await h.install(['--region', 'eu-west-1'], { FAKE_SYSTEMD_ACTIVE: 'yes' });
-    expect(result.exitCode, result.all).toBe(0);
+    expect(result.exitCode, String(result.all)).toBe(0);
     expect(result.stdout).toContain(`Re-installing codedeploy-agent ${AGENT_VERSION}`);
     expect(result.stdout).toContain(`Kept your configuration ${h.paths.conf}`);
     expect(result.stdout).toContain('Already up to date');
@@ -110,7 +110,7 @@ describe('install.sh', () => {
     const next = makeUpgradeRelease(release, join(h.dir, 'release-9.9.9'), '9.9.9');
     writeFileSync(h.systemctl.log, '');
     let result = await h.install([], { FAKE_SYSTEMD_ACTIVE: 'yes' }, next);
-    expect(result.exitCode, result.all).toBe(0);
+    expect(result.exitCode, String(result.all)).toBe(0);
     expect(result.stdout).toContain(`Upgrading codedeploy-agent ${AGENT_VERSION} to 9.9.9`);
     expect(result.stdout).toContain('Restarted codedeploy-agent.service on version 9.9.9');
     expect(h.version()).toBe('agent_version: 9.9.9\n');
@@ -121,7 +121,7 @@ describe('install.sh', () => {
     // Back to the first version while the agent is stopped: files change, nothing is started (#45).
     writeFileSync(h.systemctl.log, '');
     result = await h.install([], { FAKE_SYSTEMD_ACTIVE: 'no' });
-    expect(result.exitCode, result.all).toBe(0);
+    expect(result.exitCode, String(result.all)).toBe(0);
     expect(result.stdout).toContain('The agent was not running; it was not started');
     expect(h.version()).toBe(`agent_version: ${AGENT_VERSION}\n`);
     expect(h.systemctl.calls()).toEqual(['is-active --quiet codedeploy-agent']);
@@ -152,7 +152,7 @@ describe('install.sh', () => {
 
     rmSync(trackingFile);
     const result = await running;
-    expect(result.exitCode, result.all).toBe(0);
+    expect(result.exitCode, String(result.all)).toBe(0);
     expect(result.stdout).toContain('No deployment is in flight any more');
     expect(h.version()).toBe('agent_version: 9.9.9\n');
     expect(h.systemctl.calls()).toContain('restart codedeploy-agent');
@@ -173,7 +173,7 @@ describe('install.sh', () => {
     expect(h.systemctl.calls()).toEqual([]);
 
     const forced = await h.install(['--force'], { FAKE_SYSTEMD_ACTIVE: 'yes' }, next);
-    expect(forced.exitCode, forced.all).toBe(0);
+    expect(forced.exitCode, String(forced.all)).toBe(0);
     expect(forced.stderr).toContain('going ahead because of --force');
     expect(h.version()).toBe('agent_version: 9.9.9\n');
   });
@@ -205,7 +205,7 @@ describe('install.sh', () => {
     writeFileSync(source, '---\nregion: us-east-1\niam_session_arn: arn:aws:sts::111122223333:assumed-role/r/s\naws_credentials_file: /etc/codedeploy-agent/creds\n');
     chmodSync(source, 0o644);
     const result = await runInstall(release, ['--root', h.root, '--systemd', 'no', '--on-premises-config', source], { PATH: `${h.systemctl.binDir}:${process.env.PATH}` });
-    expect(result.exitCode, result.all).toBe(0);
+    expect(result.exitCode, String(result.all)).toBe(0);
     expect(readFileSync(h.paths.onprem, 'utf8')).toBe(readFileSync(source, 'utf8'));
     expect(mode(h.paths.onprem)).toBe(0o600);
     expect(result.stdout).toContain('systemd does not run this host, so nothing was started');
@@ -217,7 +217,7 @@ describe('install.sh', () => {
   it('--no-start enables without starting; --prefix moves the install and the default paths', async () => {
     const h = host('prefix');
     const result = await h.install(['--no-start', '--prefix', '/usr/local/cda']);
-    expect(result.exitCode, result.all).toBe(0);
+    expect(result.exitCode, String(result.all)).toBe(0);
     expect(existsSync(h.installed('usr/local/cda/dist/codedeploy-agent.mjs'))).toBe(true);
     expect(readlinkSync(h.installed('usr/bin/codedeploy-agent'))).toBe('/usr/local/cda/bin/codedeploy-agent');
     const { config } = parseAgentConfig(readFileSync(h.paths.conf, 'utf8'), h.paths.conf);
@@ -257,7 +257,7 @@ describe('install.sh', () => {
     writeFileSync(h.systemctl.log, '');
 
     let result = await h.install(['--uninstall']);
-    expect(result.exitCode, result.all).toBe(0);
+    expect(result.exitCode, String(result.all)).toBe(0);
     expect(result.stdout).toContain('Kept the configuration');
     for (const gone of ['usr/bin/codedeploy-agent', 'usr/bin/codedeploy-local', 'opt/codedeploy-agent/bin', 'opt/codedeploy-agent/dist',
       'opt/codedeploy-agent/.version', 'etc/systemd/system/codedeploy-agent.service']) {
@@ -271,7 +271,7 @@ describe('install.sh', () => {
     // Reinstall over the kept state, then purge.
     expect((await h.install()).exitCode).toBe(0);
     result = await h.install(['--purge']);
-    expect(result.exitCode, result.all).toBe(0);
+    expect(result.exitCode, String(result.all)).toBe(0);
     const left = execFileSync('find', [h.root, '-type', 'f', '-o', '-type', 'l'], { encoding: 'utf8' }).trim();
     expect(left).toBe('');
     expect(existsSync(h.paths.prefix)).toBe(false);
@@ -287,7 +287,7 @@ describe('install.sh', () => {
     mkdirSync(h.installed('var/log/other'), { recursive: true });
     writeFileSync(h.installed('var/log/other/syslog'), 'x');
     const result = await h.install(['--purge']);
-    expect(result.exitCode, result.all).toBe(0);
+    expect(result.exitCode, String(result.all)).toBe(0);
     expect(result.stderr).toContain(`not removing ${h.installed('srv/apps')}`);
     expect(result.stderr).toContain(`not removing ${h.installed('var/log')}`);
     expect(existsSync(h.installed('var/log/other/syslog'))).toBe(true);
