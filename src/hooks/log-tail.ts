@@ -67,6 +67,18 @@ export class LogTail {
     }
   }
 
+  /** Messages without their newline, oldest first; only the newest ones that can still matter are kept. */
+  pushMessages(messages: readonly string[]): void {
+    const keep = this.limit * 2;
+    let first = messages.length;
+    let length = 0;
+    while (first > 0 && length < keep) {
+      first -= 1;
+      length += messages[first].length + 1;
+    }
+    for (let index = first; index < messages.length; index += 1) this.push(`${messages[index]}\n`);
+  }
+
   /** The tail for the diagnostics payload, with known secrets redacted. */
   text(): string {
     return tailOf(this.entries.slice(this.first).map(redact), this.limit);

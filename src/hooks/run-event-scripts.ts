@@ -53,7 +53,7 @@ export async function runEventScripts(options: RunEventScriptsOptions): Promise<
   const outputGraceMs = options.outputGraceMs ?? DEFAULT_OUTPUT_GRACE_MS;
   const tail = new LogTail();
   const log = async (messages: string[]) => {
-    for (const message of messages) tail.push(`${message}\n`);
+    tail.pushMessages(messages);
     await options.scriptsLog.append(messages, options.deploymentId);
   };
   const hookEnv = buildHookEnvironment(options.baseEnv ?? process.env, options.env);

@@ -86,8 +86,9 @@ export class ScriptsLog {
     for (const message of messages) text += `${stamp} ${message}\n`;
     const writes = [this.scripts.append(text)];
     if (this.deployments) {
+      const prefix = `[${deploymentsLogTimestamp(now)}] [${deploymentId}]`;
       let lines = '';
-      for (const message of messages) lines += formatDeploymentsLogLine(now, deploymentId, message);
+      for (const message of messages) lines += `${prefix}${message.trim()}\n`;
       writes.push(this.deployments.append(lines));
     }
     await Promise.all(writes);
