@@ -1,0 +1,436 @@
+import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { HttpRequest } from '@smithy/protocol-http';
+import { Hash } from '@smithy/hash-node';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import type { AgentConfig } from '../config/agent-config.js';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import { registerSecret, redact } from '../log/redact.js';
+import { ServiceError } from '../report/errors.js';
+import { AGENT_VERSION } from '../version.js';
+import { abortError, isAbortError, retry } from '../util/retry.js';
+import { readAgentVersion } from './agent-version.js';
+import { commandsModel, resolveCommandsEndpoint } from './endpoint.js';
+import type { CommandsServiceModel } from './endpoint.js';
+import type { HostIdentity } from './identity.js';
+import {
+  CLOCK_SKEW_ERROR_TYPES,
+  NETWORKING_ERROR,
+  TIMEOUT_ERROR,
+  decodeServiceError,
+  isRetryableError,
+  transportError,
+} from './service-errors.js';
+
+/**
+ * Client of the CodeDeploy commands service (agent-spec §1): AWS JSON 1.1 over HTTPS, SigV4-signed,
+ * one POST `/` per operation. It only talks HTTP; what to do with a command is the poller's business.
+ */
+
+export type CommandStatus = 'Pending' | 'InProgress' | 'Succeeded' | 'Failed';
+
+/** `{Format, Payload}`; for diagnostics Format is always `JSON` (§1.6). */
+export interface Envelope {
+  Format: string;
+  Payload: string;
+}
+
+export interface HostCommandInstance {
+  HostCommandIdentifier: string;
+  HostIdentifier: string;
+  DeploymentExecutionId: string;
+  CommandName: string;
+  Nonce?: number;
+}
+
+export interface DeploymentSpecificationOutput {
+  /** Must be `CodeDeploy` (the poller checks). */
+  DeploymentSystem?: string;
+  DeploymentSpecification?: {
+    GenericEnvelope?: Envelope;
+    VariantId?: string;
+    VariantEnvelope?: Envelope;
+  };
+}
+
+export interface PollHostCommandOutput {
+  HostCommand?: HostCommandInstance | null;
+}
+
+export interface CommandStatusOutput {
+  CommandStatus?: CommandStatus;
+}
+
+export type CommandsOperation =
+  | 'PollHostCommand'
+  | 'GetDeploymentSpecification'
+  | 'PutHostCommandAcknowledgement'
+  | 'PutHostCommandComplete'
+  | 'PostHostCommandUpdate';
+
+export const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
+export const AGENT_VERSION_HEADER = 'x-amz-codedeploy-agent-version';
+
+export interface CommandsClientOptions {
+  /** Base URL, e.g. `https://codedeploy-commands.us-east-1.amazonaws.com` (see resolveCommandsEndpoint). */
+  endpoint: string;
+  /** Signing region. */
+  region: string;
+  credentials: AwsCredentialIdentityProvider | AwsCredentialIdentity;
+  /** `:enable_auth_policy:` → the secure model (signing name, target prefix). */
+  enableAuthPolicy?: boolean;
+  /** Value of `x-amz-codedeploy-agent-version` (readAgentVersion). */
+  agentVersion: string;
+  /** Whole-request deadline, ms; must exceed the service's long-poll hold. Default 80 000 (`http_read_timeout`). */
+  requestTimeoutMs?: number;
+  /** `:proxy_uri:`; otherwise HTTPS_PROXY / HTTP_PROXY from `env`, minus NO_PROXY hosts. */
+  proxyUri?: string;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /**
+   * Tries per call for everything but PollHostCommand. Default 4 (the SDK's 3 retries); retryable are
+   * throttling, 5xx, network failures and timeouts.
+   */
+  maxAttempts?: number;
+  /**
+   * Tries per PollHostCommand. Default 1: the poller has its own backoff (§1.7), and retrying here
+   * as well would multiply the load on a throttling service.
+   */
+  pollAttempts?: number;
+  /** First retry delay, ms (full jitter, doubling). Default 300. */
+  retryBaseMs?: number;
+  /** Longest retry delay, ms. Default 20 000. */
+  retryCapMs?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  attempts?: number;
+}
+
+interface RawAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** Clock skew beyond which the signing clock is corrected from the service's Date header. */
+const CLOCK_SKEW_TOLERANCE_MS = 4 * 60_000;
+
+export class CommandsClient {
+  readonly endpoint: URL;
+  readonly model: CommandsServiceModel;
+  readonly region: string;
+  readonly agentVersion: string;
+  private readonly signer: SignatureV4;
+  private readonly agent: http.Agent;
+  private readonly requestTimeoutMs: number;
+  private readonly maxAttempts: number;
+  private readonly pollAttempts: number;
+  private readonly retryBaseMs: number;
+  private readonly retryCapMs: number;
+  private readonly logger: Logger;
+  private readonly userAgent = `codedeploy-agent-ts/${AGENT_VERSION} node/${process.version}`;
+  private clockOffsetMs = 0;
+
+  constructor(options: CommandsClientOptions) {
+    this.endpoint = new URL(options.endpoint);
+    if (this.endpoint.protocol !== 'https:' && this.endpoint.protocol !== 'http:') {
+      throw new Error(`The commands endpoint must be an http(s) URL: ${options.endpoint}`);
+    }
+    this.model = commandsModel(options.enableAuthPolicy ?? false);
+    this.region = options.region;
+    this.agentVersion = options.agentVersion;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 80_000;
+    this.maxAttempts = options.maxAttempts ?? 4;
+    this.pollAttempts = options.pollAttempts ?? 1;
+    this.retryBaseMs = options.retryBaseMs ?? 300;
+    this.retryCapMs = options.retryCapMs ?? 20_000;
+    this.logger = options.logger ?? silentLogger;
+    const credentials = options.credentials;
+    this.signer = new SignatureV4({
+      service: this.model.signingName,
+      region: options.region,
+      // A provider is asked on every request, so rotated credentials are used as soon as it returns them.
+      credentials: typeof credentials === 'function' ? credentials : async () => credentials,
+      sha256: Hash.bind(null, 'sha256'),
+    });
+    this.agent = makeAgent(this.endpoint, options.proxyUri, options.env ?? process.env, this.logger);
+  }
+
+  /**
+   * Long poll for the next command. `HostCommand` is absent or null when the service has none. Outputs
+   * keep the model's shapes (PascalCase members) throughout.
+   */
+  async pollHostCommand(hostIdentifier: string, signal?: AbortSignal): Promise<PollHostCommandOutput> {
+    return this.call<PollHostCommandOutput>('PollHostCommand', { HostIdentifier: hostIdentifier }, { signal, attempts: this.pollAttempts });
+  }
+
+  async getDeploymentSpecification(deploymentExecutionId: string, hostIdentifier: string, signal?: AbortSignal): Promise<DeploymentSpecificationOutput> {
+    return this.call<DeploymentSpecificationOutput>(
+      'GetDeploymentSpecification',
+      { DeploymentExecutionId: deploymentExecutionId, HostIdentifier: hostIdentifier },
+      { signal },
+    );
+  }
+
+  /** `CommandStatus` is the service's view: `Succeeded`/`Failed` mean "do not run it" (§1.5). */
+  async putHostCommandAcknowledgement(hostCommandIdentifier: string, diagnostics?: Envelope, signal?: AbortSignal): Promise<CommandStatusOutput> {
+    return this.call<CommandStatusOutput>(
+      'PutHostCommandAcknowledgement',
+      { HostCommandIdentifier: hostCommandIdentifier, ...(diagnostics ? { Diagnostics: diagnostics } : {}) },
+      { signal },
+    );
+  }
+
+  async putHostCommandComplete(
+    hostCommandIdentifier: string,
+    status: 'Succeeded' | 'Failed',
+    diagnostics?: Envelope,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.call(
+      'PutHostCommandComplete',
+      { HostCommandIdentifier: hostCommandIdentifier, CommandStatus: status, ...(diagnostics ? { Diagnostics: diagnostics } : {}) },
+      { signal },
+    );
+  }
+
+  /** In the model but never called by the anchor (no progress reporting exists). */
+  async postHostCommandUpdate(
+    hostCommandIdentifier: string,
+    update: { estimatedCompletionTime?: Date; diagnostics?: Envelope } = {},
+    signal?: AbortSignal,
+  ): Promise<CommandStatusOutput> {
+    return this.call<CommandStatusOutput>(
+      'PostHostCommandUpdate',
+      {
+        HostCommandIdentifier: hostCommandIdentifier,
+        ...(update.estimatedCompletionTime ? { EstimatedCompletionTime: Math.floor(update.estimatedCompletionTime.getTime() / 1000) } : {}),
+        ...(update.diagnostics ? { Diagnostics: update.diagnostics } : {}),
+      },
+      { signal },
+    );
+  }
+
+  /** One operation with retries: resolves to the parsed output, rejects with ServiceError (or the abort reason). */
+  async call<T = Record<string, unknown>>(operation: CommandsOperation, input: Record<string, unknown>, options: CallOptions = {}): Promise<T> {
+    const body = JSON.stringify(input);
+    const once = async (): Promise<T> => {
+      const answer = await this.send(operation, body, options.signal);
+      if (answer.status >= 200 && answer.status <= 299) {
+        if (answer.body.trim() === '') return {} as T;
+        try {
+          return JSON.parse(answer.body) as T;
+        } catch {
+          throw new ServiceError('SerializationException', answer.status, `${operation}: the service's answer is not JSON`, redact(answer.body.slice(0, 4096)));
+        }
+      }
+      const errorTypeHeader = answer.headers['x-amzn-errortype'];
+      const error = decodeServiceError(operation, answer.status, answer.body, typeof errorTypeHeader === 'string' ? errorTypeHeader : undefined);
+      this.noteClockSkew(error, answer.headers.date);
+      throw error;
+    };
+    try {
+      return await retry(once, {
+        attempts: options.attempts ?? this.maxAttempts,
+        baseMs: this.retryBaseMs,
+        capMs: this.retryCapMs,
+        jitter: 'full',
+        signal: options.signal,
+        isRetryable: (error) => isRetryableError(error) || clockCorrected(error),
+        delayFor: (error) => (clockCorrected(error) ? 0 : undefined),
+        onRetry: (error, attempt, delayMs) =>
+          this.logger.debug(`${operation} failed (${(error as Error).message}); retry ${attempt + 1} in ${delayMs} ms`),
+      });
+    } catch (error) {
+      // A request refused only because our clock was off deserves one more try with the corrected clock,
+      // even when no retries were asked for (PollHostCommand).
+      if (clockCorrected(error) && !options.signal?.aborted) return once();
+      throw error;
+    }
+  }
+
+  /** Closes idle keep-alive sockets (call at shutdown). */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  /** The service's clock is far from ours: sign with its time from now on (as the SDKs do). */
+  private noteClockSkew(error: ServiceError, dateHeader: string | undefined): void {
+    if (!CLOCK_SKEW_ERROR_TYPES.has(error.errorType) || !dateHeader) return;
+    const serverTime = Date.parse(dateHeader);
+    if (!Number.isFinite(serverTime)) return;
+    const offset = serverTime - Date.now();
+    if (Math.abs(offset - this.clockOffsetMs) > CLOCK_SKEW_TOLERANCE_MS) {
+      this.logger.warn(`The commands service's clock differs from ours by ${Math.round(offset / 1000)} s; signing with its time`);
+      this.clockOffsetMs = offset;
+      Object.defineProperty(error, 'clockCorrected', { value: true });
+    }
+  }
+
+  private async send(operation: CommandsOperation, body: string, signal?: AbortSignal): Promise<RawAnswer> {
+    if (signal?.aborted) throw abortError(signal);
+    const url = this.endpoint;
+    const isHttps = url.protocol === 'https:';
+    const request = new HttpRequest({
+      method: 'POST',
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port ? { port: Number(url.port) } : {}),
+      path: url.pathname || '/',
+      headers: {
+        host: url.host,
+        'content-type': JSON_CONTENT_TYPE,
+        'x-amz-target': `${this.model.targetPrefix}.${operation}`,
+        [AGENT_VERSION_HEADER]: this.agentVersion,
+        'content-length': String(Buffer.byteLength(body)),
+        'user-agent': this.userAgent,
+      },
+      body,
+    });
+    // Credential provider failures (no instance profile, unreadable session file) pass through unchanged.
+    const signed = (await this.signer.sign(request, { signingDate: new Date(Date.now() + this.clockOffsetMs) })) as HttpRequest;
+    const started = Date.now();
+    return new Promise<RawAnswer>((resolve, reject) => {
+      let settled = false;
+      const finish = (error: Error | undefined, answer?: RawAnswer) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        signal?.removeEventListener('abort', onAbort);
+        if (error) reject(error);
+        else resolve(answer!);
+      };
+      const req = (isHttps ? https : http).request({
+        hostname: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port || (isHttps ? 443 : 80),
+        path: signed.path,
+        method: 'POST',
+        headers: signed.headers,
+        agent: this.agent,
+      });
+      const onAbort = () => {
+        finish(abortError(signal!));
+        req.destroy();
+      };
+      const deadline = setTimeout(() => {
+        finish(transportError(operation, TIMEOUT_ERROR, `no complete answer within ${this.requestTimeoutMs} ms`));
+        req.destroy();
+      }, this.requestTimeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          this.logger.debug(`${operation} → HTTP ${status} in ${Date.now() - started} ms`);
+          finish(undefined, { status, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
+        });
+        res.on('error', (error) => finish(transportError(operation, NETWORKING_ERROR, describe(error), error)));
+        res.on('aborted', () => finish(transportError(operation, NETWORKING_ERROR, 'the connection closed mid-answer')));
+      });
+      req.on('error', (error) => {
+        if (isAbortError(error) && signal?.aborted) finish(abortError(signal));
+        else finish(transportError(operation, NETWORKING_ERROR, describe(error), error));
+      });
+      req.end(body);
+    });
+  }
+}
+
+function clockCorrected(error: unknown): boolean {
+  return (error as { clockCorrected?: boolean } | undefined)?.clockCorrected === true;
+}
+
+function describe(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code && !error.message.includes(code) ? `${code} ${error.message}` : error.message;
+}
+
+/** Keep-alive agent; tunnelling through the proxy (CONNECT) when one applies. */
+function makeAgent(endpoint: URL, proxyUri: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): http.Agent {
+  const isHttps = endpoint.protocol === 'https:';
+  const caFile = env.AWS_SSL_CA_BUNDLE;
+  let ca: Buffer | undefined;
+  if (isHttps && caFile) {
+    try {
+      ca = readFileSync(caFile);
+    } catch (error) {
+      logger.warn(`AWS_SSL_CA_BUNDLE ${caFile} is not readable (${(error as Error).message}); using the default CAs`);
+    }
+  }
+  const proxy = proxyFor(endpoint, proxyUri, env);
+  if (proxy) {
+    const proxyUrl = new URL(proxy);
+    registerSecret(decodeURIComponent(proxyUrl.password));
+    logger.info(`Commands service requests go through the proxy ${proxyUrl.protocol}//${proxyUrl.host}`);
+    return new HttpsProxyAgent(proxyUrl, { keepAlive: true, ...(ca ? { ca } : {}) });
+  }
+  return isHttps ? new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) }) : new http.Agent({ keepAlive: true });
+}
+
+/** `:proxy_uri:` always wins; otherwise the usual environment variables, honouring NO_PROXY. */
+export function proxyFor(endpoint: URL, proxyUri: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (proxyUri?.trim()) return proxyUri.trim();
+  const fromEnv =
+    endpoint.protocol === 'https:'
+      ? env.HTTPS_PROXY ?? env.https_proxy
+      : env.HTTP_PROXY ?? env.http_proxy;
+  if (!fromEnv?.trim()) return undefined;
+  if (matchesNoProxy(endpoint, env.NO_PROXY ?? env.no_proxy)) return undefined;
+  return fromEnv.trim();
+}
+
+export function matchesNoProxy(endpoint: URL, noProxy: string | undefined): boolean {
+  if (!noProxy) return false;
+  const host = endpoint.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const port = endpoint.port || (endpoint.protocol === 'https:' ? '443' : '80');
+  for (const raw of noProxy.split(/[\s,]+/)) {
+    const entry = raw.trim().toLowerCase();
+    if (!entry) continue;
+    if (entry === '*') return true;
+    const match = /^(.*?)(?::(\d+))?$/.exec(entry)!;
+    const entryHost = match[1].replace(/^\*?\./, '');
+    if (match[2] && match[2] !== port) continue;
+    if (host === entryHost || host.endsWith(`.${entryHost}`)) return true;
+  }
+  return false;
+}
+
+export interface CreateCommandsClientOptions {
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** Overrides for tests (retry timing and the like). */
+  overrides?: Partial<CommandsClientOptions>;
+}
+
+/** The client the daemon uses: endpoint from the config and the host's identity, version from `.version`. */
+export function createCommandsClient(config: AgentConfig, identity: HostIdentity, options: CreateCommandsClientOptions = {}): CommandsClient {
+  const logger = options.logger ?? silentLogger;
+  const endpoint = resolveCommandsEndpoint({
+    deployControlEndpoint: config.deploy_control_endpoint,
+    enableAuthPolicy: config.enable_auth_policy,
+    useFipsMode: config.use_fips_mode,
+    region: identity.region,
+    imdsDomain: identity.domain,
+    onPremises: identity.onPremisesConfigReadable,
+  });
+  logger.info(`CodeDeploy endpoint: ${endpoint.url}`);
+  return new CommandsClient({
+    endpoint: endpoint.url,
+    region: endpoint.region,
+    credentials: identity.credentials,
+    enableAuthPolicy: config.enable_auth_policy,
+    agentVersion: readAgentVersion(config.root_dir, logger),
+    requestTimeoutMs: config.http_read_timeout * 1000,
+    proxyUri: config.proxy_uri,
+    env: options.env,
+    logger,
+    ...options.overrides,
+  });
+}
