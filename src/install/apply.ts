@@ -1,0 +1,284 @@
+import { closeSync, constants, fsyncSync, openSync, writeSync } from 'node:fs';
+import { chmod, copyFile, lchown, lstat, lutimes, mkdir, realpath, rm, stat, symlink, utimes } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { execa } from 'execa';
+import type { SelinuxContext } from '../appspec/types.js';
+import { writeFileAtomic } from '../deployment/atomic-write.js';
+import type { Logger } from '../log/logger.js';
+import { InstallError } from '../report/errors.js';
+import { completeAcl } from './acl.js';
+import { formatCleanupLine, type CleanupEntry } from './cleanup-file.js';
+import type { Identities } from './identity.js';
+import { formatInstallJson } from './install-json.js';
+import { InstallJournal } from './journal.js';
+import { runBounded } from './pool.js';
+import { semanageAddArguments } from './selinux.js';
+import type { ToolPaths } from './tools.js';
+import type { InstallOperation, InstallPlan, RemovalOperation } from './types.js';
+
+type Operation<Type extends InstallOperation['type']> = Extract<InstallOperation, { type: Type }>;
+
+export interface ApplyOptions {
+  plan: InstallPlan;
+  identities: Identities;
+  /** Tools the plan needs, plus semanage when available (to remove the previous deployment's rules). */
+  tools: ToolPaths;
+  cleanupFile: string;
+  installJsonFile: string;
+  /** What the two files held before Install (undefined: absent), put back if Install fails. */
+  previousCleanup: string | undefined;
+  previousInstallJson: string | undefined;
+  /** The backup of moved-aside files goes in a folder here (the deployment folder). */
+  backupParent: string;
+  /** SELinux rules the previous deployment set, by file, to re-add if Install fails. */
+  previousContexts: ReadonlyMap<string, SelinuxContext>;
+  logger: Logger;
+  concurrency?: number;
+}
+
+export interface ApplyResult {
+  removed: number;
+  directoriesCreated: number;
+  filesCopied: number;
+  linksCreated: number;
+  permissionObjects: number;
+}
+
+/**
+ * Carry out a checked plan: remove the previous deployment's files, write install.json, create the
+ * directories, copy the files, set permissions, recording each created path in the cleanup file as
+ * the anchor does. If anything fails, everything is undone (see InstallJournal) and the cleanup file
+ * and install.json get their previous content back, so the host is as it was before Install.
+ */
+export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
+  const { plan, logger } = options;
+  const concurrency = options.concurrency ?? 32;
+  const journal = new InstallJournal(options.backupParent, logger);
+  journal.rememberDirectoryTimes(parentDirectories(plan));
+  const result: ApplyResult = { removed: 0, directoriesCreated: 0, filesCopied: 0, linksCreated: 0, permissionObjects: 0 };
+  const mkdirs = plan.operations.filter((op): op is Operation<'mkdir'> => op.type === 'mkdir');
+  const copies = plan.operations.filter((op): op is Operation<'copy'> => op.type === 'copy');
+  const permissionGroups = groupPermissionsByObject(plan.operations);
+
+  let cleanupFd: number | undefined;
+  let filesTouched = false;
+  const record = (entry: CleanupEntry) => {
+    // One small unbuffered write per path, before the copy as in the anchor, so a crash leaves a usable list.
+    if (cleanupFd !== undefined) writeSync(cleanupFd, formatCleanupLine(entry));
+  };
+
+  try {
+    result.removed = await removePrevious(plan.removals, journal, options, concurrency);
+
+    filesTouched = true;
+    await writeFileAtomic(options.installJsonFile, formatInstallJson(plan.operations));
+    cleanupFd = openSync(options.cleanupFile, 'w', 0o644);
+
+    // Directories first, in plan order (parents before children), so the copies can run in parallel.
+    for (const op of mkdirs) {
+      await failWithContext(`creating the directory ${op.directory}`, () => mkdir(op.directory));
+      journal.created(op.directory, true);
+      record({ kind: 'path', path: op.directory });
+      result.directoriesCreated++;
+    }
+
+    const asRoot = process.getuid?.() === 0;
+    await runBounded(copies, concurrency, async (op) => {
+      if (op.replaces) await failWithContext(`moving aside ${op.destination} (OVERWRITE)`, () => journal.moveAside(op.destination));
+      record({ kind: 'path', path: op.destination });
+      await failWithContext(`copying ${op.source} to ${op.destination}`, () => installEntry(op, journal, asRoot));
+      if (op.entry.type === 'symlink') result.linksCreated++;
+      else result.filesCopied++;
+    });
+
+    await runBounded(permissionGroups, concurrency, async (ops) => {
+      for (const op of ops) await applyPermission(op, options, journal, record);
+      result.permissionObjects++;
+    });
+
+    fsyncSync(cleanupFd);
+    closeSync(cleanupFd);
+    cleanupFd = undefined;
+  } catch (error) {
+    if (cleanupFd !== undefined) closeSync(cleanupFd);
+    throw await rollBack(error, journal, filesTouched, options);
+  }
+  await journal.discardBackups();
+  return result;
+}
+
+/** The previous deployment's files: links and files in parallel, then directories children first. */
+async function removePrevious(
+  removals: readonly RemovalOperation[],
+  journal: InstallJournal,
+  options: ApplyOptions,
+  concurrency: number,
+): Promise<number> {
+  const leaves = removals.filter((op) => op.type === 'remove' && op.entryType !== 'directory');
+  await runBounded(leaves, concurrency, (op) => failWithContext(`removing ${op.path} (previous deployment)`, () => journal.moveAside(op.path)));
+  for (const op of removals) {
+    if (op.type === 'semanage-delete') {
+      if (!options.tools.semanage) {
+        options.logger.warn(`semanage is not installed; the SELinux rule the previous deployment set for ${op.path} is left in place`);
+        continue;
+      }
+      // The anchor ignores the result: the rule may already be gone.
+      const deleted = await execa(options.tools.semanage, ['fcontext', '-d', op.path], { reject: false });
+      if (deleted.exitCode === 0) journal.contextRemoved(op.path, options.previousContexts.get(op.path));
+    } else if (op.entryType === 'directory') {
+      await failWithContext(`removing ${op.path} (previous deployment)`, () => journal.moveAside(op.path));
+    }
+  }
+  return removals.filter((op) => op.type === 'remove').length;
+}
+
+/** One file or link from the revision, with its mode, times and (as root) owner, like `cp -a`. */
+async function installEntry(op: Operation<'copy'>, journal: InstallJournal, asRoot: boolean): Promise<void> {
+  const { entry, destination } = op;
+  const changeOwner = asRoot && (entry.uid !== 0 || entry.gid !== 0);
+  if (entry.type === 'symlink') {
+    // Recreated with its raw target, never followed (§10.20).
+    await symlink(entry.linkTarget ?? '', destination);
+    journal.created(destination, false);
+    if (changeOwner) await lchown(destination, entry.uid, entry.gid);
+    await lutimes(destination, entry.atimeMs / 1000, entry.mtimeMs / 1000);
+    return;
+  }
+  try {
+    // EXCL: never write through something that appeared at the destination since the scan.
+    await copyFile(entry.absolutePath, destination, constants.COPYFILE_EXCL);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') await rm(destination, { force: true });
+    throw error;
+  }
+  journal.created(destination, false);
+  if (changeOwner) {
+    await lchown(destination, entry.uid, entry.gid);
+    // Changing the owner clears setuid and setgid; copyFile had copied them.
+    if (entry.mode & 0o6000) await chmod(destination, entry.mode & 0o7777);
+  }
+  await utimes(destination, entry.atimeMs / 1000, entry.mtimeMs / 1000);
+}
+
+async function applyPermission(
+  op: Exclude<InstallOperation, Operation<'mkdir'> | Operation<'copy'>>,
+  options: ApplyOptions,
+  journal: InstallJournal,
+  record: (entry: CleanupEntry) => void,
+): Promise<void> {
+  switch (op.type) {
+    case 'chmod':
+      await failWithContext(`setting mode ${op.mode.toString(8)} on ${op.file}`, () => chmod(op.file, op.mode));
+      return;
+    case 'setfacl': {
+      const acl = completeAcl(op.acl, (await stat(op.file)).mode).join(',');
+      const result = await execa(options.tools.setfacl ?? 'setfacl', ['--set', acl, op.file], { reject: false });
+      if (result.exitCode !== 0) {
+        throw new InstallError(
+          `The deployment failed because of a problem with the acls permission settings in the application specification file for this object: ${op.file}. Failed command: setfacl --set ${acl} ${op.file}. Exit code: ${result.exitCode ?? result.signal}${detail(result.stderr)}`,
+        );
+      }
+      return;
+    }
+    case 'semanage': {
+      const object = await realpath(op.file);
+      const args = semanageAddArguments(op.context, object);
+      await runContextCommand(options.tools.semanage ?? 'semanage', 'semanage', args);
+      journal.contextAdded(object);
+      await runContextCommand(options.tools.restorecon ?? 'restorecon', 'restorecon', ['-v', object]);
+      record({ kind: 'semanage', path: object });
+      return;
+    }
+    case 'chown': {
+      const uid = op.owner === undefined ? -1 : (options.identities.uids.get(op.owner) ?? -1);
+      const gid = op.group === undefined ? -1 : (options.identities.gids.get(op.group) ?? -1);
+      await failWithContext(`changing the owner of ${op.file} to ${op.owner ?? ''}:${op.group ?? ''}`, async () => {
+        const before = await lstat(op.file);
+        await lchown(op.file, uid, gid);
+        // The anchor ran chmod before chown, so `mode: 4755` with an owner lost its setuid bit; keep it.
+        if (!op.link && before.mode & 0o6000) await chmod(op.file, before.mode & 0o7777);
+      });
+      return;
+    }
+  }
+}
+
+async function runContextCommand(executable: string, name: string, args: string[]): Promise<void> {
+  const result = await execa(executable, args, { reject: false });
+  if (result.exitCode !== 0) {
+    throw new InstallError(
+      `The deployment failed because the application specification file contains an error in the settings for the context parameter. Update the permissions section of the AppSpec file, and then try again. Failed command: ${[name, ...args].join(' ')}. Exit code: ${result.exitCode ?? result.signal}${detail(result.stderr)}`,
+    );
+  }
+}
+
+/** Undo everything and say what happened, and whether the host is back as it was. */
+async function rollBack(error: unknown, journal: InstallJournal, filesTouched: boolean, options: ApplyOptions): Promise<InstallError> {
+  const problems = await journal.rollback(options.tools);
+  if (filesTouched) {
+    await restoreFile(options.cleanupFile, options.previousCleanup).catch((restoreError: Error) =>
+      problems.push(`could not restore ${options.cleanupFile}: ${restoreError.message}`),
+    );
+    await restoreFile(options.installJsonFile, options.previousInstallJson).catch((restoreError: Error) =>
+      problems.push(`could not restore ${options.installJsonFile}: ${restoreError.message}`),
+    );
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  if (problems.length === 0) {
+    await journal.discardBackups();
+    options.logger.warn(`Install failed and was rolled back; the host is as it was before Install: ${reason}`);
+    return new InstallError(`${reason}\nEverything Install had changed was undone.`, undefined, { cause: error });
+  }
+  const backup = await journal.backupLocation;
+  const message = `${reason}\nInstall could not undo everything it had changed:\n${problems.join('\n')}${backup ? `\nPrevious files are kept in ${backup}.` : ''}`;
+  options.logger.error(message);
+  return new InstallError(message, undefined, { cause: error });
+}
+
+async function restoreFile(path: string, content: string | undefined): Promise<void> {
+  if (content === undefined) await rm(path, { force: true });
+  else await writeFileAtomic(path, content);
+}
+
+/** Permission operations grouped per object, in plan order: one object's steps run in sequence. */
+function groupPermissionsByObject(operations: readonly InstallOperation[]) {
+  const groups = new Map<string, Exclude<InstallOperation, Operation<'mkdir'> | Operation<'copy'>>[]>();
+  for (const op of operations) {
+    if (op.type === 'mkdir' || op.type === 'copy') continue;
+    let group = groups.get(op.file);
+    if (!group) groups.set(op.file, (group = []));
+    group.push(op);
+  }
+  return [...groups.values()];
+}
+
+function* parentDirectories(plan: InstallPlan): Iterable<string> {
+  const seen = new Set<string>();
+  const paths = [
+    ...plan.removals.filter((op) => op.type === 'remove').map((op) => op.path),
+    ...plan.operations.map((op) => (op.type === 'mkdir' ? op.directory : op.type === 'copy' ? op.destination : undefined)),
+  ];
+  for (const path of paths) {
+    if (path === undefined) continue;
+    const parent = dirname(path);
+    if (seen.has(parent)) continue;
+    seen.add(parent);
+    yield parent;
+  }
+}
+
+/** System errors name the call, not the deployment step; say which file the step was on. */
+async function failWithContext<T>(what: string, action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    if (error instanceof InstallError) throw error;
+    const reason = (error as Error).message;
+    throw new InstallError(`The deployment failed while ${what}: ${reason}`, undefined, { cause: error });
+  }
+}
+
+function detail(stderr: string | undefined): string {
+  const text = stderr?.trim();
+  return text ? ` (${text})` : '';
+}

@@ -1,0 +1,55 @@
+import { readFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { InstallError } from '../report/errors.js';
+import type { Requirement } from './types.js';
+
+export interface Identities {
+  uids: ReadonlyMap<string, number>;
+  gids: ReadonlyMap<string, number>;
+}
+
+/**
+ * Resolve every owner and group the plan sets, before anything is written: the anchor looked them up
+ * only when it reached the chown, after copying the files (then failing with a Ruby ArgumentError).
+ * `getent` goes through NSS, so LDAP or SSSD accounts resolve as they do for `chown`.
+ */
+export async function resolveIdentities(users: readonly Requirement[], groups: readonly Requirement[]): Promise<Identities> {
+  const uids = new Map<string, number>();
+  const gids = new Map<string, number>();
+  for (const user of users) {
+    const id = await lookup('passwd', user.name);
+    if (id === undefined) {
+      throw new InstallError(
+        `The deployment failed because the permissions section of the AppSpec file sets the owner of ${user.object} to ${user.name}, but there is no user named ${user.name} on this host. Create the user (for example in a BeforeInstall hook) or correct the owner, and then try again.`,
+      );
+    }
+    uids.set(user.name, id);
+  }
+  for (const group of groups) {
+    const id = await lookup('group', group.name);
+    if (id === undefined) {
+      throw new InstallError(
+        `The deployment failed because the permissions section of the AppSpec file sets the group of ${group.object} to ${group.name}, but there is no group named ${group.name} on this host. Create the group (for example in a BeforeInstall hook) or correct the group, and then try again.`,
+      );
+    }
+    gids.set(group.name, id);
+  }
+  return { uids, gids };
+}
+
+/** The numeric id (third field) of a passwd or group entry, or undefined when there is none. */
+async function lookup(database: 'passwd' | 'group', name: string): Promise<number | undefined> {
+  if (name === '' || name.includes(':') || name.includes('\n')) return undefined;
+  const result = await execa('getent', [database, name], { reject: false, timeout: 30_000 });
+  if (result.exitCode === 0) return idFromEntry(result.stdout.split('\n')[0]);
+  if (result.exitCode === 2) return undefined; // getent: key not found
+  // No usable getent (minimal images): the local files are what getpwnam would read anyway.
+  const table = await readFile(`/etc/${database}`, 'utf8').catch(() => '');
+  const line = table.split('\n').find((entry) => entry.split(':')[0] === name);
+  return line === undefined ? undefined : idFromEntry(line);
+}
+
+function idFromEntry(entry: string): number | undefined {
+  const id = Number(entry.split(':')[2]);
+  return Number.isInteger(id) && id >= 0 ? id : undefined;
+}

@@ -1,0 +1,89 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { AppSpec } from '../appspec/types.js';
+import { cleanupFile, deploymentPaths, installJsonFile, instructionsDir } from '../deployment/layout.js';
+import type { Logger } from '../log/logger.js';
+import { applyPlan, type ApplyResult } from './apply.js';
+import { parseCleanupFile } from './cleanup-file.js';
+import { resolveIdentities } from './identity.js';
+import { contextsFromInstallJson } from './install-json.js';
+import { planInstall } from './plan.js';
+import { scanInstall } from './scan.js';
+import { findTool, requireTools } from './tools.js';
+import type { InstallPlan } from './types.js';
+
+export interface InstallOptions {
+  rootDir: string;
+  groupId: string;
+  deploymentId: string;
+  archiveDir: string;
+  appspec: AppSpec;
+  /** From the deployment spec; the appspec's own value wins (§4.7). */
+  fileExistsBehavior?: string;
+  logger: Logger;
+  /** Relative appspec paths resolve against it (default: the agent's working directory, as in the anchor). */
+  cwd?: string;
+  /** Files copied at once. */
+  concurrency?: number;
+}
+
+export interface InstallResult extends ApplyResult {
+  fileExistsBehavior: string;
+  plan: InstallPlan;
+}
+
+/**
+ * The Install step's file work (agent-spec §5): remove what the group's previous deployment installed,
+ * copy the revision's files and set their permissions. Everything that can refuse the deployment
+ * (conflicts, unknown users or groups, missing tools) is checked before the first write; a failure
+ * after that is rolled back. Either way a failed Install leaves the host as it found it.
+ */
+export async function runInstall(options: InstallOptions): Promise<InstallResult> {
+  const { rootDir, groupId, appspec, logger } = options;
+  mkdirSync(instructionsDir(rootDir), { recursive: true });
+  const cleanupPath = cleanupFile(rootDir, groupId);
+  const installJsonPath = installJsonFile(rootDir, groupId);
+  const previousCleanup = readOptional(cleanupPath);
+  const previousInstallJson = readOptional(installJsonPath);
+
+  const scan = scanInstall({
+    archiveDir: options.archiveDir,
+    files: appspec.files,
+    permissions: appspec.permissions,
+    cleanupEntries: parseCleanupFile(previousCleanup ?? ''),
+    cwd: options.cwd,
+  });
+  const plan = planInstall({ appspec, scan, fileExistsBehavior: options.fileExistsBehavior });
+  const identities = await resolveIdentities(plan.users, plan.groups);
+  const tools = requireTools(plan.tools);
+  if (plan.removals.some((op) => op.type === 'semanage-delete')) tools.semanage ??= findTool('semanage');
+  logger.info(
+    `Install: ${plan.removals.length} path(s) of the previous deployment to remove, ${plan.operations.length} instruction(s), file_exists_behavior ${plan.fileExistsBehavior}`,
+  );
+
+  const result = await applyPlan({
+    plan,
+    identities,
+    tools,
+    cleanupFile: cleanupPath,
+    installJsonFile: installJsonPath,
+    previousCleanup,
+    previousInstallJson,
+    backupParent: deploymentPaths(rootDir, groupId, options.deploymentId).deploymentDir,
+    previousContexts: contextsFromInstallJson(previousInstallJson),
+    logger,
+    concurrency: options.concurrency,
+  });
+  logger.info(
+    `Install: removed ${result.removed} path(s) of the previous deployment, created ${result.directoriesCreated} directories, copied ${result.filesCopied} file(s) and ${result.linksCreated} link(s), set permissions on ${result.permissionObjects} object(s)`,
+  );
+  return { ...result, fileExistsBehavior: plan.fileExistsBehavior, plan };
+}
+
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}

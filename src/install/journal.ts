@@ -1,0 +1,162 @@
+import { statSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, rename, rm, rmdir, unlink, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { SelinuxContext } from '../appspec/types.js';
+import type { Logger } from '../log/logger.js';
+import { copyPreserving } from './preserving-copy.js';
+import { semanageAddArguments } from './selinux.js';
+import type { ToolPaths } from './tools.js';
+
+type JournalEntry =
+  | { kind: 'moved'; original: string; backup: string }
+  | { kind: 'created'; path: string; directory: boolean }
+  | { kind: 'context-added'; path: string }
+  | { kind: 'context-removed'; path: string; context: SelinuxContext | undefined };
+
+/**
+ * What Install changed on the host, in order, so that a failure half-way can put everything back:
+ * nothing is deleted during Install (files the previous deployment left and files OVERWRITE replaces
+ * are moved into a backup folder under the deployment folder), and the rollback undoes the entries
+ * in reverse. The backup is deleted once Install succeeded, or once the rollback completed.
+ */
+export class InstallJournal {
+  private readonly entries: JournalEntry[] = [];
+  private readonly directoryTimes = new Map<string, { atime: number; mtime: number }>();
+  private backupDir: Promise<string> | undefined;
+  private backupCount = 0;
+
+  constructor(
+    private readonly backupParent: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Directories whose times Install will change by adding or removing entries; put back on rollback. */
+  rememberDirectoryTimes(directories: Iterable<string>): void {
+    for (const dir of directories) {
+      const stats = statSync(dir, { throwIfNoEntry: false });
+      // Seconds as numbers keep sub-millisecond precision, which Date objects would cut.
+      if (stats?.isDirectory()) this.directoryTimes.set(dir, { atime: stats.atimeMs / 1000, mtime: stats.mtimeMs / 1000 });
+    }
+  }
+
+  /** Take `path` out of the way, keeping it to put back. */
+  async moveAside(path: string): Promise<void> {
+    const backup = join(await this.backupFolder(), String(this.backupCount++));
+    await move(path, backup);
+    this.entries.push({ kind: 'moved', original: path, backup });
+  }
+
+  created(path: string, directory: boolean): void {
+    this.entries.push({ kind: 'created', path, directory });
+  }
+
+  contextAdded(path: string): void {
+    this.entries.push({ kind: 'context-added', path });
+  }
+
+  contextRemoved(path: string, context: SelinuxContext | undefined): void {
+    this.entries.push({ kind: 'context-removed', path, context });
+  }
+
+  get backupLocation(): Promise<string> | undefined {
+    return this.backupDir;
+  }
+
+  /** Undo every entry, newest first; returns what could not be undone (empty when the host is as before). */
+  async rollback(tools: ToolPaths): Promise<string[]> {
+    const problems: string[] = [];
+    for (const entry of [...this.entries].reverse()) {
+      try {
+        await this.undo(entry, tools);
+      } catch (error) {
+        problems.push(`${describe(entry)}: ${(error as Error).message}`);
+      }
+    }
+    for (const [dir, times] of this.directoryTimes) {
+      await utimes(dir, times.atime, times.mtime).catch(() => undefined);
+    }
+    this.entries.length = 0;
+    return problems;
+  }
+
+  async discardBackups(): Promise<void> {
+    if (!this.backupDir) return;
+    const dir = await this.backupDir;
+    try {
+      await rm(dir, { recursive: true, force: true });
+    } catch (error) {
+      this.logger.warn(`Could not delete the install backup ${dir}: ${(error as Error).message}`);
+    }
+  }
+
+  private async undo(entry: JournalEntry, tools: ToolPaths): Promise<void> {
+    switch (entry.kind) {
+      case 'created':
+        if (entry.directory) await rmdir(entry.path).catch(ignoreMissing);
+        else await unlink(entry.path).catch(ignoreMissing);
+        return;
+      case 'moved':
+        if (await exists(entry.original)) throw new Error(`${entry.original} exists again; its previous version is kept at ${entry.backup}`);
+        await move(entry.backup, entry.original);
+        return;
+      case 'context-added':
+        if (tools.semanage) await execa(tools.semanage, ['fcontext', '-d', entry.path], { reject: false });
+        return;
+      case 'context-removed':
+        if (!tools.semanage) return;
+        if (!entry.context) throw new Error('the SELinux rule it had is unknown (no previous install.json); re-add it with semanage fcontext -a');
+        await execa(tools.semanage, semanageAddArguments(entry.context, entry.path));
+        if (tools.restorecon) await execa(tools.restorecon, ['-v', entry.path], { reject: false });
+        return;
+    }
+  }
+
+  private backupFolder(): Promise<string> {
+    this.backupDir ??= mkdir(this.backupParent, { recursive: true }).then(() => mkdtemp(join(this.backupParent, 'install-backup-')));
+    return this.backupDir;
+  }
+}
+
+/** `rename`, or across file systems a preserving copy then removal of the original. */
+async function move(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+  }
+  try {
+    await copyPreserving(from, to);
+  } catch (error) {
+    await rm(to, { recursive: true, force: true });
+    throw error;
+  }
+  const stats = await lstat(from);
+  if (stats.isDirectory()) await rmdir(from);
+  else await unlink(from);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+function ignoreMissing(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'ENOENT') throw error;
+}
+
+function describe(entry: JournalEntry): string {
+  switch (entry.kind) {
+    case 'created':
+      return `could not remove ${entry.path}`;
+    case 'moved':
+      return `could not put back ${entry.original}`;
+    case 'context-added':
+      return `could not remove the SELinux rule for ${entry.path}`;
+    case 'context-removed':
+      return `could not restore the SELinux rule for ${entry.path}`;
+  }
+}
