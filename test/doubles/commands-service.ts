@@ -27,25 +27,15 @@ import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { checkSigV4, type SigV4Credentials } from './sigv4-check.js';
 import { signJson, type SigningIdentity } from './pkcs7.js';
+import { DEFAULT_LIFECYCLE_EVENTS } from '../../src/appspec/events.js';
 
 export const TEST_CREDENTIALS: SigV4Credentials = {
   accessKeyId: 'AKIAFAKECOMMANDS0001',
   secretAccessKey: 'fakeCommandsSecretKey/0123456789abcdefghij',
 };
 
-export const DEFAULT_IN_PLACE_COMMANDS = [
-  'BeforeBlockTraffic',
-  'AfterBlockTraffic',
-  'ApplicationStop',
-  'DownloadBundle',
-  'BeforeInstall',
-  'Install',
-  'AfterInstall',
-  'ApplicationStart',
-  'ValidateService',
-  'BeforeAllowTraffic',
-  'AfterAllowTraffic',
-];
+/** The service's commands for an in-place deployment, in lifecycle order (codedeploy-local uses the same list). */
+export const DEFAULT_IN_PLACE_COMMANDS: readonly string[] = DEFAULT_LIFECYCLE_EVENTS;
 
 export const OPERATIONS = [
   'PollHostCommand',
@@ -143,7 +133,7 @@ export interface AddDeploymentOptions {
   spec?: Record<string, unknown>;
   deploymentId?: string;
   /** Command names in lifecycle order. Default: DEFAULT_IN_PLACE_COMMANDS. */
-  commands?: string[];
+  commands?: readonly string[];
   /** Default `PKCS7/JSON` (validly signed). */
   specFormat?: SpecFormat;
   /** Served verbatim as `GenericEnvelope` (null allowed), instead of one built from `spec`. */
