@@ -5,6 +5,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAgentConfig } from '../../src/config/agent-config.js';
+import { parseVersionFile } from '../../src/service/agent-version.js';
 import { AGENT_VERSION } from '../../src/version.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { makeFakeAgent, snapshotFor } from './fake-daemon.js';
@@ -58,6 +59,7 @@ describe('install.sh', () => {
     expect(result.stdout).toContain(`Installing codedeploy-agent ${AGENT_VERSION}`);
     const p = h.paths;
     expect(h.version()).toBe(`agent_version: ${AGENT_VERSION}\n`);
+    expect(parseVersionFile(h.version())).toBe(AGENT_VERSION); // what the commands client sends
     expect(readFileSync(join(p.prefix, 'dist/codedeploy-agent.mjs'))).toEqual(readFileSync(join(release, 'dist/codedeploy-agent.mjs')));
     expect(mode(join(p.prefix, 'bin/codedeploy-agent'))).toBe(0o755);
     expect(readlinkSync(h.installed('usr/bin/codedeploy-agent'))).toBe('/opt/codedeploy-agent/bin/codedeploy-agent');

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseTags, renderOnPremisesConfig } from '../../src/cli/register.js';
+import { readOnPremisesConfig } from '../../src/service/onpremises-config.js';
 import { startControlPlaneDouble, TEST_CREDENTIALS, type ControlPlaneDouble } from '../doubles/codedeploy-control.js';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -57,6 +58,8 @@ describe('codedeploy-agent register', () => {
     expect(statSync(out).mode & 0o777).toBe(0o600);
     const written = parse(readFileSync(out, 'utf8'));
     expect(written).toEqual({ aws_access_key_id: INSTANCE_KEY.id, aws_secret_access_key: INSTANCE_KEY.secret, iam_user_arn: USER_ARN, region: 'us-east-1' });
+    // What the agent itself reads from it.
+    expect(readOnPremisesConfig(out)).toMatchObject({ kind: 'iam-user', region: 'us-east-1', iamUserArn: USER_ARN, accessKeyId: INSTANCE_KEY.id, secretAccessKey: INSTANCE_KEY.secret });
     expect(text(result.stdout)).toContain('Registered on-premises instance "web-1"');
     expect(text(result.stdout)).toContain(`Wrote ${out} (mode 0600)`);
     expect(text(result.all)).not.toContain(INSTANCE_KEY.secret);
@@ -75,6 +78,7 @@ describe('codedeploy-agent register', () => {
     expect(double.requests[0].body).toEqual({ instanceName: 'db-1', iamSessionArn: SESSION_ARN });
     expect(parse(readFileSync(out, 'utf8'))).toEqual({ iam_session_arn: SESSION_ARN, aws_credentials_file: '/etc/codedeploy-agent/conf/session-credentials', region: 'us-east-1' });
     expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(readOnPremisesConfig(out)).toMatchObject({ kind: 'iam-session', region: 'us-east-1', iamSessionArn: SESSION_ARN, credentialsFile: '/etc/codedeploy-agent/conf/session-credentials' });
     expect(text(result.stdout)).toContain('does not exist yet');
   });
 
