@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
 import { definedVariableNames } from './hook-environment.js';
+import { isExecutable } from './script-path.js';
 
 /**
  * How a hook script is started: directly, with `sudo`, or as its appspec `runas` user.
@@ -91,19 +92,10 @@ export async function lookupUser(name: string, timeoutMs = 15_000): Promise<Host
   return undefined;
 }
 
-function isExecutableFile(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The user's own shell when it is a POSIX shell we can hand `-l -c` to; bash or sh otherwise (nologin, fish, csh). */
 export function loginShellFor(user: HostUser): string {
-  if (POSIX_SHELLS.has(basename(user.shell)) && isExecutableFile(user.shell)) return user.shell;
-  return ['/bin/bash', '/usr/bin/bash', '/bin/sh'].find(isExecutableFile) ?? '/bin/sh';
+  if (POSIX_SHELLS.has(basename(user.shell)) && isExecutable(user.shell)) return user.shell;
+  return ['/bin/bash', '/usr/bin/bash', '/bin/sh'].find(isExecutable) ?? '/bin/sh';
 }
 
 /** `ENV_PATH` / `ENV_SUPATH` from /etc/login.defs, as su -l sets them; util-linux defaults otherwise. */
@@ -149,7 +141,7 @@ export function loginEnvironment(
 /** A system tool by absolute path (the hook's PATH may not contain sbin dirs); its bare name as a last resort. */
 export function findTool(name: string, searchPath = process.env.PATH ?? ''): string {
   const dirs = [...searchPath.split(delimiter).filter(Boolean), '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
-  return dirs.map((dir) => join(dir, name)).find(isExecutableFile) ?? name;
+  return dirs.map((dir) => join(dir, name)).find(isExecutable) ?? name;
 }
 
 export interface ScriptCommandInput {

@@ -28,7 +28,8 @@ export function resolveScriptPath(archiveDir: string, location: string): string 
   return scriptPath;
 }
 
-function isExecutable(path: string): boolean {
+/** Executable by the agent (as root: any execute bit set). */
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return true;

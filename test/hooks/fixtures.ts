@@ -5,6 +5,7 @@ import { ScriptError } from '../../src/report/errors.js';
 import { runEventScripts, type RunEventScriptsOptions } from '../../src/hooks/run-event-scripts.js';
 import { ScriptsLog } from '../../src/hooks/scripts-log.js';
 
+
 export interface HookWorld {
   root: string;
   archiveDir: string;
@@ -47,7 +48,7 @@ export async function runHooks(
   scripts: ScriptSpec[],
   extra: Partial<RunEventScriptsOptions> = {},
 ): Promise<{ logTail: string }> {
-  const scriptsLog = ScriptsLog.open(world.scriptsLogPath, { deploymentsLogPath: world.deploymentsLogPath });
+  const scriptsLog = extra.scriptsLog ?? ScriptsLog.open(world.scriptsLogPath, { deploymentsLogPath: world.deploymentsLogPath });
   try {
     return await runEventScripts({
       event: 'BeforeInstall',
@@ -55,13 +56,13 @@ export async function runHooks(
       archiveDir: world.archiveDir,
       deploymentId: 'd-TEST12345',
       env: HOOK_VARS,
-      scriptsLog,
       killGraceMs: 1000,
       outputGraceMs: 1000,
       ...extra,
+      scriptsLog,
     });
   } finally {
-    await scriptsLog.close();
+    if (!extra.scriptsLog) await scriptsLog.close();
   }
 }
 
@@ -81,4 +82,25 @@ export function scriptsLogText(world: HookWorld): string {
 
 export function readPid(path: string): number {
   return Number(readFileSync(path, 'utf8').trim());
+}
+
+/**
+ * A script that ignores SIGTERM, as does a background child it starts. Its pid and the child's are
+ * written to files (writable by any user, for runas) so the test can check both are gone.
+ */
+export function writeStubbornScript(world: HookWorld, location: string): { pidFile: string; childFile: string } {
+  const pidFile = join(world.root, 'pid');
+  const childFile = join(world.root, 'child');
+  for (const file of [pidFile, childFile]) {
+    writeFileSync(file, '');
+    chmodSync(file, 0o666);
+  }
+  writeScript(world, location, [
+    `echo $$ > ${pidFile}`,
+    `(trap '' TERM; exec sleep 30) &`,
+    `echo $! > ${childFile}`,
+    `trap 'echo ignoring TERM' TERM`,
+    'while true; do sleep 0.1; done',
+  ].join('\n'));
+  return { pidFile, childFile };
 }

@@ -1,26 +1,16 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/report/error-codes.js';
-import { makeTempDir } from '../helpers/tmp.js';
-import { hookWorld, readPid, runHooks, runHooksFailing, scriptsLogText, writeScript, type HookWorld } from './fixtures.js';
-import { isAlive, killPid, processesInGroup, waitFor } from './proc.js';
+import { readPid, runHooks, runHooksFailing, scriptsLogText, writeScript, writeStubbornScript, type HookWorld } from './fixtures.js';
+import { isAlive, processesInGroup, waitFor } from './proc.js';
+import { useHookWorld } from './use-hook-world.js';
 
+const context = useHookWorld('cda-hooks-');
 let world: HookWorld;
-let cleanup: () => void;
-/** Background processes a test deliberately leaves running; ended by pid afterwards. */
 let leftRunning: number[];
-
 beforeEach(() => {
-  const tmp = makeTempDir('cda-hooks-');
-  cleanup = tmp.cleanup;
-  world = hookWorld(tmp.dir);
-  leftRunning = [];
-});
-
-afterEach(() => {
-  for (const pid of leftRunning) killPid(pid);
-  cleanup();
+  ({ world, leftRunning } = context);
 });
 
 describe('environment, paths and logging', () => {
@@ -155,15 +145,7 @@ describe('environment, paths and logging', () => {
 
 describe('timeouts, background processes and shutdown', () => {
   it('kills a script that traps SIGTERM, and its whole group, within timeout + grace', async () => {
-    const pidFile = join(world.root, 'pid');
-    const childFile = join(world.root, 'child');
-    writeScript(world, 'scripts/stubborn.sh', [
-      `echo $$ > ${pidFile}`,
-      `(trap '' TERM; exec sleep 30) &`,
-      `echo $! > ${childFile}`,
-      `trap 'echo ignoring TERM' TERM`,
-      'while true; do sleep 0.1; done',
-    ].join('\n'));
+    const { pidFile, childFile } = writeStubbornScript(world, 'scripts/stubborn.sh');
     const started = Date.now();
     const error = await runHooksFailing(world, [{ location: 'scripts/stubborn.sh', timeout: 1 }], { killGraceMs: 1000 });
     const elapsed = Date.now() - started;

@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { lookupUser } from '../../src/hooks/script-command.js';
 import { ErrorCode } from '../../src/report/error-codes.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { hookWorld, readPid, runHooks, runHooksFailing, scriptsLogText, writeScript, type HookWorld } from './fixtures.js';
-import { isAlive, killPid, processesInGroup, waitFor } from './proc.js';
+import { hookWorld, readPid, runHooks, runHooksFailing, scriptsLogText, writeScript, writeStubbornScript, type HookWorld } from './fixtures.js';
+import { isAlive, processesInGroup, waitFor } from './proc.js';
+import { useHookWorld } from './use-hook-world.js';
 
 const isRoot = process.getuid?.() === 0;
 const suffix = String(process.pid % 100000);
@@ -21,8 +22,8 @@ function outputOf(log: string): Record<string, string> {
 }
 
 describe.skipIf(!isRoot)('runas', () => {
+  const context = useHookWorld('cda-runas-');
   let world: HookWorld;
-  let cleanup: () => void;
   let leftRunning: number[];
 
   beforeAll(() => {
@@ -50,16 +51,7 @@ describe.skipIf(!isRoot)('runas', () => {
   });
 
   beforeEach(() => {
-    const tmp = makeTempDir('cda-runas-');
-    chmodSync(tmp.dir, 0o755);
-    cleanup = tmp.cleanup;
-    world = hookWorld(tmp.dir);
-    leftRunning = [];
-  });
-
-  afterEach(() => {
-    for (const pid of leftRunning) killPid(pid);
-    cleanup();
+    ({ world, leftRunning } = context);
   });
 
   const reportScript = [
@@ -118,19 +110,7 @@ describe.skipIf(!isRoot)('runas', () => {
   });
 
   it('kills the whole tree of a runas script on timeout', async () => {
-    const pidFile = join(world.root, 'pid');
-    const childFile = join(world.root, 'child');
-    writeFileSync(pidFile, '');
-    writeFileSync(childFile, '');
-    chmodSync(pidFile, 0o666);
-    chmodSync(childFile, 0o666);
-    writeScript(world, 'scripts/stubborn.sh', [
-      `echo $$ > ${pidFile}`,
-      `(trap '' TERM; exec sleep 30) &`,
-      `echo $! > ${childFile}`,
-      `trap '' TERM`,
-      'while true; do sleep 0.1; done',
-    ].join('\n'));
+    const { pidFile, childFile } = writeStubbornScript(world, 'scripts/stubborn.sh');
     const started = Date.now();
     const error = await runHooksFailing(world, [{ location: 'scripts/stubborn.sh', runas: user, timeout: 1 }], { killGraceMs: 1000 });
     expect(Date.now() - started).toBeLessThan(2500);

@@ -5,9 +5,8 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { runEventScripts } from '../../src/hooks/run-event-scripts.js';
 import { ScriptsLog } from '../../src/hooks/scripts-log.js';
-import { hookWorld, writeScript, HOOK_VARS } from './fixtures.js';
+import { hookWorld, runHooks, writeScript } from './fixtures.js';
 
 const [root, bytes, mode] = process.argv.slice(2);
 const world = hookWorld(root);
@@ -26,16 +25,7 @@ let peakRss = baselineRss;
 const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
 }, 5);
-await runEventScripts({
-  event: 'BeforeInstall',
-  scripts: [{ location: 'scripts/loud.sh', timeout: 120, sudo: false }],
-  archiveDir: world.archiveDir,
-  deploymentId: 'd-TEST12345',
-  env: HOOK_VARS,
-  scriptsLog,
-  killGraceMs: 1000,
-  outputGraceMs: 1000,
-});
+await runHooks(world, [{ location: 'scripts/loud.sh', timeout: 120 }], { scriptsLog });
 await scriptsLog.close();
 /** scripts.log and its rotated generations. */
 function logBytes(): number {
