@@ -10,6 +10,20 @@ import { buildScriptCommand, lookupUser, type ScriptCommand } from './script-com
 import { ensureExecutable, resolveScriptPath } from './script-path.js';
 import type { ScriptsLog } from './scripts-log.js';
 
+/*
+ * Hook execution, compared with the anchor (agent-spec §6, §10):
+ * - kept: locations joined to the revision folder, the chmod +x fallback, error codes and messages,
+ *   scripts.log / deployments-log formats, stdin closed (here: /dev/null), one process group per
+ *   script, working directory inherited from the agent (`/` under systemd, the caller's for
+ *   codedeploy-local), the environment of the agent plus the hook variables;
+ * - fixed: `..` out of the revision refused; agent credentials removed from the environment (§10.19);
+ *   SIGKILL after `killGraceMs` so a timeout always ends (§10.1); a background process holding
+ *   stdout/stderr costs `outputGraceMs` and a warning, not the whole timeout and code 6 (§10.2); the
+ *   exit status is always examined; runas without `su -c` (see script-command.ts, §10.3); a tail that
+ *   is never empty and never over 2048 characters, without ANSI escapes and known secrets (§10.7);
+ *   long lines split at 64 KiB; scripts.log rotated by size.
+ */
+
 export const DEFAULT_KILL_GRACE_MS = 5000;
 export const DEFAULT_OUTPUT_GRACE_MS = 5000;
 
