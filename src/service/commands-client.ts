@@ -105,6 +105,8 @@ export interface CommandsClientOptions {
   retryBaseMs?: number;
   /** Longest retry delay, ms. Default 20 000. */
   retryCapMs?: number;
+  /** A reset on a pooled socket idle longer than this is retried at once (see STALE_SOCKET_IDLE_MS). */
+  staleSocketIdleMs?: number;
 }
 
 export interface CallOptions {
@@ -117,6 +119,13 @@ interface RawAnswer {
   headers: http.IncomingHttpHeaders;
   body: string;
 }
+
+/**
+ * A reset on a keep-alive socket that sat idle this long is taken for the server (or a proxy) having
+ * closed it just as we reused it, and retried at once. Shorter idle times surface as network errors,
+ * so a reset the fake service injects right after another call is seen by the caller.
+ */
+const STALE_SOCKET_IDLE_MS = 4_000;
 
 /** Clock skew beyond which the signing clock is corrected from the service's Date header. */
 const CLOCK_SKEW_TOLERANCE_MS = 4 * 60_000;
@@ -133,9 +142,12 @@ export class CommandsClient {
   private readonly pollAttempts: number;
   private readonly retryBaseMs: number;
   private readonly retryCapMs: number;
+  private readonly staleSocketIdleMs: number;
   private readonly logger: Logger;
   private readonly userAgent = `codedeploy-agent-ts/${AGENT_VERSION} node/${process.version}`;
   private clockOffsetMs = 0;
+  /** When each pooled socket last became free. */
+  private readonly idleSince = new WeakMap<object, number>();
 
   constructor(options: CommandsClientOptions) {
     this.endpoint = new URL(options.endpoint);
@@ -150,6 +162,7 @@ export class CommandsClient {
     this.pollAttempts = options.pollAttempts ?? 1;
     this.retryBaseMs = options.retryBaseMs ?? 300;
     this.retryCapMs = options.retryCapMs ?? 20_000;
+    this.staleSocketIdleMs = options.staleSocketIdleMs ?? STALE_SOCKET_IDLE_MS;
     this.logger = options.logger ?? silentLogger;
     const credentials = options.credentials;
     this.signer = new SignatureV4({
@@ -160,6 +173,7 @@ export class CommandsClient {
       sha256: Hash.bind(null, 'sha256'),
     });
     this.agent = makeAgent(this.endpoint, options.proxyUri, options.env ?? process.env, this.logger);
+    this.agent.on('free', (socket: object) => this.idleSince.set(socket, Date.now()));
   }
 
   /**
@@ -242,15 +256,15 @@ export class CommandsClient {
         capMs: this.retryCapMs,
         jitter: 'full',
         signal: options.signal,
-        isRetryable: (error) => isRetryableError(error) || clockCorrected(error),
-        delayFor: (error) => (clockCorrected(error) ? 0 : undefined),
+        isRetryable: (error) => isRetryableError(error) || retryAtOnce(error),
+        delayFor: (error) => (retryAtOnce(error) ? 0 : undefined),
         onRetry: (error, attempt, delayMs) =>
           this.logger.debug(`${operation} failed (${(error as Error).message}); retry ${attempt + 1} in ${delayMs} ms`),
       });
     } catch (error) {
-      // A request refused only because our clock was off deserves one more try with the corrected clock,
-      // even when no retries were asked for (PollHostCommand).
-      if (clockCorrected(error) && !options.signal?.aborted) return once();
+      // A request refused only because our clock was off, or lost on a keep-alive socket the server had
+      // just closed, deserves one more try even when no retries were asked for (PollHostCommand).
+      if (retryAtOnce(error) && !options.signal?.aborted) return once();
       throw error;
     }
   }
@@ -269,7 +283,7 @@ export class CommandsClient {
     if (Math.abs(offset - this.clockOffsetMs) > CLOCK_SKEW_TOLERANCE_MS) {
       this.logger.warn(`The commands service's clock differs from ours by ${Math.round(offset / 1000)} s; signing with its time`);
       this.clockOffsetMs = offset;
-      Object.defineProperty(error, 'clockCorrected', { value: true });
+      Object.defineProperty(error, 'retryAtOnce', { value: true });
     }
   }
 
@@ -335,16 +349,26 @@ export class CommandsClient {
         res.on('aborted', () => finish(transportError(operation, NETWORKING_ERROR, 'the connection closed mid-answer')));
       });
       req.on('error', (error) => {
-        if (isAbortError(error) && signal?.aborted) finish(abortError(signal));
-        else finish(transportError(operation, NETWORKING_ERROR, describe(error), error));
+        if (isAbortError(error) && signal?.aborted) {
+          finish(abortError(signal));
+          return;
+        }
+        const failure = transportError(operation, NETWORKING_ERROR, describe(error), error);
+        // The server closed an idle keep-alive socket just as we reused it (a race Node documents).
+        const idle = req.socket ? this.idleSince.get(req.socket) : undefined;
+        if (req.reusedSocket && (error as NodeJS.ErrnoException).code === 'ECONNRESET' && idle !== undefined && Date.now() - idle > this.staleSocketIdleMs) {
+          Object.defineProperty(failure, 'retryAtOnce', { value: true });
+        }
+        finish(failure);
       });
       req.end(body);
     });
   }
 }
 
-function clockCorrected(error: unknown): boolean {
-  return (error as { clockCorrected?: boolean } | undefined)?.clockCorrected === true;
+/** Failures that are not the service's answer to this request: the clock was corrected, or a stale socket. */
+function retryAtOnce(error: unknown): boolean {
+  return (error as { retryAtOnce?: boolean } | undefined)?.retryAtOnce === true;
 }
 
 function describe(error: Error): string {

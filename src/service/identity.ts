@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
-import { fromIni, fromInstanceMetadata, fromEnv } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
@@ -38,6 +37,12 @@ export interface ResolveIdentityOptions {
 }
 
 export class CredentialsError extends AgentError {}
+
+/**
+ * The SDK's providers weigh about 12 MB; they are loaded on the first credential fetch, so a host with
+ * static on-premises keys never loads them.
+ */
+const sdkProviders = () => import('@aws-sdk/credential-providers');
 
 /** Refresh credentials this long before they expire. */
 export const REFRESH_WINDOW_MS = 5 * 60_000;
@@ -125,6 +130,7 @@ export function sessionFileCredentials(
     let identity: AwsCredentialIdentity;
     try {
       // No config file: only the credentials file's profile counts, as in the anchor's FileCredentials.
+      const { fromIni } = await sdkProviders();
       identity = await fromIni({ filepath: path, configFilepath: `${path}.no-config-file`, profile, ignoreCache: true })();
     } catch (error) {
       throw new CredentialsError(`Failed to load credentials from path ${path}`, undefined, { cause: error });
@@ -156,17 +162,23 @@ export function sessionFileCredentials(
  */
 export function defaultCredentialChain(config: AgentConfig, env: NodeJS.ProcessEnv, logger: Logger): AwsCredentialIdentityProvider {
   const home = env.HOME ?? homedir();
-  const providers: AwsCredentialIdentityProvider[] = [];
-  if (config.codedeploy_test_profile === 'beta' || config.codedeploy_test_profile === 'gamma') providers.push(fromEnv());
-  providers.push(
-    fromIni({
-      filepath: env.AWS_SHARED_CREDENTIALS_FILE ?? join(home, '.aws', 'credentials'),
-      configFilepath: env.AWS_CONFIG_FILE ?? join(home, '.aws', 'config'),
-      profile: env.AWS_PROFILE,
-    }),
-    fromInstanceMetadata({ timeout: 1000, maxRetries: 3, ec2MetadataV1Disabled: config.disable_imds_v1 }),
-  );
+  let providers: AwsCredentialIdentityProvider[] | undefined;
+  const makeProviders = async (): Promise<AwsCredentialIdentityProvider[]> => {
+    const { fromEnv, fromIni, fromInstanceMetadata } = await sdkProviders();
+    const list: AwsCredentialIdentityProvider[] = [];
+    if (config.codedeploy_test_profile === 'beta' || config.codedeploy_test_profile === 'gamma') list.push(fromEnv());
+    list.push(
+      fromIni({
+        filepath: env.AWS_SHARED_CREDENTIALS_FILE ?? join(home, '.aws', 'credentials'),
+        configFilepath: env.AWS_CONFIG_FILE ?? join(home, '.aws', 'config'),
+        profile: env.AWS_PROFILE,
+      }),
+      fromInstanceMetadata({ timeout: 1000, maxRetries: 3, ec2MetadataV1Disabled: config.disable_imds_v1 }),
+    );
+    return list;
+  };
   const chain: AwsCredentialIdentityProvider = async (options) => {
+    providers ??= await makeProviders();
     const problems: string[] = [];
     for (const provider of providers) {
       try {

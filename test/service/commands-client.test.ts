@@ -231,6 +231,19 @@ describe('CommandsClient against the fake service', () => {
     expect(second.errorType).toBe('ClientException');
   });
 
+  it('a reset on a keep-alive socket that sat idle is retried at once, even for a poll', async () => {
+    const c = client({ staleSocketIdleMs: 50 });
+    await c.pollHostCommand(HOST);
+    service.injectFault('PollHostCommand', 'reset');
+    // Reused right away: surfaced (the poller decides).
+    expect((await failure(c.pollHostCommand(HOST))).errorType).toBe('NetworkingError');
+    await c.pollHostCommand(HOST);
+    await new Promise((r) => setTimeout(r, 100));
+    service.injectFault('PollHostCommand', 'reset');
+    expect(await c.pollHostCommand(HOST)).toEqual({});
+    expect(service.requestsFor('PollHostCommand').map((r) => r.status)).toEqual([200, -2, 200, -2, 200]);
+  });
+
   it('a refused connection is a NetworkingError', async () => {
     const url = service.url;
     await service.close();
