@@ -477,6 +477,10 @@ if [ "$ACTION" = install ]; then
 fi
 
 # --uninstall / --purge
+if [ "$ACTION" = uninstall ] && [ ! -e "$DEST/.version" ] && [ ! -e "$UNIT" ] && [ ! -L "$BIN_DIR/$PROGRAM" ]; then
+  say "$PROGRAM is not installed in $DEST; nothing to remove."
+  exit 0
+fi
 NODE=${NODE_BIN:-$(command -v node || true)}
 wait_for_idle
 stop_service

@@ -146,7 +146,7 @@ export function renderStatusText(report: StatusReport, now: Date = new Date()): 
   const version = str(report.version);
   row('version', version
     ? (version === report.cliVersion ? version : `${version} (installed: ${report.cliVersion}; restart the agent to use it)`)
-    : undefined);
+    : `${report.cliVersion} (installed)`);
   row('uptime', report.uptimeSeconds === undefined ? undefined : `${formatDuration(report.uptimeSeconds as number)} (since ${report.startedAt})`);
   row('state', str(report.state));
   row('host identifier', str(report.hostIdentifier) ?? 'unknown yet');

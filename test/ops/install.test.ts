@@ -279,6 +279,9 @@ describe('install.sh', () => {
     expect(existsSync(h.paths.prefix)).toBe(false);
     expect(existsSync(h.installed('etc/codedeploy-agent'))).toBe(false);
     expect(existsSync(h.paths.logDir)).toBe(false);
+    result = await h.install(['--uninstall']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('is not installed in');
   });
 
   it('does not purge a deployment root that is not recognisably its own', async () => {
