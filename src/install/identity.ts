@@ -14,27 +14,22 @@ export interface Identities {
  * `getent` goes through NSS, so LDAP or SSSD accounts resolve as they do for `chown`.
  */
 export async function resolveIdentities(users: readonly Requirement[], groups: readonly Requirement[]): Promise<Identities> {
-  const uids = new Map<string, number>();
-  const gids = new Map<string, number>();
-  for (const user of users) {
-    const id = await lookup('passwd', user.name);
+  return { uids: await resolveAll('passwd', users), gids: await resolveAll('group', groups) };
+}
+
+async function resolveAll(database: 'passwd' | 'group', requirements: readonly Requirement[]): Promise<Map<string, number>> {
+  const [role, kind] = database === 'passwd' ? ['owner', 'user'] : ['group', 'group'];
+  const ids = new Map<string, number>();
+  for (const { name, object } of requirements) {
+    const id = await lookup(database, name);
     if (id === undefined) {
       throw new InstallError(
-        `The deployment failed because the permissions section of the AppSpec file sets the owner of ${user.object} to ${user.name}, but there is no user named ${user.name} on this host. Create the user (for example in a BeforeInstall hook) or correct the owner, and then try again.`,
+        `The deployment failed because the permissions section of the AppSpec file sets the ${role} of ${object} to ${name}, but there is no ${kind} named ${name} on this host. Create the ${kind} (for example in a BeforeInstall hook) or correct the ${role}, and then try again.`,
       );
     }
-    uids.set(user.name, id);
+    ids.set(name, id);
   }
-  for (const group of groups) {
-    const id = await lookup('group', group.name);
-    if (id === undefined) {
-      throw new InstallError(
-        `The deployment failed because the permissions section of the AppSpec file sets the group of ${group.object} to ${group.name}, but there is no group named ${group.name} on this host. Create the group (for example in a BeforeInstall hook) or correct the group, and then try again.`,
-      );
-    }
-    gids.set(group.name, id);
-  }
-  return { uids, gids };
+  return ids;
 }
 
 /** The numeric id (third field) of a passwd or group entry, or undefined when there is none. */

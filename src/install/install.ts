@@ -6,6 +6,7 @@ import { applyPlan, type ApplyResult } from './apply.js';
 import { parseCleanupFile } from './cleanup-file.js';
 import { resolveIdentities } from './identity.js';
 import { contextsFromInstallJson } from './install-json.js';
+import { withInstallLock } from './install-lock.js';
 import { planInstall } from './plan.js';
 import { scanInstall } from './scan.js';
 import { findTool, requireTools } from './tools.js';
@@ -37,7 +38,11 @@ export interface InstallResult extends ApplyResult {
  * (conflicts, unknown users or groups, missing tools) is checked before the first write; a failure
  * after that is rolled back. Either way a failed Install leaves the host as it found it.
  */
-export async function runInstall(options: InstallOptions): Promise<InstallResult> {
+export function runInstall(options: InstallOptions): Promise<InstallResult> {
+  return withInstallLock(() => install(options));
+}
+
+async function install(options: InstallOptions): Promise<InstallResult> {
   const { rootDir, groupId, appspec, logger } = options;
   mkdirSync(instructionsDir(rootDir), { recursive: true });
   const cleanupPath = cleanupFile(rootDir, groupId);

@@ -45,7 +45,8 @@ export function scanInstall(input: ScanInput): InstallScan {
 /** The files of one `files` entry, links recorded as links and never descended (§10.20). */
 export function scanSource(archiveDir: string, mapping: FileMapping): SourceScan {
   // `File.join` semantics: `/` is the archive itself, `/bin` is `<archive>/bin`.
-  const sourcePath = join(archiveDir, mapping.source);
+  // Without its trailing slash: `link/` would make lstat follow the link this scan must not follow.
+  const sourcePath = join(archiveDir, mapping.source).replace(/(?<=.)\/+$/, '');
   const scan: SourceScan = { mapping, sourcePath, entries: [] };
   if (isOutside(archiveDir, sourcePath)) return { ...scan, problem: 'outside' };
   const stats = lstatSync(sourcePath, { throwIfNoEntry: false });

@@ -166,6 +166,39 @@ describe('runInstall', () => {
     expect(lstatSync(join(dest, 'leak')).uid).toBe(uid);
   });
 
+  it('gives files the revision\'s owner also below a setgid folder, as cp -a does', async () => {
+    mkdirSync(dest);
+    chownSync(dest, 0, gid);
+    chmodSync(dest, 0o2775);
+    makeRevision(root, 'd-1', { 'app/root-owned.txt': 'r', 'app/sub/deep.txt': 'd' });
+    await install('d-1', makeAppSpec([{ source: 'app', destination: dest }]));
+    expect(statSync(join(dest, 'root-owned.txt'))).toMatchObject({ uid: 0, gid: 0 });
+    expect(statSync(join(dest, 'sub/deep.txt'))).toMatchObject({ uid: 0, gid: 0 });
+    // Directories are created as the anchor creates them: the setgid folder's group is inherited.
+    expect(statSync(join(dest, 'sub')).gid).toBe(gid);
+  });
+
+  it('sets one ACL on many files (batched setfacl), each completed from its own mode', async () => {
+    const tree: Record<string, { content: string; mode: number }> = {};
+    for (let index = 0; index < 30; index++) tree[`app/f-${index}`] = { content: String(index), mode: index % 2 ? 0o640 : 0o600 };
+    makeRevision(root, 'd-1', tree);
+    await install('d-1', makeAppSpec([{ source: 'app', destination: dest }], [{ object: dest, acls: [`user:${USER}:r--`] }]));
+    expect(getfacl(join(dest, 'f-1'))).toBe(`user::rw-\nuser:${USER}:r--\ngroup::r--\nmask::r--\nother::---\n\n`);
+    expect(getfacl(join(dest, 'f-2'))).toBe(`user::rw-\nuser:${USER}:r--\t#effective:---\ngroup::---\nmask::---\nother::---\n\n`);
+    for (let index = 0; index < 30; index++) expect(getfacl(join(dest, `f-${index}`))).toContain(`user:${USER}:r--`);
+  });
+
+  it('runs one Install at a time: two groups racing for one file get a clean win and a clean refusal', async () => {
+    makeRevision(root, 'd-a', { 'app/shared.txt': 'from a', 'app/a-only.txt': 'a' }, 'grp-a');
+    makeRevision(root, 'd-b', { 'app/shared.txt': 'from b', 'app/b-only.txt': 'b' }, 'grp-b');
+    const run = (group: string, id: string) =>
+      runInstall({ rootDir: root, groupId: group, deploymentId: id, archiveDir: deploymentPaths(root, group, id).archiveDir, appspec: makeAppSpec([{ source: 'app', destination: dest }]), logger: new MemoryLogger() });
+    const results = await Promise.allSettled([run('grp-a', 'd-a'), run('grp-b', 'd-b')]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+    expect(readFileSync(join(dest, 'shared.txt'), 'utf8')).toBe('from a');
+    expect(readdirSync(dest).sort()).toEqual(['a-only.txt', 'shared.txt']);
+  });
+
   describe('a refused deployment leaves the host untouched', () => {
     async function expectRefusal(appspec: ReturnType<typeof makeAppSpec>, message: RegExp | string) {
       makeRevision(root, 'd-1', { 'app/a.txt': 'one', 'app/sub/b.txt': 'b' });
