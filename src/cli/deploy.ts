@@ -1,17 +1,212 @@
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
+import { loadAgentConfig } from '../config/agent-config.js';
+import { buildLocalSpec, LocalDeployError } from '../deployment/local-spec.js';
+import { checkLocalEventOrder, localEventsToRun } from '../deployment/lifecycle.js';
+import { deploymentPaths } from '../deployment/layout.js';
+import { runLocalDeployment, type EventOutcome } from '../deployment/run-local-deployment.js';
+import type { Logger } from '../log/logger.js';
+import { AGENT_VERSION } from '../version.js';
+import { openCliLogger } from './cli-logger.js';
 
-/** Placeholder until the hooks issue builds `deploy`. */
-export function register(program: Command): void {
-  program
-    .command('deploy')
-    .description('local deployment (codedeploy-local)')
-    .allowUnknownOption()
-    .action(() => {
-      process.stderr.write('codedeploy-agent deploy is not implemented yet\n');
-      process.exitCode = 2;
-    });
+interface DeployFlags {
+  bundleLocation?: string;
+  type: string;
+  fileExistsBehavior?: string;
+  deploymentGroup: string;
+  deploymentGroupName?: string;
+  applicationName?: string;
+  events?: string;
+  agentConfigurationFile?: string;
+  appspecFilename?: string;
+  verbose?: boolean;
+  ignoreApplicationStopFailures?: boolean;
+  githubToken?: string;
 }
 
+function addDeployOptions(command: Command): Command {
+  return command
+    .option('-l, --bundle-location <location>', 'local folder or archive, s3://bucket/key[?versionId=..&etag=..], or a GitHub https URL (default: the current folder)')
+    .option('-t, --type <type>', 'tgz, tar, zip or directory', 'directory')
+    .option('-b, --file-exists-behavior <behavior>', 'DISALLOW, OVERWRITE or RETAIN (the appspec value wins)')
+    .option('-g, --deployment-group <id>', 'deployment group id: the folder under the deployment root', 'default-local-deployment-group')
+    .option('-d, --deployment-group-name <name>', 'DEPLOYMENT_GROUP_NAME for hooks (default LocalFleet)')
+    .option('-a, --application-name <name>', 'APPLICATION_NAME for hooks (default: the bundle location)')
+    .option('-e, --events <events>', 'comma-separated lifecycle events to run, in order')
+    .option('-c, --agent-configuration-file <file>', 'agent configuration file (default /etc/codedeploy-agent/conf/codedeployagent.yml)')
+    .option('-A, --appspec-filename <name>', 'appspec file name (default appspec.yml, else appspec.yaml)')
+    .option('--verbose', 'stream hook output to the terminal')
+    .option('--ignore-application-stop-failures', 'do not fail the deployment when ApplicationStop or the block-traffic hooks fail')
+    .option('--github-token <token>', 'token for a private GitHub repository (never logged)')
+    .version(AGENT_VERSION, '-v, --version', 'print the version');
+}
+
+function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * Streams new lines of scripts.log to the terminal while a deployment runs (`--verbose`). `pump` is also
+ * called before each event line is printed, so hook output and event lines appear in order.
+ */
+function followFile(path: string, write: (text: string) => void): { pump: () => void; stop: () => void } {
+  let offset = 0;
+  const buffer = Buffer.alloc(64 * 1024);
+  const pump = () => {
+    if (!existsSync(path)) return;
+    const size = statSync(path).size;
+    if (size < offset) offset = 0; // rotated
+    if (size === offset) return;
+    const fd = openSync(path, 'r');
+    try {
+      let read: number;
+      while ((read = readSync(fd, buffer, 0, buffer.length, offset)) > 0) {
+        offset += read;
+        write(buffer.subarray(0, read).toString('utf8'));
+      }
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const timer = setInterval(pump, 100);
+  return {
+    pump,
+    stop: () => {
+      clearInterval(timer);
+      pump();
+    },
+  };
+}
+
+async function deploy(flags: DeployFlags): Promise<number> {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const err = (line: string) => process.stderr.write(`${line}\n`);
+  let logger: Logger | undefined;
+  let closeLogger: (() => Promise<void>) | undefined;
+  try {
+    const { config, warnings } = loadAgentConfig(flags.agentConfigurationFile);
+    const opened = await openCliLogger(config, 'codedeploy-local.log');
+    logger = opened.logger;
+    closeLogger = opened.close;
+    for (const warning of warnings) logger.warn(warning);
+
+    const rawEvents = flags.events;
+    const givenEvents = rawEvents === undefined ? undefined : rawEvents.split(',');
+    if (givenEvents && rawEvents) {
+      const problem = checkLocalEventOrder(givenEvents, rawEvents);
+      if (problem) throw new LocalDeployError(problem);
+    }
+    const spec = buildLocalSpec({
+      bundleLocation: flags.bundleLocation ?? process.cwd(),
+      type: flags.type,
+      fileExistsBehavior: flags.fileExistsBehavior,
+      deploymentGroup: flags.deploymentGroup,
+      deploymentGroupName: flags.deploymentGroupName,
+      applicationName: flags.applicationName,
+      events: givenEvents,
+      appspecFilename: flags.appspecFilename,
+      githubToken: flags.githubToken,
+    });
+    const events = localEventsToRun(givenEvents);
+    const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
+    out(`Starting to execute deployment from within folder ${paths.deploymentDir}`);
+    const follower = flags.verbose ? followFile(paths.scriptsLog, (text) => process.stdout.write(text)) : undefined;
+
+    const abort = new AbortController();
+    const onSignal = () => abort.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    let result;
+    try {
+      result = await runLocalDeployment(spec, events, {
+        config,
+        logger,
+        localRun: true,
+        signal: abort.signal,
+        aws: { region: process.env.AWS_REGION },
+        onProgress: progressPrinter(),
+      }, {
+        ignoreApplicationStopFailures: flags.ignoreApplicationStopFailures,
+        observer: {
+          eventStarted: (event) => {
+            follower?.pump();
+            out(`${event}: started`);
+          },
+          eventFinished: (outcome: EventOutcome) => {
+            follower?.pump();
+            out(describeOutcome(outcome));
+          },
+        },
+      });
+    } finally {
+      follower?.stop();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    for (const outcome of result.outcomes.filter((o) => o.status === 'Skipped')) out(`${outcome.event}: skipped (an earlier event failed)`);
+    if (result.failure?.error) {
+      const { error } = result.failure;
+      if (error.scriptName) {
+        err(`Your local deployment failed while trying to execute your script at ${paths.archiveDir}/${error.scriptName}`);
+      }
+      err(`ERROR: ${result.failure.event} failed with ${error.codeName} (error code ${error.code}): ${error.message}`);
+    }
+    out(`See the deployment log at ${paths.scriptsLog} for more details`);
+    if (!result.ok) return 1;
+    out('AppSpec file valid. Local deployment successful');
+    return 0;
+  } catch (error) {
+    err(`ERROR: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  } finally {
+    await closeLogger?.();
+  }
+}
+
+function describeOutcome(outcome: EventOutcome): string {
+  const took = formatDuration(outcome.durationMs);
+  switch (outcome.status) {
+    case 'Succeeded':
+      return `${outcome.event}: succeeded in ${took}${outcome.noop ? ' (nothing to run)' : ''}`;
+    case 'Ignored':
+      return `${outcome.event}: failed in ${took}, ignored (--ignore-application-stop-failures): ${outcome.error?.codeName}: ${outcome.error?.message}`;
+    case 'Failed':
+      return `${outcome.event}: failed in ${took}: ${outcome.error?.codeName}: ${outcome.error?.message}`;
+    default:
+      return `${outcome.event}: skipped`;
+  }
+}
+
+/** A download progress line on a terminal; nothing otherwise (the agent log gets periodic lines). */
+function progressPrinter(): ((p: { bytes: number; total?: number }) => void) | undefined {
+  if (!process.stdout.isTTY) return undefined;
+  const started = Date.now();
+  return ({ bytes, total }) => {
+    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+    const rate = bytes / seconds;
+    const mb = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+    const eta = total && rate > 0 ? ` ETA ${Math.ceil((total - bytes) / rate)} s` : '';
+    const pct = total ? ` ${((bytes / total) * 100).toFixed(0)}%` : '';
+    process.stdout.write(`\rDownloadBundle: ${mb(bytes)}${total ? ` of ${mb(total)}` : ''}${pct} at ${mb(rate)}/s${eta}   ${total && bytes >= total ? '\n' : ''}`);
+  };
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('deploy')
+    .description('run a local deployment through the whole lifecycle (codedeploy-local)');
+  addDeployOptions(command);
+  command.option('--config <file>', 'same as --agent-configuration-file');
+  command.action(async (flags: DeployFlags & { config?: string }) => {
+    process.exitCode = await deploy({ ...flags, agentConfigurationFile: flags.agentConfigurationFile ?? flags.config });
+  });
+}
+
+/** `codedeploy-local` takes the same flags at the top level. */
 export function registerLocalProgram(program: Command): void {
-  register(program);
+  program.name('codedeploy-local').description('run a local deployment through the whole lifecycle');
+  addDeployOptions(program);
+  program.action(async (flags: DeployFlags) => {
+    process.exitCode = await deploy(flags);
+  });
 }

@@ -1,4 +1,5 @@
 import type { DeploymentSpec } from './spec-types.js';
+import { DEFAULT_LIFECYCLE_EVENTS, SCRIPTABLE_EVENTS } from '../appspec/events.js';
 
 /**
  * Which lifecycle events exist, in which order they run, and which revision each one takes its
@@ -8,32 +9,10 @@ import type { DeploymentSpec } from './spec-types.js';
 export const BUILTIN_EVENTS = ['DownloadBundle', 'Install'] as const;
 
 /** The nine scriptable events of the daemon's hook mapping (each maps to itself). */
-export const HOOK_EVENTS = [
-  'BeforeBlockTraffic',
-  'AfterBlockTraffic',
-  'ApplicationStop',
-  'BeforeInstall',
-  'AfterInstall',
-  'ApplicationStart',
-  'BeforeAllowTraffic',
-  'AfterAllowTraffic',
-  'ValidateService',
-] as const;
+export const HOOK_EVENTS = SCRIPTABLE_EVENTS;
 
 /** `DEFAULT_ORDERED_LIFECYCLE_EVENTS` of codedeploy-local. */
-export const DEFAULT_ORDERED_EVENTS = [
-  'BeforeBlockTraffic',
-  'AfterBlockTraffic',
-  'ApplicationStop',
-  'DownloadBundle',
-  'BeforeInstall',
-  'Install',
-  'AfterInstall',
-  'ApplicationStart',
-  'ValidateService',
-  'BeforeAllowTraffic',
-  'AfterAllowTraffic',
-] as const;
+export const DEFAULT_ORDERED_EVENTS = DEFAULT_LIFECYCLE_EVENTS;
 
 /** Events whose failure `--ignore-application-stop-failures` forgives (they run the previous revision's scripts). */
 export const STOP_EVENTS = ['ApplicationStop', 'BeforeBlockTraffic', 'AfterBlockTraffic'] as const;

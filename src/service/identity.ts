@@ -210,8 +210,17 @@ export async function resolveIdentity(config: AgentConfig, options: ResolveIdent
   const onPremisesConfigReadable = isOnPremisesConfigReadable(config.on_premises_config_file);
   const onPremises = onPremisesConfigReadable ? readOnPremisesConfig(config.on_premises_config_file) : undefined;
 
-  const imdsAvailable = await imds.isAvailable();
-  const domain = imdsAvailable ? await imds.domain() : undefined;
+  // IMDS is asked only for what nothing else gives (the endpoint's domain, region, host identifier), and
+  // never when AWS_EC2_METADATA_DISABLED is set (the SDK's switch): an on-premises host with an endpoint
+  // override makes no call to 169.254.169.254 at all.
+  const imdsDisabled = env.AWS_EC2_METADATA_DISABLED?.trim().toLowerCase() === 'true';
+  let imdsProbe: Promise<boolean> | undefined;
+  const imdsReachable = () => {
+    if (imdsDisabled) return Promise.resolve(false);
+    imdsProbe ??= imds.isAvailable();
+    return imdsProbe;
+  };
+  const domain = !config.deploy_control_endpoint && (await imdsReachable()) ? await imds.domain() : undefined;
 
   let region: string | undefined;
   let hostIdentifier: string | undefined;
@@ -227,13 +236,13 @@ export async function resolveIdentity(config: AgentConfig, options: ResolveIdent
     credentials = defaultCredentialChain(config, env, logger);
   }
   if (region === undefined) {
-    region = imdsAvailable ? await imds.region() : undefined;
+    region = (await imdsReachable()) ? await imds.region() : undefined;
     if (region === undefined) {
       throw new ConfigError('Cannot determine the region: set AWS_REGION, register the host with an on-premises config file, or run on EC2 with instance metadata reachable');
     }
   }
   if (hostIdentifier === undefined) {
-    if (!imdsAvailable) {
+    if (!(await imdsReachable())) {
       throw new ConfigError('Cannot determine the host identifier: instance metadata is not reachable and no on-premises config file names an IAM user or session');
     }
     hostIdentifier = await imds.hostIdentifier();

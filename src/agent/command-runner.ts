@@ -1,0 +1,137 @@
+import type { AgentConfig } from '../config/agent-config.js';
+import type { Logger } from '../log/logger.js';
+import { ackDiagnostics, failureDiagnostics, noopCompletionDiagnostics, successDiagnostics, type Envelope } from '../report/diagnostics.js';
+import { DeploymentSpecError } from '../report/errors.js';
+import type { DeploymentSpec } from '../deployment/spec-types.js';
+import type { EngineContext } from '../deployment/engine.js';
+import type { CommandTracker } from './command-tracker.js';
+import type { CompletionOutbox } from './completion-outbox.js';
+import type { KeyedMutex } from './concurrency.js';
+
+/** A polled command, as the service sends it (HostCommandInstance). */
+export interface HostCommand {
+  HostCommandIdentifier: string;
+  HostIdentifier?: string;
+  DeploymentExecutionId?: string;
+  CommandName?: string;
+  Nonce?: number;
+}
+
+/** What the command runner needs of the commands client (the real client satisfies it). */
+export interface CommandsApi {
+  getDeploymentSpecification(deploymentExecutionId: string, hostIdentifier: string): Promise<{
+    DeploymentSystem?: string;
+    DeploymentSpecification?: { GenericEnvelope?: { Format?: string; Payload?: string } | null } | null;
+  }>;
+  putHostCommandAcknowledgement(hostCommandIdentifier: string, diagnostics?: Envelope): Promise<{ CommandStatus?: string }>;
+  putHostCommandComplete(hostCommandIdentifier: string, status: 'Succeeded' | 'Failed', diagnostics?: Envelope): Promise<unknown>;
+}
+
+export interface CommandRunnerDeps {
+  config: AgentConfig;
+  logger: Logger;
+  api: CommandsApi;
+  hostIdentifier: string;
+  tracker: CommandTracker;
+  outbox: CompletionOutbox;
+  /** Delivers a decided completion (retrying until it lands or the agent stops). */
+  deliver: (hostCommandIdentifier: string) => Promise<void>;
+  engineContext: (command: HostCommand, spec: DeploymentSpec) => EngineContext;
+  /** Commands of one deployment group never overlap (the pointer and cleanup files are per group, §10.17). */
+  groupLock: KeyedMutex;
+  /** Called as the command moves along, for the status file. */
+  onProgress?: (command: HostCommand, update: { spec?: DeploymentSpec; phase: string }) => void;
+}
+
+export interface CommandOutcome {
+  status: 'Succeeded' | 'Failed' | 'NotRun';
+  spec?: DeploymentSpec;
+  diagnostics?: Envelope;
+  error?: unknown;
+}
+
+/** Fetches and opens the deployment specification (§1.5 step 1, §2.1), loading PKCS7 code only now. */
+async function fetchSpec(deps: CommandRunnerDeps, command: HostCommand): Promise<DeploymentSpec> {
+  const response = await deps.api.getDeploymentSpecification(command.DeploymentExecutionId ?? '', deps.hostIdentifier);
+  if (response.DeploymentSystem !== 'CodeDeploy') {
+    throw new DeploymentSpecError(`Deployment System mismatch: CodeDeploy != ${response.DeploymentSystem}`);
+  }
+  const envelope = response.DeploymentSpecification?.GenericEnvelope;
+  if (!response.DeploymentSpecification) throw new DeploymentSpecError('Deployment Specification missing');
+  const { openEnvelope } = await import('../deployment/envelope.js');
+  const { parseDeploymentSpec } = await import('../deployment/spec.js');
+  const opened = await openEnvelope(envelope, { allowText: false });
+  if (opened.signature === 'invalid') {
+    const message = `The deployment specification of ${command.DeploymentExecutionId} has a signature that does not verify${opened.signer ? ` (signer ${opened.signer})` : ''}`;
+    if (deps.config.enforce_deployment_spec_signature) throw new DeploymentSpecError(`${message}; refused because enforce_deployment_spec_signature is true`);
+    deps.logger.warn(`${message}; accepted because enforce_deployment_spec_signature is false`);
+  } else {
+    deps.logger.info(`Deployment specification signature: ${opened.signature}${opened.signer ? ` (signer ${opened.signer})` : ''}`);
+  }
+  return parseDeploymentSpec(opened.json);
+}
+
+async function isNoop(deps: CommandRunnerDeps, command: HostCommand, spec: DeploymentSpec): Promise<boolean> {
+  const { isCommandNoop } = await import('../deployment/engine.js');
+  return isCommandNoop(spec, command.CommandName ?? '', deps.engineContext(command, spec));
+}
+
+/**
+ * One command, start to end (agent-spec §1.5): spec → noop check → acknowledge → obey the returned
+ * status → run through the engine → complete exactly once. The completion is decided here and handed
+ * to the outbox; `deliver` sends it.
+ */
+export async function runCommand(deps: CommandRunnerDeps, command: HostCommand): Promise<CommandOutcome> {
+  const { logger, api } = deps;
+  const id = command.HostCommandIdentifier;
+  let decided = false;
+  const decide = async (status: 'Succeeded' | 'Failed', diagnostics: Envelope) => {
+    decided = true;
+    deps.outbox.put({ hostCommandIdentifier: id, status, diagnostics, decidedAt: new Date().toISOString() });
+    await deps.deliver(id);
+  };
+
+  let spec: DeploymentSpec | undefined;
+  let acknowledged = false;
+  let releaseGroup: (() => void) | undefined;
+  try {
+    spec = await fetchSpec(deps, command);
+    releaseGroup = await deps.groupLock.acquire(spec.deploymentGroupId);
+    deps.onProgress?.(command, { spec, phase: 'acknowledging' });
+    const noop = await isNoop(deps, command, spec);
+    const ack = await api.putHostCommandAcknowledgement(id, ackDiagnostics(noop));
+    acknowledged = true;
+    logger.info(`${command.CommandName} of ${spec.deploymentId}: acknowledged (IsCommandNoop ${noop}); service says ${ack.CommandStatus ?? 'nothing'}`);
+    if (ack.CommandStatus === 'Succeeded') return { status: 'NotRun', spec };
+    if (ack.CommandStatus === 'Failed') {
+      // §1.5: re-read the spec; a command that would do nothing is completed as a no-op, otherwise left alone.
+      const again = await fetchSpec(deps, command);
+      if (await isNoop(deps, command, again)) {
+        await decide('Succeeded', noopCompletionDiagnostics());
+        return { status: 'Succeeded', spec: again };
+      }
+      return { status: 'NotRun', spec: again };
+    }
+
+    deps.tracker.start(spec.deploymentId, id);
+    try {
+      deps.onProgress?.(command, { spec, phase: 'running' });
+      const { runEvent } = await import('../deployment/engine.js');
+      const result = await runEvent(spec, command.CommandName ?? '', deps.engineContext(command, spec));
+      const diagnostics = successDiagnostics(result.logTail);
+      await decide('Succeeded', diagnostics);
+      logger.info(`${command.CommandName} of ${spec.deploymentId}: end of lifecycle event, Succeeded`);
+      return { status: 'Succeeded', spec, diagnostics };
+    } finally {
+      deps.tracker.finish(spec.deploymentId);
+    }
+  } catch (error) {
+    const diagnostics = failureDiagnostics(error);
+    const message = error instanceof Error ? error.message : String(error);
+    logger.error(`${command.CommandName ?? '(no name)'} of ${spec?.deploymentId ?? command.DeploymentExecutionId}: end of lifecycle event, Failed${acknowledged ? '' : ' before acknowledgement'}: ${message}`);
+    if (!decided) await decide('Failed', diagnostics);
+    return { status: 'Failed', spec, diagnostics, error };
+  } finally {
+    releaseGroup?.();
+  }
+}

@@ -1,0 +1,289 @@
+import { join } from 'node:path';
+import type { AgentConfig } from '../config/agent-config.js';
+import type { Logger } from '../log/logger.js';
+import { trackingDir } from '../deployment/layout.js';
+import type { DeploymentSpec } from '../deployment/spec-types.js';
+import type { EngineContext } from '../deployment/engine.js';
+import { failedAfterRestartDiagnostics } from '../report/diagnostics.js';
+import { resolveIdentity, type HostIdentity } from '../service/identity.js';
+import { createCommandsClient, type CommandsClient } from '../service/commands-client.js';
+import { isRetryableError, isThrottlingError } from '../service/service-errors.js';
+import { backoffDelay, isAbortError, sleep } from '../util/retry.js';
+import { claimPidFile, removePidFile } from './pid-file.js';
+import { CommandTracker } from './command-tracker.js';
+import { CompletionOutbox } from './completion-outbox.js';
+import { KeyedMutex } from './concurrency.js';
+import { runCommand, type HostCommand } from './command-runner.js';
+import { Poller } from './poller.js';
+import { StatusReporter } from './status-reporter.js';
+
+export interface DaemonOptions {
+  config: AgentConfig;
+  logger: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Credentials the anchor scrubs from its own environment so hooks and child tools never see them (§7.6). */
+const SCRUBBED_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_CREDENTIAL_FILE'];
+
+/** Where decided-but-undelivered completions wait (a folder of ours beside the anchor's). */
+export function outboxDir(rootDir: string): string {
+  return join(rootDir, 'pending-completions');
+}
+
+/**
+ * `codedeploy-agent run`: resolves the host's identity, recovers from a crash, polls the commands
+ * service and runs each command through the engine until asked to stop (agent-spec §7.2–7.4).
+ *
+ * Shutdown: the first SIGTERM/SIGINT aborts the open long poll at once and lets running commands finish
+ * for up to `kill_agent_max_wait_time_seconds`; then (or at a second signal) their hooks are killed
+ * (TERM, grace, KILL), the commands are reported Failed, and the agent exits 0.
+ */
+export class Daemon {
+  private readonly stopPolling = new AbortController();
+  private readonly killHooks = new AbortController();
+  private readonly finalGiveUp = new AbortController();
+  private readonly status: StatusReporter;
+  private readonly tracker: CommandTracker;
+  private readonly outbox: CompletionOutbox;
+  private readonly groupLock = new KeyedMutex();
+  private client?: CommandsClient;
+  private identity?: HostIdentity;
+  private stopRequests = 0;
+  private wakeShutdownWait?: () => void;
+
+  constructor(private readonly options: DaemonOptions) {
+    const { config, logger } = options;
+    this.status = new StatusReporter(config.pid_dir, logger);
+    this.tracker = new CommandTracker(trackingDir(config.root_dir, config.ongoing_deployment_tracking));
+    this.outbox = new CompletionOutbox(outboxDir(config.root_dir));
+  }
+
+  private get config(): AgentConfig {
+    return this.options.config;
+  }
+
+  private get logger(): Logger {
+    return this.options.logger;
+  }
+
+  /** First call: graceful stop. Second call: stop waiting for running commands and kill their hooks. */
+  requestStop(signalName = 'SIGTERM'): void {
+    this.stopRequests++;
+    if (this.stopRequests === 1) {
+      this.logger.info(`${signalName} received: no new commands; waiting up to ${this.config.kill_agent_max_wait_time_seconds} s for running ones`);
+      this.status.state('stopping');
+      this.stopPolling.abort();
+    } else {
+      this.logger.warn(`${signalName} received again: stopping running hooks now`);
+      this.wakeShutdownWait?.();
+    }
+  }
+
+  /** Runs until stopped; resolves when everything is shut down. */
+  async run(): Promise<void> {
+    const { config, logger } = this;
+    const env = this.options.env ?? process.env;
+    if (config.codedeploy_test_profile !== 'beta' && config.codedeploy_test_profile !== 'gamma') {
+      for (const name of SCRUBBED_VARIABLES) delete env[name];
+    }
+    claimPidFile(config.pid_dir);
+    try {
+      this.status.state('starting');
+      const identity = await this.resolveIdentityUntilStopped(env);
+      if (identity) {
+        this.identity = identity;
+        this.client = createCommandsClient(config, identity, { env, logger });
+        this.status.identity({ hostIdentifier: identity.hostIdentifier, region: identity.region, endpoint: this.client.endpoint.toString() });
+        logger.info(`Host identifier ${identity.hostIdentifier}, region ${identity.region}`);
+        await this.recoverFromCrash();
+        if (!this.stopPolling.signal.aborted) this.status.state('polling');
+        const poller = new Poller({
+          config,
+          logger,
+          api: this.client,
+          hostIdentifier: identity.hostIdentifier,
+          dispatch: (command) => this.dispatch(command),
+          isThrottling: isThrottlingError,
+          events: { polled: () => this.status.polled(), error: (message) => this.status.error(message) },
+        });
+        await poller.run(this.stopPolling.signal);
+        await this.drain(poller);
+      }
+    } finally {
+      this.client?.close();
+      removePidFile(config.pid_dir, process.pid);
+      this.status.state('stopping');
+      logger.info('Agent stopped');
+    }
+  }
+
+  /** Waits for running commands, then kills their hooks, then gives their completions a last chance. */
+  private async drain(poller: Poller): Promise<void> {
+    const running = poller.active();
+    if (running.length === 0) return;
+    this.logger.info(`Waiting for ${running.length} running command(s) to finish`);
+    const all = Promise.allSettled(running);
+    const waitMs = this.config.kill_agent_max_wait_time_seconds * 1000;
+    const woken = new Promise<void>((resolve) => {
+      this.wakeShutdownWait = resolve;
+      if (this.stopRequests > 1) resolve();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, waitMs);
+    });
+    await Promise.race([all, woken, timedOut]);
+    clearTimeout(timer);
+    if (poller.active().length > 0) {
+      this.logger.warn('Running commands did not finish in time: stopping their hooks; they are reported Failed');
+      this.killHooks.abort();
+      // Completions get a bounded last try; what is not delivered stays in the outbox for the next start.
+      const grace = setTimeout(() => this.finalGiveUp.abort(), (this.config.hook_kill_grace_seconds + 30) * 1000);
+      await Promise.allSettled(poller.active());
+      clearTimeout(grace);
+    }
+  }
+
+  /** IMDS or the on-premises file may not be ready at boot (#227): keep trying until it works or we stop. */
+  private async resolveIdentityUntilStopped(env: NodeJS.ProcessEnv): Promise<HostIdentity | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await resolveIdentity(this.config, { env, logger: this.logger });
+      } catch (error) {
+        const message = (error as Error).message;
+        this.status.error(message);
+        const delay = backoffDelay(attempt, { baseMs: this.config.wait_after_connection_problem * 1000, capMs: 300_000, jitter: 'equal' });
+        this.logger.error(`Cannot determine this host's identity: ${message}; retrying in ${(delay / 1000).toFixed(0)} s`);
+        try {
+          await sleep(delay, this.stopPolling.signal);
+        } catch {
+          return undefined;
+        }
+      }
+    }
+  }
+
+  /**
+   * §7.4: results decided before a restart are delivered first; a command that was running when the
+   * agent died (tracked, no decided result) is completed Failed with code 7.
+   */
+  private async recoverFromCrash(): Promise<void> {
+    for (const pending of this.outbox.list()) {
+      this.logger.info(`Delivering the result of ${pending.hostCommandIdentifier} decided at ${pending.decidedAt}`);
+      await this.deliver(pending.hostCommandIdentifier);
+    }
+    const tracked = this.tracker.inProgress();
+    for (const command of tracked) {
+      this.logger.warn(`Command ${command.hostCommandIdentifier} of ${command.deploymentId} was in progress when the agent stopped; reporting it Failed`);
+      this.outbox.put({
+        hostCommandIdentifier: command.hostCommandIdentifier,
+        status: 'Failed',
+        diagnostics: failedAfterRestartDiagnostics(),
+        decidedAt: new Date().toISOString(),
+      });
+      this.tracker.finish(command.deploymentId);
+      await this.deliver(command.hostCommandIdentifier);
+    }
+  }
+
+  /** Sends a decided completion until the service takes it; a non-retryable refusal is logged and dropped. */
+  private async deliver(hostCommandIdentifier: string): Promise<void> {
+    const pending = this.outbox.list().find((c) => c.hostCommandIdentifier === hostCommandIdentifier);
+    if (!pending || !this.client) return;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.client.putHostCommandComplete(pending.hostCommandIdentifier, pending.status, pending.diagnostics, this.finalGiveUp.signal);
+        this.outbox.remove(hostCommandIdentifier);
+        this.logger.info(`PutHostCommandComplete ${pending.status} for ${hostCommandIdentifier}`);
+        return;
+      } catch (error) {
+        if (this.finalGiveUp.signal.aborted || isAbortError(error)) {
+          this.logger.warn(`The result of ${hostCommandIdentifier} is kept on disk and will be delivered at the next start`);
+          return;
+        }
+        if (!isRetryableError(error) && !isThrottlingError(error)) {
+          this.logger.error(`The service refused the result of ${hostCommandIdentifier}: ${(error as Error).message}; dropping it`);
+          this.outbox.remove(hostCommandIdentifier);
+          return;
+        }
+        const delay = backoffDelay(attempt, { baseMs: 1000, capMs: 60_000, jitter: 'equal' });
+        this.logger.warn(`PutHostCommandComplete for ${hostCommandIdentifier} failed (${(error as Error).message}); retrying in ${(delay / 1000).toFixed(1)} s`);
+        try {
+          await sleep(delay, this.finalGiveUp.signal);
+        } catch {
+          this.logger.warn(`The result of ${hostCommandIdentifier} is kept on disk and will be delivered at the next start`);
+          return;
+        }
+      }
+    }
+  }
+
+  private engineContext(command: HostCommand, spec: DeploymentSpec): EngineContext {
+    const identity = this.identity!;
+    let lastProgressWrite = 0;
+    const started = Date.now();
+    return {
+      config: this.config,
+      logger: this.logger,
+      signal: this.killHooks.signal,
+      localRun: false,
+      aws: { region: identity.region, credentials: identity.credentials },
+      onScriptStart: (_event, location) => this.status.commandUpdated(command.HostCommandIdentifier, { script: location }),
+      onProgress: ({ bytes, total }) => {
+        const now = Date.now();
+        if (now - lastProgressWrite < 1000 && bytes !== total) return;
+        lastProgressWrite = now;
+        const bytesPerSecond = bytes / Math.max((now - started) / 1000, 0.001);
+        this.status.download({
+          deploymentId: spec.deploymentId,
+          bytes,
+          ...(total !== undefined ? { total, etaSeconds: bytesPerSecond > 0 ? Math.ceil((total - bytes) / bytesPerSecond) : undefined } : {}),
+          bytesPerSecond,
+        }, spec.deploymentId);
+      },
+    };
+  }
+
+  private async dispatch(command: HostCommand): Promise<void> {
+    const id = command.HostCommandIdentifier;
+    this.status.commandStarted({
+      hostCommandIdentifier: id,
+      deploymentId: command.DeploymentExecutionId ?? '',
+      deploymentGroupId: '',
+      event: command.CommandName ?? '',
+      startedAt: new Date().toISOString(),
+    });
+    const outcome = await runCommand({
+      config: this.config,
+      logger: this.logger,
+      api: this.client!,
+      hostIdentifier: this.identity!.hostIdentifier,
+      tracker: this.tracker,
+      outbox: this.outbox,
+      groupLock: this.groupLock,
+      deliver: (hostCommandIdentifier) => this.deliver(hostCommandIdentifier),
+      engineContext: (c, spec) => this.engineContext(c, spec),
+      onProgress: (_c, { spec }) => {
+        if (spec) {
+          this.status.commandUpdated(id, {
+            deploymentId: spec.deploymentId,
+            deploymentGroupId: spec.deploymentGroupId,
+            deploymentGroupName: spec.deploymentGroupName,
+            applicationName: spec.applicationName,
+          });
+        }
+      },
+    }, command);
+    if (outcome.spec) this.status.download(undefined, outcome.spec.deploymentId);
+    const payload = outcome.diagnostics ? (JSON.parse(outcome.diagnostics.Payload) as { error_code?: number; message?: string }) : undefined;
+    this.status.commandFinished(id, outcome.status === 'NotRun' ? undefined : {
+      deploymentId: outcome.spec?.deploymentId ?? command.DeploymentExecutionId ?? '',
+      deploymentGroupId: outcome.spec?.deploymentGroupId ?? '',
+      event: command.CommandName ?? '',
+      status: outcome.status,
+      ...(payload?.error_code ? { errorCode: payload.error_code } : {}),
+      ...(outcome.status === 'Failed' && payload?.message ? { message: payload.message } : {}),
+    });
+  }
+}

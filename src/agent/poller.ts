@@ -1,0 +1,135 @@
+import type { AgentConfig } from '../config/agent-config.js';
+import type { Logger } from '../log/logger.js';
+import { backoffDelay, isAbortError, sleep } from '../util/retry.js';
+import type { HostCommand } from './command-runner.js';
+import { SlotPool } from './concurrency.js';
+
+export interface PollApi {
+  pollHostCommand(hostIdentifier: string, signal?: AbortSignal): Promise<{ HostCommand?: HostCommand | null }>;
+}
+
+export interface PollerEvents {
+  polled?(result: 'command' | 'empty'): void;
+  error?(message: string): void;
+}
+
+export interface PollerDeps {
+  config: AgentConfig;
+  logger: Logger;
+  api: PollApi;
+  hostIdentifier: string;
+  /** Runs one command to its end; never rejects (failures are reported to the service inside). */
+  dispatch: (command: HostCommand) => Promise<void>;
+  events?: PollerEvents;
+  isThrottling?: (error: unknown) => boolean;
+  random?: () => number;
+}
+
+/** Consecutive errors are counted up to this cap, as the anchor (§1.7). */
+const MAX_ERROR_COUNT = 10;
+
+/**
+ * The poll loop (agent-spec §1.4, §1.5, §1.7): a random start-up splay, then long polls; a command is
+ * dispatched and the loop polls again at once while a slot is free; `wait_between_runs` when idle;
+ * jittered exponential backoff on errors; a shared throttle gate when the service throttles.
+ */
+export class Poller {
+  private readonly slots: SlotPool;
+  private readonly inFlight = new Set<string>();
+  private readonly running = new Set<Promise<void>>();
+  private consecutiveErrors = 0;
+  private throttledUntil = 0;
+  private readonly random: () => number;
+
+  constructor(private readonly deps: PollerDeps) {
+    this.slots = new SlotPool(deps.config.max_concurrent_commands);
+    this.random = deps.random ?? Math.random;
+  }
+
+  /** Commands still running (for shutdown). */
+  active(): Promise<void>[] {
+    return [...this.running];
+  }
+
+  /** Polls until `stop` aborts; returns promptly then (the open long poll is aborted). */
+  async run(stop: AbortSignal): Promise<void> {
+    const { config, logger } = this.deps;
+    try {
+      const splayMs = this.random() * config.startup_splay_seconds * 1000;
+      if (splayMs > 0) logger.info(`Waiting ${(splayMs / 1000).toFixed(1)} s before the first poll (start-up splay)`);
+      await sleep(splayMs, stop);
+      while (!stop.aborted) {
+        await this.slots.waitForFree(stop);
+        if (stop.aborted) break;
+        const wait = this.throttledUntil - Date.now();
+        if (wait > 0) await sleep(wait, stop);
+        await this.pollOnce(stop);
+      }
+    } catch (error) {
+      if (!isAbortError(error) && !stop.aborted) throw error;
+    }
+  }
+
+  private async pollOnce(stop: AbortSignal): Promise<void> {
+    const { config, logger, api, hostIdentifier, events } = this.deps;
+    const started = Date.now();
+    try {
+      logger.debug('Calling PollHostCommand');
+      const response = await api.pollHostCommand(hostIdentifier, stop);
+      const command = response.HostCommand ?? undefined;
+      if (!command) {
+        this.consecutiveErrors = 0;
+        events?.polled?.('empty');
+        logger.debug('PollHostCommand: Host Command = nil');
+        await sleep(config.wait_between_runs * 1000, stop);
+        return;
+      }
+      this.accept(command);
+      this.consecutiveErrors = 0;
+      events?.polled?.('command');
+    } catch (error) {
+      if (stop.aborted || isAbortError(error)) return;
+      this.consecutiveErrors = Math.min(this.consecutiveErrors + 1, MAX_ERROR_COUNT);
+      const message = error instanceof Error ? error.message : String(error);
+      events?.error?.(message);
+      if (this.deps.isThrottling?.(error)) {
+        // One gate for every caller: nobody polls again until the throttle wait (with jitter) is over.
+        const waitMs = config.wait_after_throttle_error * 1000 * (0.5 + 0.5 * this.random());
+        this.throttledUntil = Date.now() + waitMs;
+        logger.warn(`Cannot reach InstanceService: throttled (${message}); waiting ${(waitMs / 1000).toFixed(0)} s`);
+        return;
+      }
+      // The anchor's table runs 10 → 90 s over ten errors; equal jitter keeps a fleet from retrying in step.
+      const ceiling = Math.floor(1.2675 ** this.consecutiveErrors * 90 / 1.2675 ** MAX_ERROR_COUNT) * 1000;
+      const delay = backoffDelay(0, { baseMs: ceiling, capMs: ceiling, jitter: 'equal', random: this.random }) - (Date.now() - started);
+      logger.error(`Cannot reach InstanceService: ${message}; retrying in ${Math.max(0, delay / 1000).toFixed(1)} s`);
+      await sleep(Math.max(0, delay), stop);
+    }
+  }
+
+  /** Checks a polled command (§1.4, exact host match §10.24) and dispatches it. */
+  private accept(command: HostCommand): void {
+    const { logger, hostIdentifier } = this.deps;
+    if (command.HostIdentifier !== hostIdentifier) {
+      throw new Error(`Host Identifier mismatch: ${hostIdentifier} != ${command.HostIdentifier}`);
+    }
+    if (!command.CommandName) throw new Error('Command Name missing');
+    const id = command.HostCommandIdentifier;
+    if (this.inFlight.has(id)) {
+      logger.info(`Command ${id} (${command.CommandName}) is already running; ignoring the re-delivery`);
+      return;
+    }
+    logger.info(`Received command ${command.CommandName} (${id})`);
+    this.inFlight.add(id);
+    const release = this.slots.take();
+    const task = this.deps
+      .dispatch(command)
+      .catch((error: unknown) => logger.error(`Command ${id} ended with an unexpected error: ${(error as Error).message}`))
+      .finally(() => {
+        this.inFlight.delete(id);
+        release();
+        this.running.delete(task);
+      });
+    this.running.add(task);
+  }
+}

@@ -1,0 +1,41 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AgentConfig } from '../config/agent-config.js';
+import type { Logger } from '../log/logger.js';
+import { redact } from '../log/redact.js';
+
+/**
+ * The log of a one-shot command (`deploy` writes `<log_dir>/codedeploy-local.log` as the anchor does).
+ * When the log folder is not writable (a developer without root), warnings go to stderr instead of failing.
+ */
+export async function openCliLogger(config: AgentConfig, fileName: string): Promise<{ logger: Logger; close: () => Promise<void> }> {
+  let file: string | undefined = join(config.log_dir, fileName);
+  try {
+    mkdirSync(config.log_dir, { recursive: true });
+    appendFileSync(file, '');
+  } catch {
+    file = undefined;
+  }
+  const write = (level: string, message: string) => {
+    const line = `${new Date().toISOString().slice(0, 19)} ${level.toUpperCase().padEnd(5)} [codedeploy-local(${process.pid})]: ${redact(message)}\n`;
+    if (file) {
+      try {
+        appendFileSync(file, line);
+        return;
+      } catch {
+        file = undefined;
+      }
+    }
+    if (level === 'warn' || level === 'error') process.stderr.write(line);
+  };
+  const verbose = config.verbose;
+  return {
+    logger: {
+      debug: (m) => { if (verbose) write('debug', m); },
+      info: (m) => write('info', m),
+      warn: (m) => write('warn', m),
+      error: (m) => write('error', m),
+    },
+    close: async () => {},
+  };
+}

@@ -1,0 +1,80 @@
+import { mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { EngineContext } from './engine.js';
+import type { DeploymentSpec } from './spec-types.js';
+import { deploymentPaths, groupDir, instructionsDir, mostRecentInstallFile } from './layout.js';
+import { writeMarker } from './markers.js';
+import { cleanupOldRevisions } from './retention.js';
+import { linkLocalBundle } from '../revision/local.js';
+import { RevisionError } from '../report/errors.js';
+
+/**
+ * DownloadBundle (agent-spec §3.4): make room under the group folder, fetch the revision into
+ * `bundle.tar` (or copy the folder), unpack it safely into `deployment-archive`, and point
+ * `<group>_most_recent_install` at it. S3, GitHub and archive code load only when needed, so an idle
+ * daemon stays small.
+ */
+export async function runDownloadBundle(spec: DeploymentSpec, context: EngineContext): Promise<void> {
+  const { config, logger } = context;
+  const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
+  await cleanupOldRevisions(config.root_dir, spec.deploymentGroupId, paths.deploymentDir, config.max_revisions, logger);
+  mkdirSync(groupDir(config.root_dir, spec.deploymentGroupId), { recursive: true });
+
+  const revision = spec.revision;
+  let bundleType: 'tar' | 'tgz' | 'zip' | 'directory';
+  switch (revision.type) {
+    case 'S3': {
+      const { downloadS3Bundle } = await import('../revision/s3.js');
+      const region = context.aws?.region ?? process.env.AWS_REGION;
+      if (!region) {
+        throw new RevisionError('Cannot download from S3: no region is known (set AWS_REGION, or run on EC2 where the instance metadata gives it)');
+      }
+      await downloadS3Bundle(revision, paths.bundleFile, {
+        region,
+        credentials: context.aws?.credentials,
+        endpointOverride: config.s3_endpoint_override,
+        useFips: config.use_fips_mode,
+        proxyUri: config.proxy_uri,
+        partSizeBytes: config.s3_download_part_size_mb * 1024 * 1024,
+        concurrency: config.s3_download_concurrency,
+        onProgress: context.onProgress,
+        signal: context.signal,
+        logger,
+        clientOverrides: context.aws?.s3ClientOverrides,
+      });
+      bundleType = revision.bundleType;
+      break;
+    }
+    case 'GitHub': {
+      const { downloadGitHubBundle } = await import('../revision/github.js');
+      const result = await downloadGitHubBundle(revision, paths.bundleFile, {
+        token: spec.gitHubAccessToken,
+        apiBase: config.github_api_base,
+        proxyUri: config.proxy_uri,
+        onProgress: context.onProgress,
+        signal: context.signal,
+        logger,
+      });
+      bundleType = result.bundleType;
+      break;
+    }
+    case 'Local File':
+      await linkLocalBundle(revision.location, paths.bundleFile);
+      bundleType = revision.bundleType;
+      break;
+    case 'Local Directory': {
+      const { copyDirectoryBundle } = await import('../archive/copy-directory.js');
+      await copyDirectoryBundle(revision.location, paths.archiveDir);
+      bundleType = 'directory';
+      break;
+    }
+  }
+
+  if (bundleType !== 'directory') {
+    await rm(paths.archiveDir, { recursive: true, force: true });
+    const { unpackBundle } = await import('../archive/unpack.js');
+    await unpackBundle(paths.bundleFile, bundleType, paths.archiveDir, { stripSingleTopDirectory: true, logger, signal: context.signal });
+  }
+  mkdirSync(instructionsDir(config.root_dir), { recursive: true });
+  writeMarker(mostRecentInstallFile(config.root_dir, spec.deploymentGroupId), paths.deploymentDir);
+}

@@ -1,0 +1,152 @@
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import type { AgentConfig } from '../config/agent-config.js';
+import type { Logger } from '../log/logger.js';
+import { AgentError } from '../report/errors.js';
+import { deploymentPaths, deploymentsLogFile, lastSuccessfulInstallFile, mostRecentInstallFile } from './layout.js';
+import { isBuiltinEvent, isHookEvent, revisionModeFor } from './lifecycle.js';
+import type { DeploymentSpec } from './spec-types.js';
+import { readMarker } from './markers.js';
+import { runDownloadBundle } from './download-bundle.js';
+import { runInstallStep } from './install-step.js';
+import { loadAppSpecFromDir } from '../appspec/parse.js';
+import type { AppSpec } from '../appspec/types.js';
+import { runEventScripts } from '../hooks/run-event-scripts.js';
+import { ScriptsLog } from '../hooks/scripts-log.js';
+import { hookVariables } from './hook-variables.js';
+
+/** Everything the engine needs from its caller (the daemon or `deploy`); nothing global. */
+export interface EngineContext {
+  config: AgentConfig;
+  logger: Logger;
+  /** Aborted on agent shutdown: running hooks are killed (TERM, grace, KILL). */
+  signal?: AbortSignal;
+  /** Local runs (codedeploy-local) may run custom events; the daemon only the known mapping. */
+  localRun?: boolean;
+  /** Region and credentials for S3 downloads; the SDK's default chain when absent. */
+  aws?: { region?: string; credentials?: AwsCredentialIdentityProvider; s3ClientOverrides?: Record<string, unknown> };
+  onProgress?: (progress: { bytes: number; total?: number }) => void;
+  onScriptStart?: (event: string, location: string) => void;
+  /** Base environment hooks inherit (credentials are removed by the hook runner). */
+  baseEnv?: NodeJS.ProcessEnv;
+}
+
+export interface EventResult {
+  /** True when there was nothing to run (no previous revision, or no scripts for the event). */
+  noop: boolean;
+  /** Tail of the hook output (≤ 2048 characters) for the diagnostics payload. */
+  logTail: string;
+}
+
+export class UnsupportedCommandError extends AgentError {}
+
+function assertSupported(event: string, context: EngineContext): void {
+  if (isBuiltinEvent(event) || isHookEvent(event)) return;
+  if (context.localRun && /^([A-Z][a-z0-9]+)+/.test(event)) return;
+  if (context.localRun) throw new UnsupportedCommandError(`Received command is not in PascalCase form: ${event}`);
+  throw new UnsupportedCommandError(`Unsupported command type: ${event}.`);
+}
+
+function ensureDeploymentDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch {
+    // fall through to the check below, which names the directory
+  }
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new AgentError(`Error creating deployment root directory ${dir}`);
+  }
+}
+
+/**
+ * The archive folder a hook event takes its appspec and scripts from (§3.7), or undefined when the
+ * event is a no-op because no earlier revision exists.
+ */
+export function revisionArchiveFor(spec: DeploymentSpec, event: string, rootDir: string, logger?: Logger): string | undefined {
+  const current = deploymentPaths(rootDir, spec.deploymentGroupId, spec.deploymentId);
+  const mode = revisionModeFor(event, spec);
+  if (mode === 'New') return current.archiveDir;
+  if (existsSync(current.archiveDir)) return current.archiveDir;
+  const pointer = mode === 'LastSuccessfulOrIgnore'
+    ? lastSuccessfulInstallFile(rootDir, spec.deploymentGroupId)
+    : mostRecentInstallFile(rootDir, spec.deploymentGroupId);
+  const previousDir = readMarker(pointer);
+  if (!previousDir) return undefined;
+  const archive = `${previousDir}/deployment-archive`;
+  if (!existsSync(archive)) {
+    // The anchor fails with "No such file or directory ... appspec.yml" (#102); a revision deleted by hand
+    // should not block every later deployment, so this event is skipped with a warning instead.
+    logger?.warn(`${event}: the previous revision at ${previousDir} no longer exists; skipping its ${event} scripts`);
+    return undefined;
+  }
+  return archive;
+}
+
+function scriptsFor(appspec: AppSpec, event: string) {
+  return appspec.hooks[event] ?? [];
+}
+
+/** §3.2: whether a command would do nothing; sent with the acknowledgement. */
+export function isCommandNoop(spec: DeploymentSpec, event: string, context: EngineContext): boolean {
+  if (isBuiltinEvent(event)) return false;
+  if (!isHookEvent(event) && !context.localRun) return true;
+  const archive = revisionArchiveFor(spec, event, context.config.root_dir);
+  if (!archive) return true;
+  const appspec = loadAppSpecFromDir(archive, spec.appSpecFilename);
+  return scriptsFor(appspec, event).length === 0;
+}
+
+async function runHookEvent(spec: DeploymentSpec, event: string, context: EngineContext): Promise<EventResult> {
+  const { config, logger } = context;
+  const archive = revisionArchiveFor(spec, event, config.root_dir, logger);
+  if (!archive) return { noop: true, logTail: '' };
+  const appspec = loadAppSpecFromDir(archive, spec.appSpecFilename);
+  const scripts = scriptsFor(appspec, event);
+  if (scripts.length === 0) return { noop: true, logTail: '' };
+  const current = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
+  const scriptsLog = ScriptsLog.open(current.scriptsLog, {
+    deploymentsLogPath: config.enable_deployments_log ? deploymentsLogFile(config.root_dir, config.program_name) : undefined,
+    maxBytes: config.scripts_log_max_bytes,
+    maxFiles: config.scripts_log_max_files,
+  });
+  try {
+    const result = await runEventScripts({
+      event,
+      scripts,
+      archiveDir: archive,
+      deploymentId: spec.deploymentId,
+      env: hookVariables(spec, event),
+      scriptsLog,
+      killGraceMs: config.hook_kill_grace_seconds * 1000,
+      outputGraceMs: config.hook_output_grace_seconds * 1000,
+      signal: context.signal,
+      onScriptStart: (location) => context.onScriptStart?.(event, location),
+      logger,
+      baseEnv: context.baseEnv,
+    });
+    return { noop: false, logTail: result.logTail };
+  } finally {
+    await scriptsLog.close();
+  }
+}
+
+/**
+ * The one entry point the daemon (per command) and `deploy` (per event) call: runs one lifecycle event
+ * of a deployment. Throws a typed error carrying the CodeDeploy error code on failure.
+ */
+export async function runEvent(spec: DeploymentSpec, event: string, context: EngineContext): Promise<EventResult> {
+  assertSupported(event, context);
+  const paths = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
+  ensureDeploymentDir(paths.deploymentDir);
+  switch (event) {
+    case 'DownloadBundle':
+      await runDownloadBundle(spec, context);
+      return { noop: false, logTail: '' };
+    case 'Install':
+      await runInstallStep(spec, context);
+      return { noop: false, logTail: '' };
+    default:
+      return runHookEvent(spec, event, context);
+  }
+}
+
