@@ -1,0 +1,244 @@
+import { linkSync, mkdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import type { ArchiveEntry, EntryContent, EntryKind } from './archive-entry.js';
+import {
+  ancestorsOf,
+  refuseRootReplacement,
+  refuseSpecialFile,
+  refuseSymlinkAncestor,
+  refuseSymlinkOutside,
+  resolveEntryPath,
+  resolveHardlinkTarget,
+} from './entry-safety.js';
+import { LoopYield } from './loop-yield.js';
+import { OwnerLookup } from './owner-lookup.js';
+import {
+  restoreDirectoryAttributesSync,
+  writeStreamedFile,
+  writeSymlinkSync,
+  writeWholeFileSync,
+  type InodeAttributes,
+} from './write-file.js';
+
+export interface EntryWriterOptions {
+  /** Restore ownership recorded in the archive (what `tar -p` does as root). */
+  preserveOwner?: boolean;
+  logger?: Logger;
+  signal?: AbortSignal;
+  /** Files up to this size are read whole and written at once; larger ones are streamed. */
+  smallFileLimit?: number;
+}
+
+export interface WriterResult {
+  entries: number;
+  bytes: number;
+  /** The symlinks created (archive-relative path → target), for checks after moving the tree. */
+  symlinks: ReadonlyMap<string, string>;
+}
+
+const DEFAULT_SMALL_FILE_LIMIT = 256 * 1024;
+
+/**
+ * Writes archive entries under a root folder, one at a time in archive order, applying the rules of
+ * ./entry-safety.ts before anything touches the disk. Shared by the tar and zip readers.
+ *
+ * Three things are deferred to `finish()`, as GNU tar defers them:
+ * - symlinks: until the end nothing on disk is a symlink, so no write can pass through one, even by
+ *   a route the name checks missed; and each link is checked again against all the others;
+ * - hard links to those symlinks;
+ * - directory modes, owners and times: a read-only directory must stay writable while it fills up,
+ *   and writing into a directory changes its mtime.
+ */
+export class EntryWriter {
+  readonly #root: string;
+  readonly #logger: Logger;
+  readonly #signal: AbortSignal | undefined;
+  readonly #smallFileLimit: number;
+  readonly #owners: OwnerLookup | undefined;
+  readonly #now = new Date();
+  readonly #umask = process.umask();
+  readonly #uid = process.getuid?.() ?? -1;
+  readonly #gid = process.getgid?.() ?? -1;
+  readonly #loop = new LoopYield();
+
+  /** What each archive-relative path is right now (pending symlinks included). */
+  readonly #unpacked = new Map<string, EntryKind>();
+  /** Symlinks to create in finish(): path → target. */
+  readonly #symlinks = new Map<string, string>();
+  readonly #symlinkAttributes = new Map<string, InodeAttributes>();
+  /** Hard links whose target is a pending symlink: path → target path. */
+  readonly #deferredHardlinks = new Map<string, string>();
+  readonly #directoryAttributes = new Map<string, InodeAttributes>();
+  #entries = 0;
+  #bytes = 0;
+
+  constructor(root: string, options: EntryWriterOptions = {}) {
+    this.#root = root;
+    this.#logger = options.logger ?? silentLogger;
+    this.#signal = options.signal;
+    this.#smallFileLimit = options.smallFileLimit ?? DEFAULT_SMALL_FILE_LIMIT;
+    this.#owners = options.preserveOwner ? new OwnerLookup() : undefined;
+  }
+
+  /** Checks and writes one entry. */
+  async add(entry: ArchiveEntry, content?: EntryContent): Promise<void> {
+    this.#signal?.throwIfAborted();
+    const path = resolveEntryPath(entry.path);
+    refuseRootReplacement(entry.path, path, entry.kind);
+    refuseSpecialFile(entry.path, entry.kind);
+    refuseSymlinkAncestor(entry.path, path, this.#symlinks);
+    switch (entry.kind) {
+      case 'directory':
+        this.#directory(path, entry);
+        break;
+      case 'file':
+        if (!content) throw new Error(`file entry '${entry.path}' has no content`);
+        await this.#file(path, entry, content);
+        break;
+      case 'symlink':
+        this.#symlink(path, entry);
+        break;
+      case 'hardlink':
+        this.#hardlink(path, entry);
+        break;
+      default:
+        this.#logger.warn(`Skipping bundle entry '${entry.path}': ${entry.typeLabel ?? entry.kind} entries are not unpacked`);
+    }
+    await this.#loop.maybeYield();
+  }
+
+  /** Creates the deferred links and restores directory attributes; call once, after the last add(). */
+  finish(): WriterResult {
+    for (const [path, target] of this.#symlinks) {
+      refuseSymlinkAncestor(path, path, this.#symlinks);
+      refuseSymlinkOutside(path, path, target, this.#symlinks);
+    }
+    for (const [path, target] of this.#symlinks) {
+      writeSymlinkSync(this.#absolute(path), target, this.#symlinkAttributes.get(path)!);
+    }
+    // In archive order: a deferred link may point at another deferred link.
+    for (const [path, target] of this.#deferredHardlinks) linkSync(this.#absolute(target), this.#absolute(path));
+    this.#restoreDirectories();
+    return { entries: this.#entries, bytes: this.#bytes, symlinks: new Map(this.#symlinks) };
+  }
+
+  #absolute(path: string): string {
+    return path === '' ? this.#root : join(this.#root, path);
+  }
+
+  #attributes(entry: ArchiveEntry): InodeAttributes {
+    const attributes: InodeAttributes = { mode: entry.mode, mtime: entry.mtime, atime: this.#now };
+    if (this.#owners && entry.owner) {
+      const { uid, gid } = this.#owners.resolve(entry.owner);
+      // New inodes already belong to the agent; skipping a no-op chown saves a system call per file.
+      if (uid !== undefined && uid !== this.#uid) attributes.uid = uid;
+      if (gid !== undefined && gid !== this.#gid) attributes.gid = gid;
+    }
+    return attributes;
+  }
+
+  /**
+   * Makes `path` ready for a new entry of `kind`: replaces an earlier entry of the same name (the
+   * later one wins, as in GNU tar) and creates missing parents.
+   */
+  #prepare(path: string, kind: EntryKind): void {
+    const existing = this.#unpacked.get(path);
+    if (existing === undefined) return this.#ensureParent(path);
+    if (existing === 'directory') {
+      if (kind !== 'directory') this.#removeEmptyDirectory(path);
+      return;
+    }
+    this.#unpacked.delete(path);
+    if (this.#symlinks.delete(path)) {
+      this.#symlinkAttributes.delete(path);
+      return;
+    }
+    if (this.#deferredHardlinks.delete(path)) return;
+    unlinkSync(this.#absolute(path));
+  }
+
+  #ensureParent(path: string): void {
+    const slash = path.lastIndexOf('/');
+    if (slash === -1) return;
+    const parent = path.slice(0, slash);
+    const kind = this.#unpacked.get(parent);
+    if (kind === 'directory') return;
+    if (kind !== undefined) throw new Error(`cannot unpack '${path}': '${parent}' is not a directory`);
+    // Parents the archive does not list get the usual 0755 (less the umask), as with GNU tar.
+    mkdirSync(this.#absolute(parent), { recursive: true, mode: 0o755 });
+    this.#unpacked.set(parent, 'directory');
+    for (const ancestor of ancestorsOf(parent)) {
+      if (!this.#unpacked.has(ancestor)) this.#unpacked.set(ancestor, 'directory');
+    }
+  }
+
+  #removeEmptyDirectory(path: string): void {
+    const prefix = `${path}/`;
+    for (const other of this.#unpacked.keys()) {
+      if (other.startsWith(prefix)) {
+        throw new Error(`cannot replace the directory '${path}' with a later entry of the same name: it is not empty`);
+      }
+    }
+    rmdirSync(this.#absolute(path));
+    this.#unpacked.delete(path);
+    this.#directoryAttributes.delete(path);
+  }
+
+  #directory(path: string, entry: ArchiveEntry): void {
+    this.#prepare(path, 'directory');
+    if (path !== '' && this.#unpacked.get(path) !== 'directory') {
+      // Owner-writable while it fills up; the archive's mode is applied in finish().
+      mkdirSync(this.#absolute(path), { mode: 0o700 });
+      this.#unpacked.set(path, 'directory');
+    }
+    this.#directoryAttributes.set(path, this.#attributes(entry));
+    this.#entries++;
+  }
+
+  async #file(path: string, entry: ArchiveEntry, content: EntryContent): Promise<void> {
+    this.#prepare(path, 'file');
+    this.#unpacked.set(path, 'file');
+    this.#entries++;
+    this.#bytes += content.size;
+    const target = this.#absolute(path);
+    const attributes = this.#attributes(entry);
+    if (content.size > this.#smallFileLimit) {
+      await writeStreamedFile(target, content.chunks(), attributes, this.#umask, this.#signal);
+    } else {
+      writeWholeFileSync(target, await content.readAll(), attributes, this.#umask);
+    }
+  }
+
+  #symlink(path: string, entry: ArchiveEntry): void {
+    this.#prepare(path, 'symlink');
+    const target = entry.linkTarget ?? '';
+    refuseSymlinkOutside(entry.path, path, target, this.#symlinks);
+    this.#unpacked.set(path, 'symlink');
+    this.#symlinks.set(path, target);
+    this.#symlinkAttributes.set(path, this.#attributes(entry));
+    this.#entries++;
+  }
+
+  #hardlink(path: string, entry: ArchiveEntry): void {
+    const target = resolveHardlinkTarget(entry.path, entry.linkTarget ?? '', this.#unpacked, this.#symlinks);
+    this.#entries++;
+    // A member linked to its own name (some tars write this for repeated files) is already there.
+    if (target === path) return;
+    this.#prepare(path, 'hardlink');
+    this.#unpacked.set(path, 'hardlink');
+    if (this.#symlinks.has(target) || this.#deferredHardlinks.has(target)) {
+      this.#deferredHardlinks.set(path, target);
+    } else {
+      linkSync(this.#absolute(target), this.#absolute(path));
+    }
+  }
+
+  /** Deepest first, so no directory is locked before its children are done. */
+  #restoreDirectories(): void {
+    const depthOf = (path: string) => (path === '' ? 0 : path.split('/').length);
+    const paths = [...this.#directoryAttributes.keys()].sort((a, b) => depthOf(b) - depthOf(a));
+    for (const path of paths) restoreDirectoryAttributesSync(this.#absolute(path), this.#directoryAttributes.get(path)!);
+  }
+}

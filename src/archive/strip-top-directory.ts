@@ -1,0 +1,42 @@
+import { readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Names that make a lone top-level directory "the revision itself" (the anchor's test, §3.4). */
+const APPSPEC_NAME = /appspec/i;
+
+/** The anchor's transient sibling: `deployment-archive` → `deployment-archive-temp`. */
+export function stripTempDirFor(archiveDir: string): string {
+  return join(dirname(archiveDir), `${basename(archiveDir)}-temp`);
+}
+
+/**
+ * The anchor rule for wrapped bundles (GitHub tarballs and zipballs always wrap the tree in one
+ * `<owner>-<repo>-<sha>/` folder): if `archiveDir` holds exactly one entry, that entry is a
+ * directory (not a symlink to one), and its listing has a name matching /appspec/i, the directory's
+ * content moves up one level. Only one level is stripped.
+ *
+ * Moves by rename through the temp sibling, as the anchor does: archiveDir → temp,
+ * temp/<top> → archiveDir, rmdir temp. Two renames on one file system, so nothing is copied.
+ *
+ * @returns the stripped directory's name, or undefined when the rule did not apply
+ */
+export async function stripTopDirectory(archiveDir: string): Promise<string | undefined> {
+  const entries = await readdir(archiveDir, { withFileTypes: true });
+  if (entries.length !== 1 || !entries[0].isDirectory()) return undefined;
+  const top = entries[0].name;
+  const inner = await readdir(join(archiveDir, top));
+  if (!inner.some((name) => APPSPEC_NAME.test(name))) return undefined;
+
+  const tempDir = stripTempDirFor(archiveDir);
+  await rm(tempDir, { recursive: true, force: true });
+  await rename(archiveDir, tempDir);
+  try {
+    await rename(join(tempDir, top), archiveDir);
+  } catch (error) {
+    // Put the tree back where the caller expects it rather than leave it under the temp name.
+    await rename(tempDir, archiveDir).catch(() => {});
+    throw error;
+  }
+  await rmdir(tempDir);
+  return top;
+}

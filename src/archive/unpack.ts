@@ -1,0 +1,115 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { ErrorCode } from '../report/error-codes.js';
+import { ArchiveError } from '../report/errors.js';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import { refuseSymlinkOutside } from './entry-safety.js';
+import { EntryWriter, type WriterResult } from './entry-writer.js';
+import { stripTempDirFor, stripTopDirectory } from './strip-top-directory.js';
+import { readTarMembers } from './tar-entries.js';
+import { openTarSource } from './tar-source.js';
+import { openZip } from './zip-entries.js';
+
+export type ArchiveBundleType = 'tar' | 'tgz' | 'zip';
+
+export interface UnpackOptions {
+  /** Apply the anchor's top-level directory rule (./strip-top-directory.ts). Default true. */
+  stripSingleTopDirectory?: boolean;
+  logger?: Logger;
+  signal?: AbortSignal;
+}
+
+export interface UnpackResult {
+  /** Files, directories and links created. */
+  entries: number;
+  /** Bytes of file content written. */
+  bytes: number;
+  /** Name of the top-level directory whose content was moved up, when the rule applied. */
+  strippedTopDirectory?: string;
+}
+
+/**
+ * Unpacks a revision bundle into `destDir` (DownloadBundle step 3, agent-spec §3.4), in place of the
+ * anchor's `tar -xpsf` / `tar -zxpsf` / `unzip -qo`.
+ *
+ * - `destDir` is emptied first (the anchor `rm -rf`s the archive folder) and created.
+ * - `tar` and `tgz` both accept plain and gzip tar, recognised by magic bytes as GNU tar does.
+ * - Modes are kept exactly (no umask), with mtimes, symlinks as links and empty directories; as root,
+ *   a tar's ownership is restored like `tar -p` (names first, then numeric ids).
+ * - Unsafe entries are refused (./entry-safety.ts). On any refusal or failure nothing has been
+ *   written outside `destDir` and `destDir` is removed, so no half-unpacked revision is left behind.
+ * - Streams: memory stays flat whatever the bundle or entry sizes.
+ */
+export async function unpackBundle(
+  bundlePath: string,
+  bundleType: ArchiveBundleType,
+  destDir: string,
+  options: UnpackOptions = {},
+): Promise<UnpackResult> {
+  const { stripSingleTopDirectory = true, logger = silentLogger, signal } = options;
+  const format = bundleType === 'zip' ? 'zip' : 'tar';
+  signal?.throwIfAborted();
+  const started = performance.now();
+  await rm(destDir, { recursive: true, force: true });
+  await mkdir(destDir, { recursive: true });
+  // unzip (without -X) never restores owners; tar -p does, but only as root.
+  const writer = new EntryWriter(destDir, { preserveOwner: format === 'tar' && process.getuid?.() === 0, logger, signal });
+  let stripping = false;
+  try {
+    const written = format === 'zip' ? await extractZip(bundlePath, writer) : await extractTar(bundlePath, writer);
+    let strippedTopDirectory: string | undefined;
+    if (stripSingleTopDirectory) {
+      stripping = true;
+      strippedTopDirectory = await stripTopDirectory(destDir);
+      if (strippedTopDirectory !== undefined) refuseSymlinksEscapingAfterStrip(written.symlinks, strippedTopDirectory);
+    }
+    const elapsed = Math.round(performance.now() - started);
+    logger.info(`Unpacked ${written.entries} entries (${written.bytes} bytes) from ${bundlePath} into ${destDir} in ${elapsed} ms`);
+    if (strippedTopDirectory !== undefined) {
+      logger.info(`Moved the content of the bundle's single top-level directory '${strippedTopDirectory}' up one level`);
+    }
+    return { entries: written.entries, bytes: written.bytes, strippedTopDirectory };
+  } catch (error) {
+    await rm(destDir, { recursive: true, force: true }).catch(() => {});
+    if (stripping) await rm(stripTempDirFor(destDir), { recursive: true, force: true }).catch(() => {});
+    throw describeFailure(error, format, signal);
+  }
+}
+
+async function extractTar(bundlePath: string, writer: EntryWriter): Promise<WriterResult> {
+  const source = await openTarSource(bundlePath);
+  for await (const { entry, content } of readTarMembers(source)) await writer.add(entry, content);
+  return writer.finish();
+}
+
+async function extractZip(bundlePath: string, writer: EntryWriter): Promise<WriterResult> {
+  const zip = await openZip(bundlePath);
+  try {
+    for await (const { entry, content } of zip.members()) await writer.add(entry, content);
+    return writer.finish();
+  } finally {
+    zip.close();
+  }
+}
+
+/**
+ * A link checked against the archive root may escape once its top directory becomes the root:
+ * `top/link -> ../x` pointed at the archive's own `x`, and now points beside the archive folder.
+ */
+export function refuseSymlinksEscapingAfterStrip(symlinks: ReadonlyMap<string, string>, strippedTop: string): void {
+  const prefix = `${strippedTop}/`;
+  const moved = new Map<string, string>();
+  for (const [path, target] of symlinks) moved.set(path.startsWith(prefix) ? path.slice(prefix.length) : path, target);
+  for (const [path, target] of moved) refuseSymlinkOutside(path, path, target, moved);
+}
+
+function describeFailure(error: unknown, format: 'tar' | 'zip', signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) return signal.reason;
+  if (error instanceof ArchiveError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new ArchiveError('The disk is (or was) full during extraction.', ErrorCode.UnknownError, { cause: error });
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new ArchiveError(`Error extracting ${format} archive: ${reason}`, ErrorCode.UnknownError, { cause: error });
+}
