@@ -47,9 +47,4 @@ export interface EntryContent {
   readAll(): Promise<Buffer>;
   /** The content in order, for entries too large to hold in memory. */
   chunks(): AsyncIterable<Buffer>;
-  /**
-   * True when the content can still be read after the reader has moved on to later entries (zip,
-   * which reads by offset); false for a stream (tar), whose content must be read before the next entry.
-   */
-  readonly randomAccess: boolean;
 }

@@ -110,17 +110,24 @@ export class EntryWriter {
   }
 
   /** Creates the deferred links and restores directory attributes; call once, after the last add(). */
-  finish(): WriterResult {
+  async finish(): Promise<WriterResult> {
     for (const [path, target] of this.#symlinks) {
       refuseSymlinkAncestor(path, path, this.#symlinks);
       refuseSymlinkOutside(path, path, target, this.#symlinks);
     }
     for (const [path, target] of this.#symlinks) {
       writeSymlinkSync(this.#absolute(path), target, this.#symlinkAttributes.get(path)!);
+      await this.#loop.maybeYield();
     }
     // In archive order: a deferred link may point at another deferred link.
     for (const [path, target] of this.#deferredHardlinks) linkSync(this.#absolute(target), this.#absolute(path));
-    this.#restoreDirectories();
+    // Deepest first, so no directory is locked before its children are done.
+    const depthOf = (path: string) => (path === '' ? 0 : path.split('/').length);
+    const directories = [...this.#directoryAttributes].sort(([a], [b]) => depthOf(b) - depthOf(a));
+    for (const [path, attributes] of directories) {
+      restoreDirectoryAttributesSync(this.#absolute(path), attributes);
+      await this.#loop.maybeYield();
+    }
     return { entries: this.#entries, bytes: this.#bytes, symlinks: new Map(this.#symlinks) };
   }
 
@@ -233,12 +240,5 @@ export class EntryWriter {
     } else {
       linkSync(this.#absolute(target), this.#absolute(path));
     }
-  }
-
-  /** Deepest first, so no directory is locked before its children are done. */
-  #restoreDirectories(): void {
-    const depthOf = (path: string) => (path === '' ? 0 : path.split('/').length);
-    const paths = [...this.#directoryAttributes.keys()].sort((a, b) => depthOf(b) - depthOf(a));
-    for (const path of paths) restoreDirectoryAttributesSync(this.#absolute(path), this.#directoryAttributes.get(path)!);
   }
 }

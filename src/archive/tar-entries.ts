@@ -39,6 +39,16 @@ function isZeroBlock(block: Buffer): boolean {
   return true;
 }
 
+/**
+ * Header decodes owner names only for POSIX ustar ('ustar\0' + '00'); GNU tar's default format
+ * ('ustar  \0') keeps them at the same offsets, and GNU tar restores owners by those names.
+ */
+function gnuOwnerName(block: Buffer, offset: number): string | undefined {
+  if (block.toString('latin1', 257, 265) !== 'ustar  \0') return undefined;
+  const name = block.toString('utf8', offset, offset + 32).replace(/\0[\s\S]*$/, '');
+  return name === '' ? undefined : name;
+}
+
 function truncated(name: string | undefined): Error {
   return new Error(`unexpected end of archive${name ? ` inside '${name}'` : ''}`);
 }
@@ -84,19 +94,22 @@ export async function* readTarMembers(source: AsyncIterable<Buffer>): AsyncGener
         }
         continue;
       }
+      // Header applies most pax fields itself, but decodes the link name after them and joins a
+      // ustar prefix onto a pax path; the long forms win, as node-tar's ReadEntry also makes them.
+      const name = extended?.path ?? header.path ?? '';
+      const linkTarget = extended?.linkpath ?? header.linkpath;
       extended = undefined;
 
       if (type === 'V') {
         // A tape volume label: not a file, nothing to unpack (GNU tar skips it too).
-        await skipBody(reader, padded(size), header.path);
+        await skipBody(reader, padded(size), name);
         continue;
       }
-      if (type === 'S') throw new Error(`'${header.path}' is a GNU sparse file, which is not supported`);
+      if (type === 'S') throw new Error(`'${name}' is a GNU sparse file, which is not supported`);
 
-      const name = header.path ?? '';
       if (name === '') throw new Error(`entry without a name at byte ${headerAt}`);
       const kind: EntryKind = KIND_BY_TYPE[type] ?? 'unsupported';
-      if ((kind === 'symlink' || kind === 'hardlink') && !header.linkpath) {
+      if ((kind === 'symlink' || kind === 'hardlink') && !linkTarget) {
         throw new Error(`link '${name}' has no target`);
       }
       const entry: ArchiveEntry = {
@@ -105,8 +118,13 @@ export async function* readTarMembers(source: AsyncIterable<Buffer>): AsyncGener
         mode: (header.mode ?? (kind === 'directory' ? 0o755 : 0o644)) & 0o7777,
         size: kind === 'file' ? size : 0,
         mtime: header.mtime,
-        linkTarget: kind === 'symlink' || kind === 'hardlink' ? header.linkpath : undefined,
-        owner: { uid: header.uid, gid: header.gid, uname: header.uname, gname: header.gname },
+        linkTarget: kind === 'symlink' || kind === 'hardlink' ? linkTarget : undefined,
+        owner: {
+          uid: header.uid,
+          gid: header.gid,
+          uname: header.uname ?? gnuOwnerName(block, 265),
+          gname: header.gname ?? gnuOwnerName(block, 297),
+        },
         typeLabel: kind === 'unsupported' ? `tar type '${type}'` : undefined,
       };
 
@@ -119,7 +137,6 @@ export async function* readTarMembers(source: AsyncIterable<Buffer>): AsyncGener
       let remaining = size;
       const content: EntryContent = {
         size,
-        randomAccess: false,
         async readAll() {
           const data = await reader.read(remaining);
           remaining -= data.length;

@@ -163,7 +163,6 @@ export async function openZip(path: string): Promise<{ members: () => AsyncGener
       const source = raw;
       const content: EntryContent = {
         size: source.uncompressedSize,
-        randomAccess: true,
         readAll: async () => readWholeEntry(window, source, name),
         async *chunks() {
           if (source.uncompressedSize <= WHOLE_READ_LIMIT) {

@@ -120,6 +120,19 @@ describe('unpackBundle', () => {
     expect(lstatSync(join(dest, 'by-number'))).toMatchObject({ uid: 23456, gid: 34567 });
   });
 
+  it.runIf(AS_ROOT)('as root, restores owners by name from a GNU-format tar made by GNU tar', async () => {
+    const nobody = readFileSync('/etc/passwd', 'utf8').match(/^nobody:[^:]*:(\d+):/m);
+    if (!nobody) return;
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'file'), 'x');
+    const bundle = join(dir, 'bundle.tar');
+    await execa('tar', ['--format=gnu', '--owner=nobody:12345', '--group=root:23456', '-cf', bundle, '-C', src, 'file']);
+    const dest = join(dir, 'out');
+    await unpackBundle(bundle, 'tar', dest);
+    expect(lstatSync(join(dest, 'file'))).toMatchObject({ uid: Number(nobody[1]), gid: 0 });
+  });
+
   it('reads GNU long names, pax paths and a GitHub-style global header', async () => {
     const longName = `${'long-directory-name/'.repeat(8)}file.txt`;
     const paxName = `${'p'.repeat(150)}/ünïcødé.txt`;
