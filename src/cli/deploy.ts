@@ -1,11 +1,18 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadAgentConfig } from '../config/agent-config.js';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { loadAgentConfig, type AgentConfig } from '../config/agent-config.js';
 import { buildLocalSpec, LocalDeployError } from '../deployment/local-spec.js';
 import { checkLocalEventOrder, localEventsToRun } from '../deployment/lifecycle.js';
 import { deploymentPaths } from '../deployment/layout.js';
 import { runLocalDeployment, type EventOutcome } from '../deployment/run-local-deployment.js';
+import type { DeploymentSpec } from '../deployment/spec-types.js';
 import type { Logger } from '../log/logger.js';
+import { registerSecret } from '../log/redact.js';
+import { ProgressTracker, revisionLabel } from '../revision/progress.js';
+import { ImdsClient } from '../service/imds.js';
+import { readOnPremisesConfig } from '../service/onpremises-config.js';
+import { sessionFileCredentials, staticCredentials } from '../service/identity.js';
 import { AGENT_VERSION } from '../version.js';
 import { openCliLogger } from './cli-logger.js';
 
@@ -90,6 +97,8 @@ async function deploy(flags: DeployFlags): Promise<number> {
     closeLogger = opened.close;
     for (const warning of warnings) logger.warn(warning);
 
+    // Before anything can log it (the spec, a URL, an error).
+    registerSecret(flags.githubToken);
     const rawEvents = flags.events;
     const givenEvents = rawEvents === undefined ? undefined : rawEvents.split(',');
     if (givenEvents && rawEvents) {
@@ -108,9 +117,12 @@ async function deploy(flags: DeployFlags): Promise<number> {
       githubToken: flags.githubToken,
     });
     const events = localEventsToRun(givenEvents);
+    // Known before the deployment starts, so a missing region fails here and not halfway through.
+    const aws = spec.revision.type === 'S3' ? await s3Access(spec, config, process.env, logger) : { region: process.env.AWS_REGION };
     const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
     out(`Starting to execute deployment from within folder ${paths.deploymentDir}`);
     const follower = flags.verbose ? followFile(paths.scriptsLog, (text) => process.stdout.write(text)) : undefined;
+    const progressBar = terminalProgress(spec);
 
     const abort = new AbortController();
     const onSignal = () => abort.abort();
@@ -123,8 +135,8 @@ async function deploy(flags: DeployFlags): Promise<number> {
         logger,
         localRun: true,
         signal: abort.signal,
-        aws: { region: process.env.AWS_REGION },
-        onProgress: progressPrinter(),
+        aws,
+        onProgress: progressBar?.onProgress,
       }, {
         ignoreApplicationStopFailures: flags.ignoreApplicationStopFailures,
         observer: {
@@ -133,12 +145,14 @@ async function deploy(flags: DeployFlags): Promise<number> {
             out(`${event}: started`);
           },
           eventFinished: (outcome: EventOutcome) => {
+            if (outcome.event === 'DownloadBundle') progressBar?.finish();
             follower?.pump();
             out(describeOutcome(outcome));
           },
         },
       });
     } finally {
+      progressBar?.finish();
       follower?.stop();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -177,18 +191,61 @@ function describeOutcome(outcome: EventOutcome): string {
   }
 }
 
-/** A download progress line on a terminal; nothing otherwise (the agent log gets periodic lines). */
-function progressPrinter(): ((p: { bytes: number; total?: number }) => void) | undefined {
+/**
+ * The bar of a download on a terminal (bytes, total, rate, ETA), drawn from the first progress figure
+ * until DownloadBundle ends; nothing when stdout is not a terminal (the log gets periodic lines instead).
+ */
+function terminalProgress(spec: DeploymentSpec): { onProgress: (p: { bytes: number; total?: number }) => void; finish: () => void } | undefined {
   if (!process.stdout.isTTY) return undefined;
-  const started = Date.now();
-  return ({ bytes, total }) => {
-    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-    const rate = bytes / seconds;
-    const mb = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
-    const eta = total && rate > 0 ? ` ETA ${Math.ceil((total - bytes) / rate)} s` : '';
-    const pct = total ? ` ${((bytes / total) * 100).toFixed(0)}%` : '';
-    process.stdout.write(`\rDownloadBundle: ${mb(bytes)}${total ? ` of ${mb(total)}` : ''}${pct} at ${mb(rate)}/s${eta}   ${total && bytes >= total ? '\n' : ''}`);
+  let tracker: ProgressTracker | undefined;
+  let finished = false;
+  return {
+    onProgress: ({ bytes, total }) => {
+      if (finished) return;
+      tracker ??= new ProgressTracker({ label: revisionLabel(spec.revision), tty: process.stdout, summary: false });
+      tracker.update(bytes, total);
+    },
+    finish: () => {
+      finished = true;
+      tracker?.finish();
+    },
   };
+}
+
+/**
+ * Region and credentials for an S3 revision, as codedeploy-local finds them (agent-spec §8.2, §8.3):
+ * AWS_REGION, else the on-premises config file, else the instance metadata (unless
+ * AWS_EC2_METADATA_DISABLED). Credentials: the SDK's default chain (environment, ~/.aws, instance
+ * profile), except that a host registered with an on-premises file uses its IAM session file, or its
+ * IAM user keys when the environment has none (the anchor exports those keys under names its SDK reads
+ * after AWS_ACCESS_KEY_ID).
+ */
+async function s3Access(
+  spec: DeploymentSpec,
+  config: AgentConfig,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<{ region: string; credentials?: AwsCredentialIdentityProvider }> {
+  const onPremises = readOnPremisesConfig(config.on_premises_config_file);
+  let credentials: AwsCredentialIdentityProvider | undefined;
+  if (onPremises?.kind === 'iam-session') {
+    credentials = sessionFileCredentials(onPremises.credentialsFile, { profile: env.AWS_PROFILE });
+  } else if (onPremises?.kind === 'iam-user' && !env.AWS_ACCESS_KEY_ID) {
+    credentials = staticCredentials(onPremises.accessKeyId, onPremises.secretAccessKey);
+  }
+  let region = env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || onPremises?.region;
+  if (!region && env.AWS_EC2_METADATA_DISABLED?.trim().toLowerCase() !== 'true') {
+    const imds = new ImdsClient({ disableImdsV1: config.disable_imds_v1, env, logger, timeoutMs: 1000 });
+    if (await imds.isAvailable()) region = await imds.region();
+  }
+  if (!region) {
+    const where = spec.revision.type === 'S3' ? `s3://${spec.revision.bucket}/${spec.revision.key}` : 'the bundle';
+    throw new LocalDeployError(
+      `Cannot download ${where}: no AWS region is known. Set AWS_REGION to the region of the bucket (for example AWS_REGION=us-east-1), ` +
+        'or run on EC2 with instance metadata reachable, or on a host registered with an on-premises configuration file.',
+    );
+  }
+  return { region, ...(credentials ? { credentials } : {}) };
 }
 
 export function register(program: Command): void {

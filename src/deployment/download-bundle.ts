@@ -1,12 +1,18 @@
 import { mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { EngineContext } from './engine.js';
-import type { DeploymentSpec } from './spec-types.js';
+import type { BundleType, DeploymentSpec } from './spec-types.js';
 import { deploymentPaths, groupDir, instructionsDir, mostRecentInstallFile } from './layout.js';
 import { writeMarker } from './markers.js';
 import { cleanupOldRevisions } from './retention.js';
 import { linkLocalBundle } from '../revision/local.js';
+import { ProgressTracker, revisionLabel } from '../revision/progress.js';
 import { RevisionError } from '../report/errors.js';
+
+/** How often a download in progress writes a line to the agent log (a stalled one says so too). */
+const PROGRESS_LOG_INTERVAL_MS = 10_000;
+
+type OnProgress = (progress: { bytes: number; total?: number }) => void;
 
 /**
  * DownloadBundle (agent-spec §3.4): make room under the group folder, fetch the revision into
@@ -20,54 +26,19 @@ export async function runDownloadBundle(spec: DeploymentSpec, context: EngineCon
   await cleanupOldRevisions(config.root_dir, spec.deploymentGroupId, paths.deploymentDir, config.max_revisions, logger);
   mkdirSync(groupDir(config.root_dir, spec.deploymentGroupId), { recursive: true });
 
-  const revision = spec.revision;
-  let bundleType: 'tar' | 'tgz' | 'zip' | 'directory';
-  switch (revision.type) {
-    case 'S3': {
-      const { downloadS3Bundle } = await import('../revision/s3.js');
-      const region = context.aws?.region ?? process.env.AWS_REGION;
-      if (!region) {
-        throw new RevisionError('Cannot download from S3: no region is known (set AWS_REGION, or run on EC2 where the instance metadata gives it)');
-      }
-      await downloadS3Bundle(revision, paths.bundleFile, {
-        region,
-        credentials: context.aws?.credentials,
-        endpointOverride: config.s3_endpoint_override,
-        useFips: config.use_fips_mode,
-        proxyUri: config.proxy_uri,
-        partSizeBytes: config.s3_download_part_size_mb * 1024 * 1024,
-        concurrency: config.s3_download_concurrency,
-        onProgress: context.onProgress,
-        signal: context.signal,
-        logger,
-        clientOverrides: context.aws?.s3ClientOverrides,
-      });
-      bundleType = revision.bundleType;
-      break;
-    }
-    case 'GitHub': {
-      const { downloadGitHubBundle } = await import('../revision/github.js');
-      const result = await downloadGitHubBundle(revision, paths.bundleFile, {
-        token: spec.gitHubAccessToken,
-        apiBase: config.github_api_base,
-        proxyUri: config.proxy_uri,
-        onProgress: context.onProgress,
-        signal: context.signal,
-        logger,
-      });
-      bundleType = result.bundleType;
-      break;
-    }
-    case 'Local File':
-      await linkLocalBundle(revision.location, paths.bundleFile);
-      bundleType = revision.bundleType;
-      break;
-    case 'Local Directory': {
-      const { copyDirectoryBundle } = await import('../archive/copy-directory.js');
-      await copyDirectoryBundle(revision.location, paths.archiveDir);
-      bundleType = 'directory';
-      break;
-    }
+  // A long download shows up in the agent log while it happens; the caller's onProgress gets the same
+  // figures (the daemon's status file, the terminal bar of `deploy`).
+  let tracker: ProgressTracker | undefined;
+  const onProgress: OnProgress = (progress) => {
+    tracker ??= new ProgressTracker({ label: revisionLabel(spec.revision), logger, logIntervalMs: PROGRESS_LOG_INTERVAL_MS, summary: false });
+    tracker.update(progress.bytes, progress.total);
+    context.onProgress?.(progress);
+  };
+  let bundleType: BundleType;
+  try {
+    bundleType = await fetchRevision(spec, context, onProgress);
+  } finally {
+    tracker?.finish();
   }
 
   if (bundleType !== 'directory') {
@@ -77,4 +48,56 @@ export async function runDownloadBundle(spec: DeploymentSpec, context: EngineCon
   }
   mkdirSync(instructionsDir(config.root_dir), { recursive: true });
   writeMarker(mostRecentInstallFile(config.root_dir, spec.deploymentGroupId), paths.deploymentDir);
+}
+
+/** Puts the revision at `bundle.tar` (or, for a folder, straight into `deployment-archive`); says how to unpack it. */
+async function fetchRevision(spec: DeploymentSpec, context: EngineContext, onProgress: OnProgress): Promise<BundleType> {
+  const { config, logger } = context;
+  const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
+  const revision = spec.revision;
+  switch (revision.type) {
+    case 'S3': {
+      const { downloadS3Bundle } = await import('../revision/s3.js');
+      const region = context.aws?.region ?? process.env.AWS_REGION;
+      if (!region) {
+        throw new RevisionError(
+          `Cannot download s3://${revision.bucket}/${revision.key}: no AWS region is known (set AWS_REGION, or run on EC2 where the instance metadata gives it)`,
+        );
+      }
+      await downloadS3Bundle(revision, paths.bundleFile, {
+        region,
+        credentials: context.aws?.credentials,
+        endpointOverride: config.s3_endpoint_override,
+        useFips: config.use_fips_mode,
+        proxyUri: config.proxy_uri,
+        partSizeBytes: config.s3_download_part_size_mb * 1024 * 1024,
+        concurrency: config.s3_download_concurrency,
+        onProgress,
+        signal: context.signal,
+        logger,
+        clientOverrides: context.aws?.s3ClientOverrides,
+      });
+      return revision.bundleType;
+    }
+    case 'GitHub': {
+      const { downloadGitHubBundle } = await import('../revision/github.js');
+      const result = await downloadGitHubBundle(revision, paths.bundleFile, {
+        token: spec.gitHubAccessToken,
+        apiBase: config.github_api_base,
+        proxyUri: config.proxy_uri,
+        onProgress,
+        signal: context.signal,
+        logger,
+      });
+      return result.bundleType;
+    }
+    case 'Local File':
+      await linkLocalBundle(revision.location, paths.bundleFile);
+      return revision.bundleType;
+    case 'Local Directory': {
+      const { copyDirectoryBundle } = await import('../archive/copy-directory.js');
+      await copyDirectoryBundle(revision.location, paths.archiveDir);
+      return 'directory';
+    }
+  }
 }

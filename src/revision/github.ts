@@ -19,7 +19,7 @@ import { RevisionError } from '../report/errors.js';
 import { AGENT_VERSION } from '../version.js';
 import { retry } from '../util/retry.js';
 import { isNetworkError } from './network-errors.js';
-import { formatBytes } from './progress.js';
+import { formatBytes, formatDuration } from './progress.js';
 
 export type GitHubRevision = Extract<Revision, { type: 'GitHub' }>;
 
@@ -74,12 +74,14 @@ export async function downloadGitHubBundle(
   try {
     await mkdir(dirname(destFile), { recursive: true });
     logger.info(`Downloading GitHub revision ${revision.account}/${revision.repository}@${revision.commitId} (${bundleType}) from ${url}${options.token ? '' : ' anonymously'}`);
+    const started = Date.now();
     await retry(
       async () => {
         try {
           const bytes = await fetchToFile(url, tempFile, options, agent);
           await rename(tempFile, destFile);
-          logger.info(`Downloaded ${url}: ${formatBytes(bytes)}`);
+          const seconds = (Date.now() - started) / 1000;
+          logger.info(`Downloaded ${url}: ${formatBytes(bytes)} in ${formatDuration(seconds)}${seconds > 0 ? ` (${formatBytes(bytes / seconds)}/s)` : ''}`);
         } catch (error) {
           if (error instanceof HttpStatusError) failures.push(`${error.status} '${error.reason}'`);
           else if (isNetworkError(error)) failures.push(`network error '${networkErrorText(error)}'`);

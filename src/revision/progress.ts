@@ -3,6 +3,7 @@
  * log every few seconds (so a slow DownloadBundle is visible while it happens, users-and-peers theme 15),
  * and current figures for the status file.
  */
+import type { Revision } from '../deployment/spec-types.js';
 import type { Logger } from '../log/logger.js';
 
 export interface ProgressSnapshot {
@@ -25,8 +26,23 @@ export interface ProgressTrackerOptions {
   renderIntervalMs?: number;
   /** Rate is measured over this trailing window (default 5 s). */
   rateWindowMs?: number;
+  /** Log the totals at `finish()` (default true); off when the downloader logs its own summary. */
+  summary?: boolean;
   /** Tests. */
   now?: () => number;
+}
+
+/** How a revision is named in progress lines: `s3://bucket/key`, `GitHub owner/repo@commit`, or the local path. */
+export function revisionLabel(revision: Revision): string {
+  switch (revision.type) {
+    case 'S3':
+      return `s3://${revision.bucket}/${revision.key}`;
+    case 'GitHub':
+      // A full SHA is 40 characters; 12 identify it as well as git's own short form.
+      return `GitHub ${revision.account}/${revision.repository}@${/^[0-9a-f]{40}$/i.test(revision.commitId) ? revision.commitId.slice(0, 12) : revision.commitId}`;
+    default:
+      return revision.location;
+  }
 }
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -49,6 +65,14 @@ export function formatDuration(seconds: number): string {
   const minutes = Math.floor(whole / 60);
   if (minutes < 60) return `${minutes}m${String(whole % 60).padStart(2, '0')}s`;
   return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+}
+
+/** `text` in at most `max` characters, cut in the middle (the end of a key or a commit says most). */
+function shorten(text: string, max: number): string {
+  if (text.length <= max) return text;
+  if (max <= 1) return '';
+  const keepEnd = Math.ceil((max - 1) / 2);
+  return `${text.slice(0, max - 1 - keepEnd)}…${text.slice(text.length - keepEnd)}`;
 }
 
 export class ProgressTracker {
@@ -96,7 +120,7 @@ export class ProgressTracker {
     if (this.options.logger && at - this.lastLogAt >= this.logInterval()) this.logLine(true);
     if (this.tty && at - this.lastRenderAt >= (this.options.renderIntervalMs ?? 100)) {
       this.lastRenderAt = at;
-      this.tty.write(`\r${this.renderLine(this.tty.columns ?? 80)}`);
+      this.tty.write(`\r${this.renderLine(this.tty.columns)}`);
     }
   }
 
@@ -120,18 +144,31 @@ export class ProgressTracker {
     return snapshot;
   }
 
-  /** The bar as drawn on a terminal, fitted to `columns`. */
+  /**
+   * The bar as drawn on a terminal, fitted to `columns`. The figures always show; the label is shortened
+   * (from the middle) and the bar narrowed before they would be cut off.
+   */
   renderLine(columns = 80): string {
+    const width = columns > 0 ? columns : 80;
+    const room = Math.max(20, width - 1);
     const { bytes, total, bytesPerSecond, etaSeconds } = this.snapshot();
     const amounts = total !== undefined ? `${formatBytes(bytes)} / ${formatBytes(total)}` : formatBytes(bytes);
     const tail = ` ${amounts} ${formatBytes(bytesPerSecond)}/s${etaSeconds !== undefined ? ` ETA ${formatDuration(etaSeconds)}` : ''}`;
-    if (total === undefined || total === 0) return `${this.options.label}${tail}`.slice(0, Math.max(10, columns - 1));
+    if (total === undefined || total === 0) return `${shorten(this.options.label, room - tail.length)}${tail}`.slice(0, room);
     const fraction = Math.min(1, bytes / total);
     const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
-    const barWidth = Math.max(10, Math.min(40, columns - 1 - this.options.label.length - tail.length - percent.length - 4));
+    // `<label> [<bar>] <percent><tail>`; on a narrow terminal the bar gives way before the label's first
+    // dozen characters do, and goes altogether when even that does not fit.
+    const fixed = 4 + percent.length + tail.length;
+    const minLabel = Math.min(this.options.label.length, 12);
+    let barWidth = Math.max(10, Math.min(40, room - fixed - this.options.label.length));
+    if (room - fixed - barWidth < minLabel) barWidth = Math.max(0, room - fixed - minLabel);
+    if (barWidth < 5) barWidth = 0;
+    const label = shorten(this.options.label, room - fixed - barWidth + (barWidth === 0 ? 3 : 0));
     const filled = Math.round(fraction * barWidth);
-    const line = `${this.options.label} [${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}] ${percent}${tail}`;
-    return line.length >= columns ? line.slice(0, Math.max(10, columns - 1)) : line.padEnd(columns - 1);
+    const bar = barWidth > 0 ? ` [${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}]` : '';
+    const line = `${label}${bar} ${percent}${tail}`;
+    return line.length > room ? line.slice(0, room) : line.padEnd(room);
   }
 
   /** Stops the timer, ends the bar's line, and logs the totals. */
@@ -139,7 +176,8 @@ export class ProgressTracker {
     if (this.finished) return;
     this.finished = true;
     if (this.timer) clearInterval(this.timer);
-    if (this.tty) this.tty.write(`\r${this.renderLine(this.tty.columns ?? 80)}\n`);
+    if (this.tty) this.tty.write(`\r${this.renderLine(this.tty.columns)}\n`);
+    if (this.options.summary === false) return;
     const seconds = (this.now() - this.startedAt) / 1000;
     this.options.logger?.info(
       `${this.options.label}: ${formatBytes(this.bytes)} in ${formatDuration(seconds)}` +

@@ -387,7 +387,7 @@ class S3Clients {
       httpsAgent = new https.Agent({ keepAlive: true, maxSockets: sockets });
     }
     this.agents.push(httpAgent, httpsAgent);
-    return new S3Client({
+    return withoutNodeVersionWarning(() => new S3Client({
       region,
       credentials: options.credentials,
       ...(endpoint ? { endpoint } : {}),
@@ -399,7 +399,25 @@ class S3Clients {
         socketTimeout: options.idleTimeoutMs ?? 60_000,
       }),
       ...options.clientOverrides,
-    });
+    }));
+  }
+}
+
+const NODE_VERSION_WARNING_SWITCH = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
+/**
+ * The SDK's first client prints a multi-line "NodeVersionSupportWarning" to stderr on Node < 22, on every
+ * `deploy` from S3 and in the daemon's journal; nobody running the agent can act on it. The SDK checks its
+ * switch once, while the client is built, so it is set only for that moment: hooks never see it.
+ */
+function withoutNodeVersionWarning<T>(build: () => T): T {
+  const before = process.env[NODE_VERSION_WARNING_SWITCH];
+  process.env[NODE_VERSION_WARNING_SWITCH] = 'true';
+  try {
+    return build();
+  } finally {
+    if (before === undefined) delete process.env[NODE_VERSION_WARNING_SWITCH];
+    else process.env[NODE_VERSION_WARNING_SWITCH] = before;
   }
 }
 

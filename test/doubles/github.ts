@@ -32,6 +32,8 @@ export interface GitHubDouble {
   failApi(count: number, failure: InjectedFailure): void;
   /** The next `count` archive downloads send headers and half the body, then drop the connection. */
   cutDownloads(count: number): void;
+  /** Archive bodies are sent `chunkBytes` at a time every `intervalMs` (a slow link); `undefined` for full speed. */
+  pace(chunkBytes?: number, intervalMs?: number): void;
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
   const archives = new Map<string, Buffer>();
   const apiFailures: InjectedFailure[] = [];
   let cuts = 0;
+  let slow: { chunkBytes: number; intervalMs: number } | undefined;
 
   const codeload = http.createServer((req, res) => {
     requests.push({ server: 'codeload', method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, at: Date.now() });
@@ -59,6 +62,22 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
     if (cuts > 0) {
       cuts--;
       res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => res.socket?.destroy());
+      return;
+    }
+    if (slow) {
+      const { chunkBytes, intervalMs } = slow;
+      let sent = 0;
+      const timer = setInterval(() => {
+        const chunk = bytes.subarray(sent, sent + chunkBytes);
+        sent += chunk.length;
+        if (sent >= bytes.length) {
+          clearInterval(timer);
+          res.end(chunk);
+        } else {
+          res.write(chunk);
+        }
+      }, intervalMs);
+      res.on('close', () => clearInterval(timer));
       return;
     }
     res.end(bytes);
@@ -111,6 +130,9 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
     },
     cutDownloads(count) {
       cuts += count;
+    },
+    pace(chunkBytes, intervalMs) {
+      slow = chunkBytes !== undefined && intervalMs !== undefined ? { chunkBytes, intervalMs } : undefined;
     },
     stop: async () => {
       await Promise.all([close(api), close(codeload)]);

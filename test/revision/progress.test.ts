@@ -120,3 +120,23 @@ describe('ProgressTracker', () => {
     expect(notTty.output).toHaveLength(0);
   });
 });
+
+describe('the terminal bar', () => {
+  it('keeps the figures when the label is long, and treats an unknown width (0 columns) as 80', () => {
+    let now = 0;
+    const label = `GitHub octo/webapp@${'c0ffee1234567890abcdef1234567890abcdef12'}`;
+    const tracker = new ProgressTracker({ label, total: 100 * MiB, now: () => now });
+    now = 1000;
+    tracker.update(25 * MiB);
+    for (const columns of [0, 80, 70]) {
+      const line = tracker.renderLine(columns);
+      expect(line.length).toBeLessThanOrEqual((columns || 80) - 1);
+      expect(line).toMatch(/^GitHu.*….*ef12 \[#+\.+\]  25% 25\.0 MiB \/ 100\.0 MiB 25\.0 MiB\/s ETA 3\.0 s/);
+    }
+    // Narrower still: the bar goes, the figures stay.
+    expect(tracker.renderLine(60)).toMatch(/^GitHu.*….*  25% 25\.0 MiB \/ 100\.0 MiB 25\.0 MiB\/s ETA 3\.0 s$/);
+    expect(tracker.renderLine(60)).not.toContain('[');
+    expect(tracker.renderLine(200)).toContain(label);
+    tracker.finish();
+  });
+});

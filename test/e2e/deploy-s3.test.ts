@@ -1,0 +1,140 @@
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { motoMissingReason, startMoto, type MotoServer } from '../doubles/moto.js';
+import { runCli } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { agentEnv, makeRecordingBundle, motoAdmin, readRecords, S3_TEST_CREDENTIALS, tgzOf } from './fixtures.js';
+
+/**
+ * `codedeploy-agent deploy -l s3://...` end to end: the built CLI, a real S3 (moto on loopback) with a
+ * versioned bucket, real hooks. The S3 endpoint comes from `:s3_endpoint_override:` in the agent config
+ * (path-style), credentials and region from the environment, as an operator would run it.
+ */
+describe.skipIf(motoMissingReason !== undefined)('deploy from S3', () => {
+  const tmp = makeTempDir('cda-e2e-s3-');
+  const bucket = 'e2e-versioned-bundles';
+  const key = 'apps/web/bundle.tgz';
+  let moto: MotoServer;
+  let admin: S3Client;
+  let configFile: string;
+  const uploaded: { version: string; etag: string; versionId: string }[] = [];
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    admin = motoAdmin(moto.endpoint);
+    await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+    await admin.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+    for (const version of ['v1', 'v2']) {
+      const dir = makeRecordingBundle(join(tmp.dir, `bundle-${version}`), {
+        version,
+        destination: join(tmp.dir, 'dest'),
+        recordFile: join(tmp.dir, 'records.txt'),
+      });
+      const body = tgzOf(dir, `${dir}.tgz`);
+      const answer = await admin.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+      uploaded.push({ version, etag: (answer.ETag ?? '').replaceAll('"', ''), versionId: answer.VersionId ?? '' });
+    }
+    expect(uploaded.every((u) => u.versionId !== '' && u.etag !== '')).toBe(true);
+    configFile = join(tmp.dir, 'agent.yml');
+    writeFileSync(
+      configFile,
+      [`:root_dir: ${join(tmp.dir, 'root')}`, `:log_dir: ${join(tmp.dir, 'log')}`, `:pid_dir: ${join(tmp.dir, 'pid')}`, `:s3_endpoint_override: ${moto.endpoint}`, ''].join('\n'),
+    );
+  });
+
+  afterAll(async () => {
+    admin?.destroy();
+    await moto?.stop();
+    tmp.cleanup();
+  });
+
+  function deploy(args: string[], env: NodeJS.ProcessEnv = {}) {
+    return runCli(['deploy', '-c', configFile, ...args], {
+      extendEnv: false,
+      env: agentEnv(tmp.dir, {
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey,
+        ...env,
+      }),
+    });
+  }
+
+  function freshRecords(before: number) {
+    return readRecords(join(tmp.dir, 'records.txt')).slice(before);
+  }
+
+  it('deploys the version and ETag named in the location; hooks see BUNDLE_BUCKET/KEY/VERSION/ETAG', async () => {
+    const [v1] = uploaded;
+    const before = readRecords(join(tmp.dir, 'records.txt')).length;
+    const location = `s3://${bucket}/${key}?versionId=${encodeURIComponent(v1.versionId)}&etag=${v1.etag}`;
+    const result = await deploy(['-l', location, '-t', 'tgz', '-g', 'group-s3', '-a', 'WebApp']);
+    expect(result.exitCode, result.all).toBe(0);
+    expect(result.stdout).toContain('AppSpec file valid. Local deployment successful');
+    // The older version, not the current one.
+    expect(readFileSync(join(tmp.dir, 'dest', 'index.html'), 'utf8')).toBe('version v1\n');
+    const records = freshRecords(before);
+    expect(records.map((r) => r.LIFECYCLE_EVENT)).toEqual(['BeforeInstall', 'AfterInstall', 'ApplicationStart', 'ValidateService']);
+    for (const record of records) {
+      expect(record).toMatchObject({ BUNDLE_BUCKET: bucket, BUNDLE_KEY: key, BUNDLE_VERSION: v1.versionId, BUNDLE_ETAG: v1.etag, BUNDLE_COMMIT: undefined, VERSION: 'v1' });
+    }
+    // The download is in the log, with its size, and the SDK did not complain on the terminal.
+    const log = readFileSync(join(tmp.dir, 'log', 'codedeploy-local.log'), 'utf8');
+    expect(log).toContain(`Downloading s3://${bucket}/${key} (version ${v1.versionId})`);
+    expect(result.stderr).not.toMatch(/Warning|checksum/i);
+  });
+
+  it('without a version takes the current one; BUNDLE_VERSION and BUNDLE_ETAG are then unset, not empty', async () => {
+    const before = readRecords(join(tmp.dir, 'records.txt')).length;
+    const result = await deploy(['-l', `s3://${bucket}/${key}`, '-t', 'tgz', '-g', 'group-s3']);
+    expect(result.exitCode, result.all).toBe(0);
+    expect(readFileSync(join(tmp.dir, 'dest', 'index.html'), 'utf8')).toBe('version v2\n');
+    const records = freshRecords(before);
+    // ApplicationStop has no hook in the bundle; the four others ran from v2.
+    expect(records.length).toBe(4);
+    for (const record of records) {
+      expect(record).toMatchObject({ BUNDLE_BUCKET: bucket, BUNDLE_KEY: key, BUNDLE_VERSION: undefined, BUNDLE_ETAG: undefined, VERSION: 'v2' });
+    }
+  });
+
+  it('an ETag that does not match fails DownloadBundle with the anchor message and installs nothing', async () => {
+    const before = readRecords(join(tmp.dir, 'records.txt')).length;
+    const [v1, v2] = uploaded;
+    const destination = join(tmp.dir, 'dest-mismatch');
+    const result = await deploy(['-l', `s3://${bucket}/${key}?versionId=${encodeURIComponent(v2.versionId)}&etag=${v1.etag}`, '-t', 'tgz', '-g', 'group-mismatch']);
+    expect(result.exitCode).toBe(1);
+    expect(result.all).toContain(`Expected deployment artifact bundle etag ${v1.etag} but was actually ${v2.etag}`);
+    expect(result.stdout).toMatch(/DownloadBundle: failed in .*/);
+    expect(result.stdout).not.toContain('Local deployment successful');
+    expect(freshRecords(before)).toEqual([]);
+    expect(existsSync(destination)).toBe(false);
+    const groupDir = join(tmp.dir, 'root', 'group-mismatch');
+    for (const deployment of readdirSync(groupDir)) {
+      const archive = join(groupDir, deployment, 'deployment-archive');
+      expect(existsSync(archive) ? readdirSync(archive) : []).toEqual([]);
+      expect(existsSync(join(groupDir, deployment, 'bundle.tar'))).toBe(false);
+    }
+    expect(existsSync(join(tmp.dir, 'root', 'deployment-instructions', 'group-mismatch_last_successful_install'))).toBe(false);
+  });
+
+  it('a missing object fails DownloadBundle with a message naming it', async () => {
+    const result = await deploy(['-l', `s3://${bucket}/no/such/bundle.tgz`, '-t', 'tgz', '-g', 'group-missing']);
+    expect(result.exitCode).toBe(1);
+    expect(result.all).toContain(`No object at s3://${bucket}/no/such/bundle.tgz`);
+  });
+
+  it('without a region it says how to give one, before anything runs', async () => {
+    const result = await deploy(['-l', `s3://${bucket}/${key}`, '-t', 'tgz', '-g', 'group-noregion'], { AWS_REGION: undefined });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/ERROR: .*region.*AWS_REGION/);
+    expect(existsSync(join(tmp.dir, 'root', 'group-noregion'))).toBe(false);
+  });
+
+  it('an S3 location needs --type (a bundle in S3 is an archive)', async () => {
+    const result = await deploy(['-l', `s3://${bucket}/${key}`, '-g', 'group-notype']);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('give its --type');
+  });
+});
