@@ -19,9 +19,9 @@ async function run(configFile: string | undefined): Promise<number> {
   const daemon = new Daemon({ config, logger });
   const onStop = (signal: NodeJS.Signals) => daemon.requestStop(signal);
   const onHangup = () => {
-    agentLogger.reopen();
     try {
       const reloaded = loadAgentConfig(configFile);
+      agentLogger.reopen(reloaded.config); // verbose and log_format take effect at once
       // Keys that shape running objects (root_dir, pid_dir, endpoints) take effect at the next start.
       for (const key of ['verbose', 'wait_between_runs', 'max_revisions', 'hook_kill_grace_seconds', 'hook_output_grace_seconds',
         'kill_agent_max_wait_time_seconds', 'enforce_deployment_spec_signature', 's3_download_part_size_mb', 's3_download_concurrency'] as const) {
@@ -30,6 +30,7 @@ async function run(configFile: string | undefined): Promise<number> {
       for (const warning of reloaded.warnings) logger.warn(warning);
       logger.info('SIGHUP: log files reopened and configuration re-read');
     } catch (error) {
+      agentLogger.reopen();
       logger.error(`SIGHUP: the configuration could not be re-read, keeping the current one: ${(error as Error).message}`);
     }
   };

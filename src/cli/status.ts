@@ -134,6 +134,18 @@ function when(at: unknown, now: Date): string {
   return ago === undefined ? text : `${text} (${formatDuration(ago)} ago)`;
 }
 
+/** The first (newest) entry of each deployment, in order. */
+function latestPerDeployment(recent: Record<string, unknown>[]): Record<string, unknown>[] {
+  const seen = new Set<string>();
+  return recent.filter((entry) => {
+    const id = str(entry.deploymentId);
+    if (id === undefined) return true;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
 /** The human-readable form of a report. */
 export function renderStatusText(report: StatusReport, now: Date = new Date()): string {
   const out: string[] = [report.message];
@@ -178,12 +190,17 @@ export function renderStatusText(report: StatusReport, now: Date = new Date()): 
     }
   }
 
-  const recent = (report.recent as Record<string, unknown>[]) ?? [];
-  out.push(recent.length === 0 ? 'Recent deployments: none since the agent started' : 'Recent deployments:');
+  // The snapshot lists every finished lifecycle event, newest first; an operator asks how each deployment
+  // ended, which its newest event says (the service runs no further events after a failed one).
+  const recent = latestPerDeployment((report.recent as Record<string, unknown>[]) ?? []);
+  const running = new Set(inFlight.map((command) => str(command.deploymentId)));
+  out.push(recent.length === 0 ? 'Recent deployments: none since the agent started' : 'Recent deployments (the last lifecycle event of each):');
   for (const deployment of recent) {
     const detail = str(deployment.message) ? `: ${deployment.message}` : '';
     const code = deployment.errorCode !== undefined && deployment.status !== 'Succeeded' ? ` (error code ${deployment.errorCode})` : '';
-    out.push(`  ${str(deployment.finishedAt) ?? '?'}  ${str(deployment.deploymentId) ?? '?'}  group ${str(deployment.deploymentGroupId) ?? '?'}  ${str(deployment.event) ?? '?'}  ${str(deployment.status) ?? '?'}${code}${detail}`);
+    const group = str(deployment.deploymentGroupName) ?? str(deployment.deploymentGroupId) ?? '?';
+    const progress = running.has(str(deployment.deploymentId)) ? '  (in progress)' : '';
+    out.push(`  ${str(deployment.finishedAt) ?? '?'}  ${str(deployment.deploymentId) ?? '?'}  group ${group}  ${str(deployment.event) ?? '?'}  ${str(deployment.status) ?? '?'}${code}${detail}${progress}`);
   }
   return out.join('\n');
 }

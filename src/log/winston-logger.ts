@@ -29,8 +29,11 @@ export interface AgentLogger {
   logger: Logger;
   /** The current log file. */
   file: string;
-  /** Reopen the log file by name (SIGHUP, after an external logrotate). */
-  reopen(): void;
+  /**
+   * Reopen the log file by name (SIGHUP, after an external logrotate). With `settings` (the re-read
+   * configuration), `verbose` and `log_format` take effect from the next line.
+   */
+  reopen(settings?: Pick<AgentLoggerConfig, 'verbose' | 'log_format'>): void;
   /** Flush and close; log lines after this are dropped. */
   close(): Promise<void>;
 }
@@ -86,8 +89,11 @@ class LineTransport extends TransportBase {
 export function createAgentLogger(config: AgentLoggerConfig, options: AgentLoggerOptions = {}): AgentLogger {
   const now = options.now ?? (() => new Date());
   const program = config.program_name;
-  const level = config.verbose ? 'debug' : 'info';
-  const format = config.log_format === 'json' ? formatJsonLine : formatTextLine;
+  const levelFor = (verbose: boolean) => (verbose ? 'debug' : 'info');
+  const formatFor = (logFormat: AgentLoggerConfig['log_format']) => (logFormat === 'json' ? formatJsonLine : formatTextLine);
+  const level = levelFor(config.verbose);
+  let logFormat = config.log_format;
+  let format = formatFor(logFormat);
   const text = (message: unknown) => redact(typeof message === 'string' ? message : String(message));
 
   const file = new DailyFile({
@@ -105,7 +111,7 @@ export function createAgentLogger(config: AgentLoggerConfig, options: AgentLogge
     const renderConsole: Render = journal
       ? (info) => {
         // The journal stamps time and pid itself; keep the level word for plain `journalctl` output.
-        const body = config.log_format === 'json'
+        const body = logFormat === 'json'
           ? format(now(), info.level, program, process.pid, text(info.message))
           : `${info.level.toUpperCase().padEnd(5)} ${text(info.message)}`;
         return `<${JOURNAL_PRIORITY[info.level as Level] ?? 6}>${body}`;
@@ -124,7 +130,16 @@ export function createAgentLogger(config: AgentLoggerConfig, options: AgentLogge
   return {
     logger,
     file: file.path,
-    reopen: () => file.reopen(),
+    reopen: (settings) => {
+      if (settings) {
+        const newLevel = levelFor(settings.verbose);
+        winstonLogger.level = newLevel;
+        for (const transport of transports) transport.level = newLevel;
+        logFormat = settings.log_format;
+        format = formatFor(logFormat);
+      }
+      file.reopen();
+    },
     close: () => {
       if (closed) return Promise.resolve();
       closed = true;

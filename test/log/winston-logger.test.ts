@@ -139,6 +139,24 @@ describe('agent log', () => {
     expect(existsSync(log.file)).toBe(true);
   });
 
+  it('reopen(settings) applies a re-read verbose and log_format from the next line (SIGHUP)', async () => {
+    const { config } = setup();
+    const log = createAgentLogger(config);
+    log.logger.debug('hidden');
+    log.logger.info('text line');
+    log.reopen({ verbose: true, log_format: 'json' });
+    log.logger.debug('now shown');
+    log.reopen({ verbose: false, log_format: 'text' });
+    log.logger.debug('hidden again');
+    log.logger.info('text again');
+    await log.close();
+    const got = lines(log.file);
+    expect(got).toHaveLength(3);
+    expect(got[0]).toMatch(/ INFO {2}\[codedeploy-agent\(\d+\)\]: text line$/);
+    expect(JSON.parse(got[1])).toMatchObject({ level: 'debug', message: 'now shown' });
+    expect(got[2]).toMatch(/ INFO {2}\[codedeploy-agent\(\d+\)\]: text again$/);
+  });
+
   it('also writes to stderr with console, with journal priorities when stderr is the journal', async () => {
     const { config } = setup();
     const written: string[] = [];
