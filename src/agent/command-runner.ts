@@ -61,8 +61,11 @@ async function fetchSpec(deps: CommandRunnerDeps, command: HostCommand): Promise
   const { openEnvelope } = await import('../deployment/envelope.js');
   const { parseDeploymentSpec } = await import('../deployment/spec.js');
   const opened = await openEnvelope(envelope, { allowText: false });
-  if (opened.signature === 'invalid') {
-    const message = `The deployment specification of ${command.DeploymentExecutionId} has a signature that does not verify${opened.signer ? ` (signer ${opened.signer})` : ''}`;
+  if (opened.signature === 'invalid' || opened.signature === 'unsigned') {
+    // A SignedData without signers proves nothing either: enforcement refuses both.
+    const message = opened.signature === 'unsigned'
+      ? `The deployment specification of ${command.DeploymentExecutionId} is not signed`
+      : `The deployment specification of ${command.DeploymentExecutionId} has a signature that does not verify${opened.signer ? ` (signer ${opened.signer})` : ''}${opened.signatureProblem ? `: ${opened.signatureProblem}` : ''}`;
     if (deps.config.enforce_deployment_spec_signature) throw new DeploymentSpecError(`${message}; refused because enforce_deployment_spec_signature is true`);
     deps.logger.warn(`${message}; accepted because enforce_deployment_spec_signature is false`);
   } else {
@@ -85,9 +88,13 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
   const { logger, api } = deps;
   const id = command.HostCommandIdentifier;
   let decided = false;
+  let trackedDeployment: string | undefined;
   const decide = async (status: 'Succeeded' | 'Failed', diagnostics: Envelope) => {
     decided = true;
     deps.outbox.put({ hostCommandIdentifier: id, status, diagnostics, decidedAt: new Date().toISOString() });
+    // The result is on disk: from now on a restart delivers it instead of failing the command with code 7.
+    if (trackedDeployment !== undefined) deps.tracker.finish(trackedDeployment);
+    trackedDeployment = undefined;
     await deps.deliver(id);
   };
 
@@ -114,6 +121,7 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
     }
 
     deps.tracker.start(spec.deploymentId, id);
+    trackedDeployment = spec.deploymentId;
     try {
       deps.onProgress?.(command, { spec, phase: 'running' });
       const { runEvent } = await import('../deployment/engine.js');
@@ -123,7 +131,8 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
       logger.info(`${command.CommandName} of ${spec.deploymentId}: end of lifecycle event, Succeeded`);
       return { status: 'Succeeded', spec, diagnostics };
     } finally {
-      deps.tracker.finish(spec.deploymentId);
+      if (trackedDeployment !== undefined) deps.tracker.finish(trackedDeployment);
+      trackedDeployment = undefined;
     }
   } catch (error) {
     const diagnostics = failureDiagnostics(error);

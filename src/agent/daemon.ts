@@ -26,6 +26,9 @@ export interface DaemonOptions {
 /** Credentials the anchor scrubs from its own environment so hooks and child tools never see them (§7.6). */
 const SCRUBBED_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_CREDENTIAL_FILE'];
 
+/** Once the agent is stopping, the one last try of an undelivered completion takes at most this long. */
+const LAST_DELIVERY_TRY_MS = 10_000;
+
 /** Where decided-but-undelivered completions wait (a folder of ours beside the anchor's). */
 export function outboxDir(rootDir: string): string {
   return join(rootDir, 'pending-completions');
@@ -51,6 +54,10 @@ export class Daemon {
   private identity?: HostIdentity;
   private stopRequests = 0;
   private wakeShutdownWait?: () => void;
+  /** Deliveries in progress, by HostCommandIdentifier: one at a time per command. */
+  private readonly deliveries = new Map<string, Promise<void>>();
+  /** Deliveries not owned by a running command (results decided before a restart): shutdown waits for them too. */
+  private readonly backgroundDeliveries = new Set<Promise<void>>();
 
   constructor(private readonly options: DaemonOptions) {
     const { config, logger } = options;
@@ -108,7 +115,7 @@ export class Daemon {
           events: { polled: () => this.status.polled(), error: (message) => this.status.error(message) },
         });
         await poller.run(this.stopPolling.signal);
-        await this.drain(poller);
+        await this.drain(() => [...poller.active(), ...this.backgroundDeliveries]);
       }
     } finally {
       this.client?.close();
@@ -118,9 +125,13 @@ export class Daemon {
     }
   }
 
-  /** Waits for running commands, then kills their hooks, then gives their completions a last chance. */
-  private async drain(poller: Poller): Promise<void> {
-    const running = poller.active();
+  /**
+   * Waits for running commands, then kills their hooks, then gives their completions a last chance.
+   * Undelivered results do not hold the shutdown up: once stopping, each gets one more bounded try and
+   * otherwise stays in the outbox for the next start.
+   */
+  private async drain(activeWork: () => Promise<void>[]): Promise<void> {
+    const running = activeWork();
     if (running.length === 0) return;
     this.logger.info(`Waiting for ${running.length} running command(s) to finish`);
     const all = Promise.allSettled(running);
@@ -135,12 +146,12 @@ export class Daemon {
     });
     await Promise.race([all, woken, timedOut]);
     clearTimeout(timer);
-    if (poller.active().length > 0) {
+    if (activeWork().length > 0) {
       this.logger.warn('Running commands did not finish in time: stopping their hooks; they are reported Failed');
       this.killHooks.abort();
       // Completions get a bounded last try; what is not delivered stays in the outbox for the next start.
-      const grace = setTimeout(() => this.finalGiveUp.abort(), (this.config.hook_kill_grace_seconds + 30) * 1000);
-      await Promise.allSettled(poller.active());
+      const grace = setTimeout(() => this.finalGiveUp.abort(), this.config.hook_kill_grace_seconds * 1000 + LAST_DELIVERY_TRY_MS + 5_000);
+      await Promise.allSettled(activeWork());
       clearTimeout(grace);
     }
   }
@@ -165,41 +176,67 @@ export class Daemon {
   }
 
   /**
-   * §7.4: results decided before a restart are delivered first; a command that was running when the
-   * agent died (tracked, no decided result) is completed Failed with code 7.
+   * §7.4: results decided before a restart are delivered (in the background: polling starts at once); a
+   * command that was running when the agent died (tracked, no decided result) is completed Failed with
+   * code 7. A tracked command whose result was already decided keeps that result: it is never reported
+   * twice with different statuses.
    */
   private async recoverFromCrash(): Promise<void> {
-    for (const pending of this.outbox.list()) {
-      this.logger.info(`Delivering the result of ${pending.hostCommandIdentifier} decided at ${pending.decidedAt}`);
-      await this.deliver(pending.hostCommandIdentifier);
-    }
-    const tracked = this.tracker.inProgress();
-    for (const command of tracked) {
-      this.logger.warn(`Command ${command.hostCommandIdentifier} of ${command.deploymentId} was in progress when the agent stopped; reporting it Failed`);
-      this.outbox.put({
-        hostCommandIdentifier: command.hostCommandIdentifier,
-        status: 'Failed',
-        diagnostics: failedAfterRestartDiagnostics(),
-        decidedAt: new Date().toISOString(),
-      });
+    const decided = new Set(this.outbox.list().map((c) => c.hostCommandIdentifier));
+    for (const command of this.tracker.inProgress()) {
+      if (decided.has(command.hostCommandIdentifier)) {
+        this.logger.info(`Command ${command.hostCommandIdentifier} of ${command.deploymentId} had finished before the agent stopped; delivering its result`);
+      } else {
+        this.logger.warn(`Command ${command.hostCommandIdentifier} of ${command.deploymentId} was in progress when the agent stopped; reporting it Failed`);
+        this.outbox.put({
+          hostCommandIdentifier: command.hostCommandIdentifier,
+          status: 'Failed',
+          diagnostics: failedAfterRestartDiagnostics(),
+          decidedAt: new Date().toISOString(),
+        });
+      }
       this.tracker.finish(command.deploymentId);
-      await this.deliver(command.hostCommandIdentifier);
+    }
+    for (const pending of this.outbox.list()) {
+      this.logger.info(`Delivering the result of ${pending.hostCommandIdentifier} (${pending.status}) decided at ${pending.decidedAt}`);
+      this.deliverInBackground(pending.hostCommandIdentifier);
     }
   }
 
-  /** Sends a decided completion until the service takes it; a non-retryable refusal is logged and dropped. */
-  private async deliver(hostCommandIdentifier: string): Promise<void> {
+  private deliverInBackground(hostCommandIdentifier: string): void {
+    const task: Promise<void> = this.deliver(hostCommandIdentifier).finally(() => this.backgroundDeliveries.delete(task));
+    this.backgroundDeliveries.add(task);
+  }
+
+  /** Sends a decided completion until the service takes it (one delivery per command at a time). */
+  private deliver(hostCommandIdentifier: string): Promise<void> {
+    let delivery = this.deliveries.get(hostCommandIdentifier);
+    if (!delivery) {
+      delivery = this.deliverUntilAccepted(hostCommandIdentifier).finally(() => this.deliveries.delete(hostCommandIdentifier));
+      this.deliveries.set(hostCommandIdentifier, delivery);
+    }
+    return delivery;
+  }
+
+  /**
+   * Retries with jittered backoff while the agent runs. Once it is stopping, one more try (bounded in
+   * time), then the result stays on disk for the next start. A non-retryable refusal is logged and dropped.
+   */
+  private async deliverUntilAccepted(hostCommandIdentifier: string): Promise<void> {
     const pending = this.outbox.list().find((c) => c.hostCommandIdentifier === hostCommandIdentifier);
     if (!pending || !this.client) return;
+    const keep = () => this.logger.warn(`The result of ${hostCommandIdentifier} is kept on disk and will be delivered at the next start`);
     for (let attempt = 0; ; attempt++) {
+      const lastTry = this.stopPolling.signal.aborted;
+      const signal = lastTry ? AbortSignal.any([this.finalGiveUp.signal, AbortSignal.timeout(LAST_DELIVERY_TRY_MS)]) : this.finalGiveUp.signal;
       try {
-        await this.client.putHostCommandComplete(pending.hostCommandIdentifier, pending.status, pending.diagnostics, this.finalGiveUp.signal);
+        await this.client.putHostCommandComplete(pending.hostCommandIdentifier, pending.status, pending.diagnostics, signal);
         this.outbox.remove(hostCommandIdentifier);
         this.logger.info(`PutHostCommandComplete ${pending.status} for ${hostCommandIdentifier}`);
         return;
       } catch (error) {
-        if (this.finalGiveUp.signal.aborted || isAbortError(error)) {
-          this.logger.warn(`The result of ${hostCommandIdentifier} is kept on disk and will be delivered at the next start`);
+        if (signal.aborted || isAbortError(error)) {
+          keep();
           return;
         }
         if (!isRetryableError(error) && !isThrottlingError(error)) {
@@ -207,13 +244,17 @@ export class Daemon {
           this.outbox.remove(hostCommandIdentifier);
           return;
         }
+        if (lastTry) {
+          this.logger.warn(`PutHostCommandComplete for ${hostCommandIdentifier} failed (${(error as Error).message})`);
+          keep();
+          return;
+        }
         const delay = backoffDelay(attempt, { baseMs: 1000, capMs: 60_000, jitter: 'equal' });
         this.logger.warn(`PutHostCommandComplete for ${hostCommandIdentifier} failed (${(error as Error).message}); retrying in ${(delay / 1000).toFixed(1)} s`);
         try {
-          await sleep(delay, this.finalGiveUp.signal);
+          await sleep(delay, this.stopPolling.signal);
         } catch {
-          this.logger.warn(`The result of ${hostCommandIdentifier} is kept on disk and will be delivered at the next start`);
-          return;
+          // stopping: one last try now
         }
       }
     }
@@ -247,6 +288,12 @@ export class Daemon {
 
   private async dispatch(command: HostCommand): Promise<void> {
     const id = command.HostCommandIdentifier;
+    if (this.outbox.has(id)) {
+      // Its result was decided already (before a restart): deliver that, never run it a second time.
+      this.logger.info(`Command ${id} (${command.CommandName}) has a decided result that is not delivered yet; delivering it instead of running it again`);
+      await this.deliver(id);
+      return;
+    }
     this.status.commandStarted({
       hostCommandIdentifier: id,
       deploymentId: command.DeploymentExecutionId ?? '',

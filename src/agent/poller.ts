@@ -99,8 +99,9 @@ export class Poller {
         logger.warn(`Cannot reach InstanceService: throttled (${message}); waiting ${(waitMs / 1000).toFixed(0)} s`);
         return;
       }
-      // The anchor's table runs 10 → 90 s over ten errors; equal jitter keeps a fleet from retrying in step.
-      const ceiling = Math.floor(1.2675 ** this.consecutiveErrors * 90 / 1.2675 ** MAX_ERROR_COUNT) * 1000;
+      // The anchor's table runs 10 → 90 s over ten errors (scaled by max_poll_backoff_seconds); equal jitter
+      // keeps a fleet from retrying in step.
+      const ceiling = Math.floor((1.2675 ** this.consecutiveErrors * config.max_poll_backoff_seconds * 1000) / 1.2675 ** MAX_ERROR_COUNT);
       const delay = backoffDelay(0, { baseMs: ceiling, capMs: ceiling, jitter: 'equal', random: this.random }) - (Date.now() - started);
       logger.error(`Cannot reach InstanceService: ${message}; retrying in ${Math.max(0, delay / 1000).toFixed(1)} s`);
       await sleep(Math.max(0, delay), stop);

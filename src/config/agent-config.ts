@@ -49,6 +49,8 @@ export interface AgentConfig {
   max_concurrent_commands: number;
   /** Upper bound of the random delay before the first poll, so a fleet rebooting together does not poll in lockstep. */
   startup_splay_seconds: number;
+  /** Longest wait after consecutive poll errors (the anchor's table tops out at 90 s after ten errors; the table scales with it). */
+  max_poll_backoff_seconds: number;
   /** Refuse a deployment specification whose PKCS7 signature does not verify. */
   enforce_deployment_spec_signature: boolean;
   /** Part size (MiB) and parallel parts for ranged S3 downloads. */
@@ -105,6 +107,7 @@ const SCHEMA: Record<keyof Omit<AgentConfig, 'config_file'>, { kind: Kind; defau
   hook_output_grace_seconds: { kind: 'number', default: 5 },
   max_concurrent_commands: { kind: 'integer', default: 16 },
   startup_splay_seconds: { kind: 'number', default: 3 },
+  max_poll_backoff_seconds: { kind: 'number', default: 90 },
   enforce_deployment_spec_signature: { kind: 'boolean', default: false },
   s3_download_part_size_mb: { kind: 'integer', default: 16 },
   s3_download_concurrency: { kind: 'integer', default: 8 },
@@ -181,7 +184,7 @@ function checkRanges(config: AgentConfig, file: string): void {
   if (config.s3_download_part_size_mb < 5) throw fail('s3_download_part_size_mb', 'at least 5');
   if (config.s3_download_concurrency < 1) throw fail('s3_download_concurrency', 'at least 1');
   for (const key of ['wait_between_runs', 'http_read_timeout', 'kill_agent_max_wait_time_seconds', 'hook_kill_grace_seconds',
-    'hook_output_grace_seconds', 'startup_splay_seconds'] as const) {
+    'hook_output_grace_seconds', 'startup_splay_seconds', 'max_poll_backoff_seconds'] as const) {
     if (config[key] < 0) throw fail(key, 'a number of 0 or more');
   }
 }

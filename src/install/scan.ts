@@ -76,15 +76,16 @@ function walk(absolutePath: string, relativePath: string, stats: Stats, entries:
 }
 
 /**
- * The destination paths the plan will ask about: each target and, up to the first existing one, its
- * ancestors. Below a target directory that does not exist nothing can exist, so its subtree is skipped.
+ * The destination paths the plan will ask about: each target and all its ancestors. Below a target directory that does not exist nothing can exist, so its subtree is skipped.
  */
 function probeTargets(source: SourceScan, cwd: string, probe: (path: string) => PathState | undefined): void {
   const root = source.entries[0];
   if (!root) return;
   const rootTarget =
     root.type === 'directory' ? resolve(cwd, source.mapping.destination) : resolve(cwd, source.mapping.destination, basename(source.sourcePath));
-  for (let parent = dirname(rootTarget); probe(parent) === undefined && parent !== '/'; parent = dirname(parent));
+  // Every ancestor, not just up to the first existing one: the previous deployment's cleanup may remove
+  // that one (a folder it created), and the plan must then know which folders above it exist.
+  for (let parent = dirname(rootTarget); parent !== '/'; parent = dirname(parent)) probe(parent);
   let skipBelow: string | undefined;
   for (const entry of source.entries) {
     if (skipBelow !== undefined && entry.relativePath.startsWith(skipBelow)) continue;
