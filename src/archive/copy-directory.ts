@@ -3,8 +3,8 @@ import { copyFile, mkdir, realpath, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
-import { ErrorCode } from '../report/error-codes.js';
 import { ArchiveError } from '../report/errors.js';
+import { toArchiveFailure } from './archive-failure.js';
 import { LoopYield } from './loop-yield.js';
 
 export interface CopyDirectoryOptions {
@@ -41,18 +41,13 @@ export async function copyDirectoryBundle(sourceDir: string, destDir: string, op
   }
   await refuseDestinationInsideSource(source, dest);
 
-  await rm(dest, { recursive: true, force: true });
   try {
+    await rm(dest, { recursive: true, force: true });
     await mkdir(dest, { recursive: true });
     await new DirectoryCopy(source, dest, logger, signal).run(sourceStats);
   } catch (error) {
     await rm(dest, { recursive: true, force: true }).catch(() => {});
-    if (signal?.aborted) throw signal.reason;
-    if (error instanceof ArchiveError) throw error;
-    if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
-      throw new ArchiveError('The disk is (or was) full during extraction.', ErrorCode.UnknownError, { cause: error });
-    }
-    throw new ArchiveError(`Error copying the revision directory: ${(error as Error).message}`, ErrorCode.UnknownError, { cause: error });
+    throw toArchiveFailure(error, 'Error copying the revision directory', signal);
   }
 }
 

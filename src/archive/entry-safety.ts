@@ -176,6 +176,18 @@ export function refuseSymlinkOutside(
 }
 
 /**
+ * A link checked against the archive root may escape once its top directory becomes the root:
+ * `top/link -> ../x` pointed at the archive's own `x`, and now points beside the archive folder.
+ */
+export function refuseSymlinksEscapingAfterStrip(symlinks: ReadonlyMap<string, string>, strippedTop: string): void {
+  const prefix = `${strippedTop}/`;
+  const movedPath = (path: string) => (path.startsWith(prefix) ? path.slice(prefix.length) : path);
+  const moved = new Map<string, string>();
+  for (const [path, target] of symlinks) moved.set(movedPath(path), target);
+  for (const [path, target] of symlinks) refuseSymlinkOutside(path, movedPath(path), target, moved);
+}
+
+/**
  * Checks a hard link's target and returns it archive-relative. Tar stores the target as another
  * member's name, so it must name an entry already unpacked (a link to anything else would reach a
  * file outside the bundle), and not a directory.

@@ -68,7 +68,7 @@ export class EntryWriter {
   /** Symlinks to create in finish(): path → target. */
   readonly #symlinks = new Map<string, string>();
   readonly #symlinkAttributes = new Map<string, InodeAttributes>();
-  /** Hard links whose target is a pending symlink: path → target path. */
+  /** Hard links to a pending symlink: path → that symlink's path. */
   readonly #deferredHardlinks = new Map<string, string>();
   readonly #directoryAttributes = new Map<string, InodeAttributes>();
   #entries = 0;
@@ -111,15 +111,15 @@ export class EntryWriter {
 
   /** Creates the deferred links and restores directory attributes; call once, after the last add(). */
   async finish(): Promise<WriterResult> {
-    for (const [path, target] of this.#symlinks) {
-      refuseSymlinkAncestor(path, path, this.#symlinks);
-      refuseSymlinkOutside(path, path, target, this.#symlinks);
+    const links = this.#finalSymlinks();
+    for (const [path, target] of links) {
+      refuseSymlinkAncestor(path, path, links);
+      refuseSymlinkOutside(path, path, target, links);
     }
     for (const [path, target] of this.#symlinks) {
       writeSymlinkSync(this.#absolute(path), target, this.#symlinkAttributes.get(path)!);
       await this.#loop.maybeYield();
     }
-    // In archive order: a deferred link may point at another deferred link.
     for (const [path, target] of this.#deferredHardlinks) linkSync(this.#absolute(target), this.#absolute(path));
     // Deepest first, so no directory is locked before its children are done.
     const depthOf = (path: string) => (path === '' ? 0 : path.split('/').length);
@@ -128,7 +128,21 @@ export class EntryWriter {
       restoreDirectoryAttributesSync(this.#absolute(path), attributes);
       await this.#loop.maybeYield();
     }
-    return { entries: this.#entries, bytes: this.#bytes, symlinks: new Map(this.#symlinks) };
+    return { entries: this.#entries, bytes: this.#bytes, symlinks: links };
+  }
+
+  /**
+   * Every path that will be a symlink once finish() is done. A hard link to a symlink is a second
+   * name for the same link inode, so it is a symlink too, and its stored target is read relative to
+   * its own folder: `a/b/s -> ../../x` stays inside, a hard link to it at the top climbs out.
+   */
+  #finalSymlinks(): Map<string, string> {
+    const links = new Map(this.#symlinks);
+    for (const [path, symlinkPath] of this.#deferredHardlinks) {
+      const linkTarget = this.#symlinks.get(symlinkPath);
+      if (linkTarget !== undefined) links.set(path, linkTarget);
+    }
+    return links;
   }
 
   #absolute(path: string): string {
@@ -235,10 +249,12 @@ export class EntryWriter {
     if (target === path) return;
     this.#prepare(path, 'hardlink');
     this.#unpacked.set(path, 'hardlink');
-    if (this.#symlinks.has(target) || this.#deferredHardlinks.has(target)) {
-      this.#deferredHardlinks.set(path, target);
+    // A link to a deferred link is a link to what that one names, so deferred links never chain.
+    const inode = this.#deferredHardlinks.get(target) ?? target;
+    if (this.#symlinks.has(inode)) {
+      this.#deferredHardlinks.set(path, inode);
     } else {
-      linkSync(this.#absolute(target), this.#absolute(path));
+      linkSync(this.#absolute(inode), this.#absolute(path));
     }
   }
 }

@@ -1,9 +1,8 @@
 import { mkdir, rm } from 'node:fs/promises';
-import { ErrorCode } from '../report/error-codes.js';
-import { ArchiveError } from '../report/errors.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
-import { refuseSymlinkOutside } from './entry-safety.js';
+import { toArchiveFailure } from './archive-failure.js';
+import { refuseSymlinksEscapingAfterStrip } from './entry-safety.js';
 import { EntryWriter, type WriterResult } from './entry-writer.js';
 import { stripTempDirFor, stripTopDirectory } from './strip-top-directory.js';
 import { readTarMembers } from './tar-entries.js';
@@ -50,12 +49,12 @@ export async function unpackBundle(
   const format = bundleType === 'zip' ? 'zip' : 'tar';
   signal?.throwIfAborted();
   const started = performance.now();
-  await rm(destDir, { recursive: true, force: true });
-  await mkdir(destDir, { recursive: true });
   // unzip (without -X) never restores owners; tar -p does, but only as root.
   const writer = new EntryWriter(destDir, { preserveOwner: format === 'tar' && process.getuid?.() === 0, logger, signal });
   let stripping = false;
   try {
+    await rm(destDir, { recursive: true, force: true });
+    await mkdir(destDir, { recursive: true });
     const written = format === 'zip' ? await extractZip(bundlePath, writer) : await extractTar(bundlePath, writer);
     let strippedTopDirectory: string | undefined;
     if (stripSingleTopDirectory) {
@@ -72,7 +71,7 @@ export async function unpackBundle(
   } catch (error) {
     await rm(destDir, { recursive: true, force: true }).catch(() => {});
     if (stripping) await rm(stripTempDirFor(destDir), { recursive: true, force: true }).catch(() => {});
-    throw describeFailure(error, format, signal);
+    throw toArchiveFailure(error, `Error extracting ${format} archive`, signal);
   }
 }
 
@@ -90,26 +89,4 @@ async function extractZip(bundlePath: string, writer: EntryWriter): Promise<Writ
   } finally {
     zip.close();
   }
-}
-
-/**
- * A link checked against the archive root may escape once its top directory becomes the root:
- * `top/link -> ../x` pointed at the archive's own `x`, and now points beside the archive folder.
- */
-export function refuseSymlinksEscapingAfterStrip(symlinks: ReadonlyMap<string, string>, strippedTop: string): void {
-  const prefix = `${strippedTop}/`;
-  const moved = new Map<string, string>();
-  for (const [path, target] of symlinks) moved.set(path.startsWith(prefix) ? path.slice(prefix.length) : path, target);
-  for (const [path, target] of moved) refuseSymlinkOutside(path, path, target, moved);
-}
-
-function describeFailure(error: unknown, format: 'tar' | 'zip', signal: AbortSignal | undefined): unknown {
-  if (signal?.aborted) return signal.reason;
-  if (error instanceof ArchiveError) return error;
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new ArchiveError('The disk is (or was) full during extraction.', ErrorCode.UnknownError, { cause: error });
-  }
-  const reason = error instanceof Error ? error.message : String(error);
-  return new ArchiveError(`Error extracting ${format} archive: ${reason}`, ErrorCode.UnknownError, { cause: error });
 }

@@ -9,6 +9,7 @@ import {
   refuseSpecialFile,
   refuseSymlinkAncestor,
   refuseSymlinkOutside,
+  refuseSymlinksEscapingAfterStrip,
   resolveEntryPath,
   resolveHardlinkTarget,
   UnsafeEntryError,
@@ -139,6 +140,26 @@ describe('refuseSymlinkOutside', () => {
       ['b', 'a'],
     ]);
     expect(ruleOf(() => refuseSymlinkOutside('l', 'l', 'a', loop))).toBe('symlink-loop');
+  });
+});
+
+describe('refuseSymlinksEscapingAfterStrip', () => {
+  it('checks the links again as if the top folder were the root', () => {
+    // Inside while 'top' is below the root; '../x' leaves once top's content is the root.
+    expect(ruleOf(() => refuseSymlinksEscapingAfterStrip(new Map([['top/l', '../x']]), 'top'))).toBe('symlink-escape');
+    expect(ruleOf(() => refuseSymlinksEscapingAfterStrip(new Map([['top/sub/l', '../x']]), 'top'))).toBeUndefined();
+    expect(() => refuseSymlinksEscapingAfterStrip(new Map([['top/l', '../x']]), 'top')).toThrow("Refused to unpack bundle entry 'top/l'");
+    expect(
+      ruleOf(() =>
+        refuseSymlinksEscapingAfterStrip(
+          new Map([
+            ['top/a', '.'],
+            ['top/b', 'a/..'],
+          ]),
+          'top',
+        ),
+      ),
+    ).toBe('symlink-escape');
   });
 });
 

@@ -112,6 +112,16 @@ describe('tar refusals', () => {
     );
   });
 
+  it('a hard link that turns a harmless symlink into an escaping one', async () => {
+    // A hard link to a symlink is the same link at a new place, read from the new place's folder.
+    await expectRefusal(
+      tar({ name: 'a/b/s', type: '2', linkname: '../../scripts' }, { name: 'h', type: '1', linkname: 'a/b/s' }),
+      'tar',
+      'symlink-escape',
+      refused('h', "it is a symbolic link to '../../scripts', which resolves outside the archive folder"),
+    );
+  });
+
   it('a hard link to /etc/passwd', async () => {
     await expectRefusal(
       tar({ name: 'passwd', type: '1', linkname: '/etc/passwd' }),
@@ -173,7 +183,7 @@ describe('tar refusals', () => {
       { name: 'top/appspec.yml', data: 'version: 0.0\n' },
       { name: 'top/link', type: '2', linkname: '../sentinel' },
     ]);
-    await expectRefusal(bundle, 'tar', 'symlink-escape', refused('link', "it is a symbolic link to '../sentinel', which resolves outside the archive folder"));
+    await expectRefusal(bundle, 'tar', 'symlink-escape', refused('top/link', "it is a symbolic link to '../sentinel', which resolves outside the archive folder"));
   });
 });
 

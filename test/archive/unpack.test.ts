@@ -198,13 +198,18 @@ describe('unpackBundle', () => {
         { name: 'link-to-file', type: '1', linkname: 'file' },
         { name: 'symlink', type: '2', linkname: 'file' },
         { name: 'link-to-symlink', type: '1', linkname: './symlink' },
+        { name: 'link-to-link', type: '1', linkname: 'link-to-symlink' },
+        // Relinked to a name that links back to it: must neither loop nor fail.
+        { name: 'link-to-symlink', type: '1', linkname: 'link-to-link' },
       ]),
     );
     const dest = join(dir, 'out');
     await unpackBundle(bundle, 'tar', dest);
     expect(lstatSync(join(dest, 'link-to-file')).ino).toBe(lstatSync(join(dest, 'file')).ino);
-    expect(lstatSync(join(dest, 'link-to-symlink')).isSymbolicLink()).toBe(true);
-    expect(lstatSync(join(dest, 'link-to-symlink')).ino).toBe(lstatSync(join(dest, 'symlink')).ino);
+    for (const name of ['link-to-symlink', 'link-to-link']) {
+      expect(lstatSync(join(dest, name)).isSymbolicLink()).toBe(true);
+      expect(lstatSync(join(dest, name)).ino).toBe(lstatSync(join(dest, 'symlink')).ino);
+    }
   });
 
   it('skips types it does not unpack, with a warning', async () => {
