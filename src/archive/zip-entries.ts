@@ -106,9 +106,13 @@ function readWholeEntry(window: FileWindow, entry: yauzl.Entry, name: string): B
     data = stored;
   } else if (entry.compressionMethod === 8) {
     try {
+      // Capped at the recorded size, so a lying header cannot make one entry fill the memory.
       data = inflateRawSync(stored, { maxOutputLength: Math.max(1, entry.uncompressedSize) });
     } catch (error) {
-      throw new Error(`'${name}' does not inflate to its recorded size: ${(error as Error).message}`);
+      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new Error(`'${name}' inflates to more than the ${entry.uncompressedSize} bytes its header says`);
+      }
+      throw new Error(`'${name}' cannot be inflated: ${(error as Error).message}`);
     }
   } else {
     throw new Error(`'${name}' uses compression method ${entry.compressionMethod}, which is not supported`);

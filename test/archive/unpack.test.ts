@@ -288,7 +288,13 @@ describe('unpackBundle failures', () => {
 
   it('reports a zip entry that inflates to more than its recorded size', async () => {
     const zip = rawZip([{ name: 'bomb.txt', data: 'x'.repeat(100_000), deflate: true, recordedSize: 10 }]);
-    await expectFailure(zip, 'zip', /^Error extracting zip archive: 'bomb.txt' does not inflate to its recorded size/);
+    await expectFailure(zip, 'zip', "Error extracting zip archive: 'bomb.txt' inflates to more than the 10 bytes its header says");
+  });
+
+  it('reports a zip entry whose compressed data is damaged', async () => {
+    const zip = rawZip([{ name: 'a.txt', data: 'x'.repeat(1000), deflate: true }]);
+    zip.fill(0xff, 30 + 'a.txt'.length, 30 + 'a.txt'.length + 4);
+    await expectFailure(zip, 'zip', /^Error extracting zip archive: 'a.txt' cannot be inflated: /);
   });
 
   it('reports a missing bundle', async () => {
