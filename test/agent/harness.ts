@@ -33,6 +33,8 @@ export const FAST_CONFIG: Record<string, ConfigValue> = {
 
 export interface StartOptions {
   env?: Record<string, string>;
+  /** Variables to leave out (e.g. AWS_EC2_METADATA_DISABLED, to let the agent reach an IMDS double). */
+  unsetEnv?: string[];
 }
 
 /** A running agent process. */
@@ -185,6 +187,7 @@ export class AgentWorld {
       AWS_EC2_METADATA_DISABLED: 'true',
       ...options.env,
     };
+    for (const name of options.unsetEnv ?? []) delete env[name];
     const child = execa(process.execPath, [AGENT_BIN, 'run', '-c', this.configFile], { reject: false, all: true, env, extendEnv: false });
     const agent = new RunningAgent(child);
     this.agents.push(agent);
