@@ -1,8 +1,9 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { basename, delimiter, join } from 'node:path';
+import { basename } from 'node:path';
 import { definedVariableNames } from './hook-environment.js';
 import { isExecutable } from './script-path.js';
+import { lookupAccountEntry } from '../util/host-accounts.js';
+import { findTool as findExecutable } from '../util/find-tool.js';
 
 /**
  * How a hook script is started: directly, with `sudo`, or as its appspec `runas` user.
@@ -59,37 +60,13 @@ function parsePasswdLine(line: string): HostUser | undefined {
   return { name, uid: uidNumber, gid: gidNumber, home: home || '/', shell: shell || '/bin/sh' };
 }
 
-function isPlausibleUserName(name: string): boolean {
-  return name.length > 0 && name.length <= 256 && !name.startsWith('-') && !/[:\s\0/]/.test(name);
-}
-
 /**
  * The passwd entry of `name` through NSS (`getent`, so LDAP/SSSD users work), falling back to
  * /etc/passwd where `getent` is missing. Undefined when there is no such user.
  */
 export async function lookupUser(name: string, timeoutMs = 15_000): Promise<HostUser | undefined> {
-  if (!isPlausibleUserName(name)) return undefined;
-  const viaGetent = await new Promise<HostUser | undefined | 'unavailable'>((resolveLookup) => {
-    execFile('getent', ['passwd', name], { timeout: timeoutMs, encoding: 'utf8' }, (error, stdout) => {
-      if (!error) {
-        resolveLookup(parsePasswdLine(stdout.split('\n')[0] ?? ''));
-        return;
-      }
-      const code = (error as NodeJS.ErrnoException).code;
-      // getent exits 2 when the key is not found.
-      resolveLookup(code === 'ENOENT' || typeof code !== 'number' ? 'unavailable' : undefined);
-    });
-  });
-  if (viaGetent !== 'unavailable') return viaGetent;
-  try {
-    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const user = parsePasswdLine(line);
-      if (user && (user.name === name || String(user.uid) === name)) return user;
-    }
-  } catch {
-    // no passwd file: no such user
-  }
-  return undefined;
+  const entry = await lookupAccountEntry('passwd', name, timeoutMs);
+  return entry === undefined ? undefined : parsePasswdLine(entry);
 }
 
 /** The user's own shell when it is a POSIX shell we can hand `-l -c` to; bash or sh otherwise (nologin, fish, csh). */
@@ -140,8 +117,7 @@ export function loginEnvironment(
 
 /** A system tool by absolute path (the hook's PATH may not contain sbin dirs); its bare name as a last resort. */
 export function findTool(name: string, searchPath = process.env.PATH ?? ''): string {
-  const dirs = [...searchPath.split(delimiter).filter(Boolean), '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
-  return dirs.map((dir) => join(dir, name)).find(isExecutable) ?? name;
+  return findExecutable(name, searchPath) ?? name;
 }
 
 export interface ScriptCommandInput {

@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { execa } from 'execa';
 import { InstallError } from '../report/errors.js';
 import type { Requirement } from './types.js';
+import { lookupAccountEntry } from '../util/host-accounts.js';
 
 export interface Identities {
   uids: ReadonlyMap<string, number>;
@@ -34,14 +33,8 @@ async function resolveAll(database: 'passwd' | 'group', requirements: readonly R
 
 /** The numeric id (third field) of a passwd or group entry, or undefined when there is none. */
 async function lookup(database: 'passwd' | 'group', name: string): Promise<number | undefined> {
-  if (name === '' || name.includes(':') || name.includes('\n')) return undefined;
-  const result = await execa('getent', [database, name], { reject: false, timeout: 30_000 });
-  if (result.exitCode === 0) return idFromEntry(result.stdout.split('\n')[0]);
-  if (result.exitCode === 2) return undefined; // getent: key not found
-  // No usable getent (minimal images): the local files are what getpwnam would read anyway.
-  const table = await readFile(`/etc/${database}`, 'utf8').catch(() => '');
-  const line = table.split('\n').find((entry) => entry.split(':')[0] === name);
-  return line === undefined ? undefined : idFromEntry(line);
+  const entry = await lookupAccountEntry(database, name, 30_000);
+  return entry === undefined ? undefined : idFromEntry(entry);
 }
 
 function idFromEntry(entry: string): number | undefined {

@@ -1,28 +1,11 @@
-import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { InstallError } from '../report/errors.js';
 import type { Requirement, ToolName } from './types.js';
+import { findTool } from '../util/find-tool.js';
+
+export { findTool };
 
 export type ToolPaths = Partial<Record<ToolName, string>>;
 
-/** The agent may run with a PATH without the sbin folders, where semanage and restorecon live. */
-const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-
-/** Absolute path of an executable, or undefined. */
-export function findTool(name: string, pathVariable = process.env.PATH ?? ''): string | undefined {
-  const dirs = [...pathVariable.split(delimiter).filter((dir) => dir.startsWith('/')), ...SYSTEM_DIRS];
-  for (const dir of dirs) {
-    const candidate = join(dir, name);
-    try {
-      if (!statSync(candidate).isFile()) continue;
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 const PURPOSE: Record<ToolName, { what: string; package: string }> = {
   setfacl: { what: 'sets ACLs (acls)', package: 'the acl package' },
