@@ -146,12 +146,23 @@ function latestPerDeployment(recent: Record<string, unknown>[]): Record<string, 
   });
 }
 
+/** One deployment's line: when, which, the last lifecycle event it reached and how that ended. */
+function recentLine(deployment: Record<string, unknown>, running: Set<string | undefined>): string {
+  const detail = str(deployment.message) ? `: ${deployment.message}` : '';
+  const code = deployment.errorCode !== undefined && deployment.status !== 'Succeeded' ? ` (error code ${deployment.errorCode})` : '';
+  const group = str(deployment.deploymentGroupName) ?? str(deployment.deploymentGroupId) ?? '?';
+  const progress = running.has(str(deployment.deploymentId)) ? '  (in progress)' : '';
+  return `  ${str(deployment.finishedAt) ?? '?'}  ${str(deployment.deploymentId) ?? '?'}  group ${group}  ${str(deployment.event) ?? '?'}  ${str(deployment.status) ?? '?'}${code}${detail}${progress}`;
+}
+
 /** The human-readable form of a report. */
 export function renderStatusText(report: StatusReport, now: Date = new Date()): string {
   const out: string[] = [report.message];
   if (report.status !== 'running') {
     const previous = report.previousRun as { updatedAt?: string; lastError?: { at: string; message: string }; recent?: Record<string, unknown>[] } | undefined;
     if (previous?.lastError) out.push(`  last error before it stopped: ${previous.lastError.message} (at ${previous.lastError.at})`);
+    const recent = latestPerDeployment(previous?.recent ?? []);
+    if (recent.length > 0) out.push('Deployments of the last run (the last lifecycle event of each):', ...recent.map((entry) => recentLine(entry, new Set())));
     return out.join('\n');
   }
   const row = (label: string, value: string | undefined) => { if (value !== undefined) out.push(`  ${label.padEnd(22)}${value}`); };
@@ -195,13 +206,7 @@ export function renderStatusText(report: StatusReport, now: Date = new Date()): 
   const recent = latestPerDeployment((report.recent as Record<string, unknown>[]) ?? []);
   const running = new Set(inFlight.map((command) => str(command.deploymentId)));
   out.push(recent.length === 0 ? 'Recent deployments: none since the agent started' : 'Recent deployments (the last lifecycle event of each):');
-  for (const deployment of recent) {
-    const detail = str(deployment.message) ? `: ${deployment.message}` : '';
-    const code = deployment.errorCode !== undefined && deployment.status !== 'Succeeded' ? ` (error code ${deployment.errorCode})` : '';
-    const group = str(deployment.deploymentGroupName) ?? str(deployment.deploymentGroupId) ?? '?';
-    const progress = running.has(str(deployment.deploymentId)) ? '  (in progress)' : '';
-    out.push(`  ${str(deployment.finishedAt) ?? '?'}  ${str(deployment.deploymentId) ?? '?'}  group ${group}  ${str(deployment.event) ?? '?'}  ${str(deployment.status) ?? '?'}${code}${detail}${progress}`);
-  }
+  for (const deployment of recent) out.push(recentLine(deployment, running));
   return out.join('\n');
 }
 

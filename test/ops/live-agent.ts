@@ -34,6 +34,7 @@ export function fastKeys(service: FakeCommandsService): Record<string, string> {
     deploy_control_endpoint: service.url,
     wait_between_runs: '0.2',
     startup_splay_seconds: '0',
+    max_poll_backoff_seconds: '5', // a failed poll is retried within a second
     hook_output_grace_seconds: '1',
     kill_agent_max_wait_time_seconds: '60',
   };

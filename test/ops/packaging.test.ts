@@ -140,3 +140,19 @@ describe('release tarball', () => {
     }
   });
 });
+
+describe('README', () => {
+  it('keeps the two set-up commands and documents every install.sh option and every key this agent adds', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain('npm ci && npm run demo');
+    expect(readme).toContain('npm ci && npm test');
+    const usage = execFileSync('sh', [join(REPO_ROOT, 'install.sh'), '--help'], { encoding: 'utf8' });
+    const options = [...usage.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
+    expect(options).toContain('--region');
+    for (const option of options) expect(readme, option).toContain(`\`${option}`);
+    const conf = readFileSync(join(REPO_ROOT, 'conf', 'codedeployagent.yml'), 'utf8');
+    const added = [...conf.slice(conf.indexOf('# ---- keys this agent adds')).matchAll(/^# :([a-z_0-9]+):/gm)].map((m) => m[1]);
+    expect(added).toContain('log_format');
+    for (const key of added) expect(readme, key).toContain(`| \`${key}\` |`);
+  });
+});

@@ -84,7 +84,9 @@ describe('status against the running daemon', () => {
     expect(report.uptimeSeconds).toBeGreaterThanOrEqual(1);
     expect(report.uptimeSeconds).toBeLessThanOrEqual(Math.ceil((Date.now() - startedAt) / 1000) + 1);
     expect(Date.parse(report.lastSuccessfulPollAt)).toBeGreaterThanOrEqual(startedAt - 1000);
-    expect(Date.parse(report.lastError.at)).toBeGreaterThan(Date.parse(report.lastSuccessfulPollAt) - 1);
+    // The error stays reported (with its time) after the polls that succeeded since.
+    expect(Date.parse(report.lastError.at)).toBeGreaterThanOrEqual(startedAt);
+    expect(Date.parse(report.lastError.at)).toBeLessThanOrEqual(Date.now());
     expect(report.inFlight).toHaveLength(1);
     expect(report.inFlight[0]).toMatchObject({
       deploymentId: deployment.deploymentId, deploymentGroupName: 'web-fleet', deploymentGroupId: spec.DeploymentGroupId,
@@ -165,6 +167,7 @@ describe('status against the running daemon', () => {
     result = await status();
     expect(result.exitCode).toBe(3);
     expect(result.stdout).toContain('No AWS CodeDeploy agent running');
+    expect(result.stdout).toMatch(new RegExp(`Deployments of the last run \\(the last lifecycle event of each\\):\\n\\s+\\S+\\s+${deployment.deploymentId}\\s+group \\S+\\s+${lastEvent}\\s+Succeeded$`));
     if (isRoot) {
       const asNobody = await runStatus([process.execPath, AGENT_BIN, 'status', '-c', config], { user: 'nobody' });
       expect(asNobody.exitCode).toBe(3);
