@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { loadAgentConfig, type AgentConfig } from '../config/agent-config.js';
 import { buildLocalSpec, LocalDeployError } from '../deployment/local-spec.js';
@@ -44,7 +44,8 @@ function addDeployOptions(command: Command): Command {
     .option('-A, --appspec-filename <name>', 'appspec file name (default appspec.yml, else appspec.yaml)')
     .option('--verbose', 'stream hook output to the terminal')
     .option('--ignore-application-stop-failures', 'do not fail the deployment when ApplicationStop or the block-traffic hooks fail')
-    .option('--github-token <token>', 'token for a private GitHub repository (never logged)')
+    // From the environment too, so the token need not show in `ps` or the shell history.
+    .addOption(new Option('--github-token <token>', 'token for a private GitHub repository (never logged)').env('CODEDEPLOY_GITHUB_TOKEN'))
     .version(AGENT_VERSION, '-v, --version', 'print the version');
 }
 
@@ -97,8 +98,10 @@ async function deploy(flags: DeployFlags): Promise<number> {
     closeLogger = opened.close;
     for (const warning of warnings) logger.warn(warning);
 
-    // Before anything can log it (the spec, a URL, an error).
+    // Before anything can log it (the spec, a URL, an error); and hooks inherit this process's
+    // environment, so the variable it may have come from goes.
     registerSecret(flags.githubToken);
+    delete process.env.CODEDEPLOY_GITHUB_TOKEN;
     const rawEvents = flags.events;
     const givenEvents = rawEvents === undefined ? undefined : rawEvents.split(',');
     if (givenEvents && rawEvents) {

@@ -144,7 +144,8 @@ async function downloadOnce(
   const partCount = size === 0 ? 0 : Math.ceil(size / partSize);
   const concurrency = Math.max(1, Math.min(options.concurrency, partCount));
   logger.info(
-    `Downloading ${describe(revision)} (${formatBytes(size)}, ETag ${actualEtag ?? 'none'}${versionId ? `, version ${versionId}` : ''}) ` +
+    // describe() names a version the spec gave; the one found for an unpinned key is added here.
+    `Downloading ${describe(revision)} (${formatBytes(size)}, ETag ${actualEtag ?? 'none'}${versionId && !revision.version ? `, version ${versionId}` : ''}) ` +
       `from region ${clients.region} in ${partCount} part(s) of up to ${formatBytes(partSize)}, ${concurrency} at a time`,
   );
 
@@ -501,6 +502,14 @@ function toRevisionError(error: unknown, revision: S3Revision, clients: S3Client
   }
   if (name === 'AbortError' || clients.aborted()) {
     return wrap(`Download of ${where} was cancelled`);
+  }
+  if (name === 'CredentialsProviderError' || name === 'CredentialsError') {
+    // The first words are the anchor's (codedeploy-local); the rest says where credentials come from.
+    return wrap(
+      `We were unable to download content from the Amazon S3 bucket due to missing or invalid credentials: none were found to read ${where} ` +
+        `(${(error as Error).message}). The agent uses the host's instance profile on EC2, or the keys or session file of its on-premises ` +
+        'configuration file; `codedeploy-agent deploy` also takes AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws/credentials.',
+    );
   }
   if (name === 'NoSuchBucket') {
     return wrap(`The bucket ${revision.bucket} does not exist (looked in region ${clients.region}). Check the Bucket of the revision.`);

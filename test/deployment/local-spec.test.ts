@@ -39,6 +39,21 @@ describe('codedeploy-local locations (§8.2)', () => {
     });
   });
 
+  it('S3 locations: an encoded key is decoded, quotes in an ETag are kept for the comparison, and a folder type is refused', () => {
+    expect(revisionFromLocation('s3://b-1/releases/my%20app.tgz?etag=%22abc%22', 'tgz')).toEqual({
+      type: 'S3', bucket: 'b-1', key: 'releases/my app.tgz', bundleType: 'tgz', etag: '"abc"',
+    });
+    expect(() => revisionFromLocation('s3://b-1/app.tgz', 'directory')).toThrow('is an S3 object: give its --type (tgz, tar or zip)');
+    expect(() => revisionFromLocation('s3://b-1/', 'tgz')).toThrow("not in the expected format of 's3://bucket/key'");
+  });
+
+  it('GitHub locations: .git is dropped, a bare owner is refused, other hosts are unknown', () => {
+    expect(revisionFromLocation('https://github.com/owner/repo.git', 'zip')).toMatchObject({ account: 'owner', repository: 'repo', commitId: 'HEAD', bundleType: 'zip' });
+    expect(() => revisionFromLocation('https://github.com/owner', 'zip')).toThrow('not in the expected format');
+    expect(() => revisionFromLocation('https://api.github.com/repos/owner/repo', 'zip')).toThrow('not in the expected format');
+    expect(() => revisionFromLocation('https://gitlab.com/owner/repo', 'zip')).toThrow('cannot be determined to be S3, Github, or a local file / directory');
+  });
+
   it('GitHub locations', () => {
     expect(revisionFromLocation('https://github.com/owner/repo', 'tar')).toEqual({
       type: 'GitHub', account: 'owner', repository: 'repo', commitId: 'HEAD', bundleType: 'tar',

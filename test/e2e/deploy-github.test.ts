@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startGitHubDouble, type GitHubDouble } from '../doubles/github.js';
 import { AGENT_BIN, runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { agentEnv, makeRecordingBundle, readRecords, tgzOf, zipOf } from './fixtures.js';
+import { agentEnv, filesContaining, makeRecordingBundle, readRecords, tgzOf, zipOf } from './fixtures.js';
 
 /**
  * `codedeploy-agent deploy -l https://github.com/...` end to end against the loopback GitHub double (a
@@ -15,23 +15,6 @@ import { agentEnv, makeRecordingBundle, readRecords, tgzOf, zipOf } from './fixt
  */
 const TOKEN = 'e2eGitHubToken-7f3kQ9xWv';
 const SHA = 'c0ffee1234567890abcdef1234567890abcdef12';
-
-/** Every file under `dir` whose contents include `needle` (logs, markers, scripts.log, …). */
-export function filesContaining(dir: string, needle: string): string[] {
-  if (!existsSync(dir)) return [];
-  const found: string[] = [];
-  const walk = (path: string): void => {
-    const stat = statSync(path, { throwIfNoEntry: false });
-    if (!stat) return;
-    if (stat.isDirectory()) {
-      for (const name of readdirSync(path)) walk(join(path, name));
-    } else if (stat.isFile() && readFileSync(path).includes(needle)) {
-      found.push(path);
-    }
-  };
-  walk(dir);
-  return found;
-}
 
 describe('deploy from GitHub', () => {
   const tmp = makeTempDir('cda-e2e-gh-');
@@ -65,9 +48,9 @@ describe('deploy from GitHub', () => {
     github.pace(undefined);
   });
 
-  function deploy(args: string[]) {
+  function deploy(args: string[], env: NodeJS.ProcessEnv = {}) {
     // Every test installs the same files to the same place.
-    return runCli(['deploy', '-c', configFile, '-b', 'OVERWRITE', ...args], { extendEnv: false, env: agentEnv(tmp.dir) });
+    return runCli(['deploy', '-c', configFile, '-b', 'OVERWRITE', ...args], { extendEnv: false, env: agentEnv(tmp.dir, env) });
   }
 
   function expectTokenNowhere(output: string): void {
@@ -101,14 +84,15 @@ describe('deploy from GitHub', () => {
     expect(filesContaining(join(tmp.dir, 'log'), 'CODELOADSECRET123')).toEqual([]);
   });
 
-  it('deploys a repository URL as a zipball of HEAD (codedeploy-local rules)', async () => {
+  it('deploys a repository URL as a zipball of HEAD (codedeploy-local rules), the token from CODEDEPLOY_GITHUB_TOKEN', async () => {
     const before = readRecords(recordFile).length;
-    const result = await deploy(['-l', 'https://github.com/octo/webapp', '-g', 'group-gh-zip', '--github-token', TOKEN]);
+    const result = await deploy(['-l', 'https://github.com/octo/webapp', '-g', 'group-gh-zip'], { CODEDEPLOY_GITHUB_TOKEN: TOKEN });
     expect(result.exitCode, result.all).toBe(0);
     expect(github.requests.find((r) => r.server === 'api')?.url).toBe('/repos/octo/webapp/zipball/HEAD');
     const records = readRecords(recordFile).slice(before);
     expect(records.length).toBe(4);
     expect(records.every((r) => r.BUNDLE_COMMIT === 'HEAD')).toBe(true);
+    expect(github.requests.find((r) => r.server === 'api')?.authorization).toBe(`token ${TOKEN}`);
     expectTokenNowhere(result.all);
   });
 

@@ -132,6 +132,26 @@ describe.skipIf(motoMissingReason !== undefined)('deploy from S3', () => {
     expect(existsSync(join(tmp.dir, 'root', 'group-noregion'))).toBe(false);
   });
 
+  it('on a host registered with an on-premises file, takes region and keys from it when the environment has none', async () => {
+    const onPremises = join(tmp.dir, 'onprem.yml');
+    writeFileSync(onPremises, ['iam_user_arn: arn:aws:iam::123456789012:user/onprem-host', 'aws_access_key_id: AKIAONPREMISES000001', 'aws_secret_access_key: onPremisesSecretKeyForTheE2eTest/0123', 'region: us-east-1', ''].join('\n'));
+    const onPremConfig = join(tmp.dir, 'agent-onprem.yml');
+    writeFileSync(onPremConfig, `${readFileSync(configFile, 'utf8')}:on_premises_config_file: ${onPremises}\n`);
+    const result = await runCli(['deploy', '-c', onPremConfig, '-l', `s3://${bucket}/${key}`, '-t', 'tgz', '-g', 'group-onprem', '-b', 'OVERWRITE'], {
+      extendEnv: false,
+      env: agentEnv(tmp.dir),
+    });
+    expect(result.exitCode, result.all).toBe(0);
+    expect(readFileSync(join(tmp.dir, 'log', 'codedeploy-local.log'), 'utf8')).not.toContain('onPremisesSecretKeyForTheE2eTest');
+  });
+
+  it('without any credentials it says where credentials come from', async () => {
+    const result = await deploy(['-l', `s3://${bucket}/${key}`, '-t', 'tgz', '-g', 'group-nocreds'], { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(`ERROR: DownloadBundle failed with UnknownError (error code 5): We were unable to download content from the Amazon S3 bucket due to missing or invalid credentials: none were found to read s3://${bucket}/${key}`);
+    expect(result.stderr).toContain('AWS_ACCESS_KEY_ID');
+  });
+
   it('an S3 location needs --type (a bundle in S3 is an archive)', async () => {
     const result = await deploy(['-l', `s3://${bucket}/${key}`, '-g', 'group-notype']);
     expect(result.exitCode).toBe(1);

@@ -4,7 +4,7 @@
  * environment every agent child process gets (no network but loopback, nothing read from ~/.aws).
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 
@@ -35,7 +35,8 @@ export function makeRecordingBundle(dir: string, options: { version: string; des
   const fields = RECORDED_VARIABLES.map((name) => `\${${name}-"-"}`).join('|');
   writeFileSync(
     join(dir, 'scripts', 'record.sh'),
-    `#!/bin/sh\necho "${fields}|${options.version}" >> '${options.recordFile}'\necho "hook $LIFECYCLE_EVENT ran"\n`,
+    // The whole environment goes into the deployment folder too, so tests can look for secrets in it.
+    `#!/bin/sh\necho "${fields}|${options.version}" >> '${options.recordFile}'\nenv > "$(dirname "$0")/../../hook-env-$LIFECYCLE_EVENT.txt"\necho "hook $LIFECYCLE_EVENT ran"\n`,
   );
   chmodSync(join(dir, 'scripts', 'record.sh'), 0o755);
   const hooks = options.hooks ?? ['BeforeInstall', 'AfterInstall', 'ApplicationStart', 'ValidateService'];
@@ -112,4 +113,21 @@ export function agentEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Pr
     AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
     ...extra,
   };
+}
+
+/** Every file under `dir` whose contents include `needle` (logs, markers, scripts.log, …). */
+export function filesContaining(dir: string, needle: string): string[] {
+  if (!existsSync(dir)) return [];
+  const found: string[] = [];
+  const walk = (path: string): void => {
+    const stat = statSync(path, { throwIfNoEntry: false });
+    if (!stat) return;
+    if (stat.isDirectory()) {
+      for (const name of readdirSync(path)) walk(join(path, name));
+    } else if (stat.isFile() && readFileSync(path).includes(needle)) {
+      found.push(path);
+    }
+  };
+  walk(dir);
+  return found;
 }
