@@ -84,9 +84,11 @@ export class Poller {
         await sleep(config.wait_between_runs * 1000, stop);
         return;
       }
-      this.accept(command);
+      const accepted = this.accept(command);
       this.consecutiveErrors = 0;
       events?.polled?.('command');
+      // A re-delivery of a running command is nothing new: do not turn a repeating service into a busy loop.
+      if (!accepted) await sleep(config.wait_between_runs * 1000, stop);
     } catch (error) {
       if (stop.aborted || isAbortError(error)) return;
       this.consecutiveErrors = Math.min(this.consecutiveErrors + 1, MAX_ERROR_COUNT);
@@ -101,15 +103,17 @@ export class Poller {
       }
       // The anchor's table runs 10 → 90 s over ten errors (scaled by max_poll_backoff_seconds); equal jitter
       // keeps a fleet from retrying in step.
-      const ceiling = Math.floor((1.2675 ** this.consecutiveErrors * config.max_poll_backoff_seconds * 1000) / 1.2675 ** MAX_ERROR_COUNT);
+      const seconds = (1.2675 ** this.consecutiveErrors * config.max_poll_backoff_seconds) / 1.2675 ** MAX_ERROR_COUNT;
+      // Whole seconds as the anchor's table (10, 13, 17, …); below a second (tests) in milliseconds.
+      const ceiling = seconds >= 1 ? Math.floor(seconds) * 1000 : Math.floor(seconds * 1000);
       const delay = backoffDelay(0, { baseMs: ceiling, capMs: ceiling, jitter: 'equal', random: this.random }) - (Date.now() - started);
       logger.error(`Cannot reach InstanceService: ${message}; retrying in ${Math.max(0, delay / 1000).toFixed(1)} s`);
       await sleep(Math.max(0, delay), stop);
     }
   }
 
-  /** Checks a polled command (§1.4, exact host match §10.24) and dispatches it. */
-  private accept(command: HostCommand): void {
+  /** Checks a polled command (§1.4, exact host match §10.24) and dispatches it; false for a re-delivery. */
+  private accept(command: HostCommand): boolean {
     const { logger, hostIdentifier } = this.deps;
     if (command.HostIdentifier !== hostIdentifier) {
       throw new Error(`Host Identifier mismatch: ${hostIdentifier} != ${command.HostIdentifier}`);
@@ -118,7 +122,7 @@ export class Poller {
     const id = command.HostCommandIdentifier;
     if (this.inFlight.has(id)) {
       logger.info(`Command ${id} (${command.CommandName}) is already running; ignoring the re-delivery`);
-      return;
+      return false;
     }
     logger.info(`Received command ${command.CommandName} (${id})`);
     this.inFlight.add(id);
@@ -132,5 +136,6 @@ export class Poller {
         this.running.delete(task);
       });
     this.running.add(task);
+    return true;
   }
 }

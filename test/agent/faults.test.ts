@@ -105,4 +105,41 @@ describe('completions', () => {
       await proxy.close();
     }
   });
+
+  it('does not run a command again when the service delivers it a second time while it runs', async () => {
+    const proxy = await ServiceProxy.start(service.url);
+    try {
+      newWorld(proxy.url);
+      const gate = `${world.dir}/gate`;
+      const bundle = world.makeBundle({ label: 'redelivered', hooks: { BeforeInstall: { body: `while [ ! -e '${gate}' ]; do sleep 0.05; done` } } });
+      let running: Record<string, unknown> | undefined;
+      let replays = 0;
+      proxy.rewriteAnswers('PollHostCommand', (body) => {
+        const command = body.HostCommand as Record<string, unknown> | undefined;
+        if (command) {
+          running = command;
+          return body;
+        }
+        // Hand the command that is running out again, twice.
+        if (running?.CommandName === 'BeforeInstall' && replays < 2) {
+          replays += 1;
+          return { HostCommand: running };
+        }
+        return body;
+      });
+      const agent = world.start();
+      const deployment = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: makeSpec({ revision: localRevision(bundle) }), commands: ['DownloadBundle', 'BeforeInstall'] });
+      await agent.waitForLog('is already running; ignoring the re-delivery');
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(gate, '');
+      await waitForDeployment(service, deployment, agent);
+      expect(deployment.status).toBe('Succeeded');
+      expectCompletedOnce(deployment);
+      expect(deployment.commands[1].acks).toHaveLength(1);
+      expect(world.hookLines()).toEqual([`BeforeInstall redelivered ${deployment.deploymentId}`]);
+      expect((await agent.stop()).exitCode).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+  });
 });

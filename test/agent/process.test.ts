@@ -116,4 +116,35 @@ describe('the agent process', () => {
     ]);
     expect((await agent.stop()).exitCode).toBe(0);
   });
+
+  it('aborts the open long poll at once on SIGTERM', async () => {
+    world = new AgentWorld('cda-process-');
+    world.useIamUser('arn:aws:iam::123456789012:user/process-long-poll');
+    world.writeConfig(service.url);
+    service.longPollMs = 30_000;
+    try {
+      const agent = world.start();
+      const polls = () => service.requestsFor('PollHostCommand').filter((r) => (r.body as { HostIdentifier: string }).HostIdentifier === world.hostIdentifier);
+      await service.waitFor(() => polls().length > 0, 10_000, 'a poll');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const signalledAt = Date.now();
+      const exit = await agent.stop();
+      expect(exit.exitCode, agent.log).toBe(0);
+      expect(Date.now() - signalledAt).toBeLessThan(3_000);
+      expect(polls()).toHaveLength(1);
+    } finally {
+      service.longPollMs = 300;
+    }
+  });
+
+  it('keeps retrying an identity it cannot determine yet, and still stops at once on SIGTERM', async () => {
+    world = new AgentWorld('cda-process-');
+    world.writeConfig(service.url, { on_premises_config_file: join(world.dir, 'not-registered-yet.yml') });
+    const agent = world.start();
+    await agent.waitForLog("Cannot determine this host's identity");
+    const signalledAt = Date.now();
+    const exit = await agent.stop();
+    expect(exit.exitCode, agent.log).toBe(0);
+    expect(Date.now() - signalledAt).toBeLessThan(3_000);
+  });
 });

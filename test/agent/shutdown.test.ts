@@ -170,7 +170,11 @@ describe('shutdown', () => {
     const before = deployment.commands[1];
     expect(before.completions).toHaveLength(1);
     expect(before.completions[0].commandStatus).toBe('Failed');
-    expect(payloadOf(before.completions[0]).script_name).toBe('scripts/BeforeInstall.sh');
+    expect(payloadOf(before.completions[0])).toMatchObject({
+      error_code: 4,
+      script_name: 'scripts/BeforeInstall.sh',
+      message: 'Script at specified location: scripts/BeforeInstall.sh was stopped because the agent is shutting down',
+    });
     expect(deployment.status).toBe('Failed');
     expectCompletedOnce(deployment);
     // Not left for crash recovery: the next start reports nothing more.
