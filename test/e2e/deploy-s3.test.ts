@@ -2,6 +2,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImdsDouble } from '../doubles/imds.js';
 import { motoMissingReason, startMoto, type MotoServer } from '../doubles/moto.js';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -143,6 +144,25 @@ describe.skipIf(motoMissingReason !== undefined)('deploy from S3', () => {
     });
     expect(result.exitCode, result.all).toBe(0);
     expect(readFileSync(join(tmp.dir, 'log', 'codedeploy-local.log'), 'utf8')).not.toContain('onPremisesSecretKeyForTheE2eTest');
+  });
+
+  it('on EC2, takes the region and the instance profile from instance metadata (the IMDS double)', async () => {
+    const imds = await ImdsDouble.start({ region: 'us-east-1' });
+    try {
+      const result = await deploy(['-l', `s3://${bucket}/${key}`, '-t', 'tgz', '-g', 'group-ec2', '-b', 'OVERWRITE'], {
+        AWS_REGION: undefined,
+        AWS_ACCESS_KEY_ID: undefined,
+        AWS_SECRET_ACCESS_KEY: undefined,
+        AWS_EC2_METADATA_DISABLED: undefined,
+        AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url,
+      });
+      expect(result.exitCode, result.all).toBe(0);
+      const paths = imds.requests.map((r) => r.path);
+      expect(paths).toContain('/latest/dynamic/instance-identity/document');
+      expect(paths.some((p) => p.startsWith('/latest/meta-data/iam/security-credentials/'))).toBe(true);
+    } finally {
+      await imds.close();
+    }
   });
 
   it('without any credentials it says where credentials come from', async () => {
