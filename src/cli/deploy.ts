@@ -217,8 +217,8 @@ function terminalProgress(spec: DeploymentSpec): { onProgress: (p: { bytes: numb
 
 /**
  * Region and credentials for an S3 revision, as codedeploy-local finds them (agent-spec §8.2, §8.3):
- * AWS_REGION, else the on-premises config file, else the instance metadata (unless
- * AWS_EC2_METADATA_DISABLED). Credentials: the SDK's default chain (environment, ~/.aws, instance
+ * the on-premises config file's region (the anchor exports it as AWS_REGION, so it wins, as in the
+ * daemon), else AWS_REGION, else the instance metadata (unless AWS_EC2_METADATA_DISABLED). Credentials: the SDK's default chain (environment, ~/.aws, instance
  * profile), except that a host registered with an on-premises file uses its IAM session file, or its
  * IAM user keys when the environment has none (the anchor exports those keys under names its SDK reads
  * after AWS_ACCESS_KEY_ID).
@@ -236,7 +236,7 @@ async function s3Access(
   } else if (onPremises?.kind === 'iam-user' && !env.AWS_ACCESS_KEY_ID) {
     credentials = staticCredentials(onPremises.accessKeyId, onPremises.secretAccessKey);
   }
-  let region = env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || onPremises?.region;
+  let region = onPremises?.region || env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim();
   if (!region && env.AWS_EC2_METADATA_DISABLED?.trim().toLowerCase() !== 'true') {
     const imds = new ImdsClient({ disableImdsV1: config.disable_imds_v1, env, logger, timeoutMs: 1000 });
     if (await imds.isAvailable()) region = await imds.region();
