@@ -1,5 +1,6 @@
 import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
+import { ServiceError } from '../report/errors.js';
 import { backoffDelay, isAbortError, sleep } from '../util/retry.js';
 import type { HostCommand } from './command-runner.js';
 import { SlotPool } from './concurrency.js';
@@ -107,7 +108,9 @@ export class Poller {
       // Whole seconds as the anchor's table (10, 13, 17, …); below a second (tests) in milliseconds.
       const ceiling = seconds >= 1 ? Math.floor(seconds) * 1000 : Math.floor(seconds * 1000);
       const delay = backoffDelay(0, { baseMs: ceiling, capMs: ceiling, jitter: 'equal', random: this.random }) - (Date.now() - started);
-      logger.error(`Cannot reach InstanceService: ${message}; retrying in ${Math.max(0, delay / 1000).toFixed(1)} s`);
+      // As the anchor words it: service and network failures vs a command we refused (host mismatch, no name).
+      const what = error instanceof ServiceError ? 'Cannot reach InstanceService' : 'Error during perform';
+      logger.error(`${what}: ${message}; retrying in ${Math.max(0, delay / 1000).toFixed(1)} s`);
       await sleep(Math.max(0, delay), stop);
     }
   }

@@ -198,7 +198,7 @@ describe('deployments', () => {
       });
       const agent = world.start();
       const d = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: makeSpec({ revision: localRevision(bundle) }) });
-      await agent.waitForLog(`Host Identifier mismatch: ${world.hostIdentifier} != ${other}`);
+      await agent.waitForLog(`ERROR [codedeploy-agent(${agent.pid})]: Error during perform: Host Identifier mismatch: ${world.hostIdentifier} != ${other}`);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(d.commands[0].status).toBe('Dispatched');
       expect(service.acks.filter((a) => a.deploymentId === d.deploymentId)).toEqual([]);
