@@ -12,6 +12,7 @@ import {
   expectAllRequestsAuthenticated,
   expectCompletedOnce,
   localRevision,
+  payloadOf,
   waitForDeployment,
 } from './harness.js';
 import { ServiceProxy } from './service-proxy.js';
@@ -59,9 +60,6 @@ function newWorld(extra: Record<string, string | number | boolean> = {}, endpoin
   return world;
 }
 
-function payloadOf(completion: { payload?: unknown }): { error_code: number; script_name: string; message: string; log: string } {
-  return completion.payload as { error_code: number; script_name: string; message: string; log: string };
-}
 
 describe('deployments', () => {
   it('runs a full in-place deployment and a redeployment (ApplicationStop from the first revision, cleanup)', async () => {

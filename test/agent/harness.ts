@@ -260,6 +260,18 @@ export function expectCompletedOnce(deployment: FakeDeployment, options: { lostA
   return deployment.commands.map((c) => c.completions);
 }
 
+/** The diagnostics object of a completion (agent-spec §1.6). */
+export interface DiagnosticsPayload {
+  error_code: number;
+  script_name: string;
+  message: string;
+  log: string;
+}
+
+export function payloadOf(completion: { payload?: unknown }): DiagnosticsPayload {
+  return completion.payload as DiagnosticsPayload;
+}
+
 /** No request was refused for its signature, target or headers: every one was signed correctly. */
 export function expectAllRequestsAuthenticated(service: FakeCommandsService): void {
   const refused = service.requests.filter((r) => r.errorType && !r.fault);

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
-import { AgentWorld, expectAllRequestsAuthenticated, expectCompletedOnce, localRevision, waitForDeployment } from './harness.js';
+import { AgentWorld, expectAllRequestsAuthenticated, expectCompletedOnce, localRevision, payloadOf, waitForDeployment } from './harness.js';
 
 const RESTART_MESSAGE = 'Failed: Failing in-progress lifecycle event after an agent restart.';
 
@@ -76,9 +76,6 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function payloadOf(completion: { payload?: unknown }): { error_code: number; script_name: string; message: string; log: string } {
-  return completion.payload as { error_code: number; script_name: string; message: string; log: string };
-}
 
 const COMMANDS = ['DownloadBundle', 'BeforeInstall', 'Install', 'AfterInstall'];
 
