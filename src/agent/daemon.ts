@@ -327,6 +327,7 @@ export class Daemon {
     this.status.commandFinished(id, outcome.status === 'NotRun' ? undefined : {
       deploymentId: outcome.spec?.deploymentId ?? command.DeploymentExecutionId ?? '',
       deploymentGroupId: outcome.spec?.deploymentGroupId ?? '',
+      ...(outcome.spec ? { deploymentGroupName: outcome.spec.deploymentGroupName, applicationName: outcome.spec.applicationName } : {}),
       event: command.CommandName ?? '',
       status: outcome.status,
       ...(payload?.error_code ? { errorCode: payload.error_code } : {}),

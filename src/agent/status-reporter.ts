@@ -3,7 +3,8 @@ import { AGENT_VERSION } from '../version.js';
 import { writeStatusSnapshot } from './status-file.js';
 import type { DownloadProgress, InFlightCommand, RecentDeployment, StatusSnapshot } from './status-snapshot.js';
 
-const RECENT_LIMIT = 20;
+/** Lifecycle events kept: about ten deployments of eleven events each. */
+const RECENT_LIMIT = 120;
 
 /**
  * Keeps the daemon's state for `codedeploy-agent status` and writes it atomically on every change.

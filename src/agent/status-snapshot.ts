@@ -17,6 +17,8 @@ export interface InFlightCommand {
 export interface RecentDeployment {
   deploymentId: string;
   deploymentGroupId: string;
+  deploymentGroupName?: string;
+  applicationName?: string;
   event: string;
   status: 'Succeeded' | 'Failed';
   errorCode?: number;

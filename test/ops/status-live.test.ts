@@ -143,7 +143,7 @@ describe('status against the running daemon', () => {
     expect(result.stdout).toContain('In-flight commands: none');
     // One line per deployment: the last lifecycle event it reached.
     const lastEvent = deployment.commands.at(-1)!.commandName;
-    expect(result.stdout).toMatch(new RegExp(`Recent deployments \\(the last lifecycle event of each\\):\\n\\s+\\S+\\s+${deployment.deploymentId}\\s+group ${spec.DeploymentGroupId}\\s+${lastEvent}\\s+Succeeded\\n?$`));
+    expect(result.stdout).toMatch(new RegExp(`Recent deployments \\(the last lifecycle event of each\\):\\n\\s+\\S+\\s+${deployment.deploymentId}\\s+group web-fleet\\s+${lastEvent}\\s+Succeeded\\n?$`));
 
     // The secret reached neither the status file nor the agent's log.
     expect(readFileSync(statusFilePath(pidDir), 'utf8')).not.toContain(TEST_CREDENTIALS.secretAccessKey);
