@@ -6,7 +6,7 @@ import { ScriptError } from '../report/errors.js';
 import { buildHookEnvironment } from './hook-environment.js';
 import { LogTail } from './log-tail.js';
 import { runScriptProcess, type OutputStreamName, type ScriptProcessResult } from './run-script-process.js';
-import { buildScriptCommand, lookupUser, type ScriptCommand } from './script-command.js';
+import { buildScriptCommand, lookupUser, type HostUser, type ScriptCommand } from './script-command.js';
 import { ensureExecutable, resolveScriptPath } from './script-path.js';
 import type { ScriptsLog } from './scripts-log.js';
 
@@ -73,6 +73,23 @@ export async function runEventScripts(options: RunEventScriptsOptions): Promise<
   const hookEnv = buildHookEnvironment(options.baseEnv ?? process.env, options.env);
 
   if (options.scripts.length === 0) return { logTail: '' };
+  // Every runas user of the event is looked up before its first script runs: a typo in the third
+  // script's user must not leave the first two scripts' work half done.
+  const accounts = new Map<string, HostUser>();
+  for (const script of options.scripts) {
+    if (!script.runas || accounts.has(script.runas)) continue;
+    const account = await lookupUser(script.runas);
+    if (!account) {
+      const error = new ScriptError(
+        ErrorCode.ScriptFailed,
+        script.location,
+        `Script at specified location: ${script.location} run as user ${script.runas} failed: user ${script.runas} does not exist on this host; no script of ${options.event} was run`,
+      );
+      logger.error(error.message);
+      throw error;
+    }
+    accounts.set(script.runas, account);
+  }
   await log([`LifecycleEvent - ${options.event}`]);
 
   for (const script of options.scripts) {
@@ -89,11 +106,7 @@ export async function runEventScripts(options: RunEventScriptsOptions): Promise<
       const scriptPath = resolveScriptPath(options.archiveDir, location);
       const warning = ensureExecutable(scriptPath, location, logger);
       if (warning) await log([warning]);
-      let runas;
-      if (script.runas) {
-        runas = await lookupUser(script.runas);
-        if (!runas) throw fail(ErrorCode.ScriptFailed, `${prefix} failed: user ${script.runas} does not exist on this host`);
-      }
+      const runas = script.runas ? accounts.get(script.runas) : undefined;
       try {
         command = buildScriptCommand({
           scriptPath,

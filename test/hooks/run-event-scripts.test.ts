@@ -108,6 +108,20 @@ describe('environment, paths and logging', () => {
     expect(existsSync(join(world.root, 'next-ran'))).toBe(false);
   });
 
+  it('checks every runas user of the event before its first script runs', async () => {
+    const marker = join(world.root, 'first-ran');
+    writeScript(world, 'scripts/first.sh', `touch ${marker}`);
+    writeScript(world, 'scripts/second.sh', 'echo second');
+    const error = await runHooksFailing(world, [{ location: 'scripts/first.sh' }, { location: 'scripts/second.sh', runas: 'cdaaudit-no-such-user' }]);
+    expect(error.code).toBe(ErrorCode.ScriptFailed);
+    expect(error.scriptName).toBe('scripts/second.sh');
+    expect(error.message).toBe(
+      'Script at specified location: scripts/second.sh run as user cdaaudit-no-such-user failed: user cdaaudit-no-such-user does not exist on this host; no script of BeforeInstall was run',
+    );
+    expect(existsSync(marker)).toBe(false);
+    expect(existsSync(world.scriptsLogPath) ? scriptsLogText(world) : '').not.toContain('Script - ');
+  });
+
   it('names the signal that killed a script', async () => {
     writeScript(world, 'scripts/segv.sh', 'kill -SEGV $$');
     const error = await runHooksFailing(world, [{ location: 'scripts/segv.sh' }]);

@@ -98,7 +98,7 @@ describe.skipIf(!isRoot)('runas', () => {
     writeScript(world, 'scripts/x.sh', `touch ${marker}`);
     const error = await runHooksFailing(world, [{ location: 'scripts/x.sh', runas: 'cdahook-nobody' }]);
     expect(error.code).toBe(ErrorCode.ScriptFailed);
-    expect(error.message).toBe('Script at specified location: scripts/x.sh run as user cdahook-nobody failed: user cdahook-nobody does not exist on this host');
+    expect(error.message).toBe('Script at specified location: scripts/x.sh run as user cdahook-nobody failed: user cdahook-nobody does not exist on this host; no script of BeforeInstall was run');
     expect(existsSync(marker)).toBe(false);
     expect(scriptsLogText(world)).not.toContain('Script - scripts/x.sh');
   });
