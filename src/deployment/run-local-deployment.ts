@@ -2,6 +2,7 @@ import type { EngineContext, EventResult } from './engine.js';
 import { runEvent } from './engine.js';
 import type { DeploymentSpec } from './spec-types.js';
 import { STOP_EVENTS } from './lifecycle.js';
+import { checkRevisionForLocalRun } from './revision-check.js';
 import { AgentError, ScriptError } from '../report/errors.js';
 import { ErrorCode, errorCodeName } from '../report/error-codes.js';
 
@@ -29,7 +30,9 @@ function describeError(error: unknown): NonNullable<EventOutcome['error']> {
 
 /**
  * Runs a local deployment's events in order through the same engine the daemon uses; the first failure
- * stops the rest (later events are reported as skipped). Failures of the stop events are forgiven when
+ * stops the rest (later events are reported as skipped). Once DownloadBundle has unpacked the revision,
+ * the scripts and runas users of the events to come are checked, so those mistakes fail the deployment
+ * before Install writes anything (revision-check.ts). Failures of the stop events are forgiven when
  * `ignoreApplicationStopFailures` is set, as CodeDeploy does for the option of that name.
  */
 export async function runLocalDeployment(
@@ -50,6 +53,7 @@ export async function runLocalDeployment(
     let outcome: EventOutcome;
     try {
       const result: EventResult = await runEvent(spec, event, context);
+      if (event === 'DownloadBundle') await checkRevisionForLocalRun(spec, events.slice(events.indexOf(event) + 1), context);
       outcome = { event, status: 'Succeeded', durationMs: Date.now() - started, noop: result.noop };
     } catch (error) {
       const described = describeError(error);

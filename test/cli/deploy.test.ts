@@ -179,6 +179,112 @@ describe('codedeploy-agent deploy', () => {
     expect(readFileSync(join(destination, 'index.html'), 'utf8')).toBe('version v1\n');
   });
 
+  it('prints every event as it starts and ends with its duration and result; --verbose streams hook output in between', async () => {
+    const destination = join(tmp.dir, 'dest-verbose');
+    const recordFile = join(tmp.dir, 'record-verbose.txt');
+    const bundle = makeBundle('bundle-verbose', 'v1', destination);
+    const quiet = await deploy(['-l', bundle, '-g', 'group-verbose'], recordFile);
+    expect(quiet.exitCode).toBe(0);
+    expect(quiet.stdout).not.toContain('[stdout]');
+    const events = [
+      'BeforeBlockTraffic', 'AfterBlockTraffic', 'ApplicationStop', 'DownloadBundle', 'BeforeInstall', 'Install',
+      'AfterInstall', 'ApplicationStart', 'ValidateService', 'BeforeAllowTraffic', 'AfterAllowTraffic',
+    ];
+    const eventLines = quiet.stdout.split('\n').filter((line) => /^[A-Za-z]+: /.test(line));
+    expect(eventLines.map((line) => line.replace(/ in \d+ ms| in \d+\.\d s/, ' in <t>'))).toEqual(
+      events.flatMap((event) => [
+        `${event}: started`,
+        `${event}: succeeded in <t>${['BeforeBlockTraffic', 'AfterBlockTraffic', 'ApplicationStop', 'BeforeAllowTraffic', 'AfterAllowTraffic'].includes(event) ? ' (nothing to run)' : ''}`,
+      ]),
+    );
+
+    const loud = await deploy(['-l', bundle, '-g', 'group-verbose', '--verbose'], recordFile);
+    expect(loud.exitCode).toBe(0);
+    const lines = loud.stdout.split('\n');
+    const started = lines.indexOf('AfterInstall: started');
+    const ended = lines.findIndex((line) => line.startsWith('AfterInstall: succeeded in '));
+    const between = lines.slice(started + 1, ended);
+    expect(between.some((line) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d LifecycleEvent - AfterInstall$/.test(line))).toBe(true);
+    expect(between.some((line) => line.endsWith('[stdout]stdout from AfterInstall'))).toBe(true);
+    expect(between.some((line) => line.endsWith('[stderr]stderr from AfterInstall'))).toBe(true);
+    // The second deployment runs ApplicationStop from the first revision, and streams it too.
+    expect(loud.stdout).toMatch(/ApplicationStop: started\n.*LifecycleEvent - ApplicationStop\n.*\n.*\[stdout\]stdout from ApplicationStop\n.*\[stderr\]stderr from ApplicationStop\nApplicationStop: succeeded in /);
+  });
+
+  it('takes the appspec name from -A', async () => {
+    const destination = join(tmp.dir, 'dest-appspec-name');
+    const recordFile = join(tmp.dir, 'record-appspec-name.txt');
+    const bundle = makeBundle('bundle-appspec-name', 'v1', destination, { hooks: ['AfterInstall'] });
+    execFileSync('mv', [join(bundle, 'appspec.yml'), join(bundle, 'deploy-spec.yml')]);
+    const missing = await deploy(['-l', bundle, '-g', 'group-appspec-name'], recordFile);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain('Expecting appspec file at location');
+    const result = await deploy(['-l', bundle, '-g', 'group-appspec-name', '-A', 'deploy-spec.yml'], recordFile);
+    expect(result.exitCode).toBe(0);
+    expect(records(recordFile).map((r) => r[0])).toEqual(['AfterInstall']);
+    expect(readFileSync(join(destination, 'index.html'), 'utf8')).toBe('version v1\n');
+  });
+
+  it('--ignore-application-stop-failures forgives a failing ApplicationStop of the previous revision', async () => {
+    const destination = join(tmp.dir, 'dest-stop');
+    const recordFile = join(tmp.dir, 'record-stop.txt');
+    const v1 = makeBundle('bundle-stop-1', 'v1', destination, { failIn: 'ApplicationStop' });
+    const v2 = makeBundle('bundle-stop-2', 'v2', destination);
+    expect((await deploy(['-l', v1, '-g', 'group-stop'], recordFile)).exitCode).toBe(0);
+
+    const failing = await deploy(['-l', v2, '-g', 'group-stop'], recordFile);
+    expect(failing.exitCode).toBe(1);
+    expect(failing.stdout).toMatch(/^ApplicationStop: failed in \d+ ms: ScriptFailed: Script at specified location: scripts\/fail\.sh failed with exit code 3$/m);
+    expect(failing.stdout).toContain('DownloadBundle: skipped');
+    expect(failing.stderr).toContain('ERROR: ApplicationStop failed with ScriptFailed (error code 4)');
+    expect(readFileSync(join(destination, 'index.html'), 'utf8')).toBe('version v1\n');
+
+    const forgiven = await deploy(['-l', v2, '-g', 'group-stop', '--ignore-application-stop-failures'], recordFile);
+    expect(forgiven.exitCode).toBe(0);
+    expect(forgiven.stdout).toMatch(/^ApplicationStop: failed in \d+ ms, ignored \(--ignore-application-stop-failures\): ScriptFailed: /m);
+    expect(forgiven.stdout).toContain('AppSpec file valid. Local deployment successful');
+    expect(readFileSync(join(destination, 'index.html'), 'utf8')).toBe('version v2\n');
+  });
+
+  it('checks the scripts and runas users of the events to run before installing anything, with positions', async () => {
+    const destination = join(tmp.dir, 'dest-check');
+    const recordFile = join(tmp.dir, 'record-check.txt');
+    const bundle = makeBundle('bundle-check', 'v1', destination);
+    writeFileSync(
+      join(bundle, 'appspec.yml'),
+      [
+        'version: 0.0',
+        'os: linux',
+        'files:',
+        '  - source: content',
+        `    destination: ${destination}`,
+        'hooks:',
+        '  BeforeInstall:',
+        '    - location: scripts/record.sh',
+        '  AfterInstall:',
+        '    - location: scripts/missing.sh',
+        '  ValidateService:',
+        '    - location: scripts/record.sh',
+        '      runas: cdaaudit-no-such-user',
+        '',
+      ].join('\n'),
+    );
+    const result = await deploy(['-l', bundle, '-g', 'group-check'], recordFile);
+    expect(result.exitCode).toBe(1);
+    const appspec = /folder (\S+)/.exec(result.stdout)![1] + '/deployment-archive/appspec.yml';
+    expect(result.stderr).toContain('ERROR: DownloadBundle failed with ScriptMissing (error code 1): The revision cannot run the events of this deployment, so nothing of it was installed or run:');
+    expect(result.stderr).toContain(`${appspec}:10:17: the AfterInstall script scripts/missing.sh does not exist in the bundle`);
+    expect(result.stderr).toContain(`${appspec}:12:17: the ValidateService script scripts/record.sh runs as user cdaaudit-no-such-user, who does not exist on this host`);
+    expect(result.stdout).toContain('Install: skipped');
+    expect(existsSync(destination)).toBe(false);
+    expect(records(recordFile)).toEqual([]);
+
+    // Events that are not run are not checked.
+    const partial = await deploy(['-l', bundle, '-g', 'group-check', '-e', 'BeforeInstall'], recordFile);
+    expect(partial.exitCode).toBe(0);
+    expect(records(recordFile).map((r) => r[0])).toEqual(['BeforeInstall']);
+  });
+
   it('bad input gives a specific error and exit 1, never a crash', async () => {
     const missing = await deploy(['-l', join(tmp.dir, 'nowhere'), '-t', 'tgz'], join(tmp.dir, 'r.txt'));
     expect(missing.exitCode).toBe(1);
