@@ -2,7 +2,7 @@
 // `npm run demo`: deploys examples/sample-app twice into a temporary deployment root through the whole
 // lifecycle (no AWS account, no root, no network), then shows where everything landed.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,9 @@ writeFileSync(configFile, [
   '',
 ].join('\n'));
 
+/** Installed only by revision 1: the cleanup before revision 2's Install removes it. */
+const FIRST_ONLY = 'public/retired-page.html';
+
 /** A copy of the sample revision whose appspec points at the temporary destination. */
 function makeRevision(version) {
   const dir = join(work, `revision-${version}`);
@@ -26,6 +29,7 @@ function makeRevision(version) {
   const appspec = join(dir, 'appspec.yml');
   writeFileSync(appspec, readFileSync(appspec, 'utf8').replaceAll('/tmp/codedeploy-sample-app', destination));
   writeFileSync(join(dir, 'app/VERSION'), `${version}\n`);
+  if (version === 1) writeFileSync(join(dir, 'app', FIRST_ONLY), '<p>only revision 1 has this page</p>\n');
   return dir;
 }
 
@@ -48,9 +52,14 @@ function tree(dir, indent = '  ') {
   }
 }
 
+const cleanupFile = join(work, 'deployment-root', 'deployment-instructions', 'demo-group-cleanup');
 try {
   deploy(makeRevision(1), 'First deployment (ApplicationStop has no previous revision: nothing to run)');
-  deploy(makeRevision(2), 'Second deployment (ApplicationStop runs revision 1; revision 1 files are cleaned up)');
+  const recorded = readFileSync(cleanupFile, 'utf8').split('\n').filter(Boolean).length;
+  console.log(`\nRevision 1 installed ${FIRST_ONLY}: ${existsSync(join(destination, FIRST_ONLY)) ? 'yes' : 'no'}; ` +
+    `deployment-instructions/demo-group-cleanup lists the ${recorded} paths it created`);
+  deploy(makeRevision(2), 'Second deployment (ApplicationStop runs revision 1\'s script; Install first removes what revision 1 installed)');
+  console.log(`\nCleanup: ${FIRST_ONLY} (revision 1 only) is ${existsSync(join(destination, FIRST_ONLY)) ? 'STILL THERE' : 'gone'} after revision 2`);
 } catch {
   console.error(`\nThe demo deployment failed; everything is under ${work}`);
   process.exit(1);
