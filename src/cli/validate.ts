@@ -99,7 +99,7 @@ async function openTarget(path: string, options: ValidateOptions): Promise<Targe
     cleanup();
     return { problem: { file: path, message: `cannot unpack ${path} as a ${archiveType} archive: ${error instanceof Error ? error.message : String(error)}` } };
   }
-  return { bundleRoot: unpacked, display: (file) => `${path}/${relative(unpacked, file)}`, cleanup };
+  return { bundleRoot: unpacked, display: (file) => (file === unpacked ? path : `${path}/${relative(unpacked, file)}`), cleanup };
 }
 
 function archiveTypeOf(path: string): ArchiveType | undefined {
@@ -115,8 +115,17 @@ function checkAppSpec(target: Target, appspecFilename: string | undefined, probl
   try {
     appspecPath = target.appspecFile ?? findAppSpec(target.bundleRoot, appspecFilename);
   } catch (error) {
-    if (error instanceof AppSpecError) problems.push(...error.problems);
-    else throw error;
+    if (!(error instanceof AppSpecError)) throw error;
+    // The lookup names the folder it searched; for an archive that is a temporary folder, gone by now.
+    const shown = target.display(target.bundleRoot);
+    for (const problem of error.problems) {
+      problems.push({
+        ...problem,
+        file: problem.file ?? shown,
+        message: problem.message.replaceAll(target.bundleRoot, shown),
+        ...(problem.hint === undefined ? {} : { hint: problem.hint.replaceAll(target.bundleRoot, shown) }),
+      });
+    }
     return;
   }
   const file = target.display(appspecPath);

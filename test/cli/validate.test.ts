@@ -137,6 +137,16 @@ describe('codedeploy-agent validate', () => {
     expect(result.stdout).toMatch(/\nempty: 1 error, 0 warnings$/);
   });
 
+  it('names the archive, not a temporary folder, when an archive holds no appspec', async () => {
+    put(join(dir, 'content'), 'index.html', 'x', 0o644);
+    execFileSync('tar', ['-cf', join(dir, 'no-appspec.tar'), '-C', join(dir, 'content'), '.']);
+    const result = await validate(['no-appspec.tar'], dir);
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toContain('no-appspec.tar: error: The CodeDeploy agent did not find an AppSpec file');
+    expect(result.stdout).toContain('The revision was unpacked to directory "no-appspec.tar", and the AppSpec file was expected but not found at path "no-appspec.tar/appspec.yml"');
+    expect(result.stdout).not.toContain('codedeploy-validate-');
+  });
+
   it('reports a path that does not exist and a bad --type', async () => {
     const missing = await validate(['nowhere'], dir);
     expect(missing.exitCode).toBe(1);
