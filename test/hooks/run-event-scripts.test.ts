@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -95,6 +96,26 @@ describe('environment, paths and logging', () => {
     const log = scriptsLogText(world);
     expect(log).toContain('Script at specified location: scripts/noexec.sh is not executable.  Trying to make it executable.');
     expect(log).toContain('[stdout]ran');
+  });
+
+  it('fails with ScriptNotExecutable (2) when the script cannot be made executable (a noexec file system)', async (test) => {
+    // The revision folder becomes a noexec tmpfs: chmod +x succeeds there, yet nothing can execute.
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'noexec,size=1m', 'tmpfs', world.archiveDir], { stdio: 'pipe' });
+    } catch (error) {
+      console.warn(`cannot mount a tmpfs (${(error as Error).message.split('\n')[0]}); the ScriptNotExecutable test is skipped`);
+      test.skip();
+    }
+    try {
+      writeScript(world, 'scripts/start.sh', `touch ${join(world.root, 'ran')}`, 0o644);
+      const error = await runHooksFailing(world, [{ location: 'scripts/start.sh' }]);
+      expect(error.code).toBe(ErrorCode.ScriptNotExecutable);
+      expect(error.scriptName).toBe('scripts/start.sh');
+      expect(error.message).toBe('Unable to set script at specified location: scripts/start.sh as executable');
+      expect(existsSync(join(world.root, 'ran'))).toBe(false);
+    } finally {
+      execFileSync('umount', [world.archiveDir]);
+    }
   });
 
   it('fails with ScriptFailed (4) on a non-zero exit; later scripts do not run', async () => {
