@@ -1,0 +1,29 @@
+// The commands-service double (test/doubles/commands-service.ts) for the daemon scenarios: bundled with
+// esbuild (a dev dependency) into the work folder, then loaded into this process.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export async function loadCommandsServiceDouble(repoRoot, outDir) {
+  const { build } = await import('esbuild');
+  mkdirSync(outDir, { recursive: true });
+  const outfile = join(outDir, 'commands-service-double.mjs');
+  await build({
+    stdin: {
+      contents: [
+        "export * from './test/doubles/commands-service.ts';",
+        "export { signJson, makeSigningIdentity } from './test/doubles/pkcs7.ts';",
+      ].join('\n'),
+      resolveDir: repoRoot,
+      sourcefile: 'bench-double-entry.ts',
+      loader: 'ts',
+    },
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'error',
+  });
+  return import(pathToFileURL(outfile).href);
+}

@@ -1,0 +1,195 @@
+// The bundles the scenarios deploy, generated once into the cache folder and reused by later runs (the
+// 1 GiB tarball takes a while to compress). A bundle's appspec names its destination under the work
+// folder, so the cache key includes that folder.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { once } from 'node:events';
+
+/** Sizes per scale: `full` is the issue's table, `quick` shrinks only the big file, `tiny` is for the smoke test. */
+export const SCALES = {
+  full: { smallFiles: 50, smallBytes: 1 << 20, manyFiles: 20_000, manyFileBytes: 4096, bigBytes: 1 << 30, hookOutputBytes: 50 << 20 },
+  quick: { smallFiles: 50, smallBytes: 1 << 20, manyFiles: 20_000, manyFileBytes: 4096, bigBytes: 256 << 20, hookOutputBytes: 50 << 20 },
+  tiny: { smallFiles: 5, smallBytes: 20 << 10, manyFiles: 60, manyFileBytes: 4096, bigBytes: 1 << 20, hookOutputBytes: 64 << 10 },
+};
+
+export const SMALL_HOOKS = ['ApplicationStop', 'BeforeInstall', 'AfterInstall', 'ApplicationStart', 'ValidateService'];
+
+const WORDS = ('deploy agent revision bundle archive hook script install copy file folder service host command poll ' +
+  'ack spec region bucket key etag mode owner group link path root event stop start validate traffic block allow ' +
+  'the of and to in is for with on as by at from this that it be are was were an or not but if then else done').split(' ');
+
+/** Deterministic text (xorshift32), compressible about 3:1 like source code. */
+function textBytes(length, seed) {
+  let state = seed >>> 0 || 1;
+  const next = () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state;
+  };
+  const buffer = Buffer.allocUnsafe(length);
+  let offset = 0;
+  let column = 0;
+  while (offset < length) {
+    const word = WORDS[next() % WORDS.length];
+    const text = column > 70 ? '\n' : column === 0 ? word : ` ${word}`;
+    column = text === '\n' ? 0 : column + text.length;
+    offset += buffer.write(text, offset, 'latin1');
+  }
+  return buffer;
+}
+
+function appspec(files, hooks = {}) {
+  let text = 'version: 0.0\nos: linux\n';
+  if (files.length > 0) text += `files:\n${files.map(({ source, destination }) => `  - source: ${source}\n    destination: ${destination}\n`).join('')}`;
+  const events = Object.keys(hooks);
+  if (events.length > 0) {
+    text += `hooks:\n${events.map((event) => `  ${event}:\n    - location: ${hooks[event]}\n      timeout: 300\n`).join('')}`;
+  }
+  return text;
+}
+
+function writeScript(path, body) {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `#!/bin/sh\n${body}\n`);
+  chmodSync(path, 0o755);
+}
+
+/** Builds `target` through `make(tmp)` into a temporary name, then renames: an interrupted run leaves nothing half-made. */
+async function cached(target, make) {
+  if (existsSync(target)) return target;
+  const tmp = `${target}.partial`;
+  rmSync(tmp, { recursive: true, force: true });
+  await make(tmp);
+  renameSync(tmp, target);
+  return target;
+}
+
+function tgzFrom(dir, file) {
+  // gzip -1: the bundle is made once; its decompression, what the scenarios time, is about as fast as -6.
+  execFileSync('sh', ['-c', 'tar -cf - -C "$1" . | gzip -1 > "$2"', 'sh', dir, file], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+async function zipFrom(dir, file) {
+  const { default: yazl } = await import('yazl');
+  const zip = new yazl.ZipFile();
+  const walk = (path) => {
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      const full = join(path, entry.name);
+      const name = relative(dir, full);
+      if (entry.isDirectory()) {
+        zip.addEmptyDirectory(name, { mode: statSync(full).mode });
+        walk(full);
+      } else {
+        zip.addFile(full, name, { mode: statSync(full).mode });
+      }
+    }
+  };
+  walk(dir);
+  zip.end();
+  const out = createWriteStream(file);
+  zip.outputStream.pipe(out);
+  await once(out, 'close');
+}
+
+/**
+ * Creates (or finds) every bundle under `cacheDir` for `scale`, with destinations under `workDir`.
+ * Returns the paths the scenarios use.
+ */
+export async function prepareFixtures({ cacheDir, workDir, scale, log = () => {} }) {
+  const sizes = SCALES[scale];
+  const key = createHash('sha256').update(JSON.stringify({ version: 2, workDir, sizes })).digest('hex').slice(0, 12);
+  const base = join(cacheDir, `${scale}-${key}`);
+  mkdirSync(base, { recursive: true });
+  const dest = (name) => join(workDir, 'dest', name);
+  const made = (what) => log(`bundle ready: ${what}`);
+
+  // small: 50 files (1 MiB) in a few folders, the five hooks of a deployment that follow a first one.
+  const small = await cached(join(base, 'small'), async (dir) => {
+    const each = Math.floor(sizes.smallBytes / sizes.smallFiles);
+    for (let i = 0; i < sizes.smallFiles; i++) {
+      const path = join(dir, 'app', `part${i % 5}`, `file${i}.txt`);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, textBytes(each, i + 1));
+    }
+    const hooks = {};
+    for (const event of SMALL_HOOKS) {
+      writeScript(join(dir, 'scripts', `${event}.sh`), 'echo "$LIFECYCLE_EVENT of $DEPLOYMENT_ID"');
+      hooks[event] = `scripts/${event}.sh`;
+    }
+    writeFileSync(join(dir, 'appspec.yml'), appspec([{ source: 'app', destination: dest('small') }], hooks));
+  });
+  made('small');
+
+  // many-files: 20,000 files of 4 KiB in 20 × 20 folders, as a folder, a tgz and a zip.
+  const manyDir = await cached(join(base, 'many'), async (dir) => {
+    const perFolder = Math.max(1, Math.ceil(sizes.manyFiles / 400));
+    let n = 0;
+    for (let a = 0; n < sizes.manyFiles; a++) {
+      for (let b = 0; b < 20 && n < sizes.manyFiles; b++) {
+        const folder = join(dir, `module${String(a).padStart(2, '0')}`, `package${String(b).padStart(2, '0')}`);
+        mkdirSync(folder, { recursive: true });
+        for (let c = 0; c < perFolder && n < sizes.manyFiles; c++, n++) {
+          writeFileSync(join(folder, `file${String(c).padStart(3, '0')}.txt`), textBytes(sizes.manyFileBytes, n + 7));
+        }
+      }
+    }
+    writeFileSync(join(dir, 'appspec.yml'), appspec([{ source: '/', destination: dest('many') }]));
+  });
+  const manyTgz = await cached(join(base, 'many.tgz'), (file) => tgzFrom(manyDir, file));
+  const manyZip = await cached(join(base, 'many.zip'), (file) => zipFrom(manyDir, file));
+  made('many-files (directory, tgz, zip)');
+
+  // big-file: one incompressible file (an application archive, a JAR, a model).
+  const bigDir = await cached(join(base, 'big'), async (dir) => {
+    mkdirSync(dir, { recursive: true });
+    const out = createWriteStream(join(dir, 'big.bin'));
+    const chunk = 8 << 20;
+    for (let written = 0; written < sizes.bigBytes; written += chunk) {
+      if (!out.write(randomBytes(Math.min(chunk, sizes.bigBytes - written)))) await once(out, 'drain');
+    }
+    out.end();
+    await once(out, 'close');
+    writeFileSync(join(dir, 'appspec.yml'), appspec([{ source: 'big.bin', destination: dest('big') }]));
+  });
+  const bigTgz = await cached(join(base, 'big.tgz'), (file) => tgzFrom(bigDir, file));
+  made('big-file (directory, tgz)');
+
+  // hook-output: one hook that prints 50 MiB of text lines; the same bytes are the baseline's input.
+  const hookOutputData = await cached(join(base, 'hook-output.txt'), async (file) => {
+    const out = createWriteStream(file);
+    const chunk = 1 << 20;
+    for (let written = 0, seed = 1; written < sizes.hookOutputBytes; written += chunk, seed++) {
+      if (!out.write(textBytes(Math.min(chunk, sizes.hookOutputBytes - written), seed))) await once(out, 'drain');
+    }
+    out.end();
+    await once(out, 'close');
+  });
+  const hookOutput = await cached(join(base, 'hook-output'), async (dir) => {
+    writeScript(join(dir, 'scripts', 'print.sh'), `cat '${hookOutputData}'`);
+    writeFileSync(join(dir, 'appspec.yml'), appspec([], { ApplicationStart: 'scripts/print.sh' }));
+  });
+  made('hook-output');
+
+  // background: a hook that leaves `sleep 30` running with the hook's output pipes; its pid is written
+  // down (not by the sleep) so the bench can end it.
+  const backgroundPidFile = join(workDir, 'background-sleep.pid');
+  const background = await cached(join(base, 'background'), async (dir) => {
+    writeScript(join(dir, 'scripts', 'start.sh'), `sleep 30 &\necho $! > '${backgroundPidFile}'\necho started`);
+    writeFileSync(join(dir, 'appspec.yml'), appspec([], { ApplicationStart: 'scripts/start.sh' }));
+  });
+  made('background');
+
+  // daemon: a Local Directory revision of one file and no hooks, for the poll-to-ack deployments.
+  const daemonBundle = await cached(join(base, 'daemon'), async (dir) => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'index.html'), 'hello\n');
+    writeFileSync(join(dir, 'appspec.yml'), appspec([{ source: 'index.html', destination: dest('daemon') }]));
+  });
+
+  return { sizes, small, manyDir, manyTgz, manyZip, bigDir, bigTgz, hookOutput, hookOutputData, background, backgroundPidFile, daemonBundle, dest };
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+// `npm run bench`: the issue-7 scenarios against their baselines, on a tmpfs when one can be mounted.
+// Builds nothing itself (the npm script runs `npm run build` first); uses dist/ through bin/.
+//
+//   node bench/run.mjs [--quick] [--only small,many-files,...] [--runs N] [--idle-seconds S]
+//                      [--scale full|quick|tiny] [--no-tmpfs] [--work-dir D] [--cache-dir D]
+//                      [--out BENCHMARKS.md | --no-write]
+import { existsSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { prepareFixtures } from './lib/fixtures.mjs';
+import { machineInfo, prepareWorkDir } from './lib/machine.mjs';
+import { markdownSection, terminalTable, writeBenchmarksFile } from './lib/report.mjs';
+import { backgroundScenario, bigFileScenarios, hookOutputScenario, manyFilesScenarios, smallScenario } from './scenarios/deploy.mjs';
+import { idleAndPollToAckScenarios, startScenario } from './scenarios/daemon.mjs';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+const SCENARIOS = ['start', 'small', 'hook-output', 'background', 'many-files', 'big-file', 'idle'];
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    runs: { type: 'string' },
+    'idle-seconds': { type: 'string' },
+    scale: { type: 'string' },
+    'no-tmpfs': { type: 'boolean', default: false },
+    'work-dir': { type: 'string' },
+    'cache-dir': { type: 'string' },
+    out: { type: 'string' },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+
+const scale = flags.scale ?? (flags.quick ? 'quick' : 'full');
+if (!['full', 'quick', 'tiny'].includes(scale)) throw new Error(`--scale must be full, quick or tiny, not ${scale}`);
+const only = flags.only ? flags.only.split(',').map((s) => s.trim()) : SCENARIOS;
+for (const name of only) {
+  // poll-to-ack is measured by the idle daemon
+  if (!SCENARIOS.includes(name) && name !== 'poll-to-ack') throw new Error(`unknown scenario ${name}; known: ${SCENARIOS.join(', ')}, poll-to-ack`);
+}
+const runsFlag = flags.runs === undefined ? undefined : Number(flags.runs);
+const defaults = {
+  full: { heavyRuns: 5, lightRuns: 7, ackRuns: 10, idleSeconds: 60, outputGraceSeconds: 5, tmpfsBytes: 5 * 2 ** 30 },
+  quick: { heavyRuns: 3, lightRuns: 3, ackRuns: 5, idleSeconds: 15, outputGraceSeconds: 5, tmpfsBytes: 2 * 2 ** 30 },
+  tiny: { heavyRuns: 1, lightRuns: 1, ackRuns: 1, idleSeconds: 2, outputGraceSeconds: 1, tmpfsBytes: 256 * 2 ** 20 },
+}[scale];
+
+const log = (line) => process.stderr.write(`[bench] ${line}\n`);
+const benchDir = join(repoRoot, '.bench-tmp');
+const work = prepareWorkDir(resolve(flags['work-dir'] ?? join(benchDir, 'work')), {
+  sizeBytes: defaults.tmpfsBytes,
+  wantTmpfs: !flags['no-tmpfs'],
+  log,
+});
+const cacheDir = resolve(flags['cache-dir'] ?? join(benchDir, 'cache'));
+mkdirSync(cacheDir, { recursive: true });
+
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    interrupted = true;
+    log(`${signal}: stopping`);
+    work.release();
+    process.exit(130);
+  });
+}
+
+const machine = machineInfo();
+const results = [];
+try {
+  if (!existsSync(join(repoRoot, 'dist', 'codedeploy-agent.mjs'))) throw new Error('dist/codedeploy-agent.mjs is missing: run `npm run build` (or `npm run bench`)');
+  log(`Node.js ${machine.node}, ${machine.cpu}, ${machine.cores} cores, load ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}`);
+  log(`preparing bundles (${scale}) in ${cacheDir}`);
+  const fixtures = await prepareFixtures({ cacheDir, workDir: work.dir, scale, log });
+  let dots = 0;
+  const ctx = {
+    repoRoot,
+    workDir: work.dir,
+    fixtures,
+    heavyRuns: runsFlag ?? defaults.heavyRuns,
+    lightRuns: runsFlag ?? defaults.lightRuns,
+    ackRuns: runsFlag ?? defaults.ackRuns,
+    idleSeconds: flags['idle-seconds'] === undefined ? defaults.idleSeconds : Number(flags['idle-seconds']),
+    outputGraceSeconds: defaults.outputGraceSeconds,
+    progress: () => {
+      dots++;
+      process.stderr.write('.');
+    },
+  };
+  const want = (name) => only.includes(name);
+  const step = async (name, run) => {
+    if (interrupted) return;
+    const started = performance.now();
+    log(`${name} ...`);
+    const produced = await run();
+    const list = Array.isArray(produced) ? produced : [produced];
+    if (dots) process.stderr.write('\n');
+    dots = 0;
+    results.push(...list);
+    log(`${name}: done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  };
+  if (want('start')) await step('start', () => startScenario(ctx));
+  if (want('small')) await step('small', () => smallScenario(ctx));
+  if (want('hook-output')) await step('hook-output', () => hookOutputScenario(ctx));
+  if (want('background')) await step('background', () => backgroundScenario(ctx));
+  if (want('many-files')) await step('many-files', () => manyFilesScenarios(ctx));
+  if (want('big-file')) await step('big-file', () => bigFileScenarios(ctx));
+  if (want('idle') || want('poll-to-ack')) await step('idle + poll-to-ack', () => idleAndPollToAckScenarios(ctx));
+} finally {
+  work.release();
+}
+
+const runs = runsFlag !== undefined
+  ? `${runsFlag} measured run(s) per scenario after a warm-up`
+  : `${defaults.heavyRuns} measured runs of many-files and big-file, ${defaults.lightRuns} of the others, each after a warm-up; idle ${defaults.idleSeconds} s`;
+process.stdout.write(`\n${terminalTable(results)}\n\n`);
+for (const r of results) if (r.notes?.length) process.stdout.write(`${r.id}: ${r.notes.join('; ')}\n`);
+const missed = results.filter((r) => r.target?.ok === false).map((r) => r.id);
+process.stdout.write(missed.length ? `\ntargets missed: ${missed.join(', ')}\n` : '\nall targets met\n');
+
+if (!flags['no-write']) {
+  const out = resolve(flags.out ?? join(repoRoot, 'BENCHMARKS.md'));
+  const command = `npm run bench${flags.quick ? ' -- --quick' : ''}${flags.only ? ` (--only ${flags.only})` : ''}`;
+  const section = markdownSection({ machine, storage: work.storage, mode: scale, runs, results, loadAfter: os.loadavg(), command });
+  writeBenchmarksFile(out, section);
+  log(`wrote ${out}`);
+}
