@@ -34,18 +34,25 @@ export function parseHooks(reader: AppSpecReader, section: MapEntry, positions: 
     }
     const scripts: HookScript[] = [];
     let explicitTotal = 0;
+    let withoutTimeout = 0;
     reader.items(entry.value).forEach((item, index) => {
       const script = parseScript(reader, item, `hooks.${event}[${index}]`, positions);
       if (script === undefined) return;
       scripts.push(script.script);
       explicitTotal += script.explicitTimeout ?? 0;
+      if (script.explicitTimeout === undefined) withoutTimeout += 1;
     });
-    // Scripts without a timeout are not counted: the anchor gives each of them 3600 s, and appspecs
-    // with several such scripts in one event are common and work.
+    // Scripts without a timeout are not counted in the error: the anchor gives each of them 3600 s, and
+    // appspecs with several such scripts in one event are common and work. They are worth a warning.
     if (explicitTotal > MAX_EVENT_TIMEOUT_SECONDS) {
       reader.error(entry.keyNode,
         `the timeouts of the ${event} scripts add up to ${explicitTotal} seconds; CodeDeploy allows at most ${MAX_EVENT_TIMEOUT_SECONDS} seconds for one lifecycle event`,
         `lower the timeouts so they add up to ${MAX_EVENT_TIMEOUT_SECONDS} or less, or move a script to another event`);
+    } else if (withoutTimeout > 0 && scripts.length > 1 && explicitTotal + withoutTimeout * DEFAULT_SCRIPT_TIMEOUT_SECONDS > MAX_EVENT_TIMEOUT_SECONDS) {
+      const total = explicitTotal + withoutTimeout * DEFAULT_SCRIPT_TIMEOUT_SECONDS;
+      reader.warn(entry.keyNode,
+        `the ${event} scripts may run for ${total} seconds together (each script without a timeout gets ${DEFAULT_SCRIPT_TIMEOUT_SECONDS}); CodeDeploy allows at most ${MAX_EVENT_TIMEOUT_SECONDS} seconds for one lifecycle event`,
+        `give every ${event} script a timeout, adding up to ${MAX_EVENT_TIMEOUT_SECONDS} or less`);
     }
     if (scripts.length > 0) hooks[event] = scripts;
   }

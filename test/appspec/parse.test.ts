@@ -189,6 +189,7 @@ describe('parseAppSpec: warnings (the appspec still works)', () => {
     ['relative object', `${HEAD}permissions:\n  - object: srv\n`, ['4:13 permissions[0].object srv is not an absolute path']],
     ['pattern with a slash', `${HEAD}permissions:\n  - object: /srv\n    pattern: "bin/*.sh"\n`, ['5:14 permissions[0].pattern bin/*.sh contains /']],
     ['unknown context key', `${HEAD}permissions:\n  - object: /srv\n    context: { type: var_t, rnage: s0 }\n`, ['5:29 permissions[0].context has an unknown key rnage'], /did you mean range\?/],
+    ['scripts without timeouts that may outrun an event', `${HEAD}hooks:\n  AfterInstall:\n    - location: a.sh\n    - location: b.sh\n      timeout: 60\n`, ['4:3 the AfterInstall scripts may run for 3660 seconds together (each script without a timeout gets 3600)'], /give every AfterInstall script a timeout/],
     ['repeated key', `${HEAD}os: linux\n`, ['3:1 os appears more than once in the same mapping; the last one is used']],
     ['second YAML document', `${HEAD}---\nversion: 1\n`, ['4:1 the file holds more than one YAML document; only the first is read']],
   ])('%s', (_name, yaml, warnings, hint) => {
