@@ -29,6 +29,8 @@ export class RevisionCheckError extends AgentError {
  * that the events to come name but the bundle lacks, and a `runas` user this host does not have.
  * Each problem is reported with its place in the appspec. (The daemon cannot do this: the service
  * decides which events an instance gets, and an event that never comes may name a missing script.)
+ * The price: a `runas` user that an earlier hook of the same local deployment would create is refused
+ * too; the message says so. The daemon looks users up per event, before the event's first script.
  *
  * An appspec that does not parse is left to the events themselves, which report it with positions.
  */
@@ -64,7 +66,7 @@ export async function checkRevisionForLocalRun(spec: DeploymentSpec, laterEvents
       problems.push({
         ...parsed.positions.get(script),
         message: `the ${event} script ${script.location} runs as user ${script.runas}, who does not exist on this host`,
-        hint: `create the user ${script.runas} before deploying, or change runas`,
+        hint: `create the user ${script.runas} before deploying (this check runs before any hook of the deployment, so a hook cannot create it), or change runas`,
       });
     }
   }
