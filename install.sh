@@ -297,6 +297,13 @@ install_files() {
   work=$(mktemp -d "${TMPDIR:-/tmp}/codedeploy-agent-install.XXXXXX")
   trap 'rm -rf "$work"' EXIT
 
+  # The parts loaded on demand first, so the new entry finds them. Their names carry a content hash: new
+  # ones go beside the old, which an agent still running the previous version may yet load (prune_chunks
+  # removes the old ones once no agent runs that version).
+  for chunk in "$SRC"/dist/chunks/*; do
+    [ -f "$chunk" ] || continue
+    put "$chunk" "$DEST/dist/chunks/${chunk##*/}" 0644
+  done
   put "$SRC/dist/$PROGRAM.mjs" "$DEST/dist/$PROGRAM.mjs" 0644
   if [ -f "$SRC/dist/$PROGRAM.mjs.map" ]; then put "$SRC/dist/$PROGRAM.mjs.map" "$DEST/dist/$PROGRAM.mjs.map" 0644; fi
   put "$SRC/bin/$PROGRAM.mjs" "$DEST/bin/$PROGRAM.mjs" 0755
@@ -363,6 +370,15 @@ install_files() {
   fi
 }
 
+# prune_chunks: remove the on-demand parts this release does not have. Call it only when no agent runs an
+# older version (fresh install, restarted, or not running).
+prune_chunks() {
+  for chunk in "$DEST"/dist/chunks/*; do
+    [ -f "$chunk" ] || continue
+    [ -f "$SRC/dist/chunks/${chunk##*/}" ] || rm -f "$chunk"
+  done
+}
+
 remove_files() {
   for name in "$PROGRAM" codedeploy-local; do
     if [ -L "$BIN_DIR/$name" ]; then
@@ -398,6 +414,7 @@ start_or_restart() {
   if [ "$SYSTEMD_RUNNING" = yes ]; then
     if [ "$UNIT_CHANGED" = yes ]; then systemctl daemon-reload; fi
     if [ "$fresh" = yes ]; then
+      prune_chunks
       systemctl_root enable "$PROGRAM"
       if [ "$START" = yes ]; then
         systemctl start "$PROGRAM"
@@ -410,11 +427,13 @@ start_or_restart() {
     elif systemctl is-active --quiet "$PROGRAM"; then
       if [ "$START" = yes ]; then
         systemctl restart "$PROGRAM"
+        prune_chunks
         say "Restarted $PROGRAM.service on version $VERSION."
       else
         say "The agent still runs the old version; restart it when convenient: systemctl restart $PROGRAM"
       fi
     else
+      prune_chunks
       say "The agent was not running; it was not started (start it with: systemctl start $PROGRAM)."
     fi
   else
@@ -427,6 +446,7 @@ start_or_restart() {
     elif [ "$fresh" = no ] && [ "$CHANGED" = no ]; then
       say "Already up to date ($VERSION)."
     else
+      prune_chunks
       how_to_start
     fi
   fi

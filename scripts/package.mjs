@@ -6,7 +6,9 @@
 //   codedeploy-agent-<version>/
 //     install.sh                        sudo ./install.sh [--region R] ...
 //     bin/codedeploy-agent.mjs          checks the Node.js version, then loads the bundle
-//     dist/codedeploy-agent.mjs(.map)
+//     dist/codedeploy-agent.mjs(.map)   what every command needs
+//     dist/chunks/*.mjs(.map)           loaded on demand (subcommands, S3, GitHub, archives, PKCS7, ...):
+//                                       exactly those the bundle imports, not older builds' leftovers
 //     systemd/codedeploy-agent.service
 //     conf/codedeployagent.yml          the default configuration
 //     package.json                      name and version (install.sh reads the version)
@@ -15,7 +17,7 @@
 // Options: --out-dir DIR (default release/). SOURCE_DATE_EPOCH fixes the timestamps inside the archive.
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create } from 'tar';
 
@@ -38,6 +40,30 @@ const files = [
   ['README.md', 'README.md', 0o644],
   ['LICENSE', 'LICENSE', 0o644, 'optional'],
 ];
+
+/** Every chunk the bundle imports, statically or on demand, directly or through other chunks. */
+function chunksOf(entry) {
+  const seen = new Set();
+  const queue = [entry];
+  while (queue.length > 0) {
+    const file = queue.pop();
+    if (seen.has(file) || !existsSync(file)) continue;
+    seen.add(file);
+    for (const match of readFileSync(file, 'utf8').matchAll(/\b(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+\.mjs)"/g)) {
+      queue.push(resolve(dirname(file), match[1]));
+    }
+  }
+  seen.delete(entry);
+  return [...seen].map((file) => relative(root, file)).sort();
+}
+
+const entry = join(root, 'dist/codedeploy-agent.mjs');
+if (existsSync(entry)) {
+  for (const chunk of chunksOf(entry)) {
+    files.push([chunk, chunk, 0o644]);
+    files.push([`${chunk}.map`, `${chunk}.map`, 0o644, 'optional']);
+  }
+}
 
 const missing = files.filter(([source, , , optional]) => !optional && !existsSync(join(root, source))).map(([source]) => source);
 if (missing.length > 0) {

@@ -1,12 +1,6 @@
 import { basename } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AGENT_VERSION } from '../version.js';
-import { register as registerDeploy, registerLocalProgram } from './deploy.js';
-import { register as registerValidate } from './validate.js';
-import { register as registerRun } from './run.js';
-import { register as registerStatus } from './status.js';
-import { register as registerStop } from './stop.js';
-import { register as registerRegister } from './register.js';
 
 /** `codedeploy-local` is the same binary reached through a link (dispatch on argv[0], as the anchor's 2.0 does). */
 function invokedAsLocal(): boolean {
@@ -14,10 +8,42 @@ function invokedAsLocal(): boolean {
   return name === 'codedeploy-local' || name === 'codedeploy-local.mjs';
 }
 
+interface SubcommandModule {
+  register(program: Command): void;
+}
+
+/**
+ * Each subcommand's module, loaded only when that subcommand runs: the daemon (`run`) never loads the
+ * CodeDeploy control-plane SDK of `register`, the engine of `deploy` or the appspec checker of `validate`,
+ * which keeps an idle agent small (issue 4: RSS ≤ 60 MiB). In registration (and help) order.
+ */
+const SUBCOMMANDS: ReadonlyArray<readonly [names: readonly string[], load: () => Promise<SubcommandModule>]> = [
+  [['run'], () => import('./run.js')],
+  [['deploy'], () => import('./deploy.js')],
+  [['validate'], () => import('./validate.js')],
+  [['status'], () => import('./status.js')],
+  [['stop'], () => import('./stop.js')],
+  [['register', 'deregister'], () => import('./register.js')],
+];
+
+/**
+ * The modules to load: the named subcommand's alone (the first word that is not an option: there are no
+ * global options with values), none for a bare `--version`, or all of them (help, a misspelt name's
+ * suggestions).
+ */
+function modulesFor(argv: readonly string[]): (() => Promise<SubcommandModule>)[] {
+  const args = argv.slice(2);
+  const name = args.find((arg) => !arg.startsWith('-'));
+  if (name === undefined && (args.includes('-v') || args.includes('--version'))) return [];
+  const match = SUBCOMMANDS.find(([names]) => name !== undefined && names.includes(name));
+  return match ? [match[1]] : SUBCOMMANDS.map(([, load]) => load);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
   program.exitOverride();
   if (invokedAsLocal()) {
+    const { registerLocalProgram } = await import('./deploy.js');
     registerLocalProgram(program);
   } else {
     program
@@ -25,12 +51,7 @@ export async function main(argv: string[]): Promise<number> {
       .description('AWS CodeDeploy host agent (drop-in replacement)')
       .version(AGENT_VERSION, '-v, --version', 'print the agent version')
       .showHelpAfterError();
-    registerRun(program);
-    registerDeploy(program);
-    registerValidate(program);
-    registerStatus(program);
-    registerStop(program);
-    registerRegister(program);
+    for (const load of modulesFor(argv)) (await load()).register(program);
   }
   try {
     await program.parseAsync(argv);

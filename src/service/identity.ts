@@ -40,9 +40,14 @@ export class CredentialsError extends AgentError {}
 
 /**
  * The SDK's providers weigh about 12 MB; they are loaded on the first credential fetch, so a host with
- * static on-premises keys never loads them.
+ * static on-premises keys never loads them. The package is CommonJS: loaded on demand from the split
+ * bundle it arrives as its `default` export (as Node itself does it), under vitest with named exports.
  */
-const sdkProviders = () => import('@aws-sdk/credential-providers');
+type CredentialProviders = typeof import('@aws-sdk/credential-providers');
+const sdkProviders = async (): Promise<CredentialProviders> => {
+  const loaded = (await import('@aws-sdk/credential-providers')) as CredentialProviders & { default?: CredentialProviders };
+  return typeof loaded.fromIni === 'function' ? loaded : loaded.default!;
+};
 
 /** Refresh credentials this long before they expire. */
 export const REFRESH_WINDOW_MS = 5 * 60_000;

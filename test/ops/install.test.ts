@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import {
-  chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, utimesSync, writeFileSync, rmSync,
+  chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, utimesSync, writeFileSync, rmSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -127,6 +127,33 @@ describe('install.sh', () => {
     expect(result.stdout).toContain('The agent was not running; it was not started');
     expect(h.version()).toBe(`agent_version: ${AGENT_VERSION}\n`);
     expect(h.systemctl.calls()).toEqual(['is-active --quiet codedeploy-agent']);
+  });
+
+  it('installs the on-demand chunks beside the bundle; an old version\'s chunks go only once no agent runs it', async () => {
+    const h = host('chunks');
+    expect((await h.install()).exitCode).toBe(0);
+    const installedChunks = join(h.paths.prefix, 'dist/chunks');
+    const released = readdirSync(join(release, 'dist/chunks')).sort();
+    expect(released.some((name) => /^run-[\w-]+\.mjs$/.test(name))).toBe(true);
+    expect(readdirSync(installedChunks).sort()).toEqual(released);
+
+    // An upgrade whose build has a chunk the first lacks, and lacks one the first has.
+    const next = makeUpgradeRelease(release, join(h.dir, 'release-9.9.9'), '9.9.9');
+    const dropped = released.find((name) => /^chunk-[\w-]+\.mjs$/.test(name))!;
+    rmSync(join(next, 'dist/chunks', dropped));
+    writeFileSync(join(next, 'dist/chunks/added-9ZZZZZZZ.mjs'), 'export {};\n');
+    // Installed without a restart: the running agent is still the old version and may load its old chunks.
+    let result = await h.install(['--no-start'], { FAKE_SYSTEMD_ACTIVE: 'yes' }, next);
+    expect(result.exitCode, String(result.all)).toBe(0);
+    expect(result.stdout).toContain('The agent still runs the old version');
+    expect(existsSync(join(installedChunks, 'added-9ZZZZZZZ.mjs'))).toBe(true);
+    expect(existsSync(join(installedChunks, dropped))).toBe(true);
+
+    // Back to the first release with a restart: chunks that release does not have are removed.
+    result = await h.install([], { FAKE_SYSTEMD_ACTIVE: 'yes' });
+    expect(result.exitCode, String(result.all)).toBe(0);
+    expect(result.stdout).toContain('Restarted codedeploy-agent.service');
+    expect(readdirSync(installedChunks).sort()).toEqual(released);
   });
 
   it('waits for an in-flight deployment (tracking file) and goes on once it is gone', async () => {

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { list } from 'tar';
 import { parseAgentConfig } from '../../src/config/agent-config.js';
@@ -123,7 +123,10 @@ describe('release tarball', () => {
         'README.md', 'bin/codedeploy-agent.mjs', 'conf/codedeployagent.yml', 'dist/codedeploy-agent.mjs', 'install.sh',
         'package.json', 'systemd/codedeploy-agent.service',
       ]));
-      expect(files.filter((f) => !/^(README\.md|LICENSE|install\.sh|package\.json|bin\/codedeploy-agent\.mjs|dist\/codedeploy-agent\.mjs(\.map)?|systemd\/codedeploy-agent\.service|conf\/codedeployagent\.yml)$/.test(f))).toEqual([]);
+      expect(files.filter((f) => !/^(README\.md|LICENSE|install\.sh|package\.json|bin\/codedeploy-agent\.mjs|dist\/codedeploy-agent\.mjs(\.map)?|dist\/chunks\/[\w-]+\.mjs(\.map)?|systemd\/codedeploy-agent\.service|conf\/codedeployagent\.yml)$/.test(f))).toEqual([]);
+      // Exactly the chunks the bundle imports (a content hash names each): no leftovers of older builds.
+      const chunks = files.filter((f) => /^dist\/chunks\/.*\.mjs$/.test(f));
+      expect(chunks.sort()).toEqual(reachableChunks(join(REPO_ROOT, 'dist')).sort());
       expect(entries.find((e) => e.path === `${top}install.sh`)!.mode & 0o777).toBe(0o755);
 
       const unpacked = join(tmp.dir, 'x');
@@ -138,6 +141,42 @@ describe('release tarball', () => {
     } finally {
       tmp.cleanup();
     }
+  });
+});
+
+/** Chunk files an entry imports (statically or on demand), directly or through other chunks, as `dist/chunks/x.mjs`. */
+function reachableChunks(distDir: string, entry = join(distDir, 'codedeploy-agent.mjs'), staticOnly = false): string[] {
+  const pattern = staticOnly
+    ? /(?:^|[\s;])(?:import|export)\b[^;"(]*?"(\.{1,2}\/[^"]+\.mjs)"/g
+    : /\b(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+\.mjs)"/g;
+  const seen = new Set<string>();
+  const queue = [entry];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const match of readFileSync(file, 'utf8').matchAll(pattern)) queue.push(resolve(dirname(file), match[1]));
+  }
+  seen.delete(entry);
+  return [...seen].map((file) => relative(dirname(distDir), file));
+}
+
+describe('the bundle', () => {
+  it('does not make an idle `run` parse S3, GitHub, archive, PKCS7, engine or control-plane code (issue 4: load them when needed)', () => {
+    const dist = join(REPO_ROOT, 'dist');
+    const entry = join(dist, 'codedeploy-agent.mjs');
+    const entryText = readFileSync(entry, 'utf8');
+    // main loads one subcommand's module; `run` and what it imports statically is what an idle agent parses.
+    const runChunk = /import\("(\.\/chunks\/run-[\w-]+\.mjs)"\)/.exec(entryText)?.[1];
+    expect(runChunk, 'main imports run on demand').toBeDefined();
+    const idleFiles = [entry, join(dist, runChunk!), ...[entry, join(dist, runChunk!)].flatMap((f) => reachableChunks(dist, f, true).map((c) => join(REPO_ROOT, c)))];
+    // esbuild heads each module with a `// <path>` comment.
+    const modules = new Set(idleFiles.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/^\/\/ ((?:node_modules\/(?:@[^/\n]+\/)?[^/\n]+)|src\/[^\n]+)/gm)].map((m) => m[1])));
+    expect(modules).toContain('src/agent/daemon.ts');
+    expect(modules).toContain('src/service/commands-client.ts');
+    const unwanted = [...modules].filter((m) => /^node_modules\/(@aws-sdk\/client-s3|@aws-sdk\/client-codedeploy|@aws-sdk\/credential-providers|pkijs|asn1js|yauzl|tar|execa)$/.test(m)
+      || /^src\/(revision|archive|install|hooks|appspec)\/|^src\/deployment\/(engine|envelope|spec|download-bundle)\.ts|^src\/cli\/(deploy|register|validate)\.ts/.test(m));
+    expect(unwanted).toEqual([]);
   });
 });
 
