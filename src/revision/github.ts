@@ -1,6 +1,6 @@
 /**
  * Fetches a GitHub revision as a tarball or zipball (agent-spec §3.4), with what the Ruby agent lacked
- * (§10.28): `:proxy_uri:` is honoured, network errors are retried like HTTP errors, rate limits wait for
+ * (§10.28): `:proxy_uri:` is honoured (and, without it, HTTPS_PROXY/NO_PROXY as the Ruby agent's open-uri did), network errors are retried like HTTP errors, rate limits wait for
  * the time GitHub names, and the token is only ever sent to the API host — never to the codeload host a
  * redirect points at — and never logged.
  */
@@ -16,6 +16,7 @@ import type { Revision } from '../deployment/spec-types.js';
 import type { Logger } from '../log/logger.js';
 import { redact, registerSecret } from '../log/redact.js';
 import { RevisionError } from '../report/errors.js';
+import { proxyFor } from '../service/proxy.js';
 import { AGENT_VERSION } from '../version.js';
 import { retry } from '../util/retry.js';
 import { isNetworkError } from './network-errors.js';
@@ -30,7 +31,10 @@ export interface GitHubDownloadOptions {
   token?: string;
   /** Default `https://api.github.com` (GitHub Enterprise: `https://<host>/api/v3`). */
   apiBase?: string;
+  /** `:proxy_uri:`; without it HTTPS_PROXY / HTTP_PROXY from `env` apply, minus NO_PROXY hosts. */
   proxyUri?: string;
+  /** Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
   onProgress?: (progress: { bytes: number; total?: number }) => void;
   signal?: AbortSignal;
   logger: Logger;
@@ -68,7 +72,7 @@ export async function downloadGitHubBundle(
   const url = gitHubArchiveUrl({ ...revision, bundleType }, options.apiBase);
   const delays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
   const tempFile = `${destFile}.download`;
-  const agent = options.proxyUri ? new HttpsProxyAgent(options.proxyUri) : undefined;
+  const agents = new ProxyAgents(options);
   const failures: string[] = [];
   const { logger } = options;
   try {
@@ -78,7 +82,7 @@ export async function downloadGitHubBundle(
     await retry(
       async () => {
         try {
-          const bytes = await fetchToFile(url, tempFile, options, agent);
+          const bytes = await fetchToFile(url, tempFile, options, agents);
           await rename(tempFile, destFile);
           const seconds = (Date.now() - started) / 1000;
           logger.info(`Downloaded ${url}: ${formatBytes(bytes)} in ${formatDuration(seconds)}${seconds > 0 ? ` (${formatBytes(bytes / seconds)}/s)` : ''}`);
@@ -109,7 +113,37 @@ export async function downloadGitHubBundle(
     await rm(destFile, { force: true });
     throw toRevisionError(error, url, failures, delays.length, revision, options);
   } finally {
-    agent?.destroy();
+    agents.destroy();
+  }
+}
+
+/** The proxy agent for each host a download touches (the API host, then the host a redirect points at). */
+class ProxyAgents {
+  private readonly byProxy = new Map<string, http.Agent>();
+  constructor(private readonly options: GitHubDownloadOptions) {}
+
+  for(url: URL): http.Agent | undefined {
+    const proxy = proxyFor(url, this.options.proxyUri, this.options.env ?? process.env);
+    if (!proxy) return undefined;
+    let agent = this.byProxy.get(proxy);
+    if (!agent) {
+      registerSecret(safeDecode(new URL(proxy).password));
+      agent = new HttpsProxyAgent(proxy);
+      this.byProxy.set(proxy, agent);
+    }
+    return agent;
+  }
+
+  destroy(): void {
+    for (const agent of this.byProxy.values()) agent.destroy();
+  }
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }
 
@@ -153,13 +187,13 @@ async function fetchToFile(
   startUrl: string,
   tempFile: string,
   options: GitHubDownloadOptions,
-  agent: http.Agent | undefined,
+  agents: ProxyAgents,
 ): Promise<number> {
   const apiOrigin = new URL(startUrl).origin;
   let url = new URL(startUrl);
   for (let hop = 0; ; hop++) {
     const sendToken = Boolean(options.token) && url.origin === apiOrigin;
-    const response = await request(url, sendToken ? options.token : undefined, options, agent);
+    const response = await request(url, sendToken ? options.token : undefined, options, agents.for(url));
     const status = response.statusCode ?? 0;
     if (status >= 300 && status < 400 && response.headers.location) {
       response.resume();

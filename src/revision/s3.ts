@@ -25,6 +25,7 @@ import type { Revision } from '../deployment/spec-types.js';
 import type { Logger } from '../log/logger.js';
 import { redact } from '../log/redact.js';
 import { RevisionError } from '../report/errors.js';
+import { matchesNoProxy, proxyFor } from '../service/proxy.js';
 import { retry } from '../util/retry.js';
 import { errorCode, isConnectError, isNetworkError } from './network-errors.js';
 import { formatBytes, formatDuration } from './progress.js';
@@ -39,8 +40,13 @@ export interface S3DownloadOptions {
   endpointOverride?: string;
   /** `:use_fips_mode:` → `https://s3-fips.<region>.amazonaws.com`. */
   useFips?: boolean;
-  /** `:proxy_uri:` (userinfo in the URI is used for proxy authentication). */
+  /**
+   * `:proxy_uri:` (userinfo in the URI is used for proxy authentication); without it HTTPS_PROXY /
+   * HTTP_PROXY from `env` apply unless NO_PROXY names the S3 host (or the bucket's virtual host).
+   */
   proxyUri?: string;
+  /** Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
   partSizeBytes: number;
   concurrency: number;
   onProgress?: (progress: { bytes: number; total?: number }) => void;
@@ -94,7 +100,7 @@ export async function downloadS3Bundle(
   if (!(options.concurrency >= 1)) throw new RangeError('concurrency must be at least 1');
   // An empty Version or ETag in a spec means "none".
   revision = { ...revision, version: revision.version || undefined, etag: revision.etag || undefined };
-  const clients = new S3Clients(options);
+  const clients = new S3Clients(options, revision.bucket);
   const tempFile = `${destFile}.download`;
   try {
     await mkdir(dirname(destFile), { recursive: true });
@@ -321,7 +327,10 @@ class S3Clients {
   private readonly agents: http.Agent[] = [];
   private redirects = 0;
 
-  constructor(private readonly options: S3DownloadOptions) {
+  constructor(
+    private readonly options: S3DownloadOptions,
+    private readonly bucket: string,
+  ) {
     this.region = options.region;
   }
 
@@ -358,6 +367,18 @@ class S3Clients {
     }
   }
 
+  /** The proxy for this region's S3 host: `:proxy_uri:`, else the environment's, unless NO_PROXY names the host. */
+  private proxyFor(region: string): string | undefined {
+    const env = this.options.env ?? process.env;
+    const endpoint = new URL(s3EndpointFor(region, this.options) ?? `https://s3.${region}.amazonaws.com`);
+    const proxy = proxyFor(endpoint, this.options.proxyUri, env);
+    if (!proxy || this.options.proxyUri?.trim() || this.options.endpointOverride?.trim()) return proxy;
+    // Without an override the SDK addresses the bucket as its own host (<bucket>.s3.<region>.amazonaws.com).
+    const virtualHost = new URL(endpoint);
+    virtualHost.hostname = `${this.bucket}.${endpoint.hostname}`;
+    return matchesNoProxy(virtualHost, env.NO_PROXY ?? env.no_proxy) ? undefined : proxy;
+  }
+
   /** As the Ruby agent, the connection hint names FIPS whenever FIPS mode is on. */
   fipsMode(): boolean {
     return Boolean(this.options.useFips);
@@ -378,9 +399,10 @@ class S3Clients {
     const sockets = Math.max(8, options.concurrency * 2);
     let httpAgent: http.Agent;
     let httpsAgent: https.Agent;
-    if (options.proxyUri) {
+    const proxyUri = this.proxyFor(region);
+    if (proxyUri) {
       // One CONNECT-tunnelling agent for both schemes; it reads proxy credentials from the URI's userinfo.
-      const proxy = new HttpsProxyAgent(options.proxyUri, { keepAlive: true, maxSockets: sockets });
+      const proxy = new HttpsProxyAgent(proxyUri, { keepAlive: true, maxSockets: sockets });
       httpAgent = proxy;
       httpsAgent = proxy as unknown as https.Agent;
     } else {

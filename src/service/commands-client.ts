@@ -15,8 +15,11 @@ import { AGENT_VERSION } from '../version.js';
 import { abortError, isAbortError, retry } from '../util/retry.js';
 import { readAgentVersion } from './agent-version.js';
 import { commandsModel, resolveCommandsEndpoint } from './endpoint.js';
+import { proxyFor } from './proxy.js';
 import type { CommandsServiceModel } from './endpoint.js';
 import type { HostIdentity } from './identity.js';
+
+export { matchesNoProxy, proxyFor } from './proxy.js';
 import {
   CLOCK_SKEW_ERROR_TYPES,
   NETWORKING_ERROR,
@@ -396,34 +399,6 @@ function makeAgent(endpoint: URL, proxyUri: string | undefined, env: NodeJS.Proc
     return new HttpsProxyAgent(proxyUrl, { keepAlive: true, ...(ca ? { ca } : {}) });
   }
   return isHttps ? new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) }) : new http.Agent({ keepAlive: true });
-}
-
-/** `:proxy_uri:` always wins; otherwise the usual environment variables, honouring NO_PROXY. */
-export function proxyFor(endpoint: URL, proxyUri: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  if (proxyUri?.trim()) return proxyUri.trim();
-  const fromEnv =
-    endpoint.protocol === 'https:'
-      ? env.HTTPS_PROXY ?? env.https_proxy
-      : env.HTTP_PROXY ?? env.http_proxy;
-  if (!fromEnv?.trim()) return undefined;
-  if (matchesNoProxy(endpoint, env.NO_PROXY ?? env.no_proxy)) return undefined;
-  return fromEnv.trim();
-}
-
-export function matchesNoProxy(endpoint: URL, noProxy: string | undefined): boolean {
-  if (!noProxy) return false;
-  const host = endpoint.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  const port = endpoint.port || (endpoint.protocol === 'https:' ? '443' : '80');
-  for (const raw of noProxy.split(/[\s,]+/)) {
-    const entry = raw.trim().toLowerCase();
-    if (!entry) continue;
-    if (entry === '*') return true;
-    const match = /^(.*?)(?::(\d+))?$/.exec(entry)!;
-    const entryHost = match[1].replace(/^\*?\./, '');
-    if (match[2] && match[2] !== port) continue;
-    if (host === entryHost || host.endsWith(`.${entryHost}`)) return true;
-  }
-  return false;
 }
 
 export interface CreateCommandsClientOptions {

@@ -182,4 +182,20 @@ describe('downloadGitHubBundle', () => {
       await proxy.stop();
     }
   });
+
+  it('without proxy_uri, goes through HTTP(S)_PROXY from the environment, per host as NO_PROXY says', async () => {
+    const proxy = await startConnectProxy();
+    try {
+      await downloadGitHubBundle(revision(), dest, options({ env: { HTTP_PROXY: proxy.uri } }));
+      expect(readFileSync(dest).equals(TARBALL)).toBe(true);
+      expect(proxy.tunnels.map((t) => t.target)).toEqual([new URL(github.apiBase).host, new URL(github.codeloadOrigin).host]);
+      // NO_PROXY names the API host (host and port): only the redirect host goes through the proxy.
+      const api = new URL(github.apiBase);
+      await downloadGitHubBundle(revision(), dest, options({ env: { http_proxy: proxy.uri, no_proxy: `${api.hostname}:${api.port}` } }));
+      expect(readFileSync(dest).equals(TARBALL)).toBe(true);
+      expect(proxy.tunnels.map((t) => t.target).slice(2)).toEqual([new URL(github.codeloadOrigin).host]);
+    } finally {
+      await proxy.stop();
+    }
+  });
 });

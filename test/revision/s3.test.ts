@@ -314,6 +314,23 @@ describe.skipIf(motoMissingReason !== undefined)('downloadS3Bundle against moto'
     }
   });
 
+  it('without proxy_uri, goes through HTTP(S)_PROXY from the environment unless NO_PROXY names the host', async () => {
+    const { body } = await put('plain-bucket', 'env-proxied.tar', pattern(MiB + 7, 14));
+    const proxy = await startConnectProxy();
+    try {
+      const dest = join(tmp.dir, 'bundle.tar');
+      await downloadS3Bundle(revision('plain-bucket', 'env-proxied.tar'), dest, options({ env: { HTTP_PROXY: proxy.uri } }));
+      expect(readFileSync(dest).equals(body)).toBe(true);
+      expect(proxy.tunnels.length).toBeGreaterThan(0);
+      const tunnels = proxy.tunnels.length;
+      await downloadS3Bundle(revision('plain-bucket', 'env-proxied.tar'), dest, options({ env: { http_proxy: proxy.uri, NO_PROXY: 'example.com,127.0.0.1' } }));
+      expect(readFileSync(dest).equals(body)).toBe(true);
+      expect(proxy.tunnels).toHaveLength(tunnels);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('adds the endpoint-override hint when S3 cannot be reached', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
     const dest = join(tmp.dir, 'bundle.tar');
