@@ -29,8 +29,9 @@ export class RevisionCheckError extends AgentError {
  * that the events to come name but the bundle lacks, and a `runas` user this host does not have.
  * Each problem is reported with its place in the appspec. (The daemon cannot do this: the service
  * decides which events an instance gets, and an event that never comes may name a missing script.)
- * The price: a `runas` user that an earlier hook of the same local deployment would create is refused
- * too; the message says so. The daemon looks users up per event, before the event's first script.
+ * A `runas` user the host does not have yet is only a warning: an earlier hook of the same deployment
+ * may create it (a bundle that worked with the anchor must keep working); the event that needs the user
+ * looks it up again before its first script and fails clearly if it is still missing.
  *
  * An appspec that does not parse is left to the events themselves, which report it with positions.
  */
@@ -63,11 +64,12 @@ export async function checkRevisionForLocalRun(spec: DeploymentSpec, laterEvents
       if (!script.runas || checked.has(script.runas)) continue;
       checked.add(script.runas);
       if (await lookupUser(script.runas)) continue;
-      problems.push({
-        ...parsed.positions.get(script),
-        message: `the ${event} script ${script.location} runs as user ${script.runas}, who does not exist on this host`,
-        hint: `create the user ${script.runas} before deploying (this check runs before any hook of the deployment, so a hook cannot create it), or change runas`,
-      });
+      const where = parsed.positions.get(script);
+      context.logger.warn(formatProblem({
+        ...where,
+        message: `the ${event} script ${script.location} runs as user ${script.runas}, who does not exist on this host yet`,
+        hint: `an earlier hook must create ${script.runas}, or ${event} will fail`,
+      }));
     }
   }
   if (problems.length === 0) return;
