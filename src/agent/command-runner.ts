@@ -59,8 +59,10 @@ async function fetchSpec(deps: CommandRunnerDeps, command: HostCommand): Promise
   const envelope = response.DeploymentSpecification?.GenericEnvelope;
   if (!response.DeploymentSpecification) throw new DeploymentSpecError('Deployment Specification missing');
   const { openEnvelope } = await import('../deployment/envelope.js');
-  const { parseDeploymentSpec } = await import('../deployment/spec.js');
+  const { parseDeploymentSpec, redactedSpecJson } = await import('../deployment/spec.js');
   const opened = await openEnvelope(envelope, { allowText: false });
+  // As the anchor: the parsed specification at debug level, GitHub tokens masked.
+  deps.logger.debug(`Deployment specification of ${command.DeploymentExecutionId}: ${redactedSpecJson(opened.json)}`);
   if (opened.signature === 'invalid' || opened.signature === 'unsigned') {
     // A SignedData without signers proves nothing either: enforcement refuses both.
     const message = opened.signature === 'unsigned'
@@ -100,6 +102,8 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
 
   let spec: DeploymentSpec | undefined;
   let acknowledged = false;
+  const started = Date.now();
+  const took = () => `${((Date.now() - started) / 1000).toFixed(1).replace(/\.0$/, '')} s`;
   let releaseGroup: (() => void) | undefined;
   try {
     spec = await fetchSpec(deps, command);
@@ -128,7 +132,7 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
       const result = await runEvent(spec, command.CommandName ?? '', deps.engineContext(command, spec));
       const diagnostics = successDiagnostics(result.logTail);
       await decide('Succeeded', diagnostics);
-      logger.info(`${command.CommandName} of ${spec.deploymentId}: end of lifecycle event, Succeeded`);
+      logger.info(`${command.CommandName} of ${spec.deploymentId}: end of lifecycle event, Succeeded in ${took()}`);
       return { status: 'Succeeded', spec, diagnostics };
     } finally {
       if (trackedDeployment !== undefined) deps.tracker.finish(trackedDeployment);
@@ -137,7 +141,7 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
   } catch (error) {
     const diagnostics = failureDiagnostics(error);
     const message = error instanceof Error ? error.message : String(error);
-    logger.error(`${command.CommandName ?? '(no name)'} of ${spec?.deploymentId ?? command.DeploymentExecutionId}: end of lifecycle event, Failed${acknowledged ? '' : ' before acknowledgement'}: ${message}`);
+    logger.error(`${command.CommandName ?? '(no name)'} of ${spec?.deploymentId ?? command.DeploymentExecutionId}: end of lifecycle event, Failed${acknowledged ? '' : ' before acknowledgement'} in ${took()}: ${message}`);
     if (!decided) await decide('Failed', diagnostics);
     return { status: 'Failed', spec, diagnostics, error };
   } finally {

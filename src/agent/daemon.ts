@@ -14,7 +14,8 @@ import { CommandTracker } from './command-tracker.js';
 import { CompletionOutbox } from './completion-outbox.js';
 import { KeyedMutex } from './concurrency.js';
 import { runCommand, type HostCommand } from './command-runner.js';
-import { Poller } from './poller.js';
+import { Poller, throttleWindowMs } from './poller.js';
+import { ThrottleGate } from '../util/throttle-gate.js';
 import { StatusReporter } from './status-reporter.js';
 
 export interface DaemonOptions {
@@ -100,7 +101,9 @@ export class Daemon {
       const identity = await this.resolveIdentityUntilStopped(env);
       if (identity) {
         this.identity = identity;
-        this.client = createCommandsClient(config, identity, { env, logger });
+        // One throttle gate for the poll loop and every command's calls (see ThrottleGate).
+        const throttleGate = new ThrottleGate(() => throttleWindowMs(config));
+        this.client = createCommandsClient(config, identity, { env, logger, overrides: { throttleGate } });
         this.status.identity({ hostIdentifier: identity.hostIdentifier, region: identity.region, endpoint: this.client.endpoint.toString() });
         logger.info(`Host identifier ${identity.hostIdentifier}, region ${identity.region}`);
         await this.recoverFromCrash();
@@ -112,6 +115,9 @@ export class Daemon {
           hostIdentifier: identity.hostIdentifier,
           dispatch: (command) => this.dispatch(command),
           isThrottling: isThrottlingError,
+          throttleGate,
+          authHint: `the service refused this host's credentials: check ${identity.credentialsSource ?? 'them'}, that they belong to ${identity.hostIdentifier}, `
+            + `the region ${identity.region} and the clock`,
           events: { polled: () => this.status.polled(), error: (message) => this.status.error(message) },
         });
         await poller.run(this.stopPolling.signal);

@@ -1,7 +1,9 @@
 import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
 import { ServiceError } from '../report/errors.js';
+import { isAuthError } from '../service/service-errors.js';
 import { backoffDelay, isAbortError, sleep } from '../util/retry.js';
+import { ThrottleGate } from '../util/throttle-gate.js';
 import type { HostCommand } from './command-runner.js';
 import { SlotPool } from './concurrency.js';
 
@@ -23,6 +25,10 @@ export interface PollerDeps {
   dispatch: (command: HostCommand) => Promise<void>;
   events?: PollerEvents;
   isThrottling?: (error: unknown) => boolean;
+  /** Added to the error line when the service refuses our credentials: where they come from, what to check. */
+  authHint?: string;
+  /** Shared with the commands client, so a throttled acknowledgement or completion holds the polls too. */
+  throttleGate?: ThrottleGate;
   random?: () => number;
 }
 
@@ -39,12 +45,13 @@ export class Poller {
   private readonly inFlight = new Set<string>();
   private readonly running = new Set<Promise<void>>();
   private consecutiveErrors = 0;
-  private throttledUntil = 0;
+  private readonly throttleGate: ThrottleGate;
   private readonly random: () => number;
 
   constructor(private readonly deps: PollerDeps) {
     this.slots = new SlotPool(deps.config.max_concurrent_commands);
     this.random = deps.random ?? Math.random;
+    this.throttleGate = deps.throttleGate ?? new ThrottleGate(() => throttleWindowMs(deps.config, this.random));
   }
 
   /** Commands still running (for shutdown). */
@@ -62,8 +69,7 @@ export class Poller {
       while (!stop.aborted) {
         await this.slots.waitForFree(stop);
         if (stop.aborted) break;
-        const wait = this.throttledUntil - Date.now();
-        if (wait > 0) await sleep(wait, stop);
+        await this.throttleGate.wait(stop);
         await this.pollOnce(stop);
       }
     } catch (error) {
@@ -97,8 +103,7 @@ export class Poller {
       events?.error?.(message);
       if (this.deps.isThrottling?.(error)) {
         // One gate for every caller: nobody polls again until the throttle wait (with jitter) is over.
-        const waitMs = config.wait_after_throttle_error * 1000 * (0.5 + 0.5 * this.random());
-        this.throttledUntil = Date.now() + waitMs;
+        const waitMs = this.throttleGate.close();
         logger.warn(`Cannot reach InstanceService: throttled (${message}); waiting ${(waitMs / 1000).toFixed(0)} s`);
         return;
       }
@@ -110,7 +115,8 @@ export class Poller {
       const delay = backoffDelay(0, { baseMs: ceiling, capMs: ceiling, jitter: 'equal', random: this.random }) - (Date.now() - started);
       // As the anchor words it: service and network failures vs a command we refused (host mismatch, no name).
       const what = error instanceof ServiceError ? 'Cannot reach InstanceService' : 'Error during perform';
-      logger.error(`${what}: ${message}; retrying in ${Math.max(0, delay / 1000).toFixed(1)} s`);
+      const hint = isAuthError(error) && this.deps.authHint ? ` (${this.deps.authHint})` : '';
+      logger.error(`${what}: ${message}${hint}; retrying in ${Math.max(0, delay / 1000).toFixed(1)} s`);
       await sleep(Math.max(0, delay), stop);
     }
   }
@@ -141,4 +147,9 @@ export class Poller {
     this.running.add(task);
     return true;
   }
+}
+
+/** How long the service's throttling closes the gate: wait_after_throttle_error, jittered between half and all of it. */
+export function throttleWindowMs(config: AgentConfig, random: () => number = Math.random): number {
+  return config.wait_after_throttle_error * 1000 * (0.5 + 0.5 * random());
 }

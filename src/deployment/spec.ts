@@ -106,6 +106,8 @@ function parseRevision(revision: Json): Revision {
     }
     case 'GitHub': {
       const gh = subRevision(revision, 'GitHubRevision', 'GitHub');
+      // Only its presence is checked (the top-level GitHubAccessToken is what is used), but it is a token all the same.
+      if (typeof gh.OAuthToken === 'string') registerSecret(gh.OAuthToken);
       const required = ['Account', 'Repository', 'CommitId'];
       if (Object.hasOwn(gh, 'Anonymous') && gh.Anonymous === false) required.push('OAuthToken');
       const message = 'GitHubRevision in Deployment Spec must specify Account, Repository and CommitId';
@@ -198,11 +200,13 @@ function fileExistsBehavior(overrides: unknown): string {
   return DEFAULT_FILE_EXISTS_BEHAVIOR;
 }
 
-/** The parsed JSON with the GitHub token masked, for the debug log line the anchor writes. */
+/** The parsed JSON with the GitHub tokens masked, for the debug log line the anchor writes. */
 export function redactedSpecJson(json: string): string {
   try {
     const data: unknown = JSON.parse(json);
     if (isObject(data) && isTruthy(data.GitHubAccessToken)) data.GitHubAccessToken = 'REDACTED';
+    const gitHub = isObject(data) && isObject(data.Revision) ? data.Revision.GitHubRevision : undefined;
+    if (isObject(gitHub) && isTruthy(gitHub.OAuthToken)) gitHub.OAuthToken = 'REDACTED';
     return JSON.stringify(data);
   } catch {
     return '(unparseable deployment specification)';

@@ -13,6 +13,7 @@ import { registerSecret, redact } from '../log/redact.js';
 import { ServiceError } from '../report/errors.js';
 import { AGENT_VERSION } from '../version.js';
 import { abortError, isAbortError, retry } from '../util/retry.js';
+import type { ThrottleGate } from '../util/throttle-gate.js';
 import { readAgentVersion } from './agent-version.js';
 import { commandsModel, resolveCommandsEndpoint } from './endpoint.js';
 import { proxyFor } from './proxy.js';
@@ -26,6 +27,7 @@ import {
   TIMEOUT_ERROR,
   decodeServiceError,
   isRetryableError,
+  isThrottlingError,
   transportError,
 } from './service-errors.js';
 
@@ -110,6 +112,11 @@ export interface CommandsClientOptions {
   retryCapMs?: number;
   /** A reset on a pooled socket idle longer than this is retried at once (see STALE_SOCKET_IDLE_MS). */
   staleSocketIdleMs?: number;
+  /**
+   * Shared with the poll loop: a throttling answer to any operation closes it, and no request of any
+   * operation is sent while it is closed.
+   */
+  throttleGate?: ThrottleGate;
 }
 
 export interface CallOptions {
@@ -146,6 +153,7 @@ export class CommandsClient {
   private readonly retryBaseMs: number;
   private readonly retryCapMs: number;
   private readonly staleSocketIdleMs: number;
+  private readonly throttleGate?: ThrottleGate;
   private readonly logger: Logger;
   private readonly userAgent = `codedeploy-agent-ts/${AGENT_VERSION} node/${process.version}`;
   private clockOffsetMs = 0;
@@ -166,6 +174,7 @@ export class CommandsClient {
     this.retryBaseMs = options.retryBaseMs ?? 300;
     this.retryCapMs = options.retryCapMs ?? 20_000;
     this.staleSocketIdleMs = options.staleSocketIdleMs ?? STALE_SOCKET_IDLE_MS;
+    this.throttleGate = options.throttleGate;
     this.logger = options.logger ?? silentLogger;
     const credentials = options.credentials;
     this.signer = new SignatureV4({
@@ -238,6 +247,7 @@ export class CommandsClient {
   async call<T = Record<string, unknown>>(operation: CommandsOperation, input: Record<string, unknown>, options: CallOptions = {}): Promise<T> {
     const body = JSON.stringify(input);
     const once = async (): Promise<T> => {
+      await this.throttleGate?.wait(options.signal);
       const answer = await this.send(operation, body, options.signal);
       if (answer.status >= 200 && answer.status <= 299) {
         if (answer.body.trim() === '') return {} as T;
@@ -249,7 +259,12 @@ export class CommandsClient {
       }
       const errorTypeHeader = answer.headers['x-amzn-errortype'];
       const error = decodeServiceError(operation, answer.status, answer.body, typeof errorTypeHeader === 'string' ? errorTypeHeader : undefined);
+      this.logger.debug(`${operation} answered HTTP ${answer.status} ${error.errorType}: ${error.body || '(no body)'}`);
       this.noteClockSkew(error, answer.headers.date);
+      if (isThrottlingError(error)) {
+        const waitMs = this.throttleGate?.close();
+        if (waitMs) this.logger.warn(`${operation} was throttled (${error.errorType}); no request goes to the commands service for ${(waitMs / 1000).toFixed(1)} s`);
+      }
       throw error;
     };
     try {

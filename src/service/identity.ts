@@ -27,6 +27,8 @@ export interface HostIdentity {
   domain?: string;
   /** The on-premises config file is readable (even if it names no IAM identity): enables the §1.2 check. */
   onPremisesConfigReadable: boolean;
+  /** Where the credentials come from, for messages when the service refuses them (never the credentials). */
+  credentialsSource?: string;
 }
 
 export interface ResolveIdentityOptions {
@@ -121,7 +123,9 @@ export function sessionFileCredentials(
       const info = await stat(path);
       fingerprint = `${info.ino}:${info.size}:${info.mtimeMs}`;
     } catch (error) {
-      throw new CredentialsError(`Failed to load credentials from path ${path}`, undefined, { cause: error });
+      const code = (error as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'the file does not exist' : code === 'EACCES' ? 'the agent may not read it' : (error as Error).message;
+      throw new CredentialsError(`Failed to load credentials from path ${path}: ${why}`, undefined, { cause: error });
     }
     const realExpiry = cached?.identity.expiration?.getTime();
     if (
@@ -138,7 +142,11 @@ export function sessionFileCredentials(
       const { fromIni } = await sdkProviders();
       identity = await fromIni({ filepath: path, configFilepath: `${path}.no-config-file`, profile, ignoreCache: true })();
     } catch (error) {
-      throw new CredentialsError(`Failed to load credentials from path ${path}`, undefined, { cause: error });
+      throw new CredentialsError(
+        `Failed to load credentials from path ${path}: it has no [${profile}] profile with aws_access_key_id and aws_secret_access_key`,
+        undefined,
+        { cause: error },
+      );
     }
     rememberSecrets(identity);
     cached = { identity, fingerprint, readAt: now() };
@@ -230,7 +238,11 @@ export async function resolveIdentity(config: AgentConfig, options: ResolveIdent
   let region: string | undefined;
   let hostIdentifier: string | undefined;
   let credentials: AwsCredentialIdentityProvider;
+  let credentialsSource: string;
   if (onPremises) {
+    credentialsSource = onPremises.kind === 'iam-user'
+      ? `the IAM user keys in ${onPremises.path}`
+      : `the session credentials file ${onPremises.credentialsFile} (named in ${onPremises.path}; is its refresher running?)`;
     region = onPremises.region;
     hostIdentifier = onPremises.kind === 'iam-user' ? onPremises.iamUserArn : onPremises.iamSessionArn;
     credentials = credentialsFor(onPremises, env);
@@ -239,6 +251,7 @@ export async function resolveIdentity(config: AgentConfig, options: ResolveIdent
     region = env.AWS_REGION?.trim() || undefined;
     hostIdentifier = env.AWS_HOST_IDENTIFIER?.trim() || undefined;
     credentials = defaultCredentialChain(config, env, logger);
+    credentialsSource = 'the instance profile (or ~/.aws of the agent\'s user)';
   }
   if (region === undefined) {
     region = (await imdsReachable()) ? await imds.region() : undefined;
@@ -259,5 +272,6 @@ export async function resolveIdentity(config: AgentConfig, options: ResolveIdent
     onPremises: onPremises !== undefined,
     ...(domain ? { domain } : {}),
     onPremisesConfigReadable,
+    credentialsSource,
   };
 }

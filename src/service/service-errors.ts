@@ -51,6 +51,24 @@ export const CLOCK_SKEW_ERROR_TYPES: ReadonlySet<string> = new Set([
   'RequestInTheFuture',
 ]);
 
+/** The service refused who we are: wrong, unknown, expired or unauthorised credentials (or a signature for another region). */
+export const AUTH_ERROR_TYPES: ReadonlySet<string> = new Set([
+  'InvalidSignatureException',
+  'SignatureDoesNotMatch',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'IncompleteSignatureException',
+  'MissingAuthenticationTokenException',
+  'ExpiredTokenException',
+  'ExpiredToken',
+  'AccessDeniedException',
+  'AccessDenied',
+]);
+
+export function isAuthError(error: unknown): boolean {
+  return error instanceof ServiceError && AUTH_ERROR_TYPES.has(error.errorType);
+}
+
 /** `com.amazon.coral.service#ThrottlingException` → `ThrottlingException`; also the `x-amzn-errortype` form `Type:http://...`. */
 export function stripErrorType(raw: string): string {
   let type = raw.trim();
@@ -64,11 +82,12 @@ export function stripErrorType(raw: string): string {
 /** A non-2xx answer of `operation` → ServiceError with the service's error type, status and body. */
 export function decodeServiceError(operation: string, statusCode: number, body: string, errorTypeHeader?: string): ServiceError {
   let parsed: Record<string, unknown> = {};
+  let isJson = true;
   try {
     const value: unknown = JSON.parse(body);
     if (value && typeof value === 'object' && !Array.isArray(value)) parsed = value as Record<string, unknown>;
   } catch {
-    // not JSON (a proxy's or load balancer's page); keep the status
+    isJson = false; // a proxy's or load balancer's page; keep the status
   }
   const rawType =
     (typeof parsed.__type === 'string' && parsed.__type) ||
@@ -77,7 +96,9 @@ export function decodeServiceError(operation: string, statusCode: number, body: 
     errorTypeHeader ||
     (statusCode >= 500 ? 'ServerException' : statusCode === 429 ? 'ThrottlingException' : 'ClientException');
   const errorType = stripErrorType(rawType);
-  const serviceMessage = [parsed.message, parsed.Message, parsed.errorMessage].find((m): m is string => typeof m === 'string') ?? '';
+  // A body that is not the service's JSON is usually a proxy's or load balancer's page: its text says who answered.
+  const serviceMessage = [parsed.message, parsed.Message, parsed.errorMessage].find((m): m is string => typeof m === 'string')
+    ?? (isJson ? '' : textOf(body));
   const message = redact(`${operation}: ${errorType} (HTTP ${statusCode})${serviceMessage ? `: ${serviceMessage}` : ''}`);
   return new ServiceError(errorType, statusCode, message, redact(body.slice(0, 4096)));
 }
@@ -111,4 +132,10 @@ export function isRetryableError(error: unknown): boolean {
 
 export function isNetworkError(error: unknown): boolean {
   return error instanceof ServiceError && (error.errorType === NETWORKING_ERROR || error.errorType === TIMEOUT_ERROR);
+}
+
+/** The readable text of a non-JSON answer (tags and runs of whitespace removed), cut to 200 characters. */
+function textOf(body: string): string {
+  const text = body.replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }

@@ -102,6 +102,14 @@ describe('deployments', () => {
     expectAllRequestsAuthenticated(service);
     // Logging: the agent log and the deployments log (enable_deployments_log defaults to true).
     expect(world.agentLog()).toContain(`Host identifier ${world.hostIdentifier}`);
+    // One "end of lifecycle event" line per command, for log processors (#270).
+    for (const deployment of [d1, d2]) {
+      for (const command of deployment.commands) {
+        const ends = world.agentLog().split('\n').filter((line) => line.includes(`]: ${command.commandName} of ${deployment.deploymentId}: end of lifecycle event`));
+        expect(ends, command.commandName).toHaveLength(1);
+        expect(ends[0]).toMatch(/ INFO  \[codedeploy-agent\(\d+\)\]: .*end of lifecycle event, Succeeded in \d+(\.\d)? s$/);
+      }
+    }
     const deploymentsLog = readFileSync(join(world.root, 'deployment-logs', 'codedeploy-agent-deployments.log'), 'utf8');
     expect(deploymentsLog).toContain(`[${d2.deploymentId}]LifecycleEvent - ApplicationStop`);
     expect(deploymentsLog).toContain(`[${d2.deploymentId}]Script - scripts/ApplicationStop.sh`);

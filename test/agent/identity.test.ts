@@ -71,7 +71,7 @@ describe('on-premises identity', () => {
     const env = readFileSync(join(world.root, deployment.spec.DeploymentGroupId as string, deployment.deploymentId, 'deployment-archive', 'env.txt'), 'utf8');
     expect(env).not.toContain(user.secretAccessKey);
     expect(env).not.toContain('AKIASHOULDNOTLEAK000');
-    expect(agent.log).not.toContain(user.secretAccessKey);
+    for (const log of [agent.log, world.agentLog()]) expect(log).not.toContain(user.secretAccessKey);
   });
 
   it('IAM session: signs with the credentials file and picks up a rotated file without a restart', async () => {
@@ -100,8 +100,9 @@ describe('on-premises identity', () => {
     expectCompletedOnce(after);
     expect(new Set(signingKeysOf(after))).toEqual(new Set([second.accessKeyId]));
     expect((await agent.stop()).exitCode).toBe(0);
-    expect(agent.log).not.toContain(second.secretAccessKey);
-    expect(agent.log).not.toContain(second.sessionToken);
+    for (const log of [agent.log, world.agentLog()]) {
+      for (const secret of [first.secretAccessKey, first.sessionToken!, second.secretAccessKey, second.sessionToken!]) expect(log).not.toContain(secret);
+    }
   });
 });
 
@@ -132,5 +133,11 @@ describe('EC2 identity', () => {
     expect(imds.requests.filter((r) => r.method === 'GET' && !r.token).map((r) => r.path)).toEqual([]);
     expect(imds.requests.filter((r) => r.status === 401)).toEqual([]);
     expectAllRequestsAuthenticated(service);
+    // Neither the instance-profile credentials nor the IMDS session token reach a log line (verbose logging is on).
+    const tokens = [...new Set(imds.requests.map((r) => r.token).filter((t): t is string => Boolean(t)))];
+    expect(tokens.length).toBeGreaterThan(0);
+    for (const log of [agent.log, world.agentLog()]) {
+      for (const secret of [IMDS_TEST_CREDENTIALS.secretAccessKey, IMDS_TEST_CREDENTIALS.token, ...tokens]) expect(log).not.toContain(secret);
+    }
   });
 });

@@ -92,6 +92,16 @@ describe('Poller timing', () => {
     expect(gaps(api.at).slice(0, 2)).toEqual([45_000, 1_000]);
   });
 
+  it('names where the credentials come from when the service refuses them, and only then', async () => {
+    const refused = new ServiceError('UnrecognizedClientException', 403, 'PollHostCommand: UnrecognizedClientException (HTTP 403): The security token included in the request is invalid.', '');
+    const api = scriptedApi([refused, new ServiceError('ServerException', 500, 'PollHostCommand: ServerException (HTTP 500)', '')]);
+    const logger = new MemoryLogger();
+    const poller = new Poller({ config: config(), logger, api, hostIdentifier: HOST, dispatch: async () => {}, authHint: 'check the IAM user keys in /etc/op.yml', random: () => 0 });
+    await runFor(poller, 10_000);
+    expect(logger.text()).toContain('Cannot reach InstanceService: PollHostCommand: UnrecognizedClientException (HTTP 403): The security token included in the request is invalid. (check the IAM user keys in /etc/op.yml); retrying in');
+    expect(logger.text()).toMatch(/Cannot reach InstanceService: PollHostCommand: ServerException \(HTTP 500\); retrying in/);
+  });
+
   it('waits a random splay before the first poll', async () => {
     const api = scriptedApi([]);
     const poller = new Poller({ config: config({ startup_splay_seconds: 3 }), logger: new MemoryLogger(), api, hostIdentifier: HOST, dispatch: async () => {}, random: () => 0.5 });

@@ -158,5 +158,8 @@ describe('parseDeploymentSpec (agent-spec §2.2)', () => {
     const text = redactedSpecJson(spec({ GitHubAccessToken: 'tok-123456' }));
     expect(text).toContain('"GitHubAccessToken":"REDACTED"');
     expect(text).not.toContain('tok-123456');
+    const withOAuth = redactedSpecJson(spec({ Revision: { RevisionType: 'GitHub', GitHubRevision: { Account: 'a', Repository: 'r', CommitId: 'c', Anonymous: false, OAuthToken: 'oauth-987654' } } }));
+    expect(withOAuth).toContain('"OAuthToken":"REDACTED"');
+    expect(withOAuth).not.toContain('oauth-987654');
   });
 });

@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import { CommandsClient, createCommandsClient, matchesNoProxy, proxyFor } from '../../src/service/commands-client.js';
 import type { CommandsClientOptions } from '../../src/service/commands-client.js';
 import { parseVersionFile, readAgentVersion, UNKNOWN_VERSION } from '../../src/service/agent-version.js';
-import { decodeServiceError, isRetryableError, isThrottlingError, stripErrorType } from '../../src/service/service-errors.js';
+import { decodeServiceError, isAuthError, isRetryableError, isThrottlingError, stripErrorType } from '../../src/service/service-errors.js';
 import { openEnvelope } from '../../src/deployment/envelope.js';
 import { parseDeploymentSpec } from '../../src/deployment/spec.js';
 import { defaultConfig } from '../../src/config/agent-config.js';
 import { MemoryLogger } from '../../src/log/logger.js';
 import { ServiceError } from '../../src/report/errors.js';
 import { isAbortError } from '../../src/util/retry.js';
+import { ThrottleGate } from '../../src/util/throttle-gate.js';
 import { FakeCommandsService, TEST_CREDENTIALS, makeSpec } from '../doubles/commands-service.js';
 import { startConnectProxy } from '../revision/connect-proxy.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -73,6 +74,15 @@ describe('CommandsClient against the fake service', () => {
     expect(`${error.message} ${error.body}`).not.toContain(secret);
     expect(isRetryableError(error)).toBe(false);
     expect(service.requestsFor('PutHostCommandAcknowledgement')).toHaveLength(1);
+  });
+
+  it('keeps the body of a refused request for the debug log, and says it is an authentication failure', async () => {
+    const logger = new MemoryLogger();
+    const error = await failure(client({ credentials: { accessKeyId: 'AKIANOBODY', secretAccessKey: 'x' }, logger }).pollHostCommand(HOST));
+    expect(isAuthError(error)).toBe(true);
+    expect(isAuthError(decodeServiceError('Op', 503, '{"__type":"ServiceUnavailable"}'))).toBe(false);
+    expect(logger.text()).toContain(`PollHostCommand answered HTTP 403 UnrecognizedClientException: ${error.body}`);
+    expect(error.body).toContain('"__type"');
   });
 
   it('an unknown access key is UnrecognizedClientException', async () => {
@@ -186,6 +196,29 @@ describe('CommandsClient against the fake service', () => {
     await c.putHostCommandComplete(command.HostCommandIdentifier, 'Failed');
     expect(service.requestsFor('PutHostCommandComplete').map((r) => r.status)).toEqual([500, 200]);
     expect(deployment.status).toBe('Failed');
+  });
+
+  it('a throttled call of any operation closes one gate that holds back every operation\'s requests', async () => {
+    const deployment = service.addDeployment({ hostIdentifier: HOST, commands: ['Install'] });
+    const gate = new ThrottleGate(() => 400);
+    const logger = new MemoryLogger();
+    const c = client({ throttleGate: gate, logger });
+    const command = (await c.pollHostCommand(HOST)).HostCommand!;
+    service.injectFault('PutHostCommandAcknowledgement', 'throttle', 1);
+    const acked = c.putHostCommandAcknowledgement(command.HostCommandIdentifier);
+    await service.waitFor(() => service.requestsFor('PutHostCommandAcknowledgement').length === 1, 2_000, 'the throttled acknowledgement');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(gate.isClosed()).toBe(true);
+    // A poll sent now waits for the gate as well, and so does the acknowledgement's retry.
+    const pollSentAt = Date.now();
+    await c.pollHostCommand(HOST);
+    const pollRequest = service.requestsFor('PollHostCommand')[1];
+    expect(pollRequest.at - pollSentAt).toBeGreaterThanOrEqual(300);
+    expect((await acked).CommandStatus).toBe('InProgress');
+    const [throttled, retried] = service.requestsFor('PutHostCommandAcknowledgement');
+    expect(retried.at - throttled.at).toBeGreaterThanOrEqual(390);
+    expect(logger.text()).toMatch(/PutHostCommandAcknowledgement was throttled \(ThrottlingException\); no request goes to the commands service for 0\.4 s/);
+    expect(deployment.commands[0].acks).toHaveLength(1);
   });
 
   it('gives up after maxAttempts with the last error', async () => {
@@ -344,6 +377,14 @@ describe('service error decoding', () => {
     const error = decodeServiceError('PollHostCommand', 400, body);
     expect(error).toMatchObject({ errorType: 'ClientException', statusCode: 400, body, message: 'PollHostCommand: ClientException (HTTP 400): bad host' });
     expect(isRetryableError(error)).toBe(false);
+  });
+
+  it('puts the readable text of a page that is not the service\'s JSON (a proxy\'s) into the message', () => {
+    const page = '<html><head><style>h1 { color: red }</style></head><body><h1>Access denied</h1>\n<p>by the policy of proxy.corp.example</p></body></html>';
+    const error = decodeServiceError('PollHostCommand', 403, page);
+    expect(error.message).toBe('PollHostCommand: ClientException (HTTP 403): Access denied by the policy of proxy.corp.example');
+    expect(error.body).toBe(page);
+    expect(decodeServiceError('Op', 400, '{}').message).toBe('Op: ClientException (HTTP 400)');
   });
 
   it('uses the x-amzn-errortype header, then the status', () => {

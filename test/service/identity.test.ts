@@ -96,9 +96,9 @@ describe('resolveIdentity (agent-spec §7.6)', () => {
     utimesSync(file, later, later);
     expect((await provider()).accessKeyId).toBe('ASIAAAAAAAA2');
     rmSync(file);
-    await expect(provider()).rejects.toThrow(`Failed to load credentials from path ${file}`);
+    await expect(provider()).rejects.toThrow(`Failed to load credentials from path ${file}: the file does not exist`);
     writeCredentials(file, 'ASIAAAAAAAA3', 'secret-cccc', 'token-cccc', 'other');
-    await expect(provider()).rejects.toThrow(`Failed to load credentials from path ${file}`);
+    await expect(provider()).rejects.toThrow(`Failed to load credentials from path ${file}: it has no [agent] profile with aws_access_key_id and aws_secret_access_key`);
   });
 
   it('session credentials drive the commands client, which signs with the rotated keys', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { backoffDelay, isAbortError, retry, sleep } from '../../src/util/retry.js';
+import { ThrottleGate } from '../../src/util/throttle-gate.js';
 
 describe('backoffDelay', () => {
   it('doubles from the base up to the cap without jitter', () => {
@@ -70,5 +71,32 @@ describe('retry', () => {
 
   it('sleep rejects at once on an already aborted signal', async () => {
     await expect(sleep(10, AbortSignal.abort())).rejects.toSatisfy(isAbortError);
+  });
+});
+
+describe('ThrottleGate', () => {
+  it('closes once for a burst, holds waiters until it opens, and opens again', async () => {
+    let now = 1_000;
+    const windows = [500, 900];
+    const gate = new ThrottleGate(() => windows.shift() ?? 0, () => now);
+    expect(gate.isClosed()).toBe(false);
+    expect(gate.close()).toBe(500);
+    now += 100;
+    // A second throttle inside the window does not stretch it.
+    expect(gate.close()).toBe(400);
+    expect(gate.isClosed()).toBe(true);
+    now += 400;
+    expect(gate.isClosed()).toBe(false);
+    await gate.wait();
+    expect(gate.close()).toBe(900);
+  });
+
+  it('an abort ends the wait', async () => {
+    const gate = new ThrottleGate(() => 60_000);
+    gate.close();
+    const controller = new AbortController();
+    const waiting = gate.wait(controller.signal);
+    controller.abort();
+    await expect(waiting).rejects.toThrow();
   });
 });
