@@ -4,6 +4,9 @@ import { ConfigError } from '../report/errors.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/codedeploy-agent/conf/codedeployagent.yml';
 
+/** About how long the commands service holds a PollHostCommand open (≈45 s observed, aws-codedeploy-agent #402). */
+export const LONG_POLL_HOLD_SECONDS = 60;
+
 /**
  * The agent configuration, normalised once from `codedeployagent.yml` (agent-spec §7.5).
  * Keys keep the anchor's snake_case names so operators can grep their config for them.
@@ -218,6 +221,10 @@ export function parseAgentConfig(text: string, file: string): LoadedConfig {
     (config as unknown as Record<string, unknown>)[key] = coerce(key, spec.kind, value, file);
   }
   checkRanges(config, file);
+  if (config.http_read_timeout < LONG_POLL_HOLD_SECONDS) {
+    warnings.push(`${file}: http_read_timeout is ${config.http_read_timeout} s, shorter than the commands service holds a poll `
+      + `(up to about ${LONG_POLL_HOLD_SECONDS} s): polls will time out and be retried as errors; keep it at 80 (the default) or more`);
+  }
   return { config, warnings };
 }
 

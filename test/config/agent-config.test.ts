@@ -51,6 +51,13 @@ describe('agent config', () => {
     expect(warnings).toEqual(['f.yml: unknown configuration key :no_such_key is ignored']);
   });
 
+  it('warns when http_read_timeout would cut the service\'s long poll short', () => {
+    expect(parseAgentConfig(':http_read_timeout: 30\n', 'f.yml').warnings).toEqual([
+      'f.yml: http_read_timeout is 30 s, shorter than the commands service holds a poll (up to about 60 s): polls will time out and be retried as errors; keep it at 80 (the default) or more',
+    ]);
+    expect(parseAgentConfig(':http_read_timeout: 80\n', 'f.yml').warnings).toEqual([]);
+  });
+
   it('rejects a wrong type naming key, value and file', () => {
     expect(() => parseAgentConfig(':max_revisions: many\n', '/etc/c.yml')).toThrow(
       '/etc/c.yml: key max_revisions has the value "many", which is not a whole number',
