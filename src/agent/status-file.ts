@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fchmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { redact } from '../log/redact.js';
 import { AgentError } from '../report/errors.js';
 import { STATUS_FILE_NAME, type StatusSnapshot } from './status-snapshot.js';
 
@@ -27,7 +28,8 @@ export function writeStatusSnapshot(pidDir: string, snapshot: StatusSnapshot): v
   const fd = openSync(temp, 'w', 0o644);
   try {
     fchmodSync(fd, 0o644); // the umask may have taken bits away; non-root `status` needs to read it
-    writeSync(fd, `${JSON.stringify(snapshot, null, 2)}\n`);
+    // Everything in it is written without secrets; redact() is the backstop for a message that quotes one.
+    writeSync(fd, `${redact(JSON.stringify(snapshot, null, 2))}\n`);
   } catch (error) {
     closeSync(fd);
     try { unlinkSync(temp); } catch { /* already gone */ }

@@ -34,9 +34,14 @@ async function run(configFile: string | undefined): Promise<number> {
       logger.error(`SIGHUP: the configuration could not be re-read, keeping the current one: ${(error as Error).message}`);
     }
   };
+  // A promise nobody waited for must not take the agent (and the deployments it runs) down: log it, go on.
+  const onStrayRejection = (reason: unknown) => {
+    logger.error(`Unexpected error (the agent keeps running): ${reason instanceof Error ? reason.stack ?? reason.message : String(reason)}`);
+  };
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
   process.on('SIGHUP', onHangup);
+  process.on('unhandledRejection', onStrayRejection);
   try {
     await daemon.run();
     return 0;
@@ -47,6 +52,7 @@ async function run(configFile: string | undefined): Promise<number> {
     process.off('SIGTERM', onStop);
     process.off('SIGINT', onStop);
     process.off('SIGHUP', onHangup);
+    process.off('unhandledRejection', onStrayRejection);
     await agentLogger.close();
   }
 }

@@ -117,9 +117,9 @@ describe('the agent process', () => {
     expect((await agent.stop()).exitCode).toBe(0);
   });
 
-  it('aborts the open long poll at once on SIGTERM', async () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('aborts the open long poll at once on %s', async (signal) => {
     world = new AgentWorld('cda-process-');
-    world.useIamUser('arn:aws:iam::123456789012:user/process-long-poll');
+    world.useIamUser(`arn:aws:iam::123456789012:user/process-long-poll-${signal}`);
     world.writeConfig(service.url);
     service.longPollMs = 30_000;
     try {
@@ -128,10 +128,13 @@ describe('the agent process', () => {
       await service.waitFor(() => polls().length > 0, 10_000, 'a poll');
       await new Promise((resolve) => setTimeout(resolve, 200));
       const signalledAt = Date.now();
-      const exit = await agent.stop();
+      agent.signal(signal);
+      const exit = await agent.waitForExit();
       expect(exit.exitCode, agent.log).toBe(0);
       expect(Date.now() - signalledAt).toBeLessThan(3_000);
       expect(polls()).toHaveLength(1);
+      expect(agent.log).toContain(`${signal} received: no new commands`);
+      expect(existsSync(join(world.pidDir, 'codedeploy-agent.pid'))).toBe(false);
     } finally {
       service.longPollMs = 300;
     }

@@ -7,6 +7,7 @@ import {
   removePidFile, removeStalePidFile, writePidFile,
 } from '../../src/agent/pid-file.js';
 import { readStatusSnapshot, StatusFileError, statusFilePath, writeStatusSnapshot } from '../../src/agent/status-file.js';
+import { registerSecret } from '../../src/log/redact.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { makeFakeAgent, snapshotFor, type FakeAgent } from './fake-daemon.js';
 
@@ -119,6 +120,15 @@ describe('status file', () => {
     const read = readStatusSnapshot(pidDir)!;
     expect(read.state).toBe('stopping');
     expect(read.inFlight[0].deploymentId).toBe('d-ABCDEFGHI');
+  });
+
+  it('never holds a known secret, even one an error message quoted (the file is world-readable)', () => {
+    const pidDir = tempPidDir();
+    registerSecret('statusFileSecret/0123456789');
+    writeStatusSnapshot(pidDir, snapshotFor(1234, { lastError: { at: new Date().toISOString(), message: 'refused statusFileSecret/0123456789' } }));
+    const text = readFileSync(statusFilePath(pidDir), 'utf8');
+    expect(text).not.toContain('statusFileSecret/0123456789');
+    expect(readStatusSnapshot(pidDir)!.lastError!.message).toBe('refused [REDACTED]');
   });
 
   it('is undefined when absent, an error when torn or foreign, and keeps unknown fields', () => {
