@@ -273,6 +273,24 @@ describe('deployment specifications', () => {
     expect((await agent.stop()).exitCode).toBe(0);
   });
 
+  it('refuses another deployment system and a missing specification before acknowledging (§1.5 step 1)', async () => {
+    newWorld();
+    const bundle = world.makeBundle({ label: 'system' });
+    const agent = world.start();
+    const other = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: makeSpec({ revision: localRevision(bundle) }), commands: ['DownloadBundle'], deploymentSystem: 'Apollo' });
+    await waitForDeployment(service, other, agent);
+    const missing = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: makeSpec({ revision: localRevision(bundle) }), commands: ['DownloadBundle'], omitSpecification: true });
+    await waitForDeployment(service, missing, agent);
+    for (const [d, message] of [[other, 'Deployment System mismatch: CodeDeploy != Apollo'], [missing, 'Deployment Specification missing']] as const) {
+      expect(d.status).toBe('Failed');
+      expectCompletedOnce(d);
+      expect(d.commands[0].acks).toEqual([]);
+      expect(payloadOf(d.commands[0].completions[0])).toEqual({ error_code: 5, script_name: '', message, log: '' });
+    }
+    expect(world.hookLines()).toEqual([]);
+    expect((await agent.stop()).exitCode).toBe(0);
+  });
+
   it('accepts a PKCS7 SignedData without signers with a warning by default, and refuses it when enforcing', async () => {
     newWorld();
     const bundle = world.makeBundle({ label: 'unsigned' });
