@@ -140,6 +140,21 @@ describe('the agent process', () => {
     }
   });
 
+  it('keeps polling when the service refuses its credentials, says where they come from, and records the error for status', async () => {
+    world = new AgentWorld('cda-process-');
+    world.useIamUser('arn:aws:iam::123456789012:user/process-bad-key', { accessKeyId: 'AKIAPROCESSBADKEY001', secretAccessKey: 'processBadKeySecret/0123456789abcdef' });
+    world.writeConfig(service.url);
+    const agent = world.start();
+    await agent.waitForLog(/Cannot reach InstanceService: PollHostCommand: UnrecognizedClientException[^\n]*; retrying in[\s\S]*Cannot reach InstanceService/);
+    expect(agent.log).toContain(`(the service refused this host's credentials: check the IAM user keys in ${world.onPremisesFile}, that they belong to ${world.hostIdentifier}, the region us-east-1 and the clock)`);
+    const status = await waitForStatus((s) => s.lastError !== undefined);
+    expect(status.lastError!.message).toMatch(/^PollHostCommand: UnrecognizedClientException \(HTTP 403\)/);
+    expect(status.state).toBe('polling');
+    const exit = await agent.stop();
+    expect(exit.exitCode, agent.log).toBe(0);
+    expect(agent.log).not.toContain('processBadKeySecret/0123456789abcdef');
+  });
+
   it('keeps retrying an identity it cannot determine yet, and still stops at once on SIGTERM', async () => {
     world = new AgentWorld('cda-process-');
     world.writeConfig(service.url, { on_premises_config_file: join(world.dir, 'not-registered-yet.yml') });
