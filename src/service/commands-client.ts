@@ -263,7 +263,8 @@ export class CommandsClient {
       this.noteClockSkew(error, answer.headers.date);
       if (isThrottlingError(error)) {
         const waitMs = this.throttleGate?.close();
-        if (waitMs) this.logger.warn(`${operation} was throttled (${error.errorType}); no request goes to the commands service for ${(waitMs / 1000).toFixed(1)} s`);
+        // A throttled poll is reported by the poll loop itself.
+        if (waitMs && operation !== 'PollHostCommand') this.logger.warn(`${operation} was throttled (${error.errorType}); no request goes to the commands service for ${(waitMs / 1000).toFixed(1)} s`);
       }
       throw error;
     };
