@@ -4,7 +4,7 @@
 // subcommand and each part loaded on demand (S3, GitHub, archives, PKCS7, the engine, the control-plane SDK)
 // lives in dist/chunks/, so an idle `run` never parses them (issue 4: idle RSS ≤ 60 MiB).
 import { build } from 'esbuild';
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,7 +35,7 @@ const result = await build({
 // are ten minutes old: an agent started from the previous build (a test run, say) still loads its chunks.
 const produced = new Set(Object.keys(result.metafile.outputs).map((file) => relative(dist, join(root, file))));
 const chunks = join(dist, 'chunks');
-for (const name of readdirSync(chunks)) {
+for (const name of existsSync(chunks) ? readdirSync(chunks) : []) {
   const file = join(chunks, name);
   if (!produced.has(`chunks/${name}`) && Date.now() - statSync(file).mtimeMs > 10 * 60_000) rmSync(file, { force: true });
 }
