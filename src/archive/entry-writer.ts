@@ -14,11 +14,11 @@ import {
 } from './entry-safety.js';
 import { LoopYield } from './loop-yield.js';
 import { OwnerLookup } from './owner-lookup.js';
+import { FileJobPool, type JobAttributes } from '../util/file-job-pool.js';
 import {
   restoreDirectoryAttributesSync,
   writeStreamedFile,
   writeSymlinkSync,
-  writeWholeFileSync,
   type InodeAttributes,
 } from './write-file.js';
 
@@ -62,6 +62,11 @@ export class EntryWriter {
   readonly #uid = process.getuid?.() ?? -1;
   readonly #gid = process.getgid?.() ?? -1;
   readonly #loop = new LoopYield();
+  /**
+   * Small files are written by worker threads (see FileJobPool): with tens of thousands of them, the
+   * system calls that create them are most of the time, and several threads make them in parallel.
+   */
+  readonly #pool = new FileJobPool();
 
   /** What each archive-relative path is right now (pending symlinks included). */
   readonly #unpacked = new Map<string, EntryKind>();
@@ -89,6 +94,8 @@ export class EntryWriter {
     refuseRootReplacement(entry.path, path, entry.kind);
     refuseSpecialFile(entry.path, entry.kind);
     refuseSymlinkAncestor(entry.path, path, this.#symlinks);
+    // A hard link needs its target on disk, and replacing an entry needs the earlier one there to remove.
+    if (entry.kind === 'hardlink' || this.#unpacked.has(path)) await this.#pool.flush();
     switch (entry.kind) {
       case 'directory':
         this.#directory(path, entry);
@@ -111,6 +118,7 @@ export class EntryWriter {
 
   /** Creates the deferred links and restores directory attributes; call once, after the last add(). */
   async finish(): Promise<WriterResult> {
+    await this.#pool.flush();
     const links = this.#finalSymlinks();
     for (const [path, target] of links) {
       refuseSymlinkAncestor(path, path, links);
@@ -129,6 +137,11 @@ export class EntryWriter {
       await this.#loop.maybeYield();
     }
     return { entries: this.#entries, bytes: this.#bytes, symlinks: links };
+  }
+
+  /** Waits for the writes in flight; call once (after finish() or a failure), before the folder may be removed. */
+  close(): Promise<void> {
+    return this.#pool.close();
   }
 
   /**
@@ -228,7 +241,7 @@ export class EntryWriter {
     if (content.size > this.#smallFileLimit) {
       await writeStreamedFile(target, content.chunks(), attributes, this.#umask, this.#signal);
     } else {
-      writeWholeFileSync(target, await content.readAll(), attributes, this.#umask);
+      await this.#pool.add({ kind: 'write', to: target, data: await content.readAll(), attributes: jobAttributes(attributes) });
     }
   }
 
@@ -257,4 +270,14 @@ export class EntryWriter {
       linkSync(this.#absolute(inode), this.#absolute(path));
     }
   }
+}
+
+function jobAttributes(attributes: InodeAttributes): JobAttributes {
+  return {
+    mode: attributes.mode,
+    atime: attributes.atime.getTime() / 1000,
+    mtime: attributes.mtime === undefined ? undefined : attributes.mtime.getTime() / 1000,
+    uid: attributes.uid,
+    gid: attributes.gid,
+  };
 }

@@ -76,17 +76,25 @@ export async function unpackBundle(
 }
 
 async function extractTar(bundlePath: string, writer: EntryWriter): Promise<WriterResult> {
-  const source = await openTarSource(bundlePath);
-  for await (const { entry, content } of readTarMembers(source)) await writer.add(entry, content);
-  return await writer.finish();
+  try {
+    const source = await openTarSource(bundlePath);
+    for await (const { entry, content } of readTarMembers(source)) await writer.add(entry, content);
+    return await writer.finish();
+  } finally {
+    await writer.close();
+  }
 }
 
 async function extractZip(bundlePath: string, writer: EntryWriter): Promise<WriterResult> {
-  const zip = await openZip(bundlePath);
   try {
-    for await (const { entry, content } of zip.members()) await writer.add(entry, content);
-    return await writer.finish();
+    const zip = await openZip(bundlePath);
+    try {
+      for await (const { entry, content } of zip.members()) await writer.add(entry, content);
+      return await writer.finish();
+    } finally {
+      zip.close();
+    }
   } finally {
-    zip.close();
+    await writer.close();
   }
 }

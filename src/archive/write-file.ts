@@ -6,10 +6,10 @@ import { promisify } from 'node:util';
  * O_EXCL for new files), so ownership, mode and times always land on the inode the agent created,
  * never on whatever a symlink points at.
  *
- * Small files are written with synchronous calls, as GNU tar writes everything: an asynchronous
- * call costs a round trip through libuv's thread pool, and with tens of thousands of small files
- * those round trips, not the bytes, were most of the time (about 3× slower on a 2-vCPU host).
- * Large files stream asynchronously, one chunk at a time, so the event loop is never held for long.
+ * Small files are written by a FileJobPool (../util/file-job-pool.ts) with the same rules, in worker
+ * threads: with tens of thousands of small files the system calls that create them, not the bytes,
+ * are most of the time. Large files stream here, asynchronously, one chunk at a time, so the event
+ * loop is never held for long.
  */
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = fs.constants;
@@ -47,17 +47,6 @@ function createFileSync(path: string, attributes: InodeAttributes, umask: number
   const chmod = needsChmod(attributes, umask);
   // When a chmod follows, the file starts private rather than briefly wider than the archive says.
   return { fd: fs.openSync(path, CREATE_FLAGS, chmod ? 0o600 : attributes.mode), chmod };
-}
-
-/** Creates `path` (which must not exist) holding `data`. */
-export function writeWholeFileSync(path: string, data: Buffer, attributes: InodeAttributes, umask: number): void {
-  const { fd, chmod } = createFileSync(path, attributes, umask);
-  try {
-    for (let offset = 0; offset < data.length; ) offset += fs.writeSync(fd, data, offset, data.length - offset);
-    restoreAttributesSync(fd, attributes, chmod);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /**

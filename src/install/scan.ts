@@ -65,6 +65,7 @@ function walk(absolutePath: string, relativePath: string, stats: Stats, entries:
     gid: stats.gid,
     atimeMs: stats.atimeMs,
     mtimeMs: stats.mtimeMs,
+    size: stats.size,
   };
   if (entry.type === 'symlink') entry.linkTarget = readlinkSync(absolutePath);
   entries.push(entry);

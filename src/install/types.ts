@@ -16,6 +16,8 @@ export interface SourceEntry {
   gid: number;
   atimeMs: number;
   mtimeMs: number;
+  /** Bytes (as lstat says); absent when unknown. */
+  size?: number;
   /** Raw target of a symbolic link, recreated as is. */
   linkTarget?: string;
 }
