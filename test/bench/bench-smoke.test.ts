@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const tmp = makeTempDir('cda-bench-smoke-');
+afterAll(() => tmp.cleanup());
+
+/**
+ * `npm run bench` on tiny bundles, one run of each scenario, so the bench scripts keep working as the
+ * agent changes. Nothing here looks at the figures: timing is the bench's business, not a test's.
+ */
+describe('bench smoke', () => {
+  it('runs every scenario on tiny input and writes the table', async () => {
+    const out = join(tmp.dir, 'BENCHMARKS.md');
+    const result = await execa(
+      process.execPath,
+      [
+        join(REPO_ROOT, 'bench', 'run.mjs'),
+        '--scale', 'tiny',
+        '--no-tmpfs',
+        '--work-dir', join(tmp.dir, 'work'),
+        '--cache-dir', join(tmp.dir, 'cache'),
+        '--out', out,
+      ],
+      { reject: false, all: true, env: { AWS_EC2_METADATA_DISABLED: 'true' } },
+    );
+    expect(result.exitCode, String(result.all)).toBe(0);
+    const written = readFileSync(out, 'utf8');
+    for (const scenario of ['start', 'small', 'hook-output', 'background', 'many-files (directory)', 'many-files (tgz)', 'many-files (zip)',
+      'big-file (directory)', 'big-file (tgz)', 'idle', 'poll-to-ack']) {
+      expect(written, `${scenario} row`).toContain(`| ${scenario} |`);
+    }
+    expect(written).toContain(`Node.js ${process.version}`);
+    expect(written).toContain('disk (tmpfs not requested)');
+  }, 180_000);
+});
