@@ -177,18 +177,6 @@ const RUNNER_SOURCE = String.raw`(fs, bufferSize) => {
 /** Files up to this size are copied through a buffer; larger ones with copyFile. */
 const COPY_BUFFER_SIZE = 64 * 1024;
 
-// The data of a batch's write jobs travels in one transferred buffer (no copy); each job names its slice.
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const runJobs = (${RUNNER_SOURCE})(require('node:fs'), ${COPY_BUFFER_SIZE});
-parentPort.on('message', ({ jobs, data, context }) => {
-  for (const job of jobs) if (job.kind === 'write') job.data = new Uint8Array(data, job.offset, job.length);
-  const { done, error } = runJobs(jobs, context);
-  const failure = error && { message: String(error.message), code: error.code, errno: error.errno, syscall: error.syscall, path: error.path, dest: error.dest };
-  parentPort.postMessage({ done, failure });
-});
-`;
-
 interface RunnerContext {
   umask: number;
   uid: number;
@@ -284,42 +272,133 @@ function markFailed(error: unknown, job: FileJob | undefined): void {
 /** Idle workers are stopped after this long, so an idle daemon does not keep them. */
 const IDLE_SHUTDOWN_MS = 5_000;
 
-/** The batch as a worker receives it: write jobs' bytes copied into one buffer, to be transferred. */
-function packBatch(jobs: readonly FileJob[]): { message: object[]; data?: ArrayBuffer } {
-  let total = 0;
-  for (const job of jobs) if (job.kind === 'write') total += job.data.byteLength;
-  if (total === 0) return { message: jobs as FileJob[] };
-  const data = new ArrayBuffer(total);
-  const bytes = new Uint8Array(data);
-  let offset = 0;
-  const message = jobs.map((job) => {
-    if (job.kind !== 'write') return job;
-    bytes.set(job.data, offset);
-    const packed = { kind: 'write', to: job.to, attributes: job.attributes, offset, length: job.data.byteLength };
-    offset += job.data.byteLength;
-    return packed;
-  });
-  return { message, data };
+/**
+ * A batch as a worker receives it. Structured cloning of thousands of small objects cost more than the
+ * copies they describe, so a batch travels as one string of paths (NUL-separated: no path holds NUL),
+ * one array of numbers and one buffer of write data, the last two transferred, not copied.
+ * Numbers per job, in order: kind (0 write, 1 copy, 2 symlink), which fields are present (bits), mode,
+ * atime, mtime, uid, gid, data offset, data length.
+ */
+const FIELDS = 9;
+const KINDS = ['write', 'copy', 'symlink'] as const;
+const HAS = { attributes: 1, atime: 2, mtime: 4, uid: 8, gid: 16, from: 32, target: 64 } as const;
+
+interface PackedBatch {
+  paths: string;
+  numbers: ArrayBuffer;
+  data?: ArrayBuffer;
 }
+
+function packBatch(jobs: readonly FileJob[]): PackedBatch {
+  const numbers = new Float64Array(jobs.length * FIELDS);
+  const paths: string[] = [];
+  let dataBytes = 0;
+  for (const job of jobs) if (job.kind === 'write') dataBytes += job.data.byteLength;
+  const data = dataBytes > 0 ? new Uint8Array(dataBytes) : undefined;
+  let dataOffset = 0;
+  jobs.forEach((job, index) => {
+    const at = index * FIELDS;
+    let has = 0;
+    paths.push(job.to);
+    if (job.kind !== 'write' && job.from !== undefined) {
+      has |= HAS.from;
+      paths.push(job.from);
+    }
+    if (job.kind === 'symlink' && job.target !== undefined) {
+      has |= HAS.target;
+      paths.push(job.target);
+    }
+    const a = job.attributes;
+    if (a) {
+      has |= HAS.attributes;
+      numbers[at + 2] = a.mode;
+      if (a.atime !== undefined) (has |= HAS.atime), (numbers[at + 3] = a.atime);
+      if (a.mtime !== undefined) (has |= HAS.mtime), (numbers[at + 4] = a.mtime);
+      if (a.uid !== undefined) (has |= HAS.uid), (numbers[at + 5] = a.uid);
+      if (a.gid !== undefined) (has |= HAS.gid), (numbers[at + 6] = a.gid);
+    }
+    if (job.kind === 'write' && data) {
+      data.set(job.data, dataOffset);
+      numbers[at + 7] = dataOffset;
+      numbers[at + 8] = job.data.byteLength;
+      dataOffset += job.data.byteLength;
+    }
+    numbers[at] = KINDS.indexOf(job.kind);
+    numbers[at + 1] = has;
+  });
+  return { paths: paths.join('\0'), numbers: numbers.buffer, data: data?.buffer };
+}
+
+/** packBatch undone, in the worker: the same text runs there. */
+const UNPACK_SOURCE = String.raw`({ paths, numbers, data }) => {
+  const n = new Float64Array(numbers);
+  const names = paths.split('\0');
+  const kinds = ['write', 'copy', 'symlink'];
+  const jobs = [];
+  let name = 0;
+  for (let at = 0; at < n.length; at += ${FIELDS}) {
+    const has = n[at + 1];
+    const job = { kind: kinds[n[at]], to: names[name++] };
+    if (has & ${HAS.from}) job.from = names[name++];
+    if (has & ${HAS.target}) job.target = names[name++];
+    if (has & ${HAS.attributes}) {
+      const a = { mode: n[at + 2] };
+      if (has & ${HAS.atime}) a.atime = n[at + 3];
+      if (has & ${HAS.mtime}) a.mtime = n[at + 4];
+      if (has & ${HAS.uid}) a.uid = n[at + 5];
+      if (has & ${HAS.gid}) a.gid = n[at + 6];
+      job.attributes = a;
+    }
+    if (job.kind === 'write') job.data = new Uint8Array(data, n[at + 7], n[at + 8]);
+    jobs.push(job);
+  }
+  return jobs;
+}`;
+
+// The data of a batch's write jobs travels in one transferred buffer (no copy); each job names its slice.
+// `state` (shared memory) says, without a message, that this worker is up and how many batches it has
+// finished: the agent's thread, busy running batches itself, cannot see messages until it yields.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const runJobs = (${RUNNER_SOURCE})(require('node:fs'), ${COPY_BUFFER_SIZE});
+const state = new Int32Array(workerData.state);
+const { readyAt, finishedAt } = workerData;
+const unpack = ${UNPACK_SOURCE};
+parentPort.on('message', ({ batch, context }) => {
+  const { done, error } = runJobs(unpack(batch), context);
+  const failure = error && { message: String(error.message), code: error.code, errno: error.errno, syscall: error.syscall, path: error.path, dest: error.dest };
+  parentPort.postMessage({ done, failure });
+  Atomics.add(state, finishedAt, 1);
+});
+Atomics.store(state, readyAt, 1);
+`;
 
 interface Slot {
   worker: Worker;
-  ready: boolean;
-  /** The reply callback of the batch it is running. */
-  running?: (reply: Reply) => void;
+  /** Where in the shared state this worker says it is ready, and counts the batches it finished. */
+  readyAt: number;
+  finishedAt: number;
+  /** Batches posted to it. */
+  posted: number;
+  /** Reply callbacks of the batches posted and not yet answered, oldest first. */
+  replies: ((reply: Reply) => void)[];
 }
 
 /**
  * The worker threads, shared by every pool of the process, so a deployment's DownloadBundle and Install
  * pay for starting them once. Each worker runs one batch at a time; a worker keeps the process alive
- * only while it runs one. Stopped after a few idle seconds.
+ * only while a batch of it is unanswered. Stopped after a few idle seconds.
  */
 class WorkerSet {
   readonly #slots: Slot[] = [];
+  /** Per worker: ready flag, batches finished. */
+  readonly #state: Int32Array;
   #users = 0;
   #idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(readonly size: number) {}
+  constructor(readonly size: number) {
+    this.#state = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * 2 * size));
+  }
 
   acquire(): void {
     this.#users++;
@@ -335,18 +414,22 @@ class WorkerSet {
   }
 
   start(): void {
-    while (this.#slots.length < this.size) {
-      const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true }), ready: false };
+    for (let index = this.#slots.length; index < this.size; index++) {
+      // A pair of cells no live worker uses.
+      const used = new Set(this.#slots.map((slot) => slot.readyAt));
+      let cells = 0;
+      while (used.has(cells)) cells += 2;
+      Atomics.store(this.#state, cells, 0);
+      Atomics.store(this.#state, cells + 1, 0);
+      const workerData = { state: this.#state.buffer, readyAt: cells, finishedAt: cells + 1 };
+      const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true, workerData }), readyAt: cells, finishedAt: cells + 1, posted: 0, replies: [] };
       slot.worker.unref();
-      slot.worker.once('online', () => {
-        slot.ready = true;
-      });
-      slot.worker.on('message', (message: Reply) => this.#finish(slot, message));
+      slot.worker.on('message', (reply: Reply) => this.#answer(slot, reply));
       slot.worker.once('error', (error) => {
-        // A worker that died (out of memory, say) fails its batch and leaves the set.
-        const index = this.#slots.indexOf(slot);
-        if (index >= 0) this.#slots.splice(index, 1);
-        this.#finish(slot, { done: 0, failure: { message: `a file worker stopped: ${error.message}` } });
+        // A worker that died (out of memory, say) fails its batches and leaves the set.
+        const at = this.#slots.indexOf(slot);
+        if (at >= 0) this.#slots.splice(at, 1);
+        while (slot.replies.length > 0) this.#answer(slot, { done: 0, failure: { message: `a file worker stopped: ${error.message}` } });
       });
       this.#slots.push(slot);
     }
@@ -356,22 +439,24 @@ class WorkerSet {
     return this.#slots.length > 0;
   }
 
-  /** Hands `jobs` to a ready, idle worker; false when there is none. */
+  /** Hands `jobs` to a worker that is up and idle; false when there is none. */
   tryRun(jobs: readonly FileJob[], context: RunnerContext, onReply: (reply: Reply) => void): boolean {
-    const slot = this.#slots.find((candidate) => candidate.ready && !candidate.running);
+    const slot = this.#slots.find(
+      (candidate) => Atomics.load(this.#state, candidate.readyAt) === 1 && Atomics.load(this.#state, candidate.finishedAt) === candidate.posted,
+    );
     if (!slot) return false;
-    slot.running = onReply;
+    slot.posted++;
+    slot.replies.push(onReply);
     slot.worker.ref();
-    const { message, data } = packBatch(jobs);
-    slot.worker.postMessage({ jobs: message, data, context }, data ? [data] : []);
+    const batch = packBatch(jobs);
+    slot.worker.postMessage({ batch, context }, batch.data ? [batch.numbers, batch.data] : [batch.numbers]);
     return true;
   }
 
-  #finish(slot: Slot, reply: Reply): void {
-    const running = slot.running;
-    slot.running = undefined;
-    slot.worker.unref();
-    running?.(reply);
+  #answer(slot: Slot, reply: Reply): void {
+    const onReply = slot.replies.shift();
+    if (slot.replies.length === 0) slot.worker.unref();
+    onReply?.(reply);
   }
 
   #stopAll(): void {
