@@ -7,7 +7,7 @@
 //                      [--out BENCHMARKS.md | --no-write]
 import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { prepareFixtures } from './lib/fixtures.mjs';
@@ -125,7 +125,8 @@ process.stdout.write(missed.length ? `\ntargets missed: ${missed.join(', ')}\n` 
 if (!flags['no-write']) {
   const out = resolve(flags.out ?? join(repoRoot, 'BENCHMARKS.md'));
   const command = `npm run bench${flags.quick ? ' -- --quick' : ''}${flags.only ? ` (--only ${flags.only})` : ''}`;
-  const section = markdownSection({ machine, storage: work.storage, mode: scale, runs, results, loadAfter: os.loadavg(), command });
+  const cacheLabel = relative(repoRoot, cacheDir).startsWith('..') ? cacheDir : relative(repoRoot, cacheDir);
+  const section = markdownSection({ machine, storage: work.storage, mode: scale, runs, results, loadAfter: os.loadavg(), command, cacheLabel });
   writeBenchmarksFile(out, section);
   log(`wrote ${out}`);
 }

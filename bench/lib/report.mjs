@@ -60,14 +60,14 @@ export function terminalTable(results) {
   return rows.map((row) => row.map((cell, i) => String(cell).padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }
 
-export function markdownSection({ machine, storage, mode, runs, results, loadAfter, command }) {
+export function markdownSection({ machine, storage, mode, runs, results, loadAfter, command, cacheLabel }) {
   const lines = [
     BEGIN,
     `### Last run: ${machine.date}`,
     '',
     `- Command: \`${command}\` (${mode}; ${runs})`,
     `- Node.js ${machine.node}; ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB memory; ${machine.kernel}`,
-    `- Deployment root, destinations and baseline output on: ${storage}`,
+    `- Deployment root, destinations and baseline output on: ${storage}; the bundles are read from \`${cacheLabel}\` on the disk (in the page cache after each scenario's warm-up run)`,
     `- Load average (1, 5, 15 min) at the start: ${machine.loadAverage.map((l) => l.toFixed(2)).join(', ')}; at the end: ${loadAfter.map((l) => l.toFixed(2)).join(', ')}`,
     '- Cells are `median (min–max)`; ratios are agent ÷ baseline of the medians. Wall time and CPU (user + system, the',
     '  process and every child it waited for, to 10 ms) are of the whole `codedeploy-agent deploy` process, start to exit;',

@@ -70,8 +70,10 @@ function walk(absolutePath: string, relativePath: string, stats: Stats, entries:
   if (entry.type === 'symlink') entry.linkTarget = readlinkSync(absolutePath);
   entries.push(entry);
   if (entry.type !== 'directory') return;
+  // Names from readdir hold no '/': concatenation, which costs a fraction of join's normalising.
+  const prefix = absolutePath.endsWith('/') ? absolutePath : `${absolutePath}/`;
   for (const name of readdirSync(absolutePath)) {
-    const childPath = join(absolutePath, name);
+    const childPath = prefix + name;
     walk(childPath, relativePath === '' ? name : `${relativePath}/${name}`, lstatSync(childPath), entries);
   }
 }
