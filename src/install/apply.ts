@@ -136,17 +136,16 @@ async function removePrevious(
 }
 
 /**
- * Whether a copied entry needs a chown to get its revision owner (only root can give files away). A new
- * file belongs to the agent, or takes its folder's group under setgid; checking that once per folder
- * saves a system call per file on the hot path.
+ * How, as root, a copy gets its revision owner (only root can give files away): a new file belongs to
+ * the agent, or takes its folder's group under setgid; checking that once per folder saves a system call
+ * per file on the hot path. `change`: for an entry with stats, whether to chown to them. `keep`: for a
+ * file copied with its own attributes, whether its owner must be set even when it is the agent's.
  */
-function ownerCheck(): (op: Operation<'copy'>) => boolean {
+function ownerCheck(): (op: Operation<'copy'>) => { change: boolean; keep: boolean } {
   const uid = process.getuid?.();
   const gid = process.getgid?.();
   const groupInherited = new Map<string, boolean>();
-  return ({ entry, destination }) => {
-    if (uid !== 0) return false;
-    if (entry.uid !== uid || entry.gid !== gid) return true;
+  const inheritsGroup = (destination: string): boolean => {
     const dir = dirname(destination);
     let inherited = groupInherited.get(dir);
     if (inherited === undefined) {
@@ -155,6 +154,13 @@ function ownerCheck(): (op: Operation<'copy'>) => boolean {
       groupInherited.set(dir, inherited);
     }
     return inherited;
+  };
+  return ({ entry, destination }) => {
+    if (uid !== 0) return { change: false, keep: false };
+    const stats = entry.stats;
+    if (stats && (stats.uid !== uid || stats.gid !== gid)) return { change: true, keep: true };
+    const inherited = inheritsGroup(destination);
+    return { change: inherited, keep: inherited };
   };
 }
 
@@ -174,6 +180,7 @@ async function copyEntries(
   const needsChown = ownerCheck();
   const pool = new FileJobPool({
     expectedJobs: copies.length,
+    preserveOwner: process.getuid?.() === 0,
     onDone: (jobs) => {
       for (const job of jobs) {
         journal.created(job.to, false);
@@ -207,15 +214,18 @@ async function copyEntries(
 }
 
 /** One file or link from the revision; a link is recreated with its raw target, never followed (§10.20). */
-function copyJob(op: Operation<'copy'>, changeOwner: boolean): FileJob {
+function copyJob(op: Operation<'copy'>, owner: { change: boolean; keep: boolean }): FileJob {
   const { entry, destination } = op;
-  const attributes: JobAttributes = { mode: entry.mode & 0o7777, atime: entry.atimeMs / 1000, mtime: entry.mtimeMs / 1000 };
-  if (changeOwner) {
-    attributes.uid = entry.uid;
-    attributes.gid = entry.gid;
+  const stats = entry.stats;
+  // The copy's open uses O_EXCL: never write through something that appeared at the destination since the scan.
+  // Without stats (a file below a source folder): mode, times and, as root, owner from the file itself.
+  if (!stats) return { kind: 'copy', from: entry.absolutePath, to: destination, keepOwner: owner.keep };
+  const attributes: JobAttributes = { mode: stats.mode & 0o7777, atime: stats.atimeMs / 1000, mtime: stats.mtimeMs / 1000 };
+  if (owner.change) {
+    attributes.uid = stats.uid;
+    attributes.gid = stats.gid;
   }
   if (entry.type === 'symlink') return { kind: 'symlink', to: destination, target: entry.linkTarget ?? '', attributes };
-  // The copy's open uses O_EXCL: never write through something that appeared at the destination since the scan.
   return { kind: 'copy', from: entry.absolutePath, to: destination, attributes };
 }
 

@@ -2,7 +2,7 @@ import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Stat
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { FileMapping, Permission } from '../appspec/types.js';
 import type { CleanupEntry } from './cleanup-file.js';
-import type { EntryType, InstallScan, PathState, SourceEntry, SourceScan } from './types.js';
+import type { EntryStats, EntryType, InstallScan, PathState, SourceEntry, SourceScan } from './types.js';
 
 export interface ScanInput {
   archiveDir: string;
@@ -56,26 +56,32 @@ export function scanSource(archiveDir: string, mapping: FileMapping): SourceScan
 }
 
 function walk(absolutePath: string, relativePath: string, stats: Stats, entries: SourceEntry[]): void {
-  const entry: SourceEntry = {
-    relativePath,
-    absolutePath,
-    type: typeOf(stats),
-    mode: stats.mode,
-    uid: stats.uid,
-    gid: stats.gid,
-    atimeMs: stats.atimeMs,
-    mtimeMs: stats.mtimeMs,
-    size: stats.size,
-  };
-  if (entry.type === 'symlink') entry.linkTarget = readlinkSync(absolutePath);
+  const type = typeOf(stats);
+  const entry: SourceEntry = { relativePath, absolutePath, type, stats: statsOf(stats) };
+  if (type === 'symlink') entry.linkTarget = readlinkSync(absolutePath);
   entries.push(entry);
-  if (entry.type !== 'directory') return;
+  if (type === 'directory') walkChildren(absolutePath, relativePath, entries);
+}
+
+/** Below a folder the types come from readdir; only links are lstat'ed (their copies need owner and times). */
+function walkChildren(absolutePath: string, relativePath: string, entries: SourceEntry[]): void {
   // Names from readdir hold no '/': concatenation, which costs a fraction of join's normalising.
   const prefix = absolutePath.endsWith('/') ? absolutePath : `${absolutePath}/`;
-  for (const name of readdirSync(absolutePath)) {
-    const childPath = prefix + name;
-    walk(childPath, relativePath === '' ? name : `${relativePath}/${name}`, lstatSync(childPath), entries);
+  for (const child of readdirSync(absolutePath, { withFileTypes: true })) {
+    const childPath = prefix + child.name;
+    const childRelative = relativePath === '' ? child.name : `${relativePath}/${child.name}`;
+    if (child.isSymbolicLink()) {
+      walk(childPath, childRelative, lstatSync(childPath), entries);
+      continue;
+    }
+    const type: EntryType = child.isDirectory() ? 'directory' : child.isFile() ? 'file' : 'other';
+    entries.push({ relativePath: childRelative, absolutePath: childPath, type });
+    if (type === 'directory') walkChildren(childPath, childRelative, entries);
   }
+}
+
+function statsOf(stats: Stats): EntryStats {
+  return { mode: stats.mode, uid: stats.uid, gid: stats.gid, atimeMs: stats.atimeMs, mtimeMs: stats.mtimeMs };
 }
 
 /**

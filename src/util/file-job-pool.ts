@@ -33,9 +33,10 @@ export type FileJob =
   /**
    * Create `to` (which must not exist) as a copy of the regular file `from`, which is never followed
    * if it is a symlink. Without `attributes`: the source's mode and times and, with `preserveOwner`,
-   * its owner (`cp -a`). A failed copy removes what it created.
+   * its owner when it is not the agent's (`cp -a`), or always with `keepOwner` (a setgid folder would
+   * give the copy its own group). A failed copy removes what it created.
    */
-  | { kind: 'copy'; from: string; to: string; attributes?: JobAttributes }
+  | { kind: 'copy'; from: string; to: string; attributes?: JobAttributes; keepOwner?: boolean }
   /** Create the symlink `to` → `target`; or, with `from`, a copy of the symlink `from` (target, owner, times). */
   | { kind: 'symlink'; to: string; target?: string; from?: string; attributes?: JobAttributes };
 
@@ -68,9 +69,9 @@ const RUNNER_SOURCE = String.raw`(fs, bufferSize) => {
   // The umask strips bits from open(2)'s mode, and chown(2) clears setuid and setgid.
   const needsChmod = (a) => chowns(a) || (a.mode & 0o7000) !== 0 || (a.mode & context.umask) !== 0;
 
-  const sourceAttributes = (stats) => {
+  const sourceAttributes = (stats, job) => {
     const a = { mode: stats.mode & 0o7777, atime: stats.atimeMs / 1000, mtime: stats.mtimeMs / 1000 };
-    if (context.preserveOwner && (stats.uid !== context.uid || stats.gid !== context.gid)) {
+    if (context.preserveOwner && (job.keepOwner || stats.uid !== context.uid || stats.gid !== context.gid)) {
       a.uid = stats.uid;
       a.gid = stats.gid;
     }
@@ -116,14 +117,15 @@ const RUNNER_SOURCE = String.raw`(fs, bufferSize) => {
 
   // Small files: read and write through one reused buffer, fewer calls than copyFile makes.
   const copy = (job) => {
-    const source = fs.openSync(job.from, c.O_RDONLY | c.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO put in the file's place would otherwise block the open forever.
+    const source = fs.openSync(job.from, c.O_RDONLY | c.O_NOFOLLOW | c.O_NONBLOCK);
     let target;
     try {
       const stats = fs.fstatSync(source);
       if (!stats.isFile()) throw Object.assign(new Error(job.from + ' is not a regular file'), { code: 'EINVAL' });
       // On the agent's own thread a large copy is handed back, to be made without holding the event loop.
       if (stats.size > buffer.length && context.inline) return 'large';
-      const a = job.attributes ?? sourceAttributes(stats);
+      const a = job.attributes ?? sourceAttributes(stats, job);
       if (stats.size > buffer.length) return copyLarge(job, a);
       target = create(job.to, a);
       for (let position = 0; position < stats.size; ) {
@@ -152,7 +154,7 @@ const RUNNER_SOURCE = String.raw`(fs, bufferSize) => {
     if (job.from !== undefined) {
       const stats = fs.lstatSync(job.from);
       target = fs.readlinkSync(job.from);
-      a = sourceAttributes(stats);
+      a = sourceAttributes(stats, job);
     }
     fs.symlinkSync(target, job.to);
     if (a && chowns(a)) fs.lchownSync(job.to, a.uid ?? -1, a.gid ?? -1);
@@ -228,7 +230,7 @@ async function copyLargeHere(job: Extract<FileJob, { kind: 'copy' }>, context: R
   let attributes = job.attributes;
   if (!attributes) {
     attributes = { mode: stats.mode & 0o7777, atime: stats.atimeMs / 1000, mtime: stats.mtimeMs / 1000 };
-    if (context.preserveOwner && (stats.uid !== context.uid || stats.gid !== context.gid)) {
+    if (context.preserveOwner && (job.keepOwner || stats.uid !== context.uid || stats.gid !== context.gid)) {
       attributes.uid = stats.uid;
       attributes.gid = stats.gid;
     }
@@ -281,7 +283,7 @@ const IDLE_SHUTDOWN_MS = 5_000;
  */
 const FIELDS = 9;
 const KINDS = ['write', 'copy', 'symlink'] as const;
-const HAS = { attributes: 1, atime: 2, mtime: 4, uid: 8, gid: 16, from: 32, target: 64 } as const;
+const HAS = { attributes: 1, atime: 2, mtime: 4, uid: 8, gid: 16, from: 32, target: 64, keepOwner: 128 } as const;
 
 interface PackedBatch {
   paths: string;
@@ -304,6 +306,7 @@ function packBatch(jobs: readonly FileJob[]): PackedBatch {
       has |= HAS.from;
       paths.push(job.from);
     }
+    if (job.kind === 'copy' && job.keepOwner) has |= HAS.keepOwner;
     if (job.kind === 'symlink' && job.target !== undefined) {
       has |= HAS.target;
       paths.push(job.target);
@@ -341,6 +344,7 @@ const UNPACK_SOURCE = String.raw`({ paths, numbers, data }) => {
     const job = { kind: kinds[n[at]], to: names[name++] };
     if (has & ${HAS.from}) job.from = names[name++];
     if (has & ${HAS.target}) job.target = names[name++];
+    if (has & ${HAS.keepOwner}) job.keepOwner = true;
     if (has & ${HAS.attributes}) {
       const a = { mode: n[at + 2] };
       if (has & ${HAS.atime}) a.atime = n[at + 3];

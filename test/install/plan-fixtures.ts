@@ -12,11 +12,7 @@ export function source(mapping: FileMapping, tree: Record<string, EntryType | { 
     absolutePath: relativePath === '' ? sourcePath : `${sourcePath}/${relativePath}`,
     type: typeof kind === 'string' ? kind : 'symlink',
     linkTarget: typeof kind === 'string' ? undefined : kind.link,
-    mode: typeof kind === 'string' && kind === 'directory' ? 0o40755 : 0o100644,
-    uid: 0,
-    gid: 0,
-    atimeMs: 0,
-    mtimeMs: 0,
+    stats: { mode: typeof kind === 'string' && kind === 'directory' ? 0o40755 : 0o100644, uid: 0, gid: 0, atimeMs: 0, mtimeMs: 0 },
   }));
   return { mapping, sourcePath, entries: problem ? [] : entries, problem };
 }
