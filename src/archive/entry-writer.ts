@@ -66,7 +66,7 @@ export class EntryWriter {
    * Small files are written by worker threads (see FileJobPool): with tens of thousands of them, the
    * system calls that create them are most of the time, and several threads make them in parallel.
    */
-  readonly #pool = new FileJobPool();
+  readonly #pool = new FileJobPool({ callerRuns: false });
 
   /** What each archive-relative path is right now (pending symlinks included). */
   readonly #unpacked = new Map<string, EntryKind>();

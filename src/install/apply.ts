@@ -1,7 +1,6 @@
 import fs, { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { chmod, lchown, lstat, mkdir, realpath, rm, stat } from 'node:fs/promises';
+import { chmod, lchown, lstat, realpath, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { execa } from 'execa';
 import type { SelinuxContext } from '../appspec/types.js';
 import { writeFileAtomic } from '../deployment/atomic-write.js';
 import type { Logger } from '../log/logger.js';
@@ -15,7 +14,7 @@ import { runBounded } from './pool.js';
 import { LoopYield } from '../archive/loop-yield.js';
 import { failedJob, FileJobPool, type FileJob, type JobAttributes } from '../util/file-job-pool.js';
 import { semanageAddArguments } from './selinux.js';
-import type { ToolPaths } from './tools.js';
+import { loadExeca, type ToolPaths } from './tools.js';
 import type { InstallOperation, InstallPlan, RemovalOperation } from './types.js';
 
 type Operation<Type extends InstallOperation['type']> = Extract<InstallOperation, { type: Type }>;
@@ -78,8 +77,9 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     cleanupFd = openSync(options.cleanupFile, 'w', 0o644);
 
     // Directories first, in plan order (parents before children), so the copies can run in parallel.
+    // Synchronous: a thread-pool round trip each cost more than the mkdir itself.
     for (const op of mkdirs) {
-      await failWithContext(`creating the directory ${op.directory}`, () => mkdir(op.directory));
+      await failWithContext(`creating the directory ${op.directory}`, () => fs.mkdirSync(op.directory));
       journal.created(op.directory, true);
       record({ kind: 'path', path: op.directory });
       result.directoriesCreated++;
@@ -126,6 +126,7 @@ async function removePrevious(
         continue;
       }
       // The anchor ignores the result: the rule may already be gone.
+      const { execa } = await loadExeca();
       const deleted = await execa(options.tools.semanage, ['fcontext', '-d', op.path], { reject: false });
       if (deleted.exitCode === 0) journal.contextRemoved(op.path, options.previousContexts.get(op.path));
     } else if (op.entryType === 'directory') {
@@ -248,6 +249,7 @@ async function setAcls(ops: readonly Operation<'setfacl'>[], setfacl: string, co
   for (const [acl, files] of filesByAcl) {
     for (let start = 0; start < files.length; start += SETFACL_BATCH) batches.push({ acl, files: files.slice(start, start + SETFACL_BATCH) });
   }
+  const { execa } = await loadExeca();
   await runBounded(batches, Math.min(concurrency, 8), async ({ acl, files }) => {
     const together = await execa(setfacl, ['--set', acl, '--', ...files], { reject: false });
     if (together.exitCode === 0) return;
@@ -289,6 +291,7 @@ async function changeOwner(op: Operation<'chown'>, identities: Identities): Prom
 }
 
 async function runContextCommand(executable: string, name: string, args: string[]): Promise<void> {
+  const { execa } = await loadExeca();
   const result = await execa(executable, args, { reject: false });
   if (result.exitCode !== 0) {
     throw new InstallError(

@@ -1,12 +1,11 @@
 import { statSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, rename, rm, rmdir, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import type { SelinuxContext } from '../appspec/types.js';
 import type { Logger } from '../log/logger.js';
 import { copyPreserving } from './preserving-copy.js';
 import { semanageAddArguments } from './selinux.js';
-import type { ToolPaths } from './tools.js';
+import { loadExeca, type ToolPaths } from './tools.js';
 
 type JournalEntry =
   | { kind: 'moved'; original: string; backup: string }
@@ -101,11 +100,12 @@ export class InstallJournal {
         await move(entry.backup, entry.original);
         return;
       case 'context-added':
-        if (tools.semanage) await execa(tools.semanage, ['fcontext', '-d', entry.path], { reject: false });
+        if (tools.semanage) await (await loadExeca()).execa(tools.semanage, ['fcontext', '-d', entry.path], { reject: false });
         return;
       case 'context-removed':
         if (!tools.semanage) return;
         if (!entry.context) throw new Error('the SELinux rule it had is unknown (no previous install.json); re-add it with semanage fcontext -a');
+        const { execa } = await loadExeca();
         await execa(tools.semanage, semanageAddArguments(entry.context, entry.path));
         if (tools.restorecon) await execa(tools.restorecon, ['-v', entry.path], { reject: false });
         return;

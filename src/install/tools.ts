@@ -28,3 +28,9 @@ export function requireTools(requirements: readonly Requirement<ToolName>[]): To
   }
   return paths;
 }
+
+/**
+ * execa, loaded on first use: only ACLs and SELinux contexts run a tool, and loading it at start cost
+ * every deployment about 20 ms (the small and many-files benchmarks).
+ */
+export const loadExeca = () => import('execa');

@@ -51,6 +51,12 @@ export interface FileJobPoolOptions {
   expectedJobs?: number;
   /** Called with jobs that are done (in batches, in completion order): a rollback journal records them. */
   onDone?: (jobs: readonly FileJob[]) => void;
+  /**
+   * Whether the calling thread runs a batch itself when no worker is free (default true). Unpacking
+   * says false: its thread also parses the archive and keeps the inflating moving (each inflated chunk
+   * passes through its event loop), so it queues batches for the workers instead, up to a bound.
+   */
+  callerRuns?: boolean;
 }
 
 /**
@@ -210,6 +216,8 @@ interface Failure {
 interface Reply {
   done: number;
   failure?: Failure;
+  /** The batch's transfer buffer, handed back. */
+  data?: ArrayBuffer;
 }
 
 let inlineRunner: JobRunner | undefined;
@@ -296,7 +304,7 @@ function packBatch(jobs: readonly FileJob[]): PackedBatch {
   const paths: string[] = [];
   let dataBytes = 0;
   for (const job of jobs) if (job.kind === 'write') dataBytes += job.data.byteLength;
-  const data = dataBytes > 0 ? new Uint8Array(dataBytes) : undefined;
+  const data = dataBytes > 0 ? new Uint8Array(transferBuffer(dataBytes), 0, dataBytes) : undefined;
   let dataOffset = 0;
   jobs.forEach((job, index) => {
     const at = index * FIELDS;
@@ -330,6 +338,23 @@ function packBatch(jobs: readonly FileJob[]): PackedBatch {
     numbers[at + 1] = has;
   });
   return { paths: paths.join('\0'), numbers: numbers.buffer, data: data?.buffer };
+}
+
+/** Transfer buffers the workers gave back, for the next batches. */
+const spareBuffers: ArrayBuffer[] = [];
+const TRANSFER_BUFFER_SIZE = 2 * 1024 * 1024;
+
+/**
+ * A buffer for a batch's write data. The workers hand each one back with their answer: allocating a
+ * fresh one per batch cost a page fault per 4 KiB (20,000 of them on 80 MB of small files).
+ */
+function transferBuffer(bytes: number): ArrayBuffer {
+  if (bytes > TRANSFER_BUFFER_SIZE) return new ArrayBuffer(bytes);
+  return spareBuffers.pop() ?? new ArrayBuffer(TRANSFER_BUFFER_SIZE);
+}
+
+function giveBack(buffer: ArrayBuffer | undefined): void {
+  if (buffer?.byteLength === TRANSFER_BUFFER_SIZE && spareBuffers.length < 8) spareBuffers.push(buffer);
 }
 
 /** packBatch undone, in the worker: the same text runs there. */
@@ -371,7 +396,7 @@ const unpack = ${UNPACK_SOURCE};
 parentPort.on('message', ({ batch, context }) => {
   const { done, error } = runJobs(unpack(batch), context);
   const failure = error && { message: String(error.message), code: error.code, errno: error.errno, syscall: error.syscall, path: error.path, dest: error.dest };
-  parentPort.postMessage({ done, failure });
+  parentPort.postMessage({ done, failure, data: batch.data }, batch.data ? [batch.data] : []);
   Atomics.add(state, finishedAt, 1);
 });
 Atomics.store(state, readyAt, 1);
@@ -443,6 +468,11 @@ class WorkerSet {
     return this.#slots.length > 0;
   }
 
+  /** Whether any worker is up (it may be busy). */
+  get anyUp(): boolean {
+    return this.#slots.some((slot) => Atomics.load(this.#state, slot.readyAt) === 1);
+  }
+
   /** Hands `jobs` to a worker that is up and idle; false when there is none. */
   tryRun(jobs: readonly FileJob[], context: RunnerContext, onReply: (reply: Reply) => void): boolean {
     const slot = this.#slots.find(
@@ -458,6 +488,7 @@ class WorkerSet {
   }
 
   #answer(slot: Slot, reply: Reply): void {
+    giveBack(reply.data);
     const onReply = slot.replies.shift();
     if (slot.replies.length === 0) slot.worker.unref();
     onReply?.(reply);
@@ -483,7 +514,9 @@ function workerSet(size: number): WorkerSet {
 /** A batch is sent when it holds this many jobs or bytes of data. */
 const BATCH_JOBS = 128;
 const BATCH_BYTES = 1024 * 1024;
-const DEFAULT_INLINE_JOBS = 512;
+const DEFAULT_INLINE_JOBS = 128;
+/** With `callerRuns: false`, batches queued before add() waits for a worker. */
+const MAX_QUEUED_BATCHES = 8;
 
 interface Batch {
   jobs: FileJob[];
@@ -510,7 +543,10 @@ export class FileJobPool {
   readonly #workers: WorkerSet | undefined;
   readonly #inlineJobs: number;
   readonly #onDone: ((jobs: readonly FileJob[]) => void) | undefined;
+  readonly #callerRuns: boolean;
   #current: Batch = { jobs: [], bytes: 0 };
+  /** Sealed batches waiting for a worker (only with `callerRuns: false`). */
+  readonly #queued: Batch[] = [];
   #inFlight = 0;
   #added = 0;
   #doneByWorkers = 0;
@@ -525,6 +561,7 @@ export class FileJobPool {
     this.#workers = count > 0 ? workerSet(count) : undefined;
     this.#inlineJobs = options.inlineJobs ?? DEFAULT_INLINE_JOBS;
     this.#onDone = options.onDone;
+    this.#callerRuns = options.callerRuns ?? true;
     this.#context = {
       umask: process.umask(),
       uid: process.getuid?.() ?? -1,
@@ -549,21 +586,33 @@ export class FileJobPool {
     return this.#doneByWorkers;
   }
 
-  /** Runs `job` now, or adds it to the batch being filled. Rejects with the first failure of any job. */
-  async add(job: FileJob): Promise<void> {
+  /**
+   * Runs `job` now, or adds it to the batch being filled; await what it returns (a promise only when
+   * there is something to wait for). Rejects with the first failure of any job.
+   */
+  add(job: FileJob): Promise<void> | undefined {
     if (this.#failed) return this.#throwWhenSettled();
     this.#added++;
     const workers = this.#workers;
     if (!workers || (!workers.started && this.#added <= this.#inlineJobs)) return this.#runHere([job]);
     workers.start();
+    if (this.#queued.length > 0) this.#dispatch();
     this.#current.jobs.push(job);
     if (job.kind === 'write') this.#current.bytes += job.data.byteLength;
-    if (this.#current.jobs.length >= BATCH_JOBS || this.#current.bytes >= BATCH_BYTES) await this.#seal();
+    if (this.#current.jobs.length >= BATCH_JOBS || this.#current.bytes >= BATCH_BYTES) return this.#seal();
+    // Most calls only add to the batch: no promise for them (tens of thousands per deployment).
+    return undefined;
   }
 
   /** Waits until every job added so far is done; rejects with the first failure. */
   async flush(): Promise<void> {
     if (this.#current.jobs.length > 0 && !this.#failed) await this.#seal();
+    while (this.#queued.length > 0 && !this.#failed) {
+      this.#dispatch();
+      if (this.#queued.length === 0) break;
+      // Nothing free: run one here rather than wait, the archive is read to the end.
+      await this.#runHere(this.#queued.shift()!.jobs);
+    }
     while (this.#inFlight > 0) await this.#settled.promise;
     if (this.#failed) throw this.#failure;
   }
@@ -573,11 +622,13 @@ export class FileJobPool {
     if (this.#closed) return;
     this.#closed = true;
     this.#current = { jobs: [], bytes: 0 };
+    this.#queued.length = 0;
     while (this.#inFlight > 0) await this.#settled.promise;
     this.#workers?.release();
   }
 
   async #throwWhenSettled(): Promise<never> {
+    this.#queued.length = 0;
     while (this.#inFlight > 0) await this.#settled.promise;
     throw this.#failure;
   }
@@ -609,18 +660,39 @@ export class FileJobPool {
     if (this.#failed) return;
     this.#failed = true;
     this.#failure = error;
+    this.#queued.length = 0;
   }
 
-  /** Closes the current batch: a free worker takes it, or this thread runs it. */
+  /**
+   * Closes the current batch: a free worker takes it; else this thread runs it, or (`callerRuns: false`,
+   * once a worker is up) it waits in a bounded queue.
+   */
   async #seal(): Promise<void> {
     const batch = this.#current;
     this.#current = { jobs: [], bytes: 0 };
-    if (this.#workers?.tryRun(batch.jobs, this.#context, (reply) => this.#settle(batch, reply))) {
-      this.#inFlight++;
+    this.#queued.push(batch);
+    this.#dispatch();
+    if (this.#queued.length === 0) return;
+    if (this.#callerRuns || !this.#workers?.anyUp) {
+      await this.#runHere(this.#queued.shift()!.jobs);
+      // Another caller's failure (a worker's) surfaces at the next add() or flush().
       return;
     }
-    await this.#runHere(batch.jobs);
-    // Another caller's failure (a worker's) surfaces at the next add() or flush().
+    while (this.#queued.length > MAX_QUEUED_BATCHES && !this.#failed) {
+      await this.#settled.promise;
+      this.#dispatch();
+    }
+    if (this.#failed) return this.#throwWhenSettled();
+  }
+
+  /** Hands queued batches, oldest first, to the workers that are free. */
+  #dispatch(): void {
+    while (this.#queued.length > 0 && !this.#failed) {
+      const batch = this.#queued[0];
+      if (!this.#workers?.tryRun(batch.jobs, this.#context, (reply) => this.#settle(batch, reply))) return;
+      this.#queued.shift();
+      this.#inFlight++;
+    }
   }
 
   #settle(batch: Batch, reply: Reply): void {
@@ -633,6 +705,7 @@ export class FileJobPool {
       markFailed(error, jobs[reply.done]);
       this.#fail(error);
     }
+    this.#dispatch();
     const settled = this.#settled;
     this.#settled = FileJobPool.#signal();
     settled.resolve();
