@@ -1,6 +1,7 @@
 import { Header, Pax, type HeaderData } from 'tar';
 import type { ArchiveEntry, EntryContent, EntryKind } from './archive-entry.js';
 import { ByteReader } from './byte-reader.js';
+import { decodeCommonHeader, type TarHeaderFields } from './tar-header.js';
 
 /**
  * Reads a tar stream (ustar, GNU and pax) into entries. node-tar's Header and Pax decode the
@@ -69,7 +70,9 @@ export async function* readTarMembers(source: AsyncIterable<Buffer>): AsyncGener
       if (block.length < BLOCK) throw truncated(undefined);
       if (isZeroBlock(block)) return;
 
-      const header = new Header(block, 0, extended, globalExtended);
+      // The common header without node-tar's Header (./tar-header.ts); after a pax or long-name header, Header.
+      const header: TarHeaderFields =
+        (extended === undefined && globalExtended === undefined && decodeCommonHeader(block)) || new Header(block, 0, extended, globalExtended);
       if (!header.cksumValid) {
         throw new Error(headerAt === 0 ? 'This does not look like a tar archive' : `invalid header checksum at byte ${headerAt}`);
       }

@@ -396,8 +396,9 @@ const unpack = ${UNPACK_SOURCE};
 parentPort.on('message', ({ batch, context }) => {
   const { done, error } = runJobs(unpack(batch), context);
   const failure = error && { message: String(error.message), code: error.code, errno: error.errno, syscall: error.syscall, path: error.path, dest: error.dest };
-  parentPort.postMessage({ done, failure, data: batch.data }, batch.data ? [batch.data] : []);
+  // Counted before the answer is sent: the agent's thread, on reading the answer, must find this worker free.
   Atomics.add(state, finishedAt, 1);
+  parentPort.postMessage({ done, failure, data: batch.data }, batch.data ? [batch.data] : []);
 });
 Atomics.store(state, readyAt, 1);
 `;
@@ -679,7 +680,9 @@ export class FileJobPool {
       return;
     }
     while (this.#queued.length > MAX_QUEUED_BATCHES && !this.#failed) {
-      await this.#settled.promise;
+      // Nothing of ours in flight (a worker busy for another pool): waiting would wait for nothing.
+      if (this.#inFlight === 0) await this.#runHere(this.#queued.shift()!.jobs);
+      else await this.#settled.promise;
       this.#dispatch();
     }
     if (this.#failed) return this.#throwWhenSettled();

@@ -136,3 +136,17 @@ describe.each([
     await expect(runAll([{ kind: 'copy', from: join(dir, 'src', 'link-to-file'), to: join(dir, 'dst', 'x') }], options)).rejects.toMatchObject({ code: 'ELOOP' });
   });
 });
+
+describe('FileJobPool leaving the work to the workers (callerRuns: false, as unpacking does)', () => {
+  it('queues batches for one worker, bounded, and finishes every job', async () => {
+    const jobs: FileJob[] = [];
+    for (let i = 0; i < 6000; i++) {
+      jobs.push({ kind: 'write', to: join(dir, 'dst', `q${i}`), data: Buffer.from(`file ${i}`), attributes: { mode: 0o644, mtime: 1 } });
+    }
+    await warmWorkers({ workers: 1 });
+    const done = await runAll(jobs, { workers: 1, inlineJobs: 0, callerRuns: false });
+    expect(done).toHaveLength(jobs.length);
+    expect(lastDoneByWorkers).toBeGreaterThan(0);
+    expect(readFileSync(join(dir, 'dst', 'q5999'), 'utf8')).toBe('file 5999');
+  });
+});
