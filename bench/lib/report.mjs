@@ -86,8 +86,9 @@ export function writeBenchmarksFile(file, section) {
   const intro = [
     '# Benchmarks',
     '',
-    '`npm run bench` (about 10 minutes; `npm run bench -- --quick` for a two-minute subset) generates its bundles under',
-    '`.bench-tmp/`, runs each scenario against its baseline on the same machine, and rewrites the section below.',
+    '`npm run bench` (about 5 minutes, plus about a minute the first time to make the bundles; `npm run bench -- --quick`',
+    'for a two-minute subset) generates its bundles under `.bench-tmp/`, runs each scenario against its baseline on the',
+    'same machine, and rewrites the section between the markers below.',
     '',
   ].join('\n');
   let text = existsSync(file) ? readFileSync(file, 'utf8') : `${intro}\n`;
