@@ -4,7 +4,7 @@
  * self-signed certificate are made once per process.
  */
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -28,7 +28,8 @@ let counter = 0;
 
 function workDir(): string {
   if (!tempDir) {
-    tempDir = makeTempDir('cda-pkcs7-');
+    // Inside the run's folder (removed by the global teardown) when there is one.
+    tempDir = makeTempDir('cda-pkcs7-', process.env.CDA_TEST_RUN_DIR);
     const dir = tempDir;
     process.once('exit', () => dir.cleanup());
   }
@@ -77,6 +78,7 @@ export async function signJson(json: string, options: SignOptions = {}): Promise
   await run('openssl', ['smime', '-sign', '-nodetach', '-binary', '-md', 'sha256', '-in', input, '-signer', identity.certFile,
     '-inkey', identity.keyFile, '-outform', 'DER', '-out', output, ...(options.noCerts ? ['-nocerts'] : [])]);
   let der: Buffer = await readFile(output);
+  await Promise.all([rm(input, { force: true }), rm(output, { force: true })]);
   if (options.tamper) der = tamperContent(der, Buffer.from(content, 'utf8'));
   if (options.outform === 'DER') return der.toString('base64');
   return toPem(der);
