@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import type { EngineContext } from './engine.js';
 import type { BundleType, DeploymentSpec } from './spec-types.js';
 import { deploymentPaths, groupDir, instructionsDir, mostRecentInstallFile } from './layout.js';
@@ -42,7 +41,7 @@ export async function runDownloadBundle(spec: DeploymentSpec, context: EngineCon
   }
 
   if (bundleType !== 'directory') {
-    await rm(paths.archiveDir, { recursive: true, force: true });
+    // unpackBundle clears deployment-archive itself (the anchor's `rm -rf` before extracting).
     const { unpackBundle } = await import('../archive/unpack.js');
     await unpackBundle(paths.bundleFile, bundleType, paths.archiveDir, { stripSingleTopDirectory: true, logger, signal: context.signal });
   }
