@@ -9,8 +9,8 @@ import { InstallError } from '../../src/report/errors.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { makeAppSpec, makeRevision, readOptional, snapshot, writeTree } from './install-fixtures.js';
 
-const USER = 'cdainstu1';
-const GROUP = 'cdainstg1';
+const USER = `cdainstu${process.pid % 100000}`;
+const GROUP = `cdainstg${process.pid % 100000}`;
 
 function removeAccounts(): void {
   try {
