@@ -296,8 +296,8 @@ install_files() {
 
   # The executable is replaced by a rename: an agent still running keeps its own (now unlinked) file.
   put "$SRC/bin/$PROGRAM" "$DEST/bin/$PROGRAM" 0755
-  # codedeploy-local is the same program reached by another name (it dispatches on its own name). Before
-  # 0.2 it was a launcher script, as were the Node.js bundle's files removed here.
+  # codedeploy-local is the same program reached by another name (it dispatches on its own name). Until
+  # the single executable it was a launcher script, as were the Node.js bundle's files removed here.
   if [ -f "$DEST/bin/codedeploy-local" ] && [ ! -L "$DEST/bin/codedeploy-local" ]; then rm -f "$DEST/bin/codedeploy-local"; fi
   link "$PROGRAM" "$DEST/bin/codedeploy-local"
   if [ -e "$DEST/dist" ] || [ -e "$DEST/package.json" ] || [ -e "$DEST/bin/$PROGRAM.mjs" ]; then

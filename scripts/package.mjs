@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { create } from 'tar';
 import { ARCHES, ensureRuntime, ROOT } from './runtime.mjs';
-import { buildExecutable, releaseExecutable } from './sea.mjs';
+import { buildExecutable } from './sea.mjs';
 
 export const PACKAGE = 'codedeploy-agent';
 /**
@@ -40,7 +40,7 @@ const description = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
 
 export function releaseFiles(arch, outDir = join(ROOT, 'release')) {
   return {
-    executable: releaseExecutable(arch),
+    executable: join(outDir, `linux-${arch}`, PACKAGE),
     tar: join(outDir, `${PACKAGE}-${version}-linux-${arch}.tar.gz`),
     deb: join(outDir, `${PACKAGE}_${version}-${REVISION}_${DEB_ARCH[arch]}.deb`),
     rpm: join(outDir, `${PACKAGE}-${version}-${REVISION}.${RPM_ARCH[arch]}.rpm`),
