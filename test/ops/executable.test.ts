@@ -4,11 +4,12 @@
  * under qemu user emulation (Debian's qemu-user-static with the arm64 C libraries).
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_VERSION } from '../../src/version.js';
+import { FakeCommandsService, TEST_CREDENTIALS } from '../doubles/commands-service.js';
 import { executablePath, REPO_ROOT } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -90,6 +91,31 @@ describe('the x64 executable', () => {
     const installed = readdirSync(destination).flatMap((folder) => readdirSync(join(destination, folder)).map((name) => join(folder, name)));
     expect(installed.length).toBe(files);
     expect(readFileSync(join(destination, 'd7', 'f5977.txt'), 'utf8')).toBe('file 5977\n');
+  });
+});
+
+describe('the x64 executable in an installation of its own', () => {
+  it('sends the .version beside its bin folder when <root_dir>/.. has none', async () => {
+    const service = await FakeCommandsService.start({ longPollMs: 300 });
+    const dir = join(tmp.dir, 'prefix-install');
+    mkdirSync(join(dir, 'prefix/bin'), { recursive: true });
+    // A hard link: the program's own path is <dir>/prefix/bin/codedeploy-agent.
+    linkSync(executablePath(), join(dir, 'prefix/bin/codedeploy-agent'));
+    writeFileSync(join(dir, 'prefix/.version'), 'agent_version: PROGRAM_TEST_1\n');
+    writeFileSync(join(dir, 'onprem.yml'), [`aws_access_key_id: ${TEST_CREDENTIALS.accessKeyId}`, `aws_secret_access_key: ${TEST_CREDENTIALS.secretAccessKey}`, 'iam_user_arn: arn:aws:iam::123456789012:user/version-test', 'region: us-east-1', ''].join('\n'));
+    writeFileSync(join(dir, 'agent.yml'), [
+      `:root_dir: ${join(dir, 'elsewhere/deployment-root')}`, `:log_dir: ${join(dir, 'log')}`, `:pid_dir: ${join(dir, 'pid')}`,
+      `:on_premises_config_file: ${join(dir, 'onprem.yml')}`, `:deploy_control_endpoint: ${service.url}`, ':startup_splay_seconds: 0', ':wait_between_runs: 0.2', '',
+    ].join('\n'));
+    const agent = execa(join(dir, 'prefix/bin/codedeploy-agent'), ['run', '-c', join(dir, 'agent.yml')], { reject: false, all: true, env: { ...env, AWS_EC2_METADATA_DISABLED: 'true' }, extendEnv: false });
+    try {
+      await service.waitFor(() => service.requestsFor('PollHostCommand')[0], 20_000, 'the first poll');
+      expect(service.requestsFor('PollHostCommand')[0].headers['x-amz-codedeploy-agent-version']).toBe('PROGRAM_TEST_1');
+    } finally {
+      agent.kill('SIGTERM');
+      await agent;
+      await service.close();
+    }
   });
 });
 
