@@ -111,9 +111,11 @@ describe('default configuration', () => {
 describe('release files', () => {
   let tmp: { dir: string; cleanup: () => void };
   let made: string[];
+  // Without dpkg-deb or rpmbuild (outside CI) those packages are not made and their tests say so.
+  const formats = ['tar', ...(have('dpkg-deb') ? ['deb'] : []), ...(have('rpmbuild') ? ['rpm'] : [])];
   beforeAll(() => {
     tmp = makeTempDir('cda-package-');
-    made = buildRelease(tmp.dir, ['tar', 'deb', 'rpm']);
+    made = buildRelease(tmp.dir, formats);
   }, 600_000);
   afterAll(() => tmp?.cleanup());
   const file = (suffix: string) => made.find((f) => f.endsWith(suffix))!;
@@ -135,7 +137,7 @@ describe('release files', () => {
   it('names the files predictably: release/linux-x64/codedeploy-agent, the tarball, the .deb and the .rpm', () => {
     expect(made.map((f) => relative(tmp.dir, f)).sort()).toEqual([
       `codedeploy-agent-${VERSION}-1.x86_64.rpm`, `codedeploy-agent-${VERSION}-linux-x64.tar.gz`, `codedeploy-agent_${VERSION}-1_amd64.deb`, 'linux-x64/codedeploy-agent',
-    ]);
+    ].filter((name) => (formats.includes('rpm') || !name.endsWith('.rpm')) && (formats.includes('deb') || !name.endsWith('.deb'))));
   });
 
   it('the tarball holds the executable, install.sh, the unit, the default configuration, the licences and README, nothing else', async () => {
@@ -202,7 +204,7 @@ describe('release files', () => {
   });
 
   it('the .rpm: metadata, the same files and its scriptlets as rpm reads them', () => {
-    if (!requireTool('rpm')) return;
+    if (!requireTool('rpmbuild')) return;
     const rpmFile = file('.rpm');
     const query = (...args: string[]) => execFileSync('rpm', ['-qp', ...args, rpmFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(query('--qf', '%{NAME} %{EPOCH}:%{VERSION}-%{RELEASE} %{ARCH}')).toBe(`codedeploy-agent 1:${VERSION}-1 x86_64`);
