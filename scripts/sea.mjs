@@ -22,11 +22,13 @@ import { ARCHES, CACHE, checkBinary, cannotRunReason, ensureRuntime, HOST_ARCH, 
 const require = createRequire(import.meta.url);
 
 /**
- * The blob's settings. The code cache saves compiling the main script's top level at every start
- * (docs/decisions.md, "Single executable"); a start-up snapshot is not used: the agent's modules open
- * files and sockets as they load, which a snapshot cannot hold.
+ * The blob's settings (docs/decisions.md, "Single executable"). No start-up snapshot: the agent's modules
+ * open files and sockets as they load, which a snapshot cannot hold, and a snapshot cannot be combined with
+ * loading chunks on demand. No code cache for the main script: it is only the loader (scripts/sea-loader.cjs);
+ * each chunk carries its own. A 1 MiB young generation (V8's default grows to 16 MiB): 1.6 MB less resident
+ * when idle and about 30 MB less at the peak of a 20,000-file deployment, for the same CPU time.
  */
-export const SEA_SETTINGS = { disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false, execArgv: [] };
+export const SEA_SETTINGS = { disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false, execArgv: ['--max-semi-space-size=1'] };
 
 /**
  * The agent's modules for the executable: the same code-split build as `npm run build` (one entry, a chunk
