@@ -1,4 +1,6 @@
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { loadAgentConfig, type AgentConfig } from '../config/agent-config.js';
@@ -9,6 +11,7 @@ import { runLocalDeployment, type EventOutcome } from '../deployment/run-local-d
 import type { DeploymentSpec } from '../deployment/spec-types.js';
 import type { Logger } from '../log/logger.js';
 import { registerSecret } from '../log/redact.js';
+import { formatProblem } from '../report/errors.js';
 import { ProgressTracker, revisionLabel } from '../revision/progress.js';
 import { ImdsClient } from '../service/imds.js';
 import { readOnPremisesConfig } from '../service/onpremises-config.js';
@@ -18,7 +21,7 @@ import { openCliLogger } from './cli-logger.js';
 
 interface DeployFlags {
   bundleLocation?: string;
-  type: string;
+  type?: string;
   fileExistsBehavior?: string;
   deploymentGroup: string;
   deploymentGroupName?: string;
@@ -34,7 +37,7 @@ interface DeployFlags {
 function addDeployOptions(command: Command): Command {
   return command
     .option('-l, --bundle-location <location>', 'local folder or archive, s3://bucket/key[?versionId=..&etag=..], or a GitHub https URL (default: the current folder)')
-    .option('-t, --type <type>', 'tgz, tar, zip or directory', 'directory')
+    .option('-t, --type <type>', 'tgz, tar, zip or directory (default: a folder is a directory; an archive\'s type is read from its contents, else its name)')
     .option('-b, --file-exists-behavior <behavior>', 'DISALLOW, OVERWRITE or RETAIN (the appspec value wins)')
     .option('-g, --deployment-group <id>', 'deployment group id: the folder under the deployment root', 'default-local-deployment-group')
     .option('-d, --deployment-group-name <name>', 'DEPLOYMENT_GROUP_NAME for hooks (default LocalFleet)')
@@ -118,12 +121,19 @@ async function deploy(flags: DeployFlags): Promise<number> {
       events: givenEvents,
       appspecFilename: flags.appspecFilename,
       githubToken: flags.githubToken,
+      onNote: out,
     });
     const events = localEventsToRun(givenEvents);
     // Known before the deployment starts, so a missing region fails here and not halfway through.
     const aws = spec.revision.type === 'S3' ? await s3Access(spec, config, process.env, logger) : { region: process.env.AWS_REGION };
     const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
-    out(`Starting to execute deployment from within folder ${paths.deploymentDir}`);
+    checkRootWritable(config.root_dir, flags.agentConfigurationFile);
+    // The unpacked copy under the deployment root means little to the user: messages name their bundle.
+    const bundleShown = flags.bundleLocation ?? process.cwd();
+    const display = (path: string) => (path === paths.archiveDir || path.startsWith(`${paths.archiveDir}/`) ? `${bundleShown}${path.slice(paths.archiveDir.length)}` : path);
+    const shown = (text: string) => text.replaceAll(`${paths.archiveDir}/`, `${bundleShown}/`);
+    // Said as the first event starts: a revision refused beforehand never made that folder.
+    let started = false;
     const follower = flags.verbose ? followFile(paths.scriptsLog, (text) => process.stdout.write(text)) : undefined;
     const progressBar = terminalProgress(spec);
 
@@ -142,15 +152,19 @@ async function deploy(flags: DeployFlags): Promise<number> {
         onProgress: progressBar?.onProgress,
       }, {
         ignoreApplicationStopFailures: flags.ignoreApplicationStopFailures,
+        display,
         observer: {
+          warning: (warning) => err(`warning: ${formatProblem(warning)}`),
           eventStarted: (event) => {
+            if (!started) out(`Starting to execute deployment from within folder ${paths.deploymentDir}`);
+            started = true;
             follower?.pump();
             out(`${event}: started`);
           },
           eventFinished: (outcome: EventOutcome) => {
             if (outcome.event === 'DownloadBundle') progressBar?.finish();
             follower?.pump();
-            out(describeOutcome(outcome));
+            out(shown(describeOutcome(outcome)));
           },
         },
       });
@@ -166,9 +180,13 @@ async function deploy(flags: DeployFlags): Promise<number> {
       if (error.scriptName) {
         err(`Your local deployment failed while trying to execute your script at ${paths.archiveDir}/${error.scriptName}`);
       }
-      err(`ERROR: ${result.failure.event} failed with ${error.codeName} (error code ${error.code}): ${error.message}`);
+      err(`ERROR: ${result.failure.event} failed with ${error.codeName} (error code ${error.code}): ${shown(error.message)}`);
+      if (error.logTail) err(`The last output of ${error.scriptName ?? 'the script'}:\n${indent(error.logTail)}`);
+      if (error.fileExists) {
+        err('To replace the files that are there, run again with -b OVERWRITE; to keep them, -b RETAIN; or set file_exists_behavior: OVERWRITE (or RETAIN) in the AppSpec file, which wins over -b.');
+      }
     }
-    out(`See the deployment log at ${paths.scriptsLog} for more details`);
+    if (existsSync(paths.scriptsLog)) out(`See the deployment log at ${paths.scriptsLog} for more details`);
     if (!result.ok) return 1;
     out('AppSpec file valid. Local deployment successful');
     return 0;
@@ -177,6 +195,49 @@ async function deploy(flags: DeployFlags): Promise<number> {
     return 1;
   } finally {
     await closeLogger?.();
+  }
+}
+
+/** Each line of a hook's output tail, indented under the line that introduces it. */
+function indent(text: string): string {
+  return text.replace(/\n$/, '').split('\n').map((line) => `  ${line}`).join('\n');
+}
+
+/**
+ * A user without root cannot write the default deployment root: say so before anything runs (not as
+ * a failure of the first event with a scripts.log that was never written), and how to deploy elsewhere.
+ */
+function checkRootWritable(rootDir: string, configFile: string | undefined): void {
+  if (writable(rootDir)) return;
+  const user = userInfo().username;
+  const example = '  printf \':root_dir: %s\\n:log_dir: %s\\n\' ~/codedeploy/root ~/codedeploy/log > ~/codedeploy.yml\n' +
+    '  codedeploy-agent deploy -c ~/codedeploy.yml ...';
+  if (configFile === undefined) {
+    throw new LocalDeployError(
+      `the default deployment root ${rootDir} needs root, and ${user} cannot write it. Run deploy as root (sudo), or point -c at an agent ` +
+        `configuration whose :root_dir: (and :log_dir:) ${user} can write, for example:\n${example}`,
+    );
+  }
+  throw new LocalDeployError(
+    `the deployment root ${rootDir} (:root_dir: in ${configFile}) is not writable by ${user}: run deploy as a user who can write it, or set :root_dir: to a folder ${user} can write`,
+  );
+}
+
+/** Whether `path`, or the nearest folder above it that exists, can be written (where it would be made). */
+function writable(path: string): boolean {
+  let current = resolve(path);
+  for (;;) {
+    if (existsSync(current)) {
+      try {
+        accessSync(current, constants.W_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    const parent = dirname(current);
+    if (parent === current) return false;
+    current = parent;
   }
 }
 
