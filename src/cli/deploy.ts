@@ -181,7 +181,7 @@ async function deploy(flags: DeployFlags): Promise<number> {
         err(`Your local deployment failed while trying to execute your script at ${paths.archiveDir}/${error.scriptName}`);
       }
       err(`ERROR: ${result.failure.event} failed with ${error.codeName} (error code ${error.code}): ${shown(error.message)}`);
-      if (error.logTail) err(`The last output of ${error.scriptName ?? 'the script'}:\n${indent(error.logTail)}`);
+      if (error.logTail && !flags.verbose) err(`The last output of ${error.scriptName ?? 'the script'}:\n${indent(error.logTail)}`);
       if (error.fileExists) {
         err('To replace the files that are there, run again with -b OVERWRITE; to keep them, -b RETAIN; or set file_exists_behavior: OVERWRITE (or RETAIN) in the AppSpec file, which wins over -b.');
       }
@@ -248,8 +248,11 @@ function describeOutcome(outcome: EventOutcome): string {
       return `${outcome.event}: succeeded in ${took}${outcome.noop ? ' (nothing to run)' : ''}`;
     case 'Ignored':
       return `${outcome.event}: failed in ${took}, ignored (--ignore-application-stop-failures): ${outcome.error?.codeName}: ${outcome.error?.message}`;
-    case 'Failed':
-      return `${outcome.event}: failed in ${took}: ${outcome.error?.codeName}: ${outcome.error?.message}`;
+    case 'Failed': {
+      // A message of several lines (every problem of an appspec) is printed once, in full, by the ERROR line.
+      const [first, ...more] = (outcome.error?.message ?? '').split('\n');
+      return `${outcome.event}: failed in ${took}: ${outcome.error?.codeName}: ${first}${more.length > 0 ? ' (see below)' : ''}`;
+    }
     default:
       return `${outcome.event}: skipped`;
   }
