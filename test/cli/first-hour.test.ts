@@ -153,6 +153,10 @@ describe('deploy shows what failed', () => {
       expect(result.stderr).toContain(`needs root, and ${user} cannot write it. Run deploy as root (sudo), or point -c at an agent configuration whose :root_dir: (and :log_dir:) ${user} can write, for example:`);
       expect(result.stderr).toContain('codedeploy-agent deploy -c ~/codedeploy.yml');
       expect(result.all).not.toContain('scripts.log');
+      // The daemon, started by hand without root, says the same.
+      const daemon = await runCli(['run'], { uid, gid, env: { HOME: tmp.dir, AWS_EC2_METADATA_DISABLED: 'true' }, timeout: 30_000 });
+      expect(daemon.exitCode).toBe(1);
+      expect(daemon.all).toContain('The agent runs as root (systemctl start codedeploy-agent, or sudo codedeploy-agent run); to try it as another user, point -c at a configuration');
     } finally {
       execFileSync('userdel', [user]);
     }
