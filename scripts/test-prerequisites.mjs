@@ -7,7 +7,7 @@
 //   node scripts/test-prerequisites.mjs --strict   as the first, but exit 1 when anything is still missing (CI)
 // CDA_TEST_INSTALL=0 turns installing off for `npm test`.
 import { spawnSync } from 'node:child_process';
-import { accessSync, chmodSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,9 +103,16 @@ function installMoto() {
     }
   }
   if (!onPath('python3', process.env.PATH ?? '')) return;
+  // A refused or unreachable PyPI costs some 20 s: after a failure, try again only a day later.
+  const failed = join(toolsDir(), 'moto-pip-failed');
+  if (existsSync(failed) && Date.now() - statSync(failed).mtimeMs < 24 * 3600 * 1000) {
+    say(`not trying pip again: it failed at ${statSync(failed).mtime.toISOString()} (remove ${failed} to try now)`);
+    return;
+  }
   const venv = join(toolsDir(), 'moto');
   if (run('python3', ['-c', 'import ensurepip, venv']).status !== 0 && isRoot && hasApt) aptInstall(['python3-venv']);
   say(`installing ${MOTO} with pip into ${venv}`);
+  mkdirSync(toolsDir(), { recursive: true });
   const created = run('python3', ['-m', 'venv', venv]);
   if (created.status !== 0) {
     say(`python3 -m venv failed: ${created.stderr.trim().split('\n').pop()}`);
@@ -114,6 +121,7 @@ function installMoto() {
   const pip = run(join(venv, 'bin/pip'), ['install', '-q', '--disable-pip-version-check', '--retries', '1', '--timeout', '20', MOTO], { timeout: 600_000 });
   if (pip.status !== 0) {
     say(`pip could not install moto: ${(pip.stderr || pip.stdout).trim().split('\n').pop()}`);
+    writeFileSync(failed, `${(pip.stderr || pip.stdout).trim()}\n`);
     return;
   }
   mkdirSync(bin, { recursive: true });
