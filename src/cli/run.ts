@@ -46,7 +46,7 @@ async function run(configFile: string | undefined): Promise<number> {
     await daemon.run();
     return 0;
   } catch (error) {
-    logger.error(`The agent stopped on an error: ${(error as Error).message}`);
+    logger.error(`The agent stopped on an error: ${(error as Error).message}${permissionHint(error)}`);
     return 1;
   } finally {
     process.off('SIGTERM', onStop);
@@ -55,6 +55,14 @@ async function run(configFile: string | undefined): Promise<number> {
     process.off('unhandledRejection', onStrayRejection);
     await agentLogger.close();
   }
+}
+
+/** The daemon writes folders that belong to root by default: say so when that is what failed. */
+function permissionHint(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if ((code !== 'EACCES' && code !== 'EPERM') || process.getuid?.() === 0) return '';
+  return '. The agent runs as root (systemctl start codedeploy-agent, or sudo codedeploy-agent run); to try it as another user, ' +
+    'point -c at a configuration whose :pid_dir:, :root_dir: and :log_dir: that user can write';
 }
 
 export function register(program: Command): void {

@@ -201,7 +201,8 @@ export function parseAgentConfig(text: string, file: string): LoadedConfig {
     const e = doc.errors[0];
     const pos = e.linePos?.[0];
     throw new ConfigError(
-      `An error occurred loading the CodeDeploy agent config file at ${file}. Error message: ${e.message.split('\n')[0]}${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}`,
+      // The yaml library's message ends with its own "at line L, column C:"; the position is said once.
+      `An error occurred loading the CodeDeploy agent config file at ${file}. Error message: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}`,
     );
   }
   const raw: unknown = doc.toJS();

@@ -33,6 +33,28 @@ describe('codedeploy-local locations (§8.2)', () => {
     expect(() => revisionFromLocation('s3://bucket', 'tgz')).toThrow("not in the expected format of 's3://bucket/key'");
   });
 
+  it('without a type: a folder is a directory, an archive is read from its contents, else its name, and the choice is said', () => {
+    const notes: string[] = [];
+    const note = (text: string) => notes.push(text);
+    expect(revisionFromLocation(bundleDir, undefined, undefined, note)).toMatchObject({ type: 'Local Directory', bundleType: 'directory' });
+    const zipAsTar = join(tmp.dir, 'really-a-zip.tar');
+    writeFileSync(zipAsTar, Buffer.concat([Buffer.from('PK\u0003\u0004'), Buffer.alloc(100)]));
+    expect(revisionFromLocation(zipAsTar, undefined, undefined, note)).toMatchObject({ type: 'Local File', bundleType: 'zip' });
+    expect(revisionFromLocation(archive, undefined, undefined, note)).toMatchObject({ bundleType: 'tgz' });
+    expect(revisionFromLocation('s3://b/app.tar.gz', undefined, undefined, note)).toMatchObject({ type: 'S3', bundleType: 'tgz' });
+    expect(notes).toEqual([
+      `${zipAsTar} is a zip archive (by its contents): deploying it as -t zip`,
+      `${archive} is a gzip-compressed tar (tgz) (by its name): deploying it as -t tgz`,
+      's3://b/app.tar.gz is a gzip-compressed tar (tgz) (by its name): deploying it as -t tgz',
+    ]);
+    expect(() => revisionFromLocation(zipAsTar, 'tar')).toThrow(`location ${zipAsTar} is specified with type tar but it looks like a zip archive: give -t zip, or leave out -t`);
+    const unknown = join(tmp.dir, 'bundle.bin');
+    writeFileSync(unknown, 'not an archive');
+    expect(() => revisionFromLocation(unknown, undefined)).toThrow(`cannot tell what kind of archive ${unknown} is`);
+    expect(() => revisionFromLocation('s3://b/app', undefined)).toThrow("the key's name does not say what kind of archive it is: give its --type (tgz, tar or zip)");
+    expect(revisionFromLocation('https://github.com/octo/app', undefined)).toMatchObject({ type: 'GitHub', bundleType: 'zip' });
+  });
+
   it('S3 locations with version and ETag', () => {
     expect(revisionFromLocation('s3://my-bucket/path/app.zip?versionId=v1&etag=abc', 'zip')).toEqual({
       type: 'S3', bucket: 'my-bucket', key: 'path/app.zip', bundleType: 'zip', version: 'v1', etag: 'abc',

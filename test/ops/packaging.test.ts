@@ -6,20 +6,12 @@ import { list } from 'tar';
 import { parseAgentConfig } from '../../src/config/agent-config.js';
 import { AGENT_VERSION } from '../../src/version.js';
 import { REPO_ROOT } from '../helpers/cli.js';
+import { missingTool } from '../helpers/prerequisites.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { buildTarball } from './release.js';
 
-function have(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
-}
-
 /** A tool the test needs: in CI its absence fails the test; elsewhere the test says why it skips. */
-function requireTool(command: string): boolean {
-  if (have(command)) return true;
-  if (process.env.CI) throw new Error(`${command} is not installed, and CI must run this test (.ci/run installs it)`);
-  console.warn(`skipped: ${command} is not installed on this machine`);
-  return false;
-}
+const requireTool = (command: string): boolean => missingTool(command) === undefined;
 
 const UNIT = join(REPO_ROOT, 'systemd', 'codedeploy-agent.service');
 
