@@ -13,7 +13,7 @@ export interface PollApi {
 
 export interface PollerEvents {
   polled?(result: 'command' | 'empty'): void;
-  error?(message: string): void;
+  error?(message: string, error: unknown): void;
 }
 
 export interface PollerDeps {
@@ -100,7 +100,7 @@ export class Poller {
       if (stop.aborted || isAbortError(error)) return;
       this.consecutiveErrors = Math.min(this.consecutiveErrors + 1, MAX_ERROR_COUNT);
       const message = error instanceof Error ? error.message : String(error);
-      events?.error?.(message);
+      events?.error?.(message, error);
       if (this.deps.isThrottling?.(error)) {
         // One gate for every caller: nobody polls again until the throttle wait (with jitter) is over.
         const waitMs = this.throttleGate.close();

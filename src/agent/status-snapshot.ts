@@ -45,6 +45,12 @@ export interface StatusSnapshot {
   lastPollAt?: string;
   lastSuccessfulPollAt?: string;
   lastError?: { at: string; message: string };
+  /** The first failed poll since the last successful one (cleared by a successful poll): health counts from it. */
+  pollFailingSince?: string;
+  /** Set while the newest poll was refused for the host's credentials (cleared by a successful poll). */
+  credentialsRefused?: { at: string; message: string };
+  /** Where /healthz and /metrics answer (`127.0.0.1:9126`), when `:metrics_listen:` is set. */
+  metricsAddress?: string;
   inFlight: InFlightCommand[];
   recent: RecentDeployment[];
   downloads: DownloadProgress[];

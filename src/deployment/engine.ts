@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
+import type { DownloadRecord } from '../agent/agent-metrics.js';
 import { AgentError } from '../report/errors.js';
 import { deploymentPaths, deploymentsLogFile, lastSuccessfulInstallFile, mostRecentInstallFile } from './layout.js';
 import { isBuiltinEvent, isHookEvent, revisionModeFor } from './lifecycle.js';
@@ -27,6 +28,10 @@ export interface EngineContext {
   aws?: { region?: string; credentials?: AwsCredentialIdentityProvider; s3ClientOverrides?: Record<string, unknown> };
   onProgress?: (progress: { bytes: number; total?: number }) => void;
   onScriptStart?: (event: string, location: string) => void;
+  /** DownloadBundle fetched the revision (or failed to): for the daemon's metrics. */
+  onDownloaded?: (record: DownloadRecord) => void;
+  /** An operator hook ran or was refused: for the daemon's metrics. */
+  onOperatorHook?: (point: string, outcome: 'succeeded' | 'failed' | 'timed_out' | 'refused') => void;
   /** Base environment hooks inherit (credentials are removed by the hook runner). */
   baseEnv?: NodeJS.ProcessEnv;
 }
