@@ -164,6 +164,7 @@ async function deploy(flags: DeployFlags): Promise<number> {
             if (outcome.event === 'DownloadBundle') progressBar?.finish();
             follower?.pump();
             out(shown(describeOutcome(outcome)));
+            for (const warning of outcome.warnings ?? []) err(warning);
           },
         },
       });

@@ -13,6 +13,8 @@ export interface EventOutcome {
   noop: boolean;
   /** `logTail`: the end of the failed script's output, as reported to the service. */
   error?: { code: number; codeName: string; message: string; scriptName?: string; logTail?: string; fileExists?: boolean };
+  /** Operator post- hooks that failed around this event (its result stands). */
+  warnings?: string[];
 }
 
 export interface LocalDeploymentObserver {
@@ -67,11 +69,11 @@ export async function runLocalDeployment(
     const started = Date.now();
     let outcome: EventOutcome;
     try {
-      const result: EventResult = await runEvent(spec, event, context);
+      const result: EventResult = await runEvent(spec, event, { ...context, plannedEvents: events });
       if (event === 'DownloadBundle' && !checkedBeforehand) {
         await checkRevisionForLocalRun(spec, events, fromRevision, context, { display: options.display, warn });
       }
-      outcome = { event, status: 'Succeeded', durationMs: Date.now() - started, noop: result.noop };
+      outcome = { event, status: 'Succeeded', durationMs: Date.now() - started, noop: result.noop, ...(result.operatorHookWarnings?.length ? { warnings: result.operatorHookWarnings } : {}) };
     } catch (error) {
       const described = describeError(error);
       const forgiven = options.ignoreApplicationStopFailures && (STOP_EVENTS as readonly string[]).includes(event);
