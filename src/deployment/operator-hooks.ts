@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { OperatorHookError } from '../report/errors.js';
 import { ErrorCode } from '../report/error-codes.js';
 import { buildHookEnvironment } from '../hooks/hook-environment.js';
-import { pointHasHooks, scanOperatorHooks, type OperatorHookPoint, type OperatorHookScan } from '../hooks/operator-hook-files.js';
+import { OPERATOR_HOOK_POINTS, pointHasHooks, scanOperatorHooks, type OperatorHookPoint, type OperatorHookScan } from '../hooks/operator-hook-files.js';
 import { runOperatorHooks, type OperatorHookFailure } from '../hooks/run-operator-hooks.js';
 import { ScriptsLog } from '../hooks/scripts-log.js';
 import { tailOf } from '../hooks/log-tail.js';
@@ -63,7 +63,7 @@ function writeState(file: string, state: DeploymentState): void {
 /** Whether operator hooks would run for lifecycle events: then no event is acknowledged as a no-op. */
 export function operatorHooksPresent(context: EngineContext): boolean {
   const scan = scanOperatorHooks(context.config.operator_hooks_dir);
-  return scan !== undefined && Object.values(scan).some((point) => point.run.length > 0 || point.refused.length > 0);
+  return OPERATOR_HOOK_POINTS.some((point) => pointHasHooks(scan, point));
 }
 
 function outcomeOf(error: unknown): EventOutcomeVariables {
@@ -104,7 +104,8 @@ class PointRunner {
     variables: Record<string, string | undefined>,
     outcome?: EventOutcomeVariables,
   ): Promise<OperatorHookFailure[]> {
-    if (!pointHasHooks(this.scan, point)) return [];
+    const hooks = this.scan[point];
+    if (hooks.run.length + hooks.refused.length + hooks.skipped.length === 0) return [];
     const { config } = this.context;
     const log = this.logFor(deployment);
     const env = buildHookEnvironment(this.context.baseEnv ?? process.env, {
@@ -116,7 +117,7 @@ class PointRunner {
     });
     return runOperatorHooks({
       point,
-      hooks: this.scan[point],
+      hooks,
       dir: config.operator_hooks_dir,
       env,
       scriptsLog: log,
@@ -169,7 +170,8 @@ async function closeAbandoned(spec: DeploymentSpec, runner: PointRunner, context
       errorCode: ErrorCode.UnknownError,
       message: `the deployment never reached its last lifecycle event on this host (the last one was ${state.lastEvent})`,
     });
-    writeState(file, { ...state, open: false });
+    // Cut short by a shutdown: it stays open, to be closed again at the next start.
+    if (!context.signal?.aborted) writeState(file, { ...state, open: false });
     warnings.push(...describeFailures('post-deployment', failures));
   }
   return warnings;
@@ -224,7 +226,8 @@ export async function runWithOperatorHooks(
       const lastEvent = context.plannedEvents?.at(-1) ?? lastEventOnHost(spec, state.firstEvent);
       if (failure !== undefined || event === lastEvent) {
         warnings.push(...describeFailures('post-deployment', await runner.run('post-deployment', deployment, variables, outcome)));
-        writeState(stateFile, { ...state, open: false });
+        // A shutdown stopped the hooks: the deployment stays open and is closed as Abandoned later.
+        if (!context.signal?.aborted) writeState(stateFile, { ...state, open: false });
       }
     }
     if (failure !== undefined) throw failure;
