@@ -130,6 +130,7 @@ export class Daemon {
           authHint: `the service refused this host's credentials: check ${identity.credentialsSource ?? 'them'}, that they belong to ${identity.hostIdentifier}, `
             + `the region ${identity.region} and the clock`,
           events: {
+            pollStarted: () => this.status.pollStarted(),
             polled: (result) => {
               this.status.polled();
               this.metrics.poll(result);

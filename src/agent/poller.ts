@@ -12,6 +12,8 @@ export interface PollApi {
 }
 
 export interface PollerEvents {
+  /** A PollHostCommand is about to be sent. */
+  pollStarted?(): void;
   polled?(result: 'command' | 'empty'): void;
   error?(message: string, error: unknown): void;
 }
@@ -82,6 +84,7 @@ export class Poller {
     const started = Date.now();
     try {
       logger.debug('Calling PollHostCommand');
+      events?.pollStarted?.();
       const response = await api.pollHostCommand(hostIdentifier, stop);
       const command = response.HostCommand ?? undefined;
       if (!command) {

@@ -46,6 +46,13 @@ export class StatusReporter {
     this.write();
   }
 
+  /** Written once: later polls change nothing here, so they cost no write. */
+  pollStarted(): void {
+    if (this.snapshot.firstPollStartedAt) return;
+    this.snapshot.firstPollStartedAt = new Date().toISOString();
+    this.write();
+  }
+
   polled(): void {
     const now = new Date().toISOString();
     this.snapshot.lastPollAt = now;

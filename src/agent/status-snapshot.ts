@@ -43,6 +43,8 @@ export interface StatusSnapshot {
   region?: string;
   endpoint?: string;
   lastPollAt?: string;
+  /** When the first poll was sent: a long poll the service holds without an error has passed authentication (`start` waits for this). */
+  firstPollStartedAt?: string;
   lastSuccessfulPollAt?: string;
   lastError?: { at: string; message: string };
   /** The first failed poll since the last successful one (cleared by a successful poll): health counts from it. */
