@@ -105,6 +105,8 @@ describe.skipIf(!isRoot)('operator hooks', () => {
     const hookPath = join(hooks, 'pre-event.d', '10-lb');
     expect(result.stderr).toContain(`ERROR: AfterInstall failed with ScriptFailed (error code 4): Operator hook ${hookPath} failed with exit code 3; pre-event hooks must succeed, so AfterInstall was not run`);
     expect(result.stdout).toContain('ApplicationStart: skipped');
+    expect(result.stderr).not.toContain('while trying to execute your script');
+    expect(result.stderr).toContain(`The last output of ${hookPath}:`);
     const seen = lines(record).map((line) => line.split('|').slice(0, 4).join('|'));
     expect(seen).not.toContain('bundle|AfterInstall');
     expect(seen.slice(-3)).toEqual(['pre-event|AfterInstall||', 'post-event|AfterInstall|Failed|4', 'post-deployment|AfterInstall|Failed|4']);

@@ -1,12 +1,12 @@
 /**
  * Reading a scrape as Prometheus does: `promtool check metrics` (the Prometheus project's own checker of
- * the exposition format, from Debian's `prometheus` package; .ci/run installs it) and prom2javascript
+ * the exposition format, from Debian's `prometheus` package; test/prerequisites.txt) and prom2javascript
  * (a parser of the same text format into families and samples, labelled histograms included) for values.
  * parse-prometheus-text-format was tried first: it merges every labelled histogram series into one.
  */
 import { spawnSync } from 'node:child_process';
 import { getMetricsFromIterator, type PromHistogramData, type PromMetrics } from 'prom2javascript';
-import { findTool } from '../../src/util/find-tool.js';
+import { findTestTool, missingTool } from './prerequisites.js';
 
 export type { PromMetrics };
 
@@ -33,7 +33,8 @@ export function histogram(metrics: PromMetrics, name: string, labels: Record<str
   return (family.data as PromHistogramData[]).find((d) => matches(d.labels, labels));
 }
 
-export const PROMTOOL = findTool('promtool', process.env.PATH ?? '');
+/** promtool, or undefined (said once; in CI a missing promtool fails instead: test/prerequisites.txt). */
+export const PROMTOOL = missingTool('promtool') === undefined ? findTestTool('promtool') : undefined;
 
 /** `promtool check metrics` on the text: its exit code (1 format error, 3 naming problems) and what it said. */
 export function promtoolCheck(text: string): { exitCode: number; output: string } {
