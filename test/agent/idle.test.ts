@@ -63,6 +63,7 @@ describe('idle agent', () => {
   });
 
   it('with metrics on (prom-client and the listener loaded, scraped every second) stays at or below 70 MiB', async () => {
+    world.useIamUser('arn:aws:iam::123456789012:user/idle-test');
     world.writeConfig(service.url, { wait_between_runs: 1, verbose: false, http_read_timeout: 80, metrics_listen: '127.0.0.1:0' });
     const agent = world.start();
     await agent.waitForLog('Health and metrics at', 15_000);
