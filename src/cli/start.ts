@@ -246,27 +246,25 @@ function addOptions(command: Command): Command {
     .option('--systemd <auto|yes|no>', 'go through systemctl: auto (default) when systemd runs the host');
 }
 
+/** One subcommand: its flags parsed once, then `act`. */
+function subcommand(program: Command, name: string, description: string, act: (deps: StartDeps) => Promise<number>): void {
+  addOptions(program.command(name).description(description)).action(async (flags: StartFlags) => {
+    const parsed = parseFlags(flags);
+    if ('error' in parsed) {
+      process.stderr.write(`${parsed.error}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    if (parsed.note) process.stderr.write(`note: ${parsed.note}\n`);
+    process.exitCode = await act(parsed.deps);
+  });
+}
+
 export function register(program: Command): void {
-  addOptions(program.command('start').description('start the agent (systemctl where systemd runs the host, else in the background) and wait for its first poll (exit 0 polled, 1 not started, 75 first poll failed or not yet)'))
-    .action(async (flags: StartFlags) => {
-      const parsed = parseFlags(flags);
-      if ('error' in parsed) {
-        process.stderr.write(`${parsed.error}\n`);
-        process.exitCode = 2;
-        return;
-      }
-      if (parsed.note) process.stderr.write(`note: ${parsed.note}\n`);
-      process.exitCode = await startAgent(parsed.deps);
-    });
-  addOptions(program.command('restart').description('stop the agent gracefully (in-flight lifecycle events finish first), start it again and wait for its first poll'))
-    .action(async (flags: StartFlags) => {
-      const parsed = parseFlags(flags);
-      if ('error' in parsed) {
-        process.stderr.write(`${parsed.error}\n`);
-        process.exitCode = 2;
-        return;
-      }
-      if (parsed.note) process.stderr.write(`note: ${parsed.note}\n`);
-      process.exitCode = await restartAgent(parsed.deps, parsed.deps.config.kill_agent_max_wait_time_seconds + 60);
-    });
+  subcommand(program, 'start',
+    'start the agent (systemctl where systemd runs the host, else in the background) and wait for its first poll (exit 0 polled, 1 not started, 75 first poll failed or not yet)',
+    startAgent);
+  subcommand(program, 'restart',
+    'stop the agent gracefully (in-flight lifecycle events finish first), start it again and wait for its first poll',
+    (deps) => restartAgent(deps, deps.config.kill_agent_max_wait_time_seconds + 60));
 }
