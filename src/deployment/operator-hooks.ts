@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { OperatorHookError } from '../report/errors.js';
+import { redact } from '../log/redact.js';
 import { ErrorCode } from '../report/error-codes.js';
 import { buildHookEnvironment } from '../hooks/hook-environment.js';
 import { OPERATOR_HOOK_POINTS, pointHasHooks, scanOperatorHooks, type OperatorHookPoint, type OperatorHookScan } from '../hooks/operator-hook-files.js';
@@ -69,7 +70,8 @@ export function operatorHooksPresent(context: EngineContext): boolean {
 function outcomeOf(error: unknown): EventOutcomeVariables {
   if (error === undefined) return { result: 'Succeeded', errorCode: ErrorCode.Succeeded, message: '' };
   const code = error instanceof AgentError ? error.code : ErrorCode.UnknownError;
-  const message = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').slice(0, 1024);
+  // Hooks may post it to a chat: never with a secret an error happened to quote.
+  const message = redact((error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ')).slice(0, 1024);
   return { result: 'Failed', errorCode: code, message };
 }
 
