@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { OperatorHookError } from '../report/errors.js';
+import { AgentError, OperatorHookError } from '../report/errors.js';
 import { redact } from '../log/redact.js';
 import { ErrorCode } from '../report/error-codes.js';
 import { buildHookEnvironment } from '../hooks/hook-environment.js';
@@ -8,7 +8,6 @@ import { OPERATOR_HOOK_POINTS, pointHasHooks, scanOperatorHooks, type OperatorHo
 import { runOperatorHooks, type OperatorHookFailure } from '../hooks/run-operator-hooks.js';
 import { ScriptsLog } from '../hooks/scripts-log.js';
 import { tailOf } from '../hooks/log-tail.js';
-import { AgentError } from '../report/errors.js';
 import { writeFileAtomicSync } from './atomic-write.js';
 import type { EngineContext, EventResult } from './engine.js';
 import { hookVariables } from './hook-variables.js';
