@@ -55,6 +55,9 @@ function present({ command }) {
 }
 
 export function howToGet({ command, pkg }) {
+  if (pkg === 'prometheus') {
+    return 'apt-get download prometheus, then dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool and put it on PATH (npm test does this)';
+  }
   if (pkg === 'moto') {
     return `apt-get install python3-moto python3-flask python3-flask-cors where the Debian release has it (12 has none), or pip install '${MOTO}'; run npm test as root to have it set up`;
   }
@@ -129,17 +132,50 @@ function installMoto() {
   chmodSync(join(bin, 'moto_server'), 0o755);
 }
 
+/**
+ * promtool alone, out of Debian's prometheus package (installing the package would install and start a
+ * Prometheus server): apt-get download and dpkg-deb need no root. Into the cache folder's bin.
+ */
+function installPromtool() {
+  if (!hasApt) return;
+  const bin = join(toolsDir(), 'bin');
+  const work = join(toolsDir(), 'prometheus-deb');
+  mkdirSync(work, { recursive: true });
+  say('taking promtool out of Debian\'s prometheus package');
+  let download = run('apt-get', ['download', '-qq', 'prometheus'], { cwd: work });
+  if (download.status !== 0 && isRoot && !aptUpdated) {
+    run('apt-get', ['update', '-qq'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    aptUpdated = true;
+    download = run('apt-get', ['download', '-qq', 'prometheus'], { cwd: work });
+  }
+  const deb = run('sh', ['-c', 'ls prometheus_*.deb | head -n 1'], { cwd: work }).stdout.trim();
+  if (download.status !== 0 || !deb) {
+    say(`apt-get download prometheus failed: ${(download.stderr || download.stdout).trim().split('\n').pop()}`);
+    return;
+  }
+  const extract = run('sh', ['-c', `dpkg-deb --fsys-tarfile '${deb}' | tar -x ./usr/bin/promtool`], { cwd: work });
+  if (extract.status !== 0) {
+    say(`could not take promtool out of ${deb}: ${extract.stderr.trim().split('\n').pop()}`);
+    return;
+  }
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'promtool'), readFileSync(join(work, 'usr/bin/promtool')));
+  chmodSync(join(bin, 'promtool'), 0o755);
+  run('rm', ['-rf', work]);
+}
+
 function main() {
   const all = readPrerequisites();
   let missing = all.filter((tool) => !present(tool));
   const install = !checkOnly && process.env.CDA_TEST_INSTALL !== '0';
   if (install && missing.length > 0) {
-    const fromApt = [...new Set(missing.filter((tool) => tool.pkg !== 'moto').map((tool) => tool.pkg))];
+    const fromApt = [...new Set(missing.filter((tool) => tool.pkg !== 'moto' && tool.pkg !== 'prometheus').map((tool) => tool.pkg))];
     if (fromApt.length > 0 && isRoot && hasApt) {
       say(`installing ${fromApt.join(', ')} with apt-get`);
       aptInstall(fromApt);
     }
     if (missing.some((tool) => tool.pkg === 'moto')) installMoto();
+    if (missing.some((tool) => tool.pkg === 'prometheus')) installPromtool();
     missing = all.filter((tool) => !present(tool));
   }
   for (const tool of missing) {

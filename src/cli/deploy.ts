@@ -164,6 +164,7 @@ async function deploy(flags: DeployFlags): Promise<number> {
             if (outcome.event === 'DownloadBundle') progressBar?.finish();
             follower?.pump();
             out(shown(describeOutcome(outcome)));
+            for (const warning of outcome.warnings ?? []) err(warning);
           },
         },
       });
@@ -176,7 +177,7 @@ async function deploy(flags: DeployFlags): Promise<number> {
     for (const outcome of result.outcomes.filter((o) => o.status === 'Skipped')) out(`${outcome.event}: skipped (an earlier event failed)`);
     if (result.failure?.error) {
       const { error } = result.failure;
-      if (error.scriptName) {
+      if (error.scriptName && !error.operatorHook) {
         err(`Your local deployment failed while trying to execute your script at ${paths.archiveDir}/${error.scriptName}`);
       }
       err(`ERROR: ${result.failure.event} failed with ${error.codeName} (error code ${error.code}): ${shown(error.message)}`);

@@ -23,6 +23,7 @@ const SUBCOMMANDS: ReadonlyArray<readonly [names: readonly string[], load: () =>
   [['validate'], () => import('./validate.js')],
   [['status'], () => import('./status.js')],
   [['stop'], () => import('./stop.js')],
+  [['start', 'restart'], () => import('./start.js')],
   [['register', 'deregister'], () => import('./register.js')],
   [['completion', 'man'], () => import('./docs.js')],
 ];

@@ -24,7 +24,8 @@ async function run(configFile: string | undefined): Promise<number> {
       agentLogger.reopen(reloaded.config); // verbose and log_format take effect at once
       // Keys that shape running objects (root_dir, pid_dir, endpoints) take effect at the next start.
       for (const key of ['verbose', 'wait_between_runs', 'max_revisions', 'hook_kill_grace_seconds', 'hook_output_grace_seconds',
-        'kill_agent_max_wait_time_seconds', 'enforce_deployment_spec_signature', 's3_download_part_size_mb', 's3_download_concurrency'] as const) {
+        'kill_agent_max_wait_time_seconds', 'enforce_deployment_spec_signature', 's3_download_part_size_mb', 's3_download_concurrency',
+        'health_poll_failure_seconds', 'operator_hooks_dir', 'operator_hook_timeout_seconds'] as const) {
         (config as unknown as Record<string, unknown>)[key] = reloaded.config[key];
       }
       for (const warning of reloaded.warnings) logger.warn(warning);

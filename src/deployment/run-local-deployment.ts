@@ -3,7 +3,7 @@ import { runEvent } from './engine.js';
 import type { DeploymentSpec } from './spec-types.js';
 import { STOP_EVENTS } from './lifecycle.js';
 import { checkRevisionForLocalRun, inspectRevision, reportRevisionCheck } from './revision-check.js';
-import { AgentError, FileExistsError, ScriptError, type AppSpecProblem } from '../report/errors.js';
+import { AgentError, FileExistsError, OperatorHookError, ScriptError, type AppSpecProblem } from '../report/errors.js';
 import { ErrorCode, errorCodeName } from '../report/error-codes.js';
 
 export interface EventOutcome {
@@ -12,7 +12,9 @@ export interface EventOutcome {
   durationMs: number;
   noop: boolean;
   /** `logTail`: the end of the failed script's output, as reported to the service. */
-  error?: { code: number; codeName: string; message: string; scriptName?: string; logTail?: string; fileExists?: boolean };
+  error?: { code: number; codeName: string; message: string; scriptName?: string; logTail?: string; fileExists?: boolean; operatorHook?: boolean };
+  /** Operator post- hooks that failed around this event (its result stands). */
+  warnings?: string[];
 }
 
 export interface LocalDeploymentObserver {
@@ -24,7 +26,9 @@ export interface LocalDeploymentObserver {
 
 function describeError(error: unknown): NonNullable<EventOutcome['error']> {
   if (error instanceof ScriptError) {
-    return { code: error.code, codeName: errorCodeName(error.code), message: error.message, scriptName: error.scriptName, logTail: error.logTail };
+    // An operator hook's scriptName is its path on the host, not a location in the bundle.
+    const operatorHook = error instanceof OperatorHookError ? { operatorHook: true } : {};
+    return { code: error.code, codeName: errorCodeName(error.code), message: error.message, scriptName: error.scriptName, logTail: error.logTail, ...operatorHook };
   }
   if (error instanceof FileExistsError) return { code: error.code, codeName: errorCodeName(error.code), message: error.message, fileExists: true };
   if (error instanceof AgentError) return { code: error.code, codeName: errorCodeName(error.code), message: error.message };
@@ -67,11 +71,11 @@ export async function runLocalDeployment(
     const started = Date.now();
     let outcome: EventOutcome;
     try {
-      const result: EventResult = await runEvent(spec, event, context);
+      const result: EventResult = await runEvent(spec, event, { ...context, plannedEvents: events });
       if (event === 'DownloadBundle' && !checkedBeforehand) {
         await checkRevisionForLocalRun(spec, events, fromRevision, context, { display: options.display, warn });
       }
-      outcome = { event, status: 'Succeeded', durationMs: Date.now() - started, noop: result.noop };
+      outcome = { event, status: 'Succeeded', durationMs: Date.now() - started, noop: result.noop, ...(result.operatorHookWarnings?.length ? { warnings: result.operatorHookWarnings } : {}) };
     } catch (error) {
       const described = describeError(error);
       const forgiven = options.ignoreApplicationStopFailures && (STOP_EVENTS as readonly string[]).includes(event);

@@ -87,3 +87,10 @@ export class ServiceError extends AgentError {
     this.body = body;
   }
 }
+
+/**
+ * A `pre-` operator hook (the host's own hooks folder, not the bundle) failed, timed out or was refused,
+ * so the lifecycle event did not run. ScriptFailed (4), or ScriptTimedOut (3) for a timeout: the codes
+ * the console already explains; the message names the hook.
+ */
+export class OperatorHookError extends ScriptError {}

@@ -166,8 +166,8 @@ describe('the bundle', () => {
     const modules = new Set(idleFiles.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/^\/\/ ((?:node_modules\/(?:@[^/\n]+\/)?[^/\n]+)|src\/[^\n]+)/gm)].map((m) => m[1])));
     expect(modules).toContain('src/agent/daemon.ts');
     expect(modules).toContain('src/service/commands-client.ts');
-    const unwanted = [...modules].filter((m) => /^node_modules\/(@aws-sdk\/client-s3|@aws-sdk\/client-codedeploy|@aws-sdk\/credential-providers|pkijs|asn1js|yauzl|tar|execa)$/.test(m)
-      || /^src\/(revision|archive|install|hooks|appspec)\/|^src\/deployment\/(engine|envelope|spec|download-bundle)\.ts|^src\/cli\/(deploy|register|validate)\.ts/.test(m));
+    const unwanted = [...modules].filter((m) => /^node_modules\/(@aws-sdk\/client-s3|@aws-sdk\/client-codedeploy|@aws-sdk\/credential-providers|pkijs|asn1js|yauzl|tar|execa|prom-client)$/.test(m)
+      || /^src\/(revision|archive|install|hooks|appspec)\/|^src\/deployment\/(engine|envelope|spec|download-bundle)\.ts|^src\/cli\/(deploy|register|validate)\.ts|^src\/agent\/metrics(-server)?\.ts/.test(m));
     expect(unwanted).toEqual([]);
   });
 });
