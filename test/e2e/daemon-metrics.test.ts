@@ -64,7 +64,12 @@ describe.skipIf(motoMissingReason !== undefined)('the daemon\'s health and metri
     world.writeConfig(service.url, { metrics_listen: '127.0.0.1:0', s3_endpoint_override: moto.endpoint, ...extra });
     const agent = world.start({ env: agentEnv(world.dir) as Record<string, string> });
     await agent.waitForLog('Health and metrics at', 15_000);
-    const address = readStatusSnapshot(world.pidDir)?.metricsAddress;
+    // The status file is rewritten after the log line: wait for it rather than race it.
+    let address: string | undefined;
+    for (const deadline = Date.now() + 15_000; !(address = readStatusSnapshot(world.pidDir)?.metricsAddress) && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    if (address === undefined) await agent.stop();
     expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
     return { agent, address: address! };
   }
