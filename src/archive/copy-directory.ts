@@ -6,7 +6,7 @@ import { silentLogger } from '../log/logger.js';
 import { ArchiveError } from '../report/errors.js';
 import { toArchiveFailure } from './archive-failure.js';
 import { LoopYield } from './loop-yield.js';
-import { FileJobPool } from '../util/file-job-pool.js';
+import { FileJobPool } from '../util/file-jobs/file-job-pool.js';
 
 export interface CopyDirectoryOptions {
   logger?: Logger;
