@@ -6,6 +6,19 @@ import { giveBack, packBatch, transferList, type BatchMessage, type Reply, type 
 /** Idle workers are stopped after this long, so an idle daemon does not keep them. */
 const IDLE_SHUTDOWN_MS = 5_000;
 
+let script: string | undefined;
+
+/**
+ * The worker's script (CommonJS) wrapped so it runs however Node.js evaluates it: a worker inherits the
+ * process's options, and with `--input-type=module` (or a default type of module) its text is an ES
+ * module, where `require` does not exist: the worker would fail at its first line, and the calling
+ * thread would do all the work, unnoticed.
+ */
+function workerScript(): string {
+  script ??= `((require) => {\n${fileJobWorkerText()}\n})(typeof require === "function" ? require : process.getBuiltinModule);\n`;
+  return script;
+}
+
 interface Slot {
   worker: Worker;
   /** Where in the shared state this worker says it is ready, and counts the batches it finished. */
@@ -55,7 +68,7 @@ export class WorkerSet {
       Atomics.store(this.#state, cells, 0);
       Atomics.store(this.#state, cells + 1, 0);
       const workerData: WorkerData = { state: this.#state.buffer as SharedArrayBuffer, readyAt: cells, finishedAt: cells + 1 };
-      const worker = new Worker(fileJobWorkerText(), { eval: true, workerData });
+      const worker = new Worker(workerScript(), { eval: true, workerData });
       const slot: Slot = { worker, readyAt: cells, finishedAt: cells + 1, posted: 0, replies: [] };
       worker.unref();
       worker.on('message', (reply: Reply) => this.#answer(slot, reply));
