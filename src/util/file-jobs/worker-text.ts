@@ -22,6 +22,10 @@ export function fileJobWorkerText(): string {
 
 /** The worker's build options, as in scripts/file-job-worker.mjs. */
 function compileFromSource(): string {
+  // Only the TypeScript source compiles; a bundle made without the plugin gets a clear error, not esbuild.
+  if (typeof import.meta.url !== 'string' || !import.meta.url.endsWith('.ts')) {
+    throw new Error('the file worker was not embedded in this build: add embedFileJobWorker() from scripts/file-job-worker.mjs to its esbuild plugins');
+  }
   const require = createRequire(import.meta.url);
   const { buildSync } = require('esbuild') as typeof Esbuild;
   const result = buildSync({
