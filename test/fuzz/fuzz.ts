@@ -224,6 +224,8 @@ export function mutatedBytes(original: Uint8Array, maxMutations = 4): fc.Arbitra
           break;
       }
     }
-    return bytes;
+    // A counterexample prints as its mutations, not as thousands of byte values.
+    const shown = `mutated(${original.length} bytes, ${JSON.stringify(mutations, (_key, value: unknown) => (value instanceof Uint8Array ? [...value] : value))})`;
+    return Object.defineProperty(bytes, fc.toStringMethod, { value: () => shown });
   });
 }
