@@ -137,6 +137,9 @@ interface RawAnswer {
  */
 const STALE_SOCKET_IDLE_MS = 4_000;
 
+/** The first instant after year 9999, which SigV4's YYYYMMDD dates cannot express. */
+const LAST_SIGNABLE_TIME_MS = Date.UTC(10_000, 0, 1);
+
 /** Clock skew beyond which the signing clock is corrected from the service's Date header. */
 const CLOCK_SKEW_TOLERANCE_MS = 4 * 60_000;
 
@@ -297,7 +300,9 @@ export class CommandsClient {
   private noteClockSkew(error: ServiceError, dateHeader: string | undefined): void {
     if (!CLOCK_SKEW_ERROR_TYPES.has(error.errorType) || !dateHeader) return;
     const serverTime = Date.parse(dateHeader);
-    if (!Number.isFinite(serverTime)) return;
+    // Only a time SigV4 can write (years 1970-9999): Date.parse takes years up to 275760, and signing
+    // with such an offset throws a RangeError on every request from then on.
+    if (!Number.isFinite(serverTime) || serverTime < 0 || serverTime >= LAST_SIGNABLE_TIME_MS) return;
     const offset = serverTime - Date.now();
     if (Math.abs(offset - this.clockOffsetMs) > CLOCK_SKEW_TOLERANCE_MS) {
       this.logger.warn(`The commands service's clock differs from ours by ${Math.round(offset / 1000)} s; signing with its time`);

@@ -295,6 +295,18 @@ describe('CommandsClient against the fake service', () => {
     expect(logger.text()).toMatch(/clock differs/);
   });
 
+  it('ignores a Date header no signature can carry (found by test/fuzz/commands-service.test.ts)', async () => {
+    // Year 275760: Date.parse takes it, and signing with that offset threw a RangeError on every later request.
+    service.clockOffsetMs = Date.UTC(275760, 8, 12) - Date.now();
+    const c = client({ maxAttempts: 1 });
+    for (let i = 0; i < 2; i++) {
+      const error = await failure(c.pollHostCommand(HOST));
+      expect(['RequestTimeTooSkewed', 'InvalidSignatureException', 'RequestExpired']).toContain(error.errorType);
+    }
+    service.clockOffsetMs = 0;
+    await expect(c.pollHostCommand(HOST)).resolves.toEqual({});
+  });
+
   it('the fake refuses requests without the agent-version header', async () => {
     const error = await failure(client({ agentVersion: '' }).pollHostCommand(HOST));
     expect(error.errorType).toBe('ClientException');
@@ -426,3 +438,4 @@ describe('proxy selection', () => {
     expect(matchesNoProxy(https, undefined)).toBe(false);
   });
 });
+
