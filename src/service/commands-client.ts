@@ -9,12 +9,13 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
-import { registerSecret, redact } from '../log/redact.js';
-import { ServiceError } from '../report/errors.js';
+import { registerSecret } from '../log/redact.js';
+import type { ServiceError } from '../report/errors.js';
 import { AGENT_VERSION } from '../version.js';
 import { abortError, isAbortError, retry } from '../util/retry.js';
 import type { ThrottleGate } from '../util/throttle-gate.js';
 import { readAgentVersion } from './agent-version.js';
+import { decodeCommandsOutput } from './commands-outputs.js';
 import { commandsModel, resolveCommandsEndpoint } from './endpoint.js';
 import { proxyFor } from './proxy.js';
 import type { CommandsServiceModel } from './endpoint.js';
@@ -252,14 +253,7 @@ export class CommandsClient {
     const once = async (): Promise<T> => {
       await this.throttleGate?.wait(options.signal);
       const answer = await this.send(operation, body, options.signal);
-      if (answer.status >= 200 && answer.status <= 299) {
-        if (answer.body.trim() === '') return {} as T;
-        try {
-          return JSON.parse(answer.body) as T;
-        } catch {
-          throw new ServiceError('SerializationException', answer.status, `${operation}: the service's answer is not JSON`, redact(answer.body.slice(0, 4096)));
-        }
-      }
+      if (answer.status >= 200 && answer.status <= 299) return decodeCommandsOutput(operation, answer.status, answer.body) as T;
       const errorTypeHeader = answer.headers['x-amzn-errortype'];
       const error = decodeServiceError(operation, answer.status, answer.body, typeof errorTypeHeader === 'string' ? errorTypeHeader : undefined);
       this.logger.debug(`${operation} answered HTTP ${answer.status} ${error.errorType}: ${error.body || '(no body)'}`);
