@@ -10,6 +10,7 @@ import fc from 'fast-check';
  * FUZZ_SEED=<n>   replay a run (default: a fixed seed, so CI is repeatable)
  * FUZZ_PATH=<p>   with FUZZ_SEED, replay only the counterexample a failure printed
  * FUZZ_SCALE=<k>  run k times as many cases for k times as long (locally, e.g. FUZZ_SCALE=50)
+ * FUZZ_VERBOSE=1  print how many cases each property ran
  */
 
 const DEFAULT_SEED = 20_240_613;
@@ -74,6 +75,7 @@ export async function fuzz<T>(fileUrl: string, property: fc.IRawProperty<T>, bud
     plugins,
     ...(FUZZ_PATH ? { path: FUZZ_PATH, endOnFailure: true } : {}),
   });
+  if (process.env.FUZZ_VERBOSE) console.log(`[fuzz] ${details.numRuns} cases${details.interrupted ? ' (stopped by the time budget)' : ''}`);
   if (details.failed) {
     const file = testFile(fileUrl);
     const path = details.counterexamplePath ? ` FUZZ_PATH=${details.counterexamplePath}` : '';
