@@ -98,11 +98,11 @@ describe('fuzz: agent configuration', () => {
 describe('fuzz: on-premises configuration', () => {
   const budget = { runs: 400, timeMs: 1_500 };
 
-  it('any text', { timeout: testTimeout(budget.timeMs) }, async () => {
+  it('any text as an on-premises configuration', { timeout: testTimeout(budget.timeMs) }, async () => {
     await fuzz(import.meta.url, fc.property(anyText(300), onPremisesCase), budget);
   });
 
-  it('its keys with values of every type', { timeout: testTimeout(budget.timeMs) }, async () => {
+  it('the on-premises keys with values of every type, and alias bombs', { timeout: testTimeout(budget.timeMs) }, async () => {
     const validish = fc.record({ region: fc.string(), iam_user_arn: fc.string(), aws_access_key_id: fc.string(), aws_secret_access_key: fc.string() }, { requiredKeys: [] })
       .map((record) => stringify(record));
     await fuzz(import.meta.url, fc.property(fc.oneof(configText(ONPREM_KEYS), validish, ALIAS_BOMB), onPremisesCase), budget);

@@ -1,6 +1,7 @@
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { expect } from 'vitest';
 
 /**
  * What every fuzz file shares: one seed for the run, printed once per file with the command that
@@ -8,7 +9,7 @@ import fc from 'fast-check';
  * the machine is; and the property itself, "a valid value or the project's typed error", in one place.
  *
  * FUZZ_SEED=<n>   replay a run (default: a fixed seed, so CI is repeatable)
- * FUZZ_PATH=<p>   with FUZZ_SEED, replay only the counterexample a failure printed
+ * FUZZ_PATH=<p>   with FUZZ_SEED and the test's name (-t), replay only the counterexample a failure printed
  * FUZZ_SCALE=<k>  run k times as many cases for k times as long (locally, e.g. FUZZ_SCALE=50)
  * FUZZ_VERBOSE=1  print how many cases each property ran
  */
@@ -79,8 +80,12 @@ export async function fuzz<T>(fileUrl: string, property: fc.IRawProperty<T>, bud
   if (details.failed) {
     const file = testFile(fileUrl);
     const path = details.counterexamplePath ? ` FUZZ_PATH=${details.counterexamplePath}` : '';
+    // The path belongs to this test's property only: run just this test.
+    const test = expect.getState().currentTestName?.split(' > ').at(-1);
+    // -t takes a regular expression.
+    const only = test ? ` -t '${test.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/'/g, "'\\''")}'` : '';
     const cause = details.errorInstance instanceof Error ? `\n\nThe failure: ${details.errorInstance.stack ?? details.errorInstance.message}` : '';
-    throw new Error(`${fc.defaultReportMessage(details) ?? 'property failed'}${cause}\n\nReplay this case: ${replayCommand(file, path)}`);
+    throw new Error(`${fc.defaultReportMessage(details) ?? 'property failed'}${cause}\n\nReplay this case: ${replayCommand(file, path)}${only}`);
   }
 }
 
