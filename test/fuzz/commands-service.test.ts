@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceError } from '../../src/report/errors.js';
 import { CommandsClient, type CommandsOperation } from '../../src/service/commands-client.js';
 import { decodeCommandsOutput } from '../../src/service/commands-outputs.js';
-import { anyText, fuzz, parseOrTypedError, settleOrTypedError, testTimeout } from './fuzz.js';
+import { anyJson, anyText, fuzz, parseOrTypedError, settleOrTypedError, testTimeout, usuallyOr } from './fuzz.js';
 
 /**
  * The commands service's answers, as the commands client reads them: for any answer (status line,
@@ -14,17 +14,8 @@ import { anyText, fuzz, parseOrTypedError, settleOrTypedError, testTimeout } fro
  */
 
 const OPERATIONS: CommandsOperation[] = ['PollHostCommand', 'GetDeploymentSpecification', 'PutHostCommandAcknowledgement', 'PutHostCommandComplete', 'PostHostCommandUpdate'];
-const OBJECT_KEYS = ['__proto__', 'constructor', 'toString'];
-
-const jsonValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  value: fc.oneof({ depthSize: 'small' }, fc.constant(null), fc.boolean(), fc.double(), fc.integer(), fc.string({ maxLength: 10 }), tie('array'), tie('object')),
-  array: fc.array(tie('value'), { maxLength: 3 }),
-  object: fc.dictionary(fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom(...OBJECT_KEYS)), tie('value'), { maxKeys: 3 }),
-})).value;
-
-function either<T>(usual: fc.Arbitrary<T>): fc.Arbitrary<unknown> {
-  return fc.oneof({ weight: 3, arbitrary: usual }, { weight: 1, arbitrary: jsonValue });
-}
+const jsonValue = anyJson();
+const either = <T>(usual: fc.Arbitrary<T>) => usuallyOr(usual, jsonValue);
 
 const envelope = either(fc.record({ Format: either(fc.constantFrom('PKCS7/JSON', 'TEXT/JSON')), Payload: either(fc.string()) }, { requiredKeys: [] }));
 

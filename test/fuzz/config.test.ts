@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultConfig, parseAgentConfig, type AgentConfig } from '../../src/config/agent-config.js';
 import { ConfigError } from '../../src/report/errors.js';
 import { parseOnPremisesConfig } from '../../src/service/onpremises-config.js';
-import { anyText, fuzz, parseOrTypedError, testTimeout } from './fuzz.js';
+import { anyText, fuzz, OBJECT_MEMBER_KEYS, parseOrTypedError, testTimeout } from './fuzz.js';
 
 /**
  * The agent configuration and the on-premises configuration are YAML an operator (or a configuration
@@ -14,7 +14,6 @@ import { anyText, fuzz, parseOrTypedError, testTimeout } from './fuzz.js';
 
 const DEFAULTS = defaultConfig() as unknown as Record<string, unknown>;
 const CONFIG_KEYS = Object.keys(DEFAULTS);
-const OBJECT_KEYS = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'];
 
 const yamlValue = fc.oneof(
   fc.constantFrom('', '~', 'true', 'false', 'yes', 'no', '0', '-1', '1', '5', '80', '1.5', '1e3', '.inf', '.nan', '0644', '0x10', 'text', 'json',
@@ -25,7 +24,7 @@ const yamlValue = fc.oneof(
 );
 
 function configText(keys: readonly string[]): fc.Arbitrary<string> {
-  const key = fc.oneof(fc.constantFrom(...keys), fc.constantFrom(...OBJECT_KEYS), fc.string({ maxLength: 8 }));
+  const key = fc.oneof(fc.constantFrom(...keys), fc.constantFrom(...OBJECT_MEMBER_KEYS), fc.string({ maxLength: 8 }));
   const line = fc.tuple(fc.boolean(), key, yamlValue).map(([symbol, name, value]) => `${symbol ? ':' : ''}${JSON.stringify(name)}: ${value}`);
   return fc.array(line, { maxLength: 8 }).map((lines) => lines.join('\n'));
 }

@@ -5,7 +5,7 @@ import { parseDeploymentSpec } from '../../src/deployment/spec.js';
 import type { DeploymentSpec } from '../../src/deployment/spec-types.js';
 import { DeploymentSpecError } from '../../src/report/errors.js';
 import { signJson, toPem } from '../doubles/pkcs7.js';
-import { anyText, fuzz, mutatedBytes, parseOrTypedError, settleOrTypedError, testTimeout } from './fuzz.js';
+import { anyJson, anyText, fuzz, mutatedBytes, parseOrTypedError, settleOrTypedError, testTimeout, usuallyOr } from './fuzz.js';
 
 /**
  * The deployment specification comes from the commands service inside a PKCS7 envelope. For any
@@ -13,21 +13,8 @@ import { anyText, fuzz, mutatedBytes, parseOrTypedError, settleOrTypedError, tes
  * whose fields are what the rest of the agent expects, or a DeploymentSpecError.
  */
 
-const OBJECT_KEYS = ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty'];
-
-/** Any JSON value, with keys that are Object's own member names now and then. */
-const jsonValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  value: fc.oneof({ depthSize: 'small' }, fc.constant(null), fc.boolean(), fc.double(), fc.integer(), fc.string({ maxLength: 12 }),
-    fc.constantFrom('', '.', '..', 'a/b', 'tar', 'zip', 'tgz', 'directory', 'S3', 'GitHub', 'Local File', 'Local Directory', 'arn:aws:codedeploy:us-east-1:1:deployment/d-1', 'arn:x'),
-    tie('array'), tie('object')),
-  array: fc.array(tie('value'), { maxLength: 3 }),
-  object: fc.dictionary(fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom(...OBJECT_KEYS)), tie('value'), { maxKeys: 3 }),
-})).value;
-
-/** Each field either its usual kind of value or any JSON value. */
-function either<T>(usual: fc.Arbitrary<T>): fc.Arbitrary<unknown> {
-  return fc.oneof({ weight: 3, arbitrary: usual }, { weight: 1, arbitrary: jsonValue });
-}
+const jsonValue = anyJson(['', '.', '..', 'a/b', 'tar', 'zip', 'tgz', 'directory', 'S3', 'GitHub', 'Local File', 'Local Directory', 'arn:aws:codedeploy:us-east-1:1:deployment/d-1', 'arn:x']);
+const either = <T>(usual: fc.Arbitrary<T>) => usuallyOr(usual, jsonValue);
 
 const revision = fc.oneof(
   fc.record({

@@ -195,6 +195,24 @@ export function anyText(maxLength = 200): fc.Arbitrary<string> {
   );
 }
 
+/** Keys that name Object's own members: a parser that looks keys up in a plain object must not find these. */
+export const OBJECT_MEMBER_KEYS = ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty'];
+
+/** Any JSON value (as JSON.parse gives it), with `strings` among the texts and Object's member names among the keys. */
+export function anyJson(strings: readonly string[] = []): fc.Arbitrary<unknown> {
+  const text = strings.length > 0 ? fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom(...strings)) : fc.string({ maxLength: 12 });
+  return fc.letrec((tie) => ({
+    value: fc.oneof({ depthSize: 'small' }, fc.constant(null), fc.boolean(), fc.double(), fc.integer(), text, tie('array'), tie('object')),
+    array: fc.array(tie('value'), { maxLength: 3 }),
+    object: fc.dictionary(fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom(...OBJECT_MEMBER_KEYS)), tie('value'), { maxKeys: 3 }),
+  })).value;
+}
+
+/** A field of a JSON document: usually its usual kind of value, now and then any JSON value. */
+export function usuallyOr<T>(usual: fc.Arbitrary<T>, other: fc.Arbitrary<unknown> = anyJson()): fc.Arbitrary<unknown> {
+  return fc.oneof({ weight: 3, arbitrary: usual }, { weight: 1, arbitrary: other });
+}
+
 /** Applies byte-level mutations to a real input: flips, overwrites, truncation, splices and insertions. */
 export function mutatedBytes(original: Uint8Array, maxMutations = 4): fc.Arbitrary<Buffer> {
   const length = original.length;
