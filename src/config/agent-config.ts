@@ -227,7 +227,13 @@ export function parseAgentConfig(text: string, file: string): LoadedConfig {
       `An error occurred loading the CodeDeploy agent config file at ${file}. Error message: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}`,
     );
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (error) {
+    // yaml refuses an alias to no anchor, and an alias bomb ("Excessive alias count …"), only here.
+    throw new ConfigError(`An error occurred loading the CodeDeploy agent config file at ${file}. Error message: ${(error as Error).message}`);
+  }
   const config = defaultConfig();
   config.config_file = file;
   if (raw === null || raw === undefined) return { config, warnings };
@@ -236,7 +242,8 @@ export function parseAgentConfig(text: string, file: string): LoadedConfig {
   }
   for (const [rawKey, value] of Object.entries(raw as Record<string, unknown>)) {
     const key = normaliseKey(rawKey);
-    const spec = SCHEMA[key as keyof typeof SCHEMA];
+    // Own keys only: `constructor` or `toString` in the file are unknown keys, not Object's.
+    const spec = Object.hasOwn(SCHEMA, key) ? SCHEMA[key as keyof typeof SCHEMA] : undefined;
     if (!spec) {
       if (!LEGACY_KEYS.has(key)) warnings.push(`${file}: unknown configuration key ${rawKey} is ignored`);
       continue;

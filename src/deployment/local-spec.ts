@@ -50,7 +50,7 @@ export function revisionFromLocation(location: string, type: string | undefined,
     throw new LocalDeployError(`unknown location ${location} cannot be determined to be S3, Github, or a local file / directory`);
   }
   // file:// URLs are accepted (AWS's agent rejects them by accident).
-  const path = resolve(scheme === 'file' ? decodeURIComponent(new URL(location).pathname) : location);
+  const path = resolve(scheme === 'file' ? decodedPath(location, `file location ${location} is not a valid file:// URL`) : location);
   if (!existsSync(path)) {
     throw new LocalDeployError(`location ${location} is specified as a file or directory which does not exist`);
   }
@@ -94,12 +94,29 @@ function checkAppSpecPresent(location: string, dir: string, appspecFilename?: st
   }
 }
 
-function s3Revision(location: string, given: string | undefined, onNote?: (note: string) => void): Revision {
-  const url = new URL(location);
-  const key = decodeURIComponent(url.pathname);
-  if (!url.hostname || !key.startsWith('/') || key.length < 2) {
-    throw new LocalDeployError(`s3 location ${location} not in the expected format of 's3://bucket/key'`);
+/** The URL in `location`, or a LocalDeployError with `problem` when it is none. */
+function parseUrl(location: string, problem: string): URL {
+  try {
+    return new URL(location);
+  } catch {
+    throw new LocalDeployError(problem);
   }
+}
+
+/** The percent-decoded path of the URL in `location`; a malformed URL or escape (`%E0%A4%A`) is a LocalDeployError. */
+function decodedPath(location: string, problem: string, url = parseUrl(location, problem)): string {
+  try {
+    return decodeURIComponent(url.pathname);
+  } catch {
+    throw new LocalDeployError(`${problem}: its path has a malformed %-escape`);
+  }
+}
+
+function s3Revision(location: string, given: string | undefined, onNote?: (note: string) => void): Revision {
+  const problem = `s3 location ${location} not in the expected format of 's3://bucket/key'`;
+  const url = parseUrl(location, problem);
+  const key = decodedPath(location, problem, url);
+  if (!url.hostname || !key.startsWith('/') || key.length < 2) throw new LocalDeployError(problem);
   if (given === 'directory') {
     throw new LocalDeployError(`location ${location} is an S3 object: give its --type (tgz, tar or zip)`);
   }
@@ -122,22 +139,33 @@ function s3Revision(location: string, given: string | undefined, onNote?: (note:
 }
 
 function gitHubRevision(location: string, type: string | undefined): Revision {
-  const url = new URL(location);
   const bundleType: 'tar' | 'zip' = type === 'tar' || type === 'zip' ? type : 'zip';
   const formatError = () =>
     new LocalDeployError(
       `github location ${location} not in the expected format of 'https://github.com/<account>/<repository>' or 'https://api.github.com/repos/<account>/<repository>/<tarball|zipball>/<commit>'`,
     );
+  const url = parseUrl(location, formatError().message);
   if (!url.hostname.endsWith('github.com')) {
     throw new LocalDeployError(`unknown location ${location} cannot be determined to be S3, Github, or a local file / directory`);
   }
-  const parts = url.pathname.split('/').filter((p) => p.length > 0);
+  // Segments as GitHub means them (`my%20repo` is `my repo`); the archive URL encodes them again.
+  const parts = url.pathname.split('/').filter((p) => p.length > 0).map((part) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw formatError();
+    }
+  });
+  const revision = (account: string, repository: string, commitId: string): Revision => {
+    if (account === '' || repository === '' || commitId === '') throw formatError();
+    return { type: 'GitHub', account, repository, commitId, bundleType };
+  };
   if (parts[0] === 'repos') {
     if (parts.length < 5) throw formatError();
-    return { type: 'GitHub', account: parts[1], repository: parts[2], commitId: parts[parts.length - 1], bundleType };
+    return revision(parts[1], parts[2], parts[parts.length - 1]);
   }
   if (parts.length < 2) throw formatError();
-  return { type: 'GitHub', account: parts[0], repository: parts.slice(1).join('/').replace(/\.git$/, ''), commitId: 'HEAD', bundleType };
+  return revision(parts[0], parts.slice(1).join('/').replace(/\.git$/, ''), 'HEAD');
 }
 
 /** The deployment specification codedeploy-local simulates (§8.3). */

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildLocalSpec, localDeploymentId, revisionFromLocation } from '../../src/deployment/local-spec.js';
+import { buildLocalSpec, LocalDeployError, localDeploymentId, revisionFromLocation } from '../../src/deployment/local-spec.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const tmp = makeTempDir();
@@ -92,5 +92,24 @@ describe('codedeploy-local locations (§8.2)', () => {
       appSpecFilename: 'appspec.yml', fileExistsBehavior: 'OVERWRITE', deploymentCreator: 'user', deploymentType: 'IN_PLACE',
     });
     expect(localDeploymentId()).toMatch(/^d-[A-Z0-9]{9}-local$/);
+  });
+});
+
+describe('codedeploy-local locations that are not well-formed URLs (found by test/fuzz/locators.test.ts)', () => {
+  it.each([
+    ['s3:///%', "s3 location s3:///% not in the expected format of 's3://bucket/key': its path has a malformed %-escape"],
+    ['s3://bucket/%E0%A4%A', "s3 location s3://bucket/%E0%A4%A not in the expected format of 's3://bucket/key': its path has a malformed %-escape"],
+    ['s3://[/key', "s3 location s3://[/key not in the expected format of 's3://bucket/key'"],
+    ['file:///tmp/%zz', 'file location file:///tmp/%zz is not a valid file:// URL: its path has a malformed %-escape'],
+    ['file://[/x', 'file location file://[/x is not a valid file:// URL'],
+    ['https://github.com/a/%E0', "github location https://github.com/a/%E0 not in the expected format of 'https://github.com/<account>/<repository>' or 'https://api.github.com/repos/<account>/<repository>/<tarball|zipball>/<commit>'"],
+    ['https://github.com/a/.git', "github location https://github.com/a/.git not in the expected format of 'https://github.com/<account>/<repository>' or 'https://api.github.com/repos/<account>/<repository>/<tarball|zipball>/<commit>'"],
+  ])('%s is a LocalDeployError, not a URIError or TypeError', (location, message) => {
+    expect(() => revisionFromLocation(location, 'zip')).toThrow(LocalDeployError);
+    expect(() => revisionFromLocation(location, 'zip')).toThrow(message);
+  });
+
+  it('GitHub path segments are read decoded, so the archive URL does not encode them twice', () => {
+    expect(revisionFromLocation('https://github.com/owner/my%20repo', 'zip')).toMatchObject({ account: 'owner', repository: 'my repo' });
   });
 });
