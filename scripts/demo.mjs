@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -61,7 +61,7 @@ try {
   deploy(makeRevision(2), 'Second deployment (ApplicationStop runs revision 1\'s script; Install first removes what revision 1 installed)');
   console.log(`\nCleanup: ${FIRST_ONLY} (revision 1 only) is ${existsSync(join(destination, FIRST_ONLY)) ? 'STILL THERE' : 'gone'} after revision 2`);
 } catch {
-  console.error(`\nThe demo deployment failed; everything is under ${work}`);
+  console.error(`\nThe demo deployment failed; everything it made is in ${work} (remove it with: rm -rf ${work})`);
   process.exit(1);
 }
 
@@ -70,10 +70,10 @@ console.log(`Installed files (${destination}):`);
 tree(destination);
 const root = join(work, 'deployment-root');
 console.log(`Deployment root (${root}), same layout as AWS's agent:`);
-for (const entry of readdirSync(root).sort()) console.log(`  ${entry}/`);
-console.log(`  deployment-instructions/: ${readdirSync(join(root, 'deployment-instructions')).sort().join(', ')}`);
+console.log(`  ${join(root, 'deployment-instructions')}/: ${readdirSync(join(root, 'deployment-instructions')).sort().join(', ')}`);
 for (const deployment of readdirSync(join(root, 'demo-group')).sort()) {
-  console.log(`  demo-group/${deployment}/: ${readdirSync(join(root, 'demo-group', deployment)).sort().join(', ')}`);
+  console.log(`  ${join(root, 'demo-group', deployment)}/: ${readdirSync(join(root, 'demo-group', deployment)).sort().join(', ')}`);
 }
-console.log(`Agent log: ${relative(work, join(work, 'log'))}/codedeploy-local.log; all hooks: deployment-root/deployment-logs/codedeploy-agent-deployments.log`);
-console.log(`\nDemo folder (delete when done): ${work}`);
+console.log(`Agent log: ${join(work, 'log', 'codedeploy-local.log')}`);
+console.log(`All hooks' output: ${join(root, 'deployment-logs', 'codedeploy-agent-deployments.log')}`);
+console.log(`\nEverything the demo made is in ${work} (nothing outside it); remove it with: rm -rf ${work}`);

@@ -15,6 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, readdirSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -89,6 +90,12 @@ function packageTree(top, executable, runtime) {
   put(join(ROOT, 'README.md'), join(top, DOC_DIR, 'README.md'), 0o644);
   put(join(ROOT, 'LICENSE'), join(top, DOC_DIR, 'LICENSE'), 0o644);
   put(runtime.license, join(top, DOC_DIR, 'LICENSE.node'), 0o644);
+  // The man page (compressed, as both package formats keep them) and the shell completions (`npm run docs`).
+  mkdirSync(join(top, 'usr/share/man/man8'), { recursive: true });
+  writeFileSync(join(top, 'usr/share/man/man8', `${PACKAGE}.8.gz`), gzipSync(readFileSync(join(ROOT, 'man', `${PACKAGE}.8`)), { level: 9 }), { mode: 0o644 });
+  put(join(ROOT, 'completions', `${PACKAGE}.bash`), join(top, 'usr/share/bash-completion/completions', PACKAGE), 0o644);
+  link(PACKAGE, join(top, 'usr/share/bash-completion/completions/codedeploy-local'));
+  put(join(ROOT, 'completions', `_${PACKAGE}`), join(top, 'usr/share/zsh/vendor-completions', `_${PACKAGE}`), 0o644);
 }
 
 /** install.sh's shared block: from its start marker to its end marker. */
@@ -216,6 +223,8 @@ async function buildRpm(arch, executable, runtime, out) {
       '%global debug_package %{nil}',
       '%global _build_id_links none',
       '%global _binary_payload w6.gzdio',
+      // The man page is compressed already, as in the .deb.
+      '%global __brp_compress /bin/true',
       '%install',
       `cp -a ${tree}/. %{buildroot}/`,
       ...scripts,
@@ -231,6 +240,10 @@ async function buildRpm(arch, executable, runtime, out) {
       '/usr/bin/codedeploy-local',
       `%attr(0644,root,root) ${UNIT_DIR}/${PACKAGE}.service`,
       `%doc ${DOC_DIR}/README.md`,
+      `%attr(0644,root,root) /usr/share/man/man8/${PACKAGE}.8.gz`,
+      `%attr(0644,root,root) /usr/share/bash-completion/completions/${PACKAGE}`,
+      '/usr/share/bash-completion/completions/codedeploy-local',
+      `%attr(0644,root,root) /usr/share/zsh/vendor-completions/_${PACKAGE}`,
       `%license ${DOC_DIR}/LICENSE`,
       `%license ${DOC_DIR}/LICENSE.node`,
       '',

@@ -17,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build, transform } from 'esbuild';
+import { embedFileJobWorker } from './file-job-worker.mjs';
 import { ARCHES, CACHE, checkBinary, cannotRunReason, ensureRuntime, HOST_ARCH, ROOT, runFor, runnerFor, SEA_FUSE } from './runtime.mjs';
 
 const require = createRequire(import.meta.url);
@@ -37,7 +38,9 @@ export const SEA_SETTINGS = { disableExperimentalSEAWarning: true, useCodeCache:
  */
 export async function bundleChunks() {
   const result = await build({
-    entryPoints: { 'codedeploy-agent': join(ROOT, 'src/cli/start.ts') },
+    entryPoints: { 'codedeploy-agent': join(ROOT, 'src/cli/entry.ts') },
+    // The file workers' text, embedded where the pool is (the single executable has no worker file either).
+    plugins: [embedFileJobWorker(ROOT)],
     outdir: '/sea',
     chunkNames: 'chunks/[name]-[hash]',
     write: false,

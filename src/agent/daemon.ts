@@ -1,13 +1,14 @@
 import { join } from 'node:path';
 import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
+import { formatListenAddress } from '../config/listen-address.js';
 import { trackingDir } from '../deployment/layout.js';
 import type { DeploymentSpec } from '../deployment/spec-types.js';
 import type { EngineContext } from '../deployment/engine.js';
 import { failedAfterRestartDiagnostics } from '../report/diagnostics.js';
 import { resolveIdentity, type HostIdentity } from '../service/identity.js';
 import { createCommandsClient, type CommandsClient } from '../service/commands-client.js';
-import { isRetryableError, isThrottlingError } from '../service/service-errors.js';
+import { isAuthError, isRetryableError, isThrottlingError } from '../service/service-errors.js';
 import { backoffDelay, isAbortError, sleep } from '../util/retry.js';
 import { claimPidFile, removePidFile } from './pid-file.js';
 import { CommandTracker } from './command-tracker.js';
@@ -17,6 +18,8 @@ import { runCommand, type HostCommand } from './command-runner.js';
 import { Poller, throttleWindowMs } from './poller.js';
 import { ThrottleGate } from '../util/throttle-gate.js';
 import { StatusReporter } from './status-reporter.js';
+import { NO_METRICS, type AgentMetrics, type PollOutcome } from './agent-metrics.js';
+import { judgeHealth, type HealthVerdict } from './health.js';
 
 export interface DaemonOptions {
   config: AgentConfig;
@@ -59,6 +62,9 @@ export class Daemon {
   private readonly deliveries = new Map<string, Promise<void>>();
   /** Deliveries not owned by a running command (results decided before a restart): shutdown waits for them too. */
   private readonly backgroundDeliveries = new Set<Promise<void>>();
+  /** Prometheus metrics when `:metrics_listen:` is set (see startMetrics); counting nothing otherwise. */
+  private metrics: AgentMetrics = NO_METRICS;
+  private closeMetrics?: () => Promise<void>;
 
   constructor(private readonly options: DaemonOptions) {
     const { config, logger } = options;
@@ -98,11 +104,16 @@ export class Daemon {
     claimPidFile(config.pid_dir);
     try {
       this.status.state('starting');
+      if (config.metrics_listen !== undefined) await this.startMetrics(config.metrics_listen);
       const identity = await this.resolveIdentityUntilStopped(env);
       if (identity) {
         this.identity = identity;
         // One throttle gate for the poll loop and every command's calls (see ThrottleGate).
-        const throttleGate = new ThrottleGate(() => throttleWindowMs(config));
+        const throttleGate = new ThrottleGate(() => {
+          const windowMs = throttleWindowMs(config);
+          this.metrics.throttled(windowMs / 1000);
+          return windowMs;
+        });
         this.client = createCommandsClient(config, identity, { env, logger, overrides: { throttleGate } });
         this.status.identity({ hostIdentifier: identity.hostIdentifier, region: identity.region, endpoint: this.client.endpoint.toString() });
         logger.info(`Host identifier ${identity.hostIdentifier}, region ${identity.region}`);
@@ -118,16 +129,53 @@ export class Daemon {
           throttleGate,
           authHint: `the service refused this host's credentials: check ${identity.credentialsSource ?? 'them'}, that they belong to ${identity.hostIdentifier}, `
             + `the region ${identity.region} and the clock`,
-          events: { polled: () => this.status.polled(), error: (message) => this.status.error(message) },
+          events: {
+            pollStarted: () => this.status.pollStarted(),
+            polled: (result) => {
+              this.status.polled();
+              this.metrics.poll(result);
+            },
+            error: (message, error) => {
+              const outcome: PollOutcome = isThrottlingError(error) ? 'throttled' : isAuthError(error) ? 'credentials_refused' : 'error';
+              this.status.error(message, { credentialsRefused: outcome === 'credentials_refused' });
+              this.metrics.poll(outcome);
+            },
+          },
         });
         await poller.run(this.stopPolling.signal);
         await this.drain(() => [...poller.active(), ...this.backgroundDeliveries]);
       }
     } finally {
       this.client?.close();
+      await this.closeMetrics?.();
       removePidFile(config.pid_dir, process.pid);
       this.status.state('stopping');
       logger.info('Agent stopped');
+    }
+  }
+
+  /** The one health judgement (see health.ts), from this process's own state. */
+  health(): HealthVerdict {
+    return judgeHealth(this.status.current, this.config.health_poll_failure_seconds);
+  }
+
+  /**
+   * Starts the health and metrics listener, loading prom-client only now. A port that cannot be bound
+   * is logged and the agent runs on without it: deployments matter more than their metrics.
+   */
+  private async startMetrics(listen: string): Promise<void> {
+    try {
+      const { startMetricsEndpoint } = await import('./metrics-server.js');
+      const endpoint = await startMetricsEndpoint({
+        listen,
+        sources: { snapshot: () => this.status.current, health: () => this.health() },
+        logger: this.logger,
+      });
+      this.metrics = endpoint.metrics;
+      this.closeMetrics = () => endpoint.close();
+      this.status.metricsAddress(formatListenAddress(endpoint.address));
+    } catch (error) {
+      this.logger.error(`metrics_listen ${listen}: cannot serve health and metrics (${(error as Error).message}); the agent runs without them`);
     }
   }
 
@@ -277,6 +325,8 @@ export class Daemon {
       localRun: false,
       aws: { region: identity.region, credentials: identity.credentials },
       onScriptStart: (_event, location) => this.status.commandUpdated(command.HostCommandIdentifier, { script: location }),
+      onDownloaded: (record) => this.metrics.download(record),
+      onOperatorHook: (point, outcome) => this.metrics.operatorHook(point, outcome),
       onProgress: ({ bytes, total }) => {
         const now = Date.now();
         if (now - lastProgressWrite < 1000 && bytes !== total) return;
@@ -292,6 +342,16 @@ export class Daemon {
     };
   }
 
+  private countCommand(command: HostCommand, status: 'Succeeded' | 'Failed' | 'NotRun', errorCode: number | undefined, seconds: number): void {
+    if (status === 'NotRun') {
+      this.metrics.command('not_run');
+      return;
+    }
+    const outcome = status === 'Succeeded' ? 'succeeded' : 'failed';
+    this.metrics.command(outcome);
+    this.metrics.lifecycleEvent(command.CommandName ?? '', outcome, errorCode ?? 0, seconds);
+  }
+
   private async dispatch(command: HostCommand): Promise<void> {
     const id = command.HostCommandIdentifier;
     if (this.outbox.has(id)) {
@@ -300,6 +360,7 @@ export class Daemon {
       await this.deliver(id);
       return;
     }
+    const started = Date.now();
     this.status.commandStarted({
       hostCommandIdentifier: id,
       deploymentId: command.DeploymentExecutionId ?? '',
@@ -330,6 +391,7 @@ export class Daemon {
     }, command);
     if (outcome.spec) this.status.download(undefined, outcome.spec.deploymentId);
     const payload = outcome.diagnostics ? (JSON.parse(outcome.diagnostics.Payload) as { error_code?: number; message?: string }) : undefined;
+    this.countCommand(command, outcome.status, payload?.error_code, (Date.now() - started) / 1000);
     this.status.commandFinished(id, outcome.status === 'NotRun' ? undefined : {
       deploymentId: outcome.spec?.deploymentId ?? command.DeploymentExecutionId ?? '',
       deploymentGroupId: outcome.spec?.deploymentGroupId ?? '',

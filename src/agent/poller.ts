@@ -12,8 +12,10 @@ export interface PollApi {
 }
 
 export interface PollerEvents {
+  /** A PollHostCommand is about to be sent. */
+  pollStarted?(): void;
   polled?(result: 'command' | 'empty'): void;
-  error?(message: string): void;
+  error?(message: string, error: unknown): void;
 }
 
 export interface PollerDeps {
@@ -82,6 +84,7 @@ export class Poller {
     const started = Date.now();
     try {
       logger.debug('Calling PollHostCommand');
+      events?.pollStarted?.();
       const response = await api.pollHostCommand(hostIdentifier, stop);
       const command = response.HostCommand ?? undefined;
       if (!command) {
@@ -100,7 +103,7 @@ export class Poller {
       if (stop.aborted || isAbortError(error)) return;
       this.consecutiveErrors = Math.min(this.consecutiveErrors + 1, MAX_ERROR_COUNT);
       const message = error instanceof Error ? error.message : String(error);
-      events?.error?.(message);
+      events?.error?.(message, error);
       if (this.deps.isThrottling?.(error)) {
         // One gate for every caller: nobody polls again until the throttle wait (with jitter) is over.
         const waitMs = this.throttleGate.close();

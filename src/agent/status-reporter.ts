@@ -36,8 +36,20 @@ export class StatusReporter {
     this.write();
   }
 
+  metricsAddress(address: string): void {
+    this.snapshot.metricsAddress = address;
+    this.write();
+  }
+
   state(state: StatusSnapshot['state']): void {
     this.snapshot.state = state;
+    this.write();
+  }
+
+  /** Written once: later polls change nothing here, so they cost no write. */
+  pollStarted(): void {
+    if (this.snapshot.firstPollStartedAt) return;
+    this.snapshot.firstPollStartedAt = new Date().toISOString();
     this.write();
   }
 
@@ -45,13 +57,19 @@ export class StatusReporter {
     const now = new Date().toISOString();
     this.snapshot.lastPollAt = now;
     this.snapshot.lastSuccessfulPollAt = now;
+    delete this.snapshot.pollFailingSince;
+    delete this.snapshot.credentialsRefused;
     this.write();
   }
 
-  error(message: string): void {
+  /** A poll (or, before polling, the identity look-up) failed; `credentialsRefused` when the service refused who we are. */
+  error(message: string, options: { credentialsRefused?: boolean } = {}): void {
     const now = new Date().toISOString();
     this.snapshot.lastPollAt = now;
     this.snapshot.lastError = { at: now, message };
+    this.snapshot.pollFailingSince ??= now;
+    if (options.credentialsRefused) this.snapshot.credentialsRefused = { at: now, message };
+    else delete this.snapshot.credentialsRefused;
     this.write();
   }
 

@@ -43,8 +43,16 @@ export interface StatusSnapshot {
   region?: string;
   endpoint?: string;
   lastPollAt?: string;
+  /** When the first poll was sent: a long poll the service holds without an error has passed authentication (`start` waits for this). */
+  firstPollStartedAt?: string;
   lastSuccessfulPollAt?: string;
   lastError?: { at: string; message: string };
+  /** The first failed poll since the last successful one (cleared by a successful poll): health counts from it. */
+  pollFailingSince?: string;
+  /** Set while the newest poll was refused for the host's credentials (cleared by a successful poll). */
+  credentialsRefused?: { at: string; message: string };
+  /** Where /healthz and /metrics answer (`127.0.0.1:9126`), when `:metrics_listen:` is set. */
+  metricsAddress?: string;
   inFlight: InFlightCommand[];
   recent: RecentDeployment[];
   downloads: DownloadProgress[];

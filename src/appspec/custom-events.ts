@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { AppSpecError } from '../report/errors.js';
+import { AppSpecError, type AppSpecProblem } from '../report/errors.js';
 import { DEFAULT_LIFECYCLE_EVENTS, SCRIPTABLE_EVENTS } from './events.js';
 import { rubyInspect } from './ruby-inspect.js';
 import type { AppSpec } from './types.js';
@@ -33,19 +33,29 @@ export function checkLifecycleEvents(
     ]);
   }
 
-  const known = new Set<string>([...appspecEvents, ...SCRIPTABLE_EVENTS]);
-  const defaults = new Set<string>(DEFAULT_LIFECYCLE_EVENTS);
-  const missing = unique(allPossibleEvents).filter((event) => !defaults.has(event) && !known.has(event));
-  if (missing.length > 0) {
-    throw new AppSpecError([
-      {
-        message: `You specified a lifecycle event which is not a default one and doesn't exist in your ${file} file: ${missing.join(',')}`,
-        hint: `add scripts for ${missing.join(', ')} under hooks in ${file}, or leave ${missing.length === 1 ? 'it' : 'them'} out of --events`,
-      },
-    ]);
-  }
+  const missing = customEventsWithoutScripts(spec.hooks, allPossibleEvents, file);
+  if (missing.length > 0) throw new AppSpecError(missing);
 }
 
-function unique(names: string[]): string[] {
+/** The events of `--events` that are not lifecycle events: a local run's custom events. */
+export function customEventsOf(events: readonly string[] | undefined): string[] {
+  const defaults = new Set<string>(DEFAULT_LIFECYCLE_EVENTS);
+  return unique((events ?? []).filter((event) => !defaults.has(event)));
+}
+
+/** Custom events the run was asked for that have no scripts in the appspec (`file` is its name, for the message). */
+export function customEventsWithoutScripts(hooks: AppSpec['hooks'], events: readonly string[], file: string): AppSpecProblem[] {
+  const known = new Set<string>([...Object.keys(hooks), ...SCRIPTABLE_EVENTS]);
+  const missing = customEventsOf(events).filter((event) => !known.has(event));
+  if (missing.length === 0) return [];
+  return [
+    {
+      message: `You specified a lifecycle event which is not a default one and doesn't exist in your ${file} file: ${missing.join(',')}`,
+      hint: `add scripts for ${missing.join(', ')} under hooks in ${file}, or leave ${missing.length === 1 ? 'it' : 'them'} out of --events`,
+    },
+  ];
+}
+
+function unique(names: readonly string[]): string[] {
   return [...new Set(names)];
 }

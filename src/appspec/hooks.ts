@@ -17,7 +17,12 @@ const INVALID_TIMEOUT =
  * (`ApplicationStop:` alone or `[]`) is left out. Fills `positions` with where each script's
  * location was written, for later checks against the bundle.
  */
-export function parseHooks(reader: AppSpecReader, section: MapEntry, positions: Map<object, SourcePosition>): Record<string, HookScript[]> {
+export function parseHooks(
+  reader: AppSpecReader,
+  section: MapEntry,
+  positions: Map<object, SourcePosition>,
+  customEvents?: readonly string[],
+): Record<string, HookScript[]> {
   const hooks: Record<string, HookScript[]> = {};
   if (section.value === undefined) return hooks;
   if (!isMap(section.value)) {
@@ -26,7 +31,7 @@ export function parseHooks(reader: AppSpecReader, section: MapEntry, positions: 
     return hooks;
   }
   for (const [event, entry] of reader.entries(section.value)) {
-    checkEventName(reader, event, entry.keyNode);
+    checkEventName(reader, event, entry.keyNode, customEvents);
     if (entry.value === undefined) continue;
     if (!isSeq(entry.value)) {
       reader.wrongType(entry.at, `hooks.${event}`, 'a list of scripts', entry.value, listHint(reader, entry.value));
@@ -59,17 +64,26 @@ export function parseHooks(reader: AppSpecReader, section: MapEntry, positions: 
   return hooks;
 }
 
-function checkEventName(reader: AppSpecReader, event: string, at: Node): void {
+/**
+ * An event under hooks must be one the agent runs. Where the run's custom events are known (validate,
+ * deploy), any other name is an error, found before anything runs; the daemon only warns, since the
+ * service decides which events an instance gets and an event that never comes harms nothing.
+ */
+function checkEventName(reader: AppSpecReader, event: string, at: Node, customEvents: readonly string[] | undefined): void {
   const instead = RESERVED_EVENTS[event];
   if (instead !== undefined) {
     reader.error(at, `${event} is a step the agent performs itself; it cannot run scripts`, `put these scripts under ${instead}`);
     return;
   }
-  if (isScriptableEvent(event)) return;
+  if (isScriptableEvent(event) || customEvents?.includes(event)) return;
   const suggestion = closestName(event, SCRIPTABLE_EVENTS);
-  reader.warn(at,
-    `${event} is not a CodeDeploy lifecycle event; its scripts run only in a local deployment that lists it in --events`,
-    suggestion ? `did you mean ${suggestion}? Event names are case-sensitive` : `the lifecycle events are ${SCRIPTABLE_EVENTS.join(', ')}`);
+  const custom = 'a custom event runs only in a local deployment whose --events names it';
+  const hint = suggestion ? `did you mean ${suggestion}? Event names are case-sensitive; ${custom}` : `the lifecycle events are ${SCRIPTABLE_EVENTS.join(', ')}; ${custom}`;
+  if (customEvents === undefined) {
+    reader.warn(at, `${event} is not a CodeDeploy lifecycle event; its scripts run only in a local deployment that lists it in --events`, hint);
+  } else {
+    reader.error(at, `${event} is not a CodeDeploy lifecycle event, so its scripts would never run`, hint);
+  }
 }
 
 function listHint(reader: AppSpecReader, value: Node): string {

@@ -23,6 +23,12 @@ import type { AppSpec, FileMapping, HookScript } from './types.js';
 export interface ParseOptions {
   /** The platform the agent runs on; `os` must name it. Default: this machine's. */
   platform?: Platform;
+  /**
+   * The custom events of a local run (`--events` names that are not lifecycle events). When given, an
+   * event under hooks that is neither a lifecycle event nor one of these is an error: its scripts would
+   * never run (`AfterInstal:`). Undefined for the daemon, where the service decides the events: a warning.
+   */
+  customEvents?: readonly string[];
 }
 
 export interface LoadOptions extends ParseOptions {
@@ -89,7 +95,7 @@ export function parseAppSpec(text: string, file: string, options: ParseOptions =
   // The anchor's order of checks: version, os, hooks, files, permissions, file_exists_behavior.
   const version = parseVersion(reader, entries.get('version'), root);
   const os = parseOs(reader, entries.get('os'), root, platform);
-  const hooks = parseHooks(reader, section('hooks'), positions);
+  const hooks = parseHooks(reader, section('hooks'), positions, options.customEvents);
   const files = parseFiles(reader, section('files'), positions);
   const permissions = parsePermissions(reader, section('permissions'), os.written);
   const fileExistsBehavior = parseFileExistsBehavior(reader, entries.get('file_exists_behavior'));

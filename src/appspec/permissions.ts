@@ -3,7 +3,6 @@ import { parseAce } from './acl.js';
 import { parseMode } from './mode.js';
 import type { Parsed } from './parsed.js';
 import type { AppSpecReader, MapEntry } from './reader.js';
-import { rubyInspect } from './ruby-inspect.js';
 import { parseSelinuxRange } from './selinux-range.js';
 import { closestName } from './suggest.js';
 import type { Permission, PermissionObjectType, SelinuxContext } from './types.js';
@@ -203,7 +202,7 @@ function parseContext(reader: AppSpecReader, entry: MapEntry | undefined, what: 
   const type = typeEntry?.value === undefined ? undefined : reader.expectText(typeEntry, `${what}.type`, 'write one SELinux type, e.g. type: httpd_sys_content_t');
   if (typeEntry?.value === undefined) {
     reader.error(typeEntry?.at ?? entry.at,
-      `The deployment failed because the application specification file specifies an invalid context type (${rubyInspect(reader.toJS(entry.value))}). Update the permissions section of the AppSpec file, and then try again.`,
+      `The deployment failed because the application specification file specifies an invalid context type (${reader.inspect(entry.value)}). Update the permissions section of the AppSpec file, and then try again.`,
       'add the SELinux type, e.g. type: httpd_sys_content_t');
   }
   const user = parseContextUser(reader, entries, what);

@@ -1,5 +1,6 @@
 import { isAlias, isMap, isNode, isScalar, isSeq, type Document, type LineCounter, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { AppSpecProblem, SourcePosition } from '../report/errors.js';
+import { rubyInspect } from './ruby-inspect.js';
 
 /** One key of a YAML mapping, with the node a problem about it should point at. */
 export interface MapEntry {
@@ -66,14 +67,23 @@ export class AppSpecReader {
   /**
    * The keys of a mapping in file order. Merge keys (`<<: *defaults`) add the keys the mapping does
    * not set itself. A repeated key is a warning and the last one wins, as with the anchor's Psych.
+   * A merge of a mapping into itself (`&a { <<: *a }`, directly or through others) is an error.
    */
-  entries(map: YAMLMap): Map<string, MapEntry> {
+  entries(map: YAMLMap, merging: ReadonlySet<YAMLMap> = new Set()): Map<string, MapEntry> {
     const result = new Map<string, MapEntry>();
-    const merged: Node[] = [];
+    const merged: YAMLMap[] = [];
+    const inside = new Set(merging).add(map);
     for (const pair of map.items) {
       const keyNode = isNode(pair.key) ? pair.key : map;
       if (isMergeKey(pair.key)) {
-        merged.push(...this.mergeSources(pair.value));
+        for (const source of this.mergeSources(pair.value)) {
+          if (inside.has(source)) {
+            this.error(isNode(pair.value) ? pair.value : keyNode, 'this merge key (<<) merges a mapping into itself',
+              'merge only mappings defined before and outside this one');
+          } else {
+            merged.push(source);
+          }
+        }
         continue;
       }
       const key = this.keyText(pair.key);
@@ -82,7 +92,7 @@ export class AppSpecReader {
       result.set(key, { key, keyNode, value, at: value && isNode(pair.value) ? pair.value : keyNode });
     }
     for (const source of merged) {
-      for (const [key, entry] of this.entries(source as YAMLMap)) if (!result.has(key)) result.set(key, entry);
+      for (const [key, entry] of this.entries(source, inside)) if (!result.has(key)) result.set(key, entry);
     }
     return result;
   }
@@ -97,7 +107,7 @@ export class AppSpecReader {
       if (node.type === 'PLAIN' && typeof node.source === 'string') return node.source;
       return String(node.value);
     }
-    return String(node.toJSON());
+    return this.inspect(node);
   }
 
   /** A scalar's text, or undefined (and a problem) when the value is a list or mapping. */
@@ -110,8 +120,42 @@ export class AppSpecReader {
     return this.text(entry.value);
   }
 
-  toJS(node: Node | undefined): unknown {
-    return node === undefined ? null : node.toJS(this.doc);
+  /**
+   * A value as Ruby's `inspect` prints it, for messages that embed one (`["UnknownHook"]`,
+   * `{"name"=>"unconfined_u"}`). Walks the nodes rather than converting the document: an alias bomb
+   * stops at the length limit, a collection that contains itself prints as `[...]` or `{...}` as in
+   * Ruby, and an alias to no anchor is nil.
+   */
+  inspect(node: Node | undefined, limit = 200): string {
+    // Characters still to write; every text added counts, so a bomb stops after `limit` of them.
+    let budget = limit;
+    const leaf = (text: string): string => {
+      budget -= text.length;
+      return text;
+    };
+    const walk = (current: Node | undefined, ancestors: readonly Node[]): string => {
+      if (budget <= 0) return '…';
+      const resolved = this.resolve(current);
+      if (resolved === undefined) return leaf('nil');
+      if (ancestors.includes(resolved)) return leaf(isMap(resolved) ? '{...}' : '[...]');
+      if (isScalar(resolved)) return leaf(rubyInspect(resolved.value));
+      if (!isMap(resolved) && !isSeq(resolved)) return leaf('nil');
+      const inner = [...ancestors, resolved];
+      const parts: string[] = [];
+      for (const item of resolved.items as unknown[]) {
+        if (budget <= 0) {
+          parts.push('…');
+          break;
+        }
+        budget -= 2;
+        const pair = item as { key?: unknown; value?: unknown };
+        const child = (value: unknown) => walk(isNode(value) ? value : undefined, inner);
+        parts.push(isMap(resolved) ? `${child(pair.key)}=>${child(pair.value)}` : child(item));
+      }
+      return isMap(resolved) ? `{${parts.join(', ')}}` : `[${parts.join(', ')}]`;
+    };
+    const text = walk(node, []);
+    return text.length > limit ? `${text.slice(0, limit)}…` : text;
   }
 
   private keyText(key: unknown): string {
@@ -119,10 +163,10 @@ export class AppSpecReader {
     return node === undefined ? '' : this.text(node);
   }
 
-  private mergeSources(value: unknown): Node[] {
+  private mergeSources(value: unknown): YAMLMap[] {
     const node = this.resolve(value);
     if (isMap(node)) return [node];
-    if (isSeq(node)) return node.items.map((item) => this.resolve(item)).filter((item): item is Node => isMap(item));
+    if (isSeq(node)) return node.items.map((item) => this.resolve(item)).filter((item): item is YAMLMap => isMap(item));
     return [];
   }
 

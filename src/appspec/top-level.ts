@@ -1,6 +1,5 @@
 import { isScalar, type Node } from 'yaml';
 import type { AppSpecReader, MapEntry } from './reader.js';
-import { rubyInspect } from './ruby-inspect.js';
 import { FILE_EXISTS_BEHAVIORS, type FileExistsBehavior } from './types.js';
 
 export type Platform = 'linux' | 'windows';
@@ -59,5 +58,5 @@ export function parseFileExistsBehavior(reader: AppSpecReader, entry: MapEntry |
 
 /** A value as the anchor would print it in a message: the scalar as written, else Ruby's inspect. */
 function writtenValue(reader: AppSpecReader, value: Node): string {
-  return isScalar(value) ? reader.text(value) : rubyInspect(reader.toJS(value));
+  return isScalar(value) ? reader.text(value) : reader.inspect(value);
 }

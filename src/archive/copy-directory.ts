@@ -6,7 +6,9 @@ import { silentLogger } from '../log/logger.js';
 import { ArchiveError } from '../report/errors.js';
 import { toArchiveFailure } from './archive-failure.js';
 import { LoopYield } from './loop-yield.js';
-import { FileJobPool } from '../util/file-job-pool.js';
+import { restoreDirectorySync } from '../util/file-jobs/destination.js';
+import { FileJobPool } from '../util/file-jobs/file-job-pool.js';
+import { attributesOf } from '../util/file-jobs/inode-attributes.js';
 
 export interface CopyDirectoryOptions {
   logger?: Logger;
@@ -125,10 +127,8 @@ class DirectoryCopy {
     }
   }
 
-  /** chown before chmod: chown(2) clears setuid and setgid. The path is a directory this copy just created. */
+  /** The path is a directory this copy just created; as root it keeps the source's owner when not the agent's. */
   #restoreAttributes(path: string, stats: Stats): void {
-    if (this.#asRoot && (stats.uid !== this.#uid || stats.gid !== this.#gid)) fs.lchownSync(path, stats.uid, stats.gid);
-    fs.chmodSync(path, stats.mode & 0o7777);
-    fs.lutimesSync(path, stats.atime, stats.mtime);
+    restoreDirectorySync(path, attributesOf(stats, this.#asRoot && (stats.uid !== this.#uid || stats.gid !== this.#gid)));
   }
 }

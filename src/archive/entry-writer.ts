@@ -13,13 +13,10 @@ import {
 } from './entry-safety.js';
 import { LoopYield } from './loop-yield.js';
 import { OwnerLookup } from './owner-lookup.js';
-import { FileJobPool, type JobAttributes } from '../util/file-job-pool.js';
-import {
-  restoreDirectoryAttributesSync,
-  writeStreamedFile,
-  writeSymlinkSync,
-  type InodeAttributes,
-} from './write-file.js';
+import { createSymlinkSync, restoreDirectorySync } from '../util/file-jobs/destination.js';
+import { FileJobPool } from '../util/file-jobs/file-job-pool.js';
+import { toSeconds, type InodeAttributes } from '../util/file-jobs/inode-attributes.js';
+import { writeStreamedFile } from './write-file.js';
 
 export interface EntryWriterOptions {
   /** Restore ownership recorded in the archive (what `tar -p` does as root). */
@@ -57,7 +54,8 @@ export class EntryWriter {
   readonly #signal: AbortSignal | undefined;
   readonly #smallFileLimit: number;
   readonly #owners: OwnerLookup | undefined;
-  readonly #now = new Date();
+  /** Unpacked inodes' access time (seconds): when the unpacking started. */
+  readonly #now = Date.now() / 1000;
   readonly #umask = process.umask();
   readonly #uid = process.getuid?.() ?? -1;
   readonly #gid = process.getgid?.() ?? -1;
@@ -126,7 +124,7 @@ export class EntryWriter {
       refuseSymlinkOutside(path, path, target, links);
     }
     for (const [path, target] of this.#symlinks) {
-      writeSymlinkSync(this.#absolute(path), target, this.#symlinkAttributes.get(path)!);
+      createSymlinkSync(this.#absolute(path), target, this.#symlinkAttributes.get(path)!);
       await this.#loop.maybeYield();
     }
     for (const [path, target] of this.#deferredHardlinks) linkSync(this.#absolute(target), this.#absolute(path));
@@ -134,7 +132,7 @@ export class EntryWriter {
     const depthOf = (path: string) => (path === '' ? 0 : path.split('/').length);
     const directories = [...this.#directoryAttributes].sort(([a], [b]) => depthOf(b) - depthOf(a));
     for (const [path, attributes] of directories) {
-      restoreDirectoryAttributesSync(this.#absolute(path), attributes);
+      restoreDirectorySync(this.#absolute(path), attributes);
       await this.#loop.maybeYield();
     }
     return { entries: this.#entries, bytes: this.#bytes, symlinks: links };
@@ -165,7 +163,8 @@ export class EntryWriter {
   }
 
   #attributes(entry: ArchiveEntry): InodeAttributes {
-    const attributes: InodeAttributes = { mode: entry.mode, mtime: entry.mtime, atime: this.#now };
+    const attributes: InodeAttributes = { mode: entry.mode, atime: this.#now };
+    if (entry.mtime) attributes.mtime = toSeconds(entry.mtime);
     if (this.#owners && entry.owner) {
       const { uid, gid } = this.#owners.resolve(entry.owner);
       // New inodes already belong to the agent; skipping a no-op chown saves a system call per file.
@@ -243,7 +242,7 @@ export class EntryWriter {
     if (content.size > this.#smallFileLimit) {
       await writeStreamedFile(target, content.chunks(), attributes, this.#umask, this.#signal);
     } else {
-      await this.#pool.add({ kind: 'write', to: target, data: await content.readAll(), attributes: jobAttributes(attributes) });
+      await this.#pool.add({ kind: 'write', to: target, data: await content.readAll(), attributes });
     }
   }
 
@@ -272,14 +271,4 @@ export class EntryWriter {
       linkSync(this.#absolute(inode), this.#absolute(path));
     }
   }
-}
-
-function jobAttributes(attributes: InodeAttributes): JobAttributes {
-  return {
-    mode: attributes.mode,
-    atime: attributes.atime.getTime() / 1000,
-    mtime: attributes.mtime === undefined ? undefined : attributes.mtime.getTime() / 1000,
-    uid: attributes.uid,
-    gid: attributes.gid,
-  };
 }

@@ -24,8 +24,19 @@ export class OwnerLookup {
     this.#groups ??= readIdFile(this.#groupFile);
     const uid = (owner.uname ? this.#users.get(owner.uname) : undefined) ?? owner.uid;
     const gid = (owner.gname ? this.#groups.get(owner.gname) : undefined) ?? owner.gid;
-    return { uid, gid };
+    return { uid: validId(uid), gid: validId(gid) };
   }
+}
+
+/** The largest id chown(2) can give: (uid_t)-1 means "leave unchanged". */
+const MAX_ID = 2 ** 32 - 2;
+
+/**
+ * An id chown can set, else undefined (the entry keeps the agent's own): a damaged or hostile header
+ * can carry any base-256 number, and chown throws a RangeError beyond 32 bits.
+ */
+function validId(id: number | undefined): number | undefined {
+  return id !== undefined && Number.isInteger(id) && id >= 0 && id <= MAX_ID ? id : undefined;
 }
 
 /** name → id from a passwd(5) or group(5) file; both keep the id in the third field. */

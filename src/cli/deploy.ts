@@ -9,16 +9,18 @@ import { runLocalDeployment, type EventOutcome } from '../deployment/run-local-d
 import type { DeploymentSpec } from '../deployment/spec-types.js';
 import type { Logger } from '../log/logger.js';
 import { registerSecret } from '../log/redact.js';
+import { formatProblem } from '../report/errors.js';
 import { ProgressTracker, revisionLabel } from '../revision/progress.js';
 import { ImdsClient } from '../service/imds.js';
 import { readOnPremisesConfig } from '../service/onpremises-config.js';
 import { sessionFileCredentials, staticCredentials } from '../service/identity.js';
 import { AGENT_VERSION } from '../version.js';
 import { openCliLogger } from './cli-logger.js';
+import { checkRootWritable } from './root-writable.js';
 
 interface DeployFlags {
   bundleLocation?: string;
-  type: string;
+  type?: string;
   fileExistsBehavior?: string;
   deploymentGroup: string;
   deploymentGroupName?: string;
@@ -34,7 +36,7 @@ interface DeployFlags {
 function addDeployOptions(command: Command): Command {
   return command
     .option('-l, --bundle-location <location>', 'local folder or archive, s3://bucket/key[?versionId=..&etag=..], or a GitHub https URL (default: the current folder)')
-    .option('-t, --type <type>', 'tgz, tar, zip or directory', 'directory')
+    .option('-t, --type <type>', 'tgz, tar, zip or directory (default: a folder is a directory; an archive\'s type is read from its contents, else its name)')
     .option('-b, --file-exists-behavior <behavior>', 'DISALLOW, OVERWRITE or RETAIN (the appspec value wins)')
     .option('-g, --deployment-group <id>', 'deployment group id: the folder under the deployment root', 'default-local-deployment-group')
     .option('-d, --deployment-group-name <name>', 'DEPLOYMENT_GROUP_NAME for hooks (default LocalFleet)')
@@ -118,12 +120,19 @@ async function deploy(flags: DeployFlags): Promise<number> {
       events: givenEvents,
       appspecFilename: flags.appspecFilename,
       githubToken: flags.githubToken,
+      onNote: out,
     });
     const events = localEventsToRun(givenEvents);
     // Known before the deployment starts, so a missing region fails here and not halfway through.
     const aws = spec.revision.type === 'S3' ? await s3Access(spec, config, process.env, logger) : { region: process.env.AWS_REGION };
     const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
-    out(`Starting to execute deployment from within folder ${paths.deploymentDir}`);
+    checkRootWritable(config.root_dir, flags.agentConfigurationFile);
+    // The unpacked copy under the deployment root means little to the user: messages name their bundle.
+    const bundleShown = flags.bundleLocation ?? process.cwd();
+    const display = (path: string) => (path === paths.archiveDir || path.startsWith(`${paths.archiveDir}/`) ? `${bundleShown}${path.slice(paths.archiveDir.length)}` : path);
+    const shown = (text: string) => text.replaceAll(`${paths.archiveDir}/`, `${bundleShown}/`);
+    // Said as the first event starts: a revision refused beforehand never made that folder.
+    let started = false;
     const follower = flags.verbose ? followFile(paths.scriptsLog, (text) => process.stdout.write(text)) : undefined;
     const progressBar = terminalProgress(spec);
 
@@ -142,15 +151,20 @@ async function deploy(flags: DeployFlags): Promise<number> {
         onProgress: progressBar?.onProgress,
       }, {
         ignoreApplicationStopFailures: flags.ignoreApplicationStopFailures,
+        display,
         observer: {
+          warning: (warning) => err(`warning: ${formatProblem(warning)}`),
           eventStarted: (event) => {
+            if (!started) out(`Starting to execute deployment from within folder ${paths.deploymentDir}`);
+            started = true;
             follower?.pump();
             out(`${event}: started`);
           },
           eventFinished: (outcome: EventOutcome) => {
             if (outcome.event === 'DownloadBundle') progressBar?.finish();
             follower?.pump();
-            out(describeOutcome(outcome));
+            out(shown(describeOutcome(outcome)));
+            for (const warning of outcome.warnings ?? []) err(warning);
           },
         },
       });
@@ -163,12 +177,16 @@ async function deploy(flags: DeployFlags): Promise<number> {
     for (const outcome of result.outcomes.filter((o) => o.status === 'Skipped')) out(`${outcome.event}: skipped (an earlier event failed)`);
     if (result.failure?.error) {
       const { error } = result.failure;
-      if (error.scriptName) {
+      if (error.scriptName && !error.operatorHook) {
         err(`Your local deployment failed while trying to execute your script at ${paths.archiveDir}/${error.scriptName}`);
       }
-      err(`ERROR: ${result.failure.event} failed with ${error.codeName} (error code ${error.code}): ${error.message}`);
+      err(`ERROR: ${result.failure.event} failed with ${error.codeName} (error code ${error.code}): ${shown(error.message)}`);
+      if (error.logTail && !flags.verbose) err(`The last output of ${error.scriptName ?? 'the script'}:\n${indent(error.logTail)}`);
+      if (error.fileExists) {
+        err('To replace the files that are there, run again with -b OVERWRITE; to keep them, -b RETAIN; or set file_exists_behavior: OVERWRITE (or RETAIN) in the AppSpec file, which wins over -b.');
+      }
     }
-    out(`See the deployment log at ${paths.scriptsLog} for more details`);
+    if (existsSync(paths.scriptsLog)) out(`See the deployment log at ${paths.scriptsLog} for more details`);
     if (!result.ok) return 1;
     out('AppSpec file valid. Local deployment successful');
     return 0;
@@ -180,6 +198,11 @@ async function deploy(flags: DeployFlags): Promise<number> {
   }
 }
 
+/** Each line of a hook's output tail, indented under the line that introduces it. */
+function indent(text: string): string {
+  return text.replace(/\n$/, '').split('\n').map((line) => `  ${line}`).join('\n');
+}
+
 function describeOutcome(outcome: EventOutcome): string {
   const took = formatDuration(outcome.durationMs);
   switch (outcome.status) {
@@ -187,8 +210,11 @@ function describeOutcome(outcome: EventOutcome): string {
       return `${outcome.event}: succeeded in ${took}${outcome.noop ? ' (nothing to run)' : ''}`;
     case 'Ignored':
       return `${outcome.event}: failed in ${took}, ignored (--ignore-application-stop-failures): ${outcome.error?.codeName}: ${outcome.error?.message}`;
-    case 'Failed':
-      return `${outcome.event}: failed in ${took}: ${outcome.error?.codeName}: ${outcome.error?.message}`;
+    case 'Failed': {
+      // A message of several lines (every problem of an appspec) is printed once, in full, by the ERROR line.
+      const [first, ...more] = (outcome.error?.message ?? '').split('\n');
+      return `${outcome.event}: failed in ${took}: ${outcome.error?.codeName}: ${first}${more.length > 0 ? ' (see below)' : ''}`;
+    }
     default:
       return `${outcome.event}: skipped`;
   }

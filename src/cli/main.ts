@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AGENT_VERSION } from '../version.js';
 
-/** `codedeploy-local` is the same binary reached through a link (dispatch on argv[0], as the anchor's 2.0 does). */
+/** `codedeploy-local` is the same binary reached through a link (dispatch on argv[0], as AWS's 2.0 agent does). */
 function invokedAsLocal(): boolean {
   const name = basename(process.argv[1] ?? '');
   return name === 'codedeploy-local' || name === 'codedeploy-local.mjs';
@@ -23,8 +23,13 @@ const SUBCOMMANDS: ReadonlyArray<readonly [names: readonly string[], load: () =>
   [['validate'], () => import('./validate.js')],
   [['status'], () => import('./status.js')],
   [['stop'], () => import('./stop.js')],
+  [['start', 'restart'], () => import('./start.js')],
   [['register', 'deregister'], () => import('./register.js')],
+  [['completion', 'man'], () => import('./docs.js')],
 ];
+
+/** Subcommands that describe every other one, so they need all of them loaded. */
+const DESCRIBE_ALL = ['completion', 'man'];
 
 /**
  * The modules to load: the named subcommand's alone (the first word that is not an option: there are no
@@ -35,7 +40,7 @@ function modulesFor(argv: readonly string[]): (() => Promise<SubcommandModule>)[
   const args = argv.slice(2);
   const name = args.find((arg) => !arg.startsWith('-'));
   if (name === undefined && (args.includes('-v') || args.includes('--version'))) return [];
-  const match = SUBCOMMANDS.find(([names]) => name !== undefined && names.includes(name));
+  const match = SUBCOMMANDS.find(([names]) => name !== undefined && names.includes(name) && !DESCRIBE_ALL.includes(name));
   return match ? [match[1]] : SUBCOMMANDS.map(([, load]) => load);
 }
 

@@ -24,7 +24,8 @@ async function run(configFile: string | undefined): Promise<number> {
       agentLogger.reopen(reloaded.config); // verbose and log_format take effect at once
       // Keys that shape running objects (root_dir, pid_dir, endpoints) take effect at the next start.
       for (const key of ['verbose', 'wait_between_runs', 'max_revisions', 'hook_kill_grace_seconds', 'hook_output_grace_seconds',
-        'kill_agent_max_wait_time_seconds', 'enforce_deployment_spec_signature', 's3_download_part_size_mb', 's3_download_concurrency'] as const) {
+        'kill_agent_max_wait_time_seconds', 'enforce_deployment_spec_signature', 's3_download_part_size_mb', 's3_download_concurrency',
+        'health_poll_failure_seconds', 'operator_hooks_dir', 'operator_hook_timeout_seconds'] as const) {
         (config as unknown as Record<string, unknown>)[key] = reloaded.config[key];
       }
       for (const warning of reloaded.warnings) logger.warn(warning);
@@ -46,7 +47,7 @@ async function run(configFile: string | undefined): Promise<number> {
     await daemon.run();
     return 0;
   } catch (error) {
-    logger.error(`The agent stopped on an error: ${(error as Error).message}`);
+    logger.error(`The agent stopped on an error: ${(error as Error).message}${permissionHint(error)}`);
     return 1;
   } finally {
     process.off('SIGTERM', onStop);
@@ -55,6 +56,14 @@ async function run(configFile: string | undefined): Promise<number> {
     process.off('unhandledRejection', onStrayRejection);
     await agentLogger.close();
   }
+}
+
+/** The daemon writes folders that belong to root by default: say so when that is what failed. */
+function permissionHint(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if ((code !== 'EACCES' && code !== 'EPERM') || process.getuid?.() === 0) return '';
+  return '. The agent runs as root (systemctl start codedeploy-agent, or sudo codedeploy-agent run); to try it as another user, ' +
+    'point -c at a configuration whose :pid_dir:, :root_dir: and :log_dir: that user can write';
 }
 
 export function register(program: Command): void {

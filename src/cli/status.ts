@@ -3,7 +3,9 @@ import { defaultConfig, loadAgentConfig, type AgentConfig } from '../config/agen
 import { checkPidFile, processStartTime, type PidFileState } from '../agent/pid-file.js';
 import { readStatusSnapshot, statusFilePath } from '../agent/status-file.js';
 import type { StatusSnapshot } from '../agent/status-snapshot.js';
+import { judgeHealth } from '../agent/health.js';
 import { AGENT_VERSION } from '../version.js';
+import { formatDuration } from '../util/duration.js';
 
 /**
  * `codedeploy-agent status [--json] [-c FILE]`: is the agent running and what is it doing. Reads only the
@@ -60,7 +62,7 @@ export function buildStatusReport(config: AgentConfig, now: Date = new Date()): 
     const message = pidState.state === 'absent'
       ? `No AWS CodeDeploy agent running (no pid file at ${pidState.path})`
       : `No AWS CodeDeploy agent running (${pidState.reason}; the stale pid file is replaced when the agent starts)`;
-    const report: StatusReport = { status: 'not-running', exitCode: EXIT_NOT_RUNNING, message, ...base };
+    const report: StatusReport = { status: 'not-running', exitCode: EXIT_NOT_RUNNING, message, ...base, health: { healthy: false, reason: 'the agent is not running' } };
     if (pidState.state === 'stale' && pidState.pid !== undefined) report.stalePid = pidState.pid;
     // What the last run left behind says why it stopped and how its deployments ended.
     try {
@@ -100,19 +102,13 @@ export function buildStatusReport(config: AgentConfig, now: Date = new Date()): 
     uptimeSeconds: secondsBetween(startedAt, now),
   };
   if (!snapshot) report.state = 'starting';
+  // The judgement /healthz makes, from the same snapshot and threshold.
+  report.health = judgeHealth(snapshot ?? { state: 'starting' }, config.health_poll_failure_seconds, now);
   report.inFlight = (snapshot?.inFlight ?? []).map((command) => ({ ...command, elapsedSeconds: secondsBetween(command.startedAt, now) }));
   return report;
 }
 
-/** `1h 02m`, `3m 05s`, `42s`, `2d 4h`. */
-export function formatDuration(seconds: number | undefined): string {
-  if (seconds === undefined) return '?';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
-}
+export { formatDuration };
 
 function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -179,6 +175,9 @@ export function renderStatusText(report: StatusReport, now: Date = new Date()): 
   row('last successful poll', when(report.lastSuccessfulPollAt, now));
   const lastError = report.lastError as { at?: string; message?: string } | undefined;
   row('last error', lastError?.message ? `${lastError.message} (at ${when(lastError.at, now)})` : 'none');
+  const health = report.health as { healthy?: boolean; reason?: string } | undefined;
+  if (health) row('health', `${health.healthy ? 'healthy' : 'UNHEALTHY'}: ${health.reason}`);
+  if (str(report.metricsAddress)) row('health and metrics', `http://${report.metricsAddress}/healthz, /metrics`);
 
   const inFlight = (report.inFlight as Record<string, unknown>[]) ?? [];
   out.push(inFlight.length === 0 ? 'In-flight commands: none' : `In-flight commands (${inFlight.length}):`);

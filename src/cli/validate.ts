@@ -2,14 +2,19 @@ import { mkdtempSync, readFileSync, rmSync, statSync, type Stats } from 'node:fs
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { archiveTypeFromContents, archiveTypeFromName, type ArchiveType } from '../archive/bundle-type.js';
 import { checkBundle } from '../appspec/check-bundle.js';
+import { customEventsOf, customEventsWithoutScripts } from '../appspec/custom-events.js';
 import { findAppSpec } from '../appspec/find.js';
 import { parseAppSpec } from '../appspec/parse.js';
 import { loadAgentConfig } from '../config/agent-config.js';
+import { missingRunasUsers } from '../deployment/revision-check.js';
 import { AgentError, AppSpecError, type AppSpecProblem } from '../report/errors.js';
 
 export interface ValidateOptions {
   appspecFilename?: string;
+  /** `--events` of the deployment to check for: its custom events may have scripts. */
+  events?: string;
   type?: string;
   config?: string;
   json?: boolean;
@@ -21,7 +26,6 @@ export interface ValidationReport {
   warnings: AppSpecProblem[];
 }
 
-type ArchiveType = 'tar' | 'tgz' | 'zip';
 const BUNDLE_TYPES = ['tar', 'tgz', 'zip', 'directory'];
 
 /** `codedeploy-agent validate [PATH]`: check an appspec and the bundle around it without deploying anything. */
@@ -31,7 +35,8 @@ export function register(program: Command): void {
     .description('check an appspec and its bundle (folder, archive or the appspec file itself) without deploying')
     .argument('[path]', 'bundle folder, archive (.tar, .tgz, .tar.gz, .zip) or appspec file', '.')
     .option('-A, --appspec-filename <name>', 'name of the appspec file in the bundle (default appspec.yml, then appspec.yaml)')
-    .option('-t, --type <type>', 'bundle type when the file name does not tell: tar, tgz, zip or directory')
+    .option('-t, --type <type>', 'bundle type when the file name and contents do not tell: tar, tgz, zip or directory')
+    .option('-e, --events <events>', 'the --events of the local deployment to check for: custom events it names may have scripts')
     .option('-c, --config <file>', 'also check this agent configuration file')
     .option('--json', 'print {ok, problems, warnings} as JSON')
     .action(async (path: string, options: ValidateOptions) => {
@@ -52,7 +57,7 @@ export async function validateTarget(path: string, options: ValidateOptions = {}
     if ('problem' in target) {
       problems.push(target.problem);
     } else {
-      checkAppSpec(target, options.appspecFilename, problems, warnings);
+      await checkAppSpec(target, options, problems, warnings);
     }
   } finally {
     if ('cleanup' in target) target.cleanup?.();
@@ -84,7 +89,7 @@ async function openTarget(path: string, options: ValidateOptions): Promise<Targe
     }
     return { bundleRoot: absolute, display: underPath };
   }
-  const archiveType = options.type === 'directory' ? undefined : ((options.type as ArchiveType | undefined) ?? archiveTypeOf(absolute));
+  const archiveType = options.type === 'directory' ? undefined : ((options.type as ArchiveType | undefined) ?? archiveTypeFromContents(absolute) ?? archiveTypeFromName(absolute));
   if (archiveType === undefined) {
     if (options.type === 'directory') return { problem: { message: `${path} is a file, but --type says it is a folder` } };
     return { bundleRoot: dirname(absolute), appspecFile: absolute, display: (file) => join(dirname(path), relative(dirname(absolute), file)) };
@@ -102,18 +107,16 @@ async function openTarget(path: string, options: ValidateOptions): Promise<Targe
   return { bundleRoot: unpacked, display: (file) => (file === unpacked ? path : `${path}/${relative(unpacked, file)}`), cleanup };
 }
 
-function archiveTypeOf(path: string): ArchiveType | undefined {
-  const name = basename(path).toLowerCase();
-  if (name.endsWith('.tar')) return 'tar';
-  if (name.endsWith('.tgz') || name.endsWith('.tar.gz')) return 'tgz';
-  if (name.endsWith('.zip')) return 'zip';
-  return undefined;
-}
-
-function checkAppSpec(target: Target, appspecFilename: string | undefined, problems: AppSpecProblem[], warnings: AppSpecProblem[]): void {
+/**
+ * Parses the appspec as `deploy` would and checks it against the bundle: an event under hooks that is
+ * neither a lifecycle event nor a custom event of `--events` is an error here as it is there, and a
+ * `runas` user this host does not have is a warning in both.
+ */
+async function checkAppSpec(target: Target, options: ValidateOptions, problems: AppSpecProblem[], warnings: AppSpecProblem[]): Promise<void> {
+  const events = options.events?.split(',').map((event) => event.trim()).filter(Boolean) ?? [];
   let appspecPath: string;
   try {
-    appspecPath = target.appspecFile ?? findAppSpec(target.bundleRoot, appspecFilename);
+    appspecPath = target.appspecFile ?? findAppSpec(target.bundleRoot, options.appspecFilename);
   } catch (error) {
     if (!(error instanceof AppSpecError)) throw error;
     // The lookup names the folder it searched; for an archive that is a temporary folder, gone by now.
@@ -136,13 +139,15 @@ function checkAppSpec(target: Target, appspecFilename: string | undefined, probl
     problems.push({ file, message: `cannot read the AppSpec file: ${(error as Error).message}` });
     return;
   }
-  const parsed = parseAppSpec(text, file);
+  const parsed = parseAppSpec(text, file, { customEvents: customEventsOf(events) });
   problems.push(...parsed.problems);
   warnings.push(...parsed.warnings);
   if (parsed.sections) {
     const bundle = checkBundle(parsed.sections, parsed.positions, target.bundleRoot);
     problems.push(...bundle.problems);
     warnings.push(...bundle.warnings);
+    warnings.push(...(await missingRunasUsers(parsed.sections.hooks, parsed.positions)));
+    problems.push(...customEventsWithoutScripts(parsed.sections.hooks, events, basename(appspecPath)).map((problem) => ({ ...problem, file })));
   }
 }
 

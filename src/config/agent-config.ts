@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../report/errors.js';
+import { parseListenAddress } from './listen-address.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/codedeploy-agent/conf/codedeployagent.yml';
 
@@ -68,6 +69,14 @@ export interface AgentConfig {
   scripts_log_max_files: number;
   /** Days of daily-rotated agent logs to keep. */
   log_retention_days: number;
+  /** Where the daemon serves /healthz and /metrics (`9126` = loopback, or `ip:port`); off when unset. */
+  metrics_listen?: string;
+  /** Seconds polls may keep failing before /healthz and `status` call the agent unhealthy. */
+  health_poll_failure_seconds: number;
+  /** The operator hooks folder (`pre-deployment`, `post-event`, `pre-event.d/`…); none run while it does not exist. */
+  operator_hooks_dir: string;
+  /** Timeout of each operator hook (then SIGTERM, hook_kill_grace_seconds, SIGKILL, as for bundle hooks). */
+  operator_hook_timeout_seconds: number;
 }
 
 export interface LoadedConfig {
@@ -75,7 +84,7 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-type Kind = 'string' | 'optional-string' | 'boolean' | 'integer' | 'number' | 'log-format';
+type Kind = 'string' | 'optional-string' | 'boolean' | 'integer' | 'number' | 'log-format' | 'listen-address';
 
 const SCHEMA: Record<keyof Omit<AgentConfig, 'config_file'>, { kind: Kind; default: unknown }> = {
   program_name: { kind: 'string', default: 'codedeploy-agent' },
@@ -119,6 +128,10 @@ const SCHEMA: Record<keyof Omit<AgentConfig, 'config_file'>, { kind: Kind; defau
   scripts_log_max_bytes: { kind: 'integer', default: 64 * 1024 * 1024 },
   scripts_log_max_files: { kind: 'integer', default: 8 },
   log_retention_days: { kind: 'integer', default: 7 },
+  metrics_listen: { kind: 'listen-address', default: undefined },
+  health_poll_failure_seconds: { kind: 'number', default: 300 },
+  operator_hooks_dir: { kind: 'string', default: '/etc/codedeploy-agent/hooks.d' },
+  operator_hook_timeout_seconds: { kind: 'number', default: 300 },
 };
 
 /** Keys the anchor reads (or used to) that this agent accepts without using them. */
@@ -147,7 +160,7 @@ function coerce(key: string, kind: Kind, value: unknown, file: string): unknown 
   const wrong = (expected: string) =>
     new ConfigError(`${file}: key ${key} has the value ${JSON.stringify(value)}, which is not ${expected}`);
   if (value === null || value === undefined || value === '') {
-    if (kind === 'optional-string') return undefined;
+    if (kind === 'optional-string' || kind === 'listen-address') return undefined;
     return SCHEMA[key as keyof typeof SCHEMA].default;
   }
   switch (kind) {
@@ -174,6 +187,12 @@ function coerce(key: string, kind: Kind, value: unknown, file: string): unknown 
     case 'log-format':
       if (value === 'text' || value === 'json') return value;
       throw wrong('"text" or "json"');
+    case 'listen-address': {
+      if (typeof value !== 'string' && typeof value !== 'number') throw wrong('an address');
+      const parsed = parseListenAddress(String(value));
+      if ('problem' in parsed) throw wrong(parsed.problem);
+      return String(value).trim();
+    }
   }
 }
 
@@ -190,6 +209,9 @@ function checkRanges(config: AgentConfig, file: string): void {
     'hook_output_grace_seconds', 'startup_splay_seconds', 'max_poll_backoff_seconds'] as const) {
     if (config[key] < 0) throw fail(key, 'a number of 0 or more');
   }
+  for (const key of ['health_poll_failure_seconds', 'operator_hook_timeout_seconds'] as const) {
+    if (!(config[key] > 0)) throw fail(key, 'a number above 0');
+  }
 }
 
 /** Parses config YAML text (already read) into the typed config; pure apart from nothing. */
@@ -201,10 +223,17 @@ export function parseAgentConfig(text: string, file: string): LoadedConfig {
     const e = doc.errors[0];
     const pos = e.linePos?.[0];
     throw new ConfigError(
-      `An error occurred loading the CodeDeploy agent config file at ${file}. Error message: ${e.message.split('\n')[0]}${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}`,
+      // The yaml library's message ends with its own "at line L, column C:"; the position is said once.
+      `An error occurred loading the CodeDeploy agent config file at ${file}. Error message: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}`,
     );
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (error) {
+    // yaml refuses an alias to no anchor, and an alias bomb ("Excessive alias count …"), only here.
+    throw new ConfigError(`An error occurred loading the CodeDeploy agent config file at ${file}. Error message: ${(error as Error).message}`);
+  }
   const config = defaultConfig();
   config.config_file = file;
   if (raw === null || raw === undefined) return { config, warnings };
@@ -213,7 +242,8 @@ export function parseAgentConfig(text: string, file: string): LoadedConfig {
   }
   for (const [rawKey, value] of Object.entries(raw as Record<string, unknown>)) {
     const key = normaliseKey(rawKey);
-    const spec = SCHEMA[key as keyof typeof SCHEMA];
+    // Own keys only: `constructor` or `toString` in the file are unknown keys, not Object's.
+    const spec = Object.hasOwn(SCHEMA, key) ? SCHEMA[key as keyof typeof SCHEMA] : undefined;
     if (!spec) {
       if (!LEGACY_KEYS.has(key)) warnings.push(`${file}: unknown configuration key ${rawKey} is ignored`);
       continue;

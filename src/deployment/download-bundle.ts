@@ -28,16 +28,22 @@ export async function runDownloadBundle(spec: DeploymentSpec, context: EngineCon
   // A long download shows up in the agent log while it happens; the caller's onProgress gets the same
   // figures (the daemon's status file, the terminal bar of `deploy`).
   let tracker: ProgressTracker | undefined;
+  let bytes = 0;
   const onProgress: OnProgress = (progress) => {
     tracker ??= new ProgressTracker({ label: revisionLabel(spec.revision), logger, logIntervalMs: PROGRESS_LOG_INTERVAL_MS, summary: false });
     tracker.update(progress.bytes, progress.total);
+    bytes = progress.bytes;
     context.onProgress?.(progress);
   };
   let bundleType: BundleType;
+  const started = Date.now();
+  let outcome: 'succeeded' | 'failed' = 'failed';
   try {
     bundleType = await fetchRevision(spec, context, onProgress);
+    outcome = 'succeeded';
   } finally {
     tracker?.finish();
+    context.onDownloaded?.({ source: spec.revision.type, outcome, bytes, seconds: (Date.now() - started) / 1000 });
   }
 
   if (bundleType !== 'directory') {

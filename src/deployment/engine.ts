@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
+import type { DownloadRecord } from '../agent/agent-metrics.js';
 import { AgentError } from '../report/errors.js';
 import { deploymentPaths, deploymentsLogFile, lastSuccessfulInstallFile, mostRecentInstallFile } from './layout.js';
 import { isBuiltinEvent, isHookEvent, revisionModeFor } from './lifecycle.js';
@@ -14,6 +15,7 @@ import type { AppSpec } from '../appspec/types.js';
 import { runEventScripts } from '../hooks/run-event-scripts.js';
 import { ScriptsLog } from '../hooks/scripts-log.js';
 import { hookVariables } from './hook-variables.js';
+import { operatorHooksPresent, runWithOperatorHooks } from './operator-hooks.js';
 
 /** Everything the engine needs from its caller (the daemon or `deploy`); nothing global. */
 export interface EngineContext {
@@ -27,8 +29,14 @@ export interface EngineContext {
   aws?: { region?: string; credentials?: AwsCredentialIdentityProvider; s3ClientOverrides?: Record<string, unknown> };
   onProgress?: (progress: { bytes: number; total?: number }) => void;
   onScriptStart?: (event: string, location: string) => void;
+  /** DownloadBundle fetched the revision (or failed to): for the daemon's metrics. */
+  onDownloaded?: (record: DownloadRecord) => void;
+  /** An operator hook ran or was refused: for the daemon's metrics. */
+  onOperatorHook?: (point: string, outcome: 'succeeded' | 'failed' | 'timed_out' | 'refused') => void;
   /** Base environment hooks inherit (credentials are removed by the hook runner). */
   baseEnv?: NodeJS.ProcessEnv;
+  /** The events a local run executes, in order: its last one ends the deployment (operator post-deployment hooks). */
+  plannedEvents?: readonly string[];
 }
 
 export interface EventResult {
@@ -36,6 +44,8 @@ export interface EventResult {
   noop: boolean;
   /** Tail of the hook output (≤ 2048 characters) for the diagnostics payload. */
   logTail: string;
+  /** Operator post- hooks that failed (logged; the event's result stands). */
+  operatorHookWarnings?: string[];
 }
 
 export class UnsupportedCommandError extends AgentError {}
@@ -90,6 +100,8 @@ function scriptsFor(appspec: AppSpec, event: string) {
 export function isCommandNoop(spec: DeploymentSpec, event: string, context: EngineContext): boolean {
   if (isBuiltinEvent(event)) return false;
   if (!isHookEvent(event) && !context.localRun) return true;
+  // The host's operator hooks run around every event, so none is a no-op (the service then hands each over).
+  if (operatorHooksPresent(context)) return false;
   const archive = revisionArchiveFor(spec, event, context.config.root_dir);
   if (!archive) return true;
   const appspec = loadAppSpecFromDir(archive, spec.appSpecFilename);
@@ -138,6 +150,10 @@ export async function runEvent(spec: DeploymentSpec, event: string, context: Eng
   assertSupported(event, context);
   const paths = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
   ensureDeploymentDir(paths.deploymentDir);
+  return runWithOperatorHooks(spec, event, context, () => runEventItself(spec, event, context));
+}
+
+async function runEventItself(spec: DeploymentSpec, event: string, context: EngineContext): Promise<EventResult> {
   switch (event) {
     case 'DownloadBundle':
       await runDownloadBundle(spec, context);

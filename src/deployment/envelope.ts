@@ -53,12 +53,18 @@ function fail(message: string): never {
 
 export async function openEnvelope(envelope: Envelope | null | undefined, options: OpenEnvelopeOptions): Promise<OpenedEnvelope> {
   if (envelope === null || envelope === undefined) fail('Provided deployment spec was nil');
-  const format = envelope.Format;
-  if (format === TEXT_JSON && options.allowText) {
-    return { json: envelope.Payload ?? '', signature: 'not-applicable' };
+  const format: unknown = envelope.Format;
+  const payload: unknown = envelope.Payload ?? '';
+  if (format !== TEXT_JSON && format !== PKCS7_JSON) {
+    fail(`Unsupported DeploymentSpecification format: ${typeof format === 'string' ? format : format === null || format === undefined ? '' : JSON.stringify(format)}`);
   }
-  if (format !== PKCS7_JSON) fail(`Unsupported DeploymentSpecification format: ${format ?? ''}`);
-  const opened = await openPkcs7(envelope.Payload ?? '');
+  // The service's JSON is not checked against the model on the way in: a Payload can be anything.
+  if (typeof payload !== 'string') fail(`The DeploymentSpecification Payload must be text, but it is ${Array.isArray(payload) ? 'a list' : typeof payload}`);
+  if (format === TEXT_JSON) {
+    if (options.allowText) return { json: payload, signature: 'not-applicable' };
+    fail(`Unsupported DeploymentSpecification format: ${format}`);
+  }
+  const opened = await openPkcs7(payload);
   if (options.requireValidSignature && opened.signature !== 'valid') {
     fail(`The deployment specification's signature is not valid (${opened.signatureProblem ?? opened.signature})`);
   }
@@ -78,11 +84,11 @@ async function openPkcs7(payload: string): Promise<OpenedEnvelope> {
   // pkijs and asn1js are large; load them only when a deployment arrives so an idle daemon stays small.
   const [asn1js, pkijs] = await Promise.all([import('asn1js'), import('pkijs')]);
   const bytes = pkcs7Bytes(payload);
-  const parsed = asn1js.fromBER(bytes);
-  if (parsed.offset === -1 || bytes.length === 0) fail('Could not parse the PKCS7: nested asn1 error');
-
   let signedData: InstanceType<typeof pkijs.SignedData>;
   try {
+    // fromBER reports most damage in `offset`, but throws on some (a malformed time, for one).
+    const parsed = asn1js.fromBER(bytes);
+    if (parsed.offset === -1 || bytes.length === 0) fail('Could not parse the PKCS7: nested asn1 error');
     const contentInfo = new pkijs.ContentInfo({ schema: parsed.result });
     if (contentInfo.contentType !== ID_SIGNED_DATA) {
       fail(`Could not parse the PKCS7: expected SignedData (${ID_SIGNED_DATA}), got content type ${contentInfo.contentType}`);

@@ -26,6 +26,11 @@ export function deploymentPaths(rootDir: string, groupId: string, deploymentId: 
   };
 }
 
+/** Whether this deployment's operator `pre-deployment` hooks ran and its `post-deployment` hooks are due (ours, not AWS's). */
+export function operatorHooksStateFile(deploymentDir: string): string {
+  return join(deploymentDir, 'operator-hooks.json');
+}
+
 export function instructionsDir(rootDir: string): string {
   return join(rootDir, 'deployment-instructions');
 }

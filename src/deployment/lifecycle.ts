@@ -48,6 +48,22 @@ export function revisionModeFor(event: string, spec: Pick<DeploymentSpec, 'deplo
   }
 }
 
+/** The block-traffic events the service sends before the rest when a load balancer takes part. */
+const BLOCK_TRAFFIC_EVENTS = ['BeforeBlockTraffic', 'AfterBlockTraffic'];
+
+/**
+ * The last lifecycle event a deployment runs on this host, judged from the first one it ran here (the
+ * service does not say). In place: ValidateService, or AfterAllowTraffic when the deployment began with
+ * the block-traffic events (a load balancer takes part). Blue/green: a host that began by blocking
+ * traffic is leaving service and ends with AfterBlockTraffic; any other host ends with AfterAllowTraffic.
+ * A failed event ends a deployment too; the caller knows that.
+ */
+export function lastEventOnHost(spec: Pick<DeploymentSpec, 'deploymentType'>, firstEvent: string): string {
+  const beganBlocking = BLOCK_TRAFFIC_EVENTS.includes(firstEvent);
+  if (spec.deploymentType === 'BLUE_GREEN') return beganBlocking ? 'AfterBlockTraffic' : 'AfterAllowTraffic';
+  return beganBlocking ? 'AfterAllowTraffic' : 'ValidateService';
+}
+
 /** Events that run from the new revision in a local run, so they may not precede DownloadBundle/Install. */
 const NEW_REVISION_EVENTS = ['AfterInstall', 'ApplicationStart', 'BeforeAllowTraffic', 'AfterAllowTraffic', 'ValidateService'];
 

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { checkBundle } from '../appspec/check-bundle.js';
+import { customEventsOf, customEventsWithoutScripts } from '../appspec/custom-events.js';
 import { findAppSpec } from '../appspec/find.js';
 import { parseAppSpec } from '../appspec/parse.js';
-import type { HookScript } from '../appspec/types.js';
+import type { FileMapping, HookScript } from '../appspec/types.js';
 import { lookupUser } from '../hooks/script-command.js';
 import { ErrorCode, type ErrorCodeValue } from '../report/error-codes.js';
-import { AgentError, formatProblem, type AppSpecProblem } from '../report/errors.js';
+import { AgentError, AppSpecError, formatProblem, type AppSpecProblem, type SourcePosition } from '../report/errors.js';
 import type { EngineContext } from './engine.js';
 import { deploymentPaths } from './layout.js';
 import { isBuiltinEvent } from './lifecycle.js';
@@ -23,56 +25,110 @@ export class RevisionCheckError extends AgentError {
   }
 }
 
+export interface RevisionCheckInput {
+  /** The folder that holds the appspec (the user's bundle folder, or the unpacked deployment-archive). */
+  bundleRoot: string;
+  appspecFilename?: string;
+  /** Every event of the run, in order (custom events are the ones that are not lifecycle events). */
+  events: readonly string[];
+  /** The events whose scripts come from this revision: those after DownloadBundle. */
+  eventsFromRevision: readonly string[];
+  /** How to name a file of the bundle in messages (the deployment-archive copy means little to the user). */
+  display?: (path: string) => string;
+}
+
 /**
- * A local deployment knows every event it will run, so once DownloadBundle has unpacked the revision
- * it checks what would otherwise fail half-way, after Install has already written files: a script
- * that the events to come name but the bundle lacks, and a `runas` user this host does not have.
- * Each problem is reported with its place in the appspec. (The daemon cannot do this: the service
- * decides which events an instance gets, and an event that never comes may name a missing script.)
- * A `runas` user the host does not have yet is only a warning: an earlier hook of the same deployment
- * may create it (a bundle that worked with the anchor must keep working); the event that needs the user
- * looks it up again before its first script and fails clearly if it is still missing.
- *
- * An appspec that does not parse is left to the events themselves, which report it with positions.
+ * What would make a local run fail half-way, found before it starts: an appspec that does not parse,
+ * an event under hooks that no run would reach (`AfterInstal:`), a custom event of `--events` without
+ * scripts, and a script that the events to come name but the bundle lacks. Each problem has its place in
+ * the appspec. A `runas` user this host does not have is only a warning: an earlier hook of the same
+ * deployment may create it (a bundle that worked with AWS's agent must keep working); the event that
+ * needs the user looks it up again before its first script and fails clearly if it is still missing.
+ * (The daemon cannot check this way: the service decides which events an instance gets.)
  */
-export async function checkRevisionForLocalRun(spec: DeploymentSpec, laterEvents: readonly string[], context: EngineContext): Promise<void> {
-  const { archiveDir } = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
+export async function inspectRevision(input: RevisionCheckInput): Promise<{ problems: AppSpecProblem[]; warnings: AppSpecProblem[]; code: ErrorCodeValue }> {
+  const display = input.display ?? ((path: string) => path);
   let appspecPath: string;
   let text: string;
   try {
-    appspecPath = findAppSpec(archiveDir, spec.appSpecFilename);
+    appspecPath = findAppSpec(input.bundleRoot, input.appspecFilename);
     text = readFileSync(appspecPath, 'utf8');
-  } catch {
-    return;
+  } catch (error) {
+    if (!(error instanceof AppSpecError)) throw error;
+    return { problems: error.problems.map((problem) => shownIn(problem, input.bundleRoot, display(input.bundleRoot))), warnings: [], code: ErrorCode.UnknownError };
   }
-  const parsed = parseAppSpec(text, appspecPath);
-  if (!parsed.spec) return;
+  const file = display(appspecPath);
+  const parsed = parseAppSpec(text, file, { customEvents: customEventsOf(input.events) });
+  const warnings = [...parsed.warnings];
+  if (!parsed.spec) return { problems: parsed.problems, warnings, code: ErrorCode.UnknownError };
 
-  // Every event after DownloadBundle takes its scripts from this revision (§3.7: its archive exists now).
+  const problems: AppSpecProblem[] = customEventsWithoutScripts(parsed.spec.hooks, input.events, basename(appspecPath)).map((problem) => ({ ...problem, file }));
   const hooks: Record<string, HookScript[]> = {};
-  for (const event of laterEvents) {
+  for (const event of input.eventsFromRevision) {
     if (!isBuiltinEvent(event) && parsed.spec.hooks[event]) hooks[event] = parsed.spec.hooks[event];
   }
-  const bundle = checkBundle({ hooks, files: [] }, parsed.positions, archiveDir);
-  for (const warning of bundle.warnings) context.logger.warn(formatProblem(warning));
-  const problems = [...bundle.problems];
-  const missingScripts = problems.length > 0;
+  const bundle = checkBundle({ hooks, files: [] }, parsed.positions, input.bundleRoot);
+  warnings.push(...bundle.warnings);
+  const missingScripts = bundle.problems.length > 0;
+  problems.push(...bundle.problems);
+  warnings.push(...(await missingRunasUsers(hooks, parsed.positions)));
+  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
+  return { problems, warnings, code: missingScripts ? ErrorCode.ScriptMissing : ErrorCode.UnknownError };
+}
 
+/** Warnings for each `runas` user (once each) this host does not have, at the script that names it. */
+export async function missingRunasUsers(hooks: Record<string, HookScript[]>, positions: Map<HookScript | FileMapping, SourcePosition>): Promise<AppSpecProblem[]> {
+  const warnings: AppSpecProblem[] = [];
   const checked = new Set<string>();
   for (const [event, scripts] of Object.entries(hooks)) {
     for (const script of scripts) {
       if (!script.runas || checked.has(script.runas)) continue;
       checked.add(script.runas);
       if (await lookupUser(script.runas)) continue;
-      const where = parsed.positions.get(script);
-      context.logger.warn(formatProblem({
-        ...where,
-        message: `the ${event} script ${script.location} runs as user ${script.runas}, who does not exist on this host yet`,
-        hint: `an earlier hook must create ${script.runas}, or ${event} will fail`,
-      }));
+      warnings.push({
+        ...positions.get(script),
+        message: `the ${event} script ${script.location} runs as user ${script.runas}, who does not exist on this host`,
+        hint: `create ${script.runas} before the deployment or in an earlier hook, or ${event} will fail`,
+      });
     }
   }
-  if (problems.length === 0) return;
-  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
-  throw new RevisionCheckError(problems, missingScripts ? ErrorCode.ScriptMissing : ErrorCode.ScriptFailed);
+  return warnings;
+}
+
+function shownIn(problem: AppSpecProblem, folder: string, shown: string): AppSpecProblem {
+  return {
+    ...problem,
+    message: problem.message.replaceAll(folder, shown),
+    ...(problem.hint === undefined ? {} : { hint: problem.hint.replaceAll(folder, shown) }),
+  };
+}
+
+/**
+ * Checks the unpacked revision of a local run once DownloadBundle has made it (before BeforeInstall),
+ * with the events still to come. Warnings go to the log and to `warn` (the terminal); problems fail the
+ * deployment before Install writes anything.
+ */
+export async function checkRevisionForLocalRun(
+  spec: DeploymentSpec,
+  events: readonly string[],
+  laterEvents: readonly string[],
+  context: EngineContext,
+  options: { display?: (path: string) => string; warn?: (warning: AppSpecProblem) => void } = {},
+): Promise<void> {
+  const { archiveDir } = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
+  const result = await inspectRevision({ bundleRoot: archiveDir, appspecFilename: spec.appSpecFilename, events, eventsFromRevision: laterEvents, display: options.display });
+  reportRevisionCheck(result, context, options.warn);
+}
+
+/** Logs the warnings (and hands them to `warn`), then throws when there are problems. */
+export function reportRevisionCheck(
+  result: { problems: AppSpecProblem[]; warnings: AppSpecProblem[]; code: ErrorCodeValue },
+  context: Pick<EngineContext, 'logger'>,
+  warn?: (warning: AppSpecProblem) => void,
+): void {
+  for (const warning of result.warnings) {
+    context.logger.warn(formatProblem(warning));
+    warn?.(warning);
+  }
+  if (result.problems.length > 0) throw new RevisionCheckError(result.problems, result.code);
 }

@@ -2,8 +2,8 @@ import type { EngineContext, EventResult } from './engine.js';
 import { runEvent } from './engine.js';
 import type { DeploymentSpec } from './spec-types.js';
 import { STOP_EVENTS } from './lifecycle.js';
-import { checkRevisionForLocalRun } from './revision-check.js';
-import { AgentError, ScriptError } from '../report/errors.js';
+import { checkRevisionForLocalRun, inspectRevision, reportRevisionCheck } from './revision-check.js';
+import { AgentError, FileExistsError, OperatorHookError, ScriptError, type AppSpecProblem } from '../report/errors.js';
 import { ErrorCode, errorCodeName } from '../report/error-codes.js';
 
 export interface EventOutcome {
@@ -11,18 +11,26 @@ export interface EventOutcome {
   status: 'Succeeded' | 'Failed' | 'Skipped' | 'Ignored';
   durationMs: number;
   noop: boolean;
-  error?: { code: number; codeName: string; message: string; scriptName?: string };
+  /** `logTail`: the end of the failed script's output, as reported to the service. */
+  error?: { code: number; codeName: string; message: string; scriptName?: string; logTail?: string; fileExists?: boolean; operatorHook?: boolean };
+  /** Operator post- hooks that failed around this event (its result stands). */
+  warnings?: string[];
 }
 
 export interface LocalDeploymentObserver {
   eventStarted?(event: string): void;
   eventFinished?(outcome: EventOutcome): void;
+  /** A problem that does not stop the run (a `runas` user the host does not have yet), before it starts. */
+  warning?(warning: AppSpecProblem): void;
 }
 
 function describeError(error: unknown): NonNullable<EventOutcome['error']> {
   if (error instanceof ScriptError) {
-    return { code: error.code, codeName: errorCodeName(error.code), message: error.message, scriptName: error.scriptName };
+    // An operator hook's scriptName is its path on the host, not a location in the bundle.
+    const operatorHook = error instanceof OperatorHookError ? { operatorHook: true } : {};
+    return { code: error.code, codeName: errorCodeName(error.code), message: error.message, scriptName: error.scriptName, logTail: error.logTail, ...operatorHook };
   }
+  if (error instanceof FileExistsError) return { code: error.code, codeName: errorCodeName(error.code), message: error.message, fileExists: true };
   if (error instanceof AgentError) return { code: error.code, codeName: errorCodeName(error.code), message: error.message };
   const message = error instanceof Error ? error.message : String(error);
   return { code: ErrorCode.UnknownError, codeName: 'UnknownError', message };
@@ -30,17 +38,28 @@ function describeError(error: unknown): NonNullable<EventOutcome['error']> {
 
 /**
  * Runs a local deployment's events in order through the same engine the daemon uses; the first failure
- * stops the rest (later events are reported as skipped). Once DownloadBundle has unpacked the revision,
- * the scripts and runas users of the events to come are checked, so those mistakes fail the deployment
- * before Install writes anything (revision-check.ts). Failures of the stop events are forgiven when
- * `ignoreApplicationStopFailures` is set, as CodeDeploy does for the option of that name.
+ * stops the rest (later events are reported as skipped). The new revision is checked before its first
+ * hook (revision-check.ts): a folder bundle before any event runs, an archive or a remote revision once
+ * DownloadBundle has unpacked it; so an appspec that cannot work (a YAML error, `AfterInstal:`, a
+ * missing script) fails the deployment before Install writes anything, and a missing `runas` user is
+ * said at the start. Failures of the stop events are forgiven when `ignoreApplicationStopFailures` is
+ * set, as CodeDeploy does for the option of that name.
+ *
+ * `display` names a file of the unpacked revision as the user knows it (`bundle.zip/appspec.yml`).
  */
 export async function runLocalDeployment(
   spec: DeploymentSpec,
   events: string[],
   context: EngineContext,
-  options: { ignoreApplicationStopFailures?: boolean; observer?: LocalDeploymentObserver } = {},
+  options: { ignoreApplicationStopFailures?: boolean; observer?: LocalDeploymentObserver; display?: (path: string) => string } = {},
 ): Promise<{ ok: boolean; outcomes: EventOutcome[]; failure?: EventOutcome }> {
+  const fromRevision = events.slice(events.indexOf('DownloadBundle') + 1);
+  const warn = (warning: AppSpecProblem) => options.observer?.warning?.(warning);
+  const checkedBeforehand = spec.revision.type === 'Local Directory';
+  if (spec.revision.type === 'Local Directory') {
+    const result = await inspectRevision({ bundleRoot: spec.revision.location, appspecFilename: spec.appSpecFilename, events, eventsFromRevision: fromRevision });
+    reportRevisionCheck(result, context, warn);
+  }
   const outcomes: EventOutcome[] = [];
   let failure: EventOutcome | undefined;
   for (const event of events) {
@@ -52,9 +71,11 @@ export async function runLocalDeployment(
     const started = Date.now();
     let outcome: EventOutcome;
     try {
-      const result: EventResult = await runEvent(spec, event, context);
-      if (event === 'DownloadBundle') await checkRevisionForLocalRun(spec, events.slice(events.indexOf(event) + 1), context);
-      outcome = { event, status: 'Succeeded', durationMs: Date.now() - started, noop: result.noop };
+      const result: EventResult = await runEvent(spec, event, { ...context, plannedEvents: events });
+      if (event === 'DownloadBundle' && !checkedBeforehand) {
+        await checkRevisionForLocalRun(spec, events, fromRevision, context, { display: options.display, warn });
+      }
+      outcome = { event, status: 'Succeeded', durationMs: Date.now() - started, noop: result.noop, ...(result.operatorHookWarnings?.length ? { warnings: result.operatorHookWarnings } : {}) };
     } catch (error) {
       const described = describeError(error);
       const forgiven = options.ignoreApplicationStopFailures && (STOP_EVENTS as readonly string[]).includes(event);

@@ -38,12 +38,19 @@ function isTruthy(value: unknown): boolean {
   return value !== null && value !== undefined && value !== false;
 }
 
-function text(value: unknown): string {
-  return typeof value === 'string' ? value : String(value);
+/**
+ * A field as text: numbers and booleans as Ruby's `to_s` writes them; a list or object is refused
+ * (String() of one is "[object Object]", or a TypeError for `{"toString": 1}`).
+ */
+function text(value: unknown, field: string): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  const shown = JSON.stringify(value) ?? String(typeof value);
+  return fail(`Deployment Spec has a ${field} that is not text: ${shown.length > 100 ? `${shown.slice(0, 100)}…` : shown}`);
 }
 
-function optionalText(value: unknown): string | undefined {
-  return value === null || value === undefined ? undefined : text(value);
+function optionalText(value: unknown, field: string): string | undefined {
+  return value === null || value === undefined ? undefined : text(value, field);
 }
 
 function hasKeys(value: Json, keys: string[]): boolean {
@@ -97,9 +104,9 @@ function parseRevision(revision: Json): Revision {
       requireStrings(s3, ['Bucket', 'Key'], message);
       const bundleType = s3.BundleType;
       if (bundleType !== 'tar' && bundleType !== 'tgz' && bundleType !== 'zip') fail('BundleType in S3Revision must be tar, tgz or zip');
-      const result: Revision = { type: 'S3', bucket: text(s3.Bucket), key: text(s3.Key), bundleType };
-      const version = optionalText(s3.Version);
-      const etag = optionalText(s3.ETag);
+      const result: Revision = { type: 'S3', bucket: text(s3.Bucket, 'S3Revision.Bucket'), key: text(s3.Key, 'S3Revision.Key'), bundleType };
+      const version = optionalText(s3.Version, 'S3Revision.Version');
+      const etag = optionalText(s3.ETag, 'S3Revision.ETag');
       if (version) result.version = version;
       if (etag) result.etag = etag;
       return result;
@@ -113,8 +120,8 @@ function parseRevision(revision: Json): Revision {
       const message = 'GitHubRevision in Deployment Spec must specify Account, Repository and CommitId';
       if (!hasKeys(gh, required)) fail(message);
       requireStrings(gh, ['Account', 'Repository', 'CommitId'], message);
-      const result: Revision = { type: 'GitHub', account: text(gh.Account), repository: text(gh.Repository), commitId: text(gh.CommitId) };
-      const bundleType = optionalText(gh.BundleType);
+      const result: Revision = { type: 'GitHub', account: text(gh.Account, 'GitHubRevision.Account'), repository: text(gh.Repository, 'GitHubRevision.Repository'), commitId: text(gh.CommitId, 'GitHubRevision.CommitId') };
+      const bundleType = optionalText(gh.BundleType, 'GitHubRevision.BundleType');
       if (bundleType !== undefined) {
         // The anchor checks this at download time with this very text (unbalanced bracket included).
         if (bundleType !== 'tar' && bundleType !== 'zip') fail(`GitHub revision specified with bundle_type other than zip or tar [bundle_type=${bundleType}`);
@@ -132,7 +139,7 @@ function parseRevision(revision: Json): Revision {
       if (bundleType !== 'tar' && bundleType !== 'tgz' && bundleType !== 'zip' && bundleType !== 'directory') {
         fail('BundleType in LocalRevision must be tar, tgz, zip, or directory');
       }
-      const location = text(local.Location);
+      const location = text(local.Location, 'LocalRevision.Location');
       if (revisionType === 'Local Directory') {
         if (bundleType !== 'directory') fail(`LocalRevision with RevisionType Local Directory must have BundleType directory, not ${bundleType}`);
         return { type: 'Local Directory', location, bundleType };
@@ -161,11 +168,11 @@ export function parseDeploymentSpec(json: string): DeploymentSpec {
   if (!isPresent(data, 'ApplicationName')) fail('Deployment Spec has no ApplicationName');
 
   // A top-level GitHub token must never reach a log line, whatever happens next.
-  const gitHubAccessToken = optionalText(data.GitHubAccessToken);
+  const gitHubAccessToken = optionalText(data.GitHubAccessToken, 'GitHubAccessToken');
   registerSecret(gitHubAccessToken);
 
-  const deploymentId = parseDeploymentId(text(data.DeploymentId));
-  const deploymentGroupId = text(data.DeploymentGroupId);
+  const deploymentId = parseDeploymentId(text(data.DeploymentId, 'DeploymentId'));
+  const deploymentGroupId = text(data.DeploymentGroupId, 'DeploymentGroupId');
   checkPathSegment('DeploymentId', deploymentId);
   checkPathSegment('DeploymentGroupId', deploymentGroupId);
 
@@ -176,16 +183,16 @@ export function parseDeploymentSpec(json: string): DeploymentSpec {
   const spec: DeploymentSpec = {
     deploymentId,
     deploymentGroupId,
-    deploymentGroupName: text(data.DeploymentGroupName),
-    applicationName: text(data.ApplicationName),
-    deploymentCreator: isTruthy(data.DeploymentCreator) ? text(data.DeploymentCreator) : 'user',
-    deploymentType: isTruthy(data.DeploymentType) ? text(data.DeploymentType) : 'IN_PLACE',
-    appSpecFilename: isPresent(data, 'AppSpecFilename') ? text(data.AppSpecFilename) : DEFAULT_APPSPEC_FILENAME,
+    deploymentGroupName: text(data.DeploymentGroupName, 'DeploymentGroupName'),
+    applicationName: text(data.ApplicationName, 'ApplicationName'),
+    deploymentCreator: isTruthy(data.DeploymentCreator) ? text(data.DeploymentCreator, 'DeploymentCreator') : 'user',
+    deploymentType: isTruthy(data.DeploymentType) ? text(data.DeploymentType, 'DeploymentType') : 'IN_PLACE',
+    appSpecFilename: isPresent(data, 'AppSpecFilename') ? text(data.AppSpecFilename, 'AppSpecFilename') : DEFAULT_APPSPEC_FILENAME,
     revision,
     fileExistsBehavior: fileExistsBehavior(data.AgentActionOverrides),
   };
   if (isPresent(data, 'AllPossibleLifecycleEvents') && Array.isArray(data.AllPossibleLifecycleEvents)) {
-    spec.allPossibleLifecycleEvents = data.AllPossibleLifecycleEvents.map(text);
+    spec.allPossibleLifecycleEvents = data.AllPossibleLifecycleEvents.map((event) => text(event, 'AllPossibleLifecycleEvents entry'));
   }
   if (gitHubAccessToken) spec.gitHubAccessToken = gitHubAccessToken;
   return spec;
@@ -195,7 +202,7 @@ export function parseDeploymentSpec(json: string): DeploymentSpec {
 function fileExistsBehavior(overrides: unknown): string {
   if (isObject(overrides) && isObject(overrides.AgentOverrides)) {
     const value = overrides.AgentOverrides.FileExistsBehavior;
-    if (isTruthy(value)) return text(value).toUpperCase();
+    if (isTruthy(value)) return text(value, 'AgentActionOverrides.AgentOverrides.FileExistsBehavior').toUpperCase();
   }
   return DEFAULT_FILE_EXISTS_BEHAVIOR;
 }

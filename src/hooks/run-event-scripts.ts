@@ -158,7 +158,8 @@ export async function runEventScripts(options: RunEventScriptsOptions): Promise<
   return { logTail: tail.text() };
 }
 
-async function reportLeftOpenStreams(
+/** The warning for a script (or operator hook) whose background child kept its output open. */
+export async function reportLeftOpenStreams(
   result: ScriptProcessResult,
   location: string,
   outputGraceMs: number,

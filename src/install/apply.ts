@@ -12,7 +12,8 @@ import { formatInstallJson } from './install-json.js';
 import { InstallJournal } from './journal.js';
 import { runBounded } from './pool.js';
 import { LoopYield } from '../archive/loop-yield.js';
-import { failedJob, FileJobPool, type FileJob, type JobAttributes } from '../util/file-job-pool.js';
+import { failedJob, FileJobPool, type FileJob } from '../util/file-jobs/file-job-pool.js';
+import { attributesOf } from '../util/file-jobs/inode-attributes.js';
 import { semanageAddArguments } from './selinux.js';
 import { loadExeca, type ToolPaths } from './tools.js';
 import type { InstallOperation, InstallPlan, RemovalOperation } from './types.js';
@@ -221,11 +222,7 @@ function copyJob(op: Operation<'copy'>, owner: { change: boolean; keep: boolean 
   // The copy's open uses O_EXCL: never write through something that appeared at the destination since the scan.
   // Without stats (a file below a source folder): mode, times and, as root, owner from the file itself.
   if (!stats) return { kind: 'copy', from: entry.absolutePath, to: destination, keepOwner: owner.keep };
-  const attributes: JobAttributes = { mode: stats.mode & 0o7777, atime: stats.atimeMs / 1000, mtime: stats.mtimeMs / 1000 };
-  if (owner.change) {
-    attributes.uid = stats.uid;
-    attributes.gid = stats.gid;
-  }
+  const attributes = attributesOf(stats, owner.change);
   if (entry.type === 'symlink') return { kind: 'symlink', to: destination, target: entry.linkTarget ?? '', attributes };
   return { kind: 'copy', from: entry.absolutePath, to: destination, attributes };
 }

@@ -1,7 +1,7 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AppSpec, Permission } from '../appspec/types.js';
 import { rubyInspect } from '../appspec/ruby-inspect.js';
-import { InstallError } from '../report/errors.js';
+import { FileExistsError, InstallError } from '../report/errors.js';
 import { hasDefaultEntries } from './acl.js';
 import { permissionMatcher } from './permission-match.js';
 import { planRemovals } from './removals.js';
@@ -253,7 +253,7 @@ function checkInstallable(entry: SourceEntry, target: string): void {
 }
 
 /** The anchor's message for the first file, then (one a line) how many more there are: fix them all in one go. */
-function fileExistsConflict(targets: string[]): InstallError {
+function fileExistsConflict(targets: string[]): FileExistsError {
   const shown = 20;
   let message = `The deployment failed because a specified file already exists at this location: ${targets[0]}`;
   if (targets.length > 1) {
@@ -261,7 +261,7 @@ function fileExistsConflict(targets: string[]): InstallError {
     message += `\n${targets.length - 1} more file(s) already exist: ${others.join(', ')}${targets.length > shown ? ', …' : ''}`;
     message += '\nRemove them, or set file_exists_behavior to OVERWRITE or RETAIN in the AppSpec file.';
   }
-  return new InstallError(message);
+  return new FileExistsError(message, targets);
 }
 
 function notADirectory(path: string, source: string): InstallError {

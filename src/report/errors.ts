@@ -57,6 +57,18 @@ export class ArchiveError extends AgentError {}
 /** Install refused or failed; the destination has been restored to its state before Install. */
 export class InstallError extends AgentError {}
 
+/**
+ * Files the revision would install are already there and file_exists_behavior is DISALLOW; `conflicts`
+ * are those files, so a local run can say how to choose (`-b OVERWRITE` / `-b RETAIN`).
+ */
+export class FileExistsError extends InstallError {
+  readonly conflicts: string[];
+  constructor(message: string, conflicts: string[]) {
+    super(message);
+    this.conflicts = conflicts;
+  }
+}
+
 /** The deployment specification is malformed or unsupported (§2). */
 export class DeploymentSpecError extends AgentError {}
 
@@ -75,3 +87,10 @@ export class ServiceError extends AgentError {
     this.body = body;
   }
 }
+
+/**
+ * A `pre-` operator hook (the host's own hooks folder, not the bundle) failed, timed out or was refused,
+ * so the lifecycle event did not run. ScriptFailed (4), or ScriptTimedOut (3) for a timeout: the codes
+ * the console already explains; the message names the hook.
+ */
+export class OperatorHookError extends ScriptError {}

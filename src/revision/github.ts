@@ -54,7 +54,14 @@ const RETRIABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 /** `<apiBase>/repos/<Account>/<Repository>/<tarball|zipball>/<CommitId>`. */
 export function gitHubArchiveUrl(revision: GitHubRevision, apiBase = GITHUB_API_BASE): string {
   const format = (revision.bundleType ?? 'tar') === 'zip' ? 'zipball' : 'tarball';
-  const segment = (value: string): string => encodeURIComponent(value);
+  const segment = (value: string): string => {
+    // encodeURIComponent leaves dots alone, and a URL resolves '.' and '..' segments: a commit of '..'
+    // would ask the API for another repository's archive with the deployment's token.
+    if (value === '' || value === '.' || value === '..') {
+      throw new RevisionError(`GitHub revision ${revision.account}/${revision.repository}@${revision.commitId} cannot be fetched: '${value}' is not a GitHub account, repository or commit name`);
+    }
+    return encodeURIComponent(value);
+  };
   return `${apiBase.replace(/\/+$/, '')}/repos/${segment(revision.account)}/${segment(revision.repository)}/${format}/${segment(revision.commitId)}`;
 }
 
@@ -198,7 +205,8 @@ async function fetchToFile(
     if (status >= 300 && status < 400 && response.headers.location) {
       response.resume();
       if (hop >= MAX_REDIRECTS) throw new HttpStatusError(status, `more than ${MAX_REDIRECTS} redirects`, false, undefined, '');
-      const next = new URL(response.headers.location, url);
+      const next = redirectTarget(response.headers.location, url);
+      if (typeof next === 'string') throw new HttpStatusError(status, next, false, undefined, '');
       // The query of a codeload URL holds a short-lived token of its own: log origin and path only.
       options.logger.debug(`GitHub answered ${status}; following to ${next.origin}${next.pathname}`);
       url = next;
@@ -225,6 +233,21 @@ async function fetchToFile(
     }
     return bytes;
   }
+}
+
+/**
+ * Where a redirect leads, or why it is not followed: a Location that is no URL, or a scheme other than
+ * http(s) (Node's request throws a TypeError on `file:` or `data:`).
+ */
+function redirectTarget(location: string, from: URL): URL | string {
+  let next: URL;
+  try {
+    next = new URL(location, from);
+  } catch {
+    return `redirect to an invalid location (${location.slice(0, 100)})`;
+  }
+  if (next.protocol !== 'https:' && next.protocol !== 'http:') return `redirect to a ${next.protocol} URL, which is not followed`;
+  return next;
 }
 
 function request(

@@ -29,6 +29,7 @@ import { matchesNoProxy, proxyFor } from '../service/proxy.js';
 import { retry } from '../util/retry.js';
 import { errorCode, isConnectError, isNetworkError } from './network-errors.js';
 import { formatBytes, formatDuration } from './progress.js';
+import { isBucketName, isRegionName } from './s3-names.js';
 
 export type S3Revision = Extract<Revision, { type: 'S3' }>;
 
@@ -98,6 +99,9 @@ export async function downloadS3Bundle(
 ): Promise<S3DownloadResult> {
   if (!(options.partSizeBytes > 0)) throw new RangeError('partSizeBytes must be positive');
   if (!(options.concurrency >= 1)) throw new RangeError('concurrency must be at least 1');
+  if (!isBucketName(revision.bucket)) {
+    throw new RevisionError(`The revision's bucket ${JSON.stringify(revision.bucket)} is not an S3 bucket name (letters, digits, '.', '-' and '_'). Check the Bucket of the revision.`);
+  }
   // An empty Version or ETag in a spec means "none".
   revision = { ...revision, version: revision.version || undefined, etag: revision.etag || undefined };
   const clients = new S3Clients(options, revision.bucket);
@@ -462,9 +466,10 @@ export function bucketRegionHint(error: unknown): string | undefined {
     err.name === 'AuthorizationHeaderMalformed' ||
     err.name === 'IllegalLocationConstraintException';
   if (!redirectLike) return undefined;
-  const header = err.$response?.headers?.['x-amz-bucket-region'];
-  if (header) return header.trim();
-  if (typeof err.Region === 'string' && err.Region !== '') return err.Region;
+  // The region goes into a host name and a client's configuration: only a region's shape is taken.
+  const header = err.$response?.headers?.['x-amz-bucket-region']?.trim();
+  if (header && isRegionName(header)) return header;
+  if (typeof err.Region === 'string' && isRegionName(err.Region)) return err.Region;
   if (typeof err.Endpoint === 'string') {
     const match = /s3[.-](?:dualstack\.)?([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\./.exec(err.Endpoint);
     if (match) return match[1];

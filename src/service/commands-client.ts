@@ -9,12 +9,13 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
-import { registerSecret, redact } from '../log/redact.js';
-import { ServiceError } from '../report/errors.js';
+import { registerSecret } from '../log/redact.js';
+import type { ServiceError } from '../report/errors.js';
 import { AGENT_VERSION } from '../version.js';
 import { abortError, isAbortError, retry } from '../util/retry.js';
 import type { ThrottleGate } from '../util/throttle-gate.js';
 import { readAgentVersion } from './agent-version.js';
+import { decodeCommandsOutput } from './commands-outputs.js';
 import { commandsModel, resolveCommandsEndpoint } from './endpoint.js';
 import { proxyFor } from './proxy.js';
 import type { CommandsServiceModel } from './endpoint.js';
@@ -137,6 +138,9 @@ interface RawAnswer {
  */
 const STALE_SOCKET_IDLE_MS = 4_000;
 
+/** The first instant after year 9999, which SigV4's YYYYMMDD dates cannot express. */
+const LAST_SIGNABLE_TIME_MS = Date.UTC(10_000, 0, 1);
+
 /** Clock skew beyond which the signing clock is corrected from the service's Date header. */
 const CLOCK_SKEW_TOLERANCE_MS = 4 * 60_000;
 
@@ -249,14 +253,7 @@ export class CommandsClient {
     const once = async (): Promise<T> => {
       await this.throttleGate?.wait(options.signal);
       const answer = await this.send(operation, body, options.signal);
-      if (answer.status >= 200 && answer.status <= 299) {
-        if (answer.body.trim() === '') return {} as T;
-        try {
-          return JSON.parse(answer.body) as T;
-        } catch {
-          throw new ServiceError('SerializationException', answer.status, `${operation}: the service's answer is not JSON`, redact(answer.body.slice(0, 4096)));
-        }
-      }
+      if (answer.status >= 200 && answer.status <= 299) return decodeCommandsOutput(operation, answer.status, answer.body) as T;
       const errorTypeHeader = answer.headers['x-amzn-errortype'];
       const error = decodeServiceError(operation, answer.status, answer.body, typeof errorTypeHeader === 'string' ? errorTypeHeader : undefined);
       this.logger.debug(`${operation} answered HTTP ${answer.status} ${error.errorType}: ${error.body || '(no body)'}`);
@@ -297,7 +294,9 @@ export class CommandsClient {
   private noteClockSkew(error: ServiceError, dateHeader: string | undefined): void {
     if (!CLOCK_SKEW_ERROR_TYPES.has(error.errorType) || !dateHeader) return;
     const serverTime = Date.parse(dateHeader);
-    if (!Number.isFinite(serverTime)) return;
+    // Only a time SigV4 can write (years 1970-9999): Date.parse takes years up to 275760, and signing
+    // with such an offset throws a RangeError on every request from then on.
+    if (!Number.isFinite(serverTime) || serverTime < 0 || serverTime >= LAST_SIGNABLE_TIME_MS) return;
     const offset = serverTime - Date.now();
     if (Math.abs(offset - this.clockOffsetMs) > CLOCK_SKEW_TOLERANCE_MS) {
       this.logger.warn(`The commands service's clock differs from ours by ${Math.round(offset / 1000)} s; signing with its time`);

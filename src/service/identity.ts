@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
@@ -206,6 +207,17 @@ export function defaultCredentialChain(config: AgentConfig, env: NodeJS.ProcessE
   return memoizeCredentials(chain);
 }
 
+/** What was checked for instance metadata, for messages that say why it gave nothing. */
+function imdsState(disabled: boolean): string {
+  return disabled ? 'instance metadata is turned off by AWS_EC2_METADATA_DISABLED=true' : 'instance metadata is not reachable';
+}
+
+/** What was found of the on-premises file, for the same messages. */
+function onPremisesFileState(path: string, found: OnPremisesConfig | undefined): string {
+  if (found) return `the on-premises file ${path} does not say`;
+  return existsSync(path) ? `the on-premises file ${path} cannot be read by this user` : `there is no on-premises file at ${path}`;
+}
+
 function credentialsFor(onPremises: OnPremisesConfig, env: NodeJS.ProcessEnv): AwsCredentialIdentityProvider {
   if (onPremises.kind === 'iam-user') return staticCredentials(onPremises.accessKeyId, onPremises.secretAccessKey);
   return sessionFileCredentials(onPremises.credentialsFile, { profile: env.AWS_PROFILE });
@@ -256,12 +268,12 @@ export async function resolveIdentity(config: AgentConfig, options: ResolveIdent
   if (region === undefined) {
     region = (await imdsReachable()) ? await imds.region() : undefined;
     if (region === undefined) {
-      throw new ConfigError('Cannot determine the region: set AWS_REGION, register the host with an on-premises config file, or run on EC2 with instance metadata reachable');
+      throw new ConfigError(`Cannot determine the region: AWS_REGION is not set, ${onPremisesFileState(config.on_premises_config_file, onPremises)}, and ${imdsState(imdsDisabled)}. Set AWS_REGION, register the host (codedeploy-agent register), or run on EC2 with instance metadata reachable`);
     }
   }
   if (hostIdentifier === undefined) {
     if (!(await imdsReachable())) {
-      throw new ConfigError('Cannot determine the host identifier: instance metadata is not reachable and no on-premises config file names an IAM user or session');
+      throw new ConfigError(`Cannot determine the host identifier: ${imdsState(imdsDisabled)}, and ${onPremisesFileState(config.on_premises_config_file, onPremises)}. On EC2, unset AWS_EC2_METADATA_DISABLED or let the instance reach its metadata; on premises, register the host (codedeploy-agent register) or set AWS_HOST_IDENTIFIER`);
     }
     hostIdentifier = await imds.hostIdentifier();
   }

@@ -24,6 +24,8 @@ afterAll(async () => {
 afterEach(async () => {
   service.credentials = [TEST_CREDENTIALS];
   await world?.cleanup();
+  // Each test judges its own requests: a refused poll of the rotation test is that test's business.
+  service.requests.length = 0;
 });
 
 /** The access key each request of the deployment was signed with. */

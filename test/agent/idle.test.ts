@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readStatusSnapshot } from '../../src/agent/status-file.js';
 import { FakeCommandsService } from '../doubles/commands-service.js';
 import { AgentWorld } from './harness.js';
 
@@ -58,6 +59,24 @@ describe('idle agent', () => {
     // Two or three long polls in the window; each costs a few ms of signing and parsing.
     expect(cpuUsed, `CPU ${cpuUsed} ms in ${windowMs} ms`).toBeLessThan(windowMs * 0.05);
     expect(polls).toBeGreaterThan(1);
+    expect((await agent.stop()).exitCode).toBe(0);
+  });
+
+  it('with metrics on (prom-client and the listener loaded, scraped every second) stays at or below 70 MiB', async () => {
+    world.useIamUser('arn:aws:iam::123456789012:user/idle-test');
+    world.writeConfig(service.url, { wait_between_runs: 1, verbose: false, http_read_timeout: 80, metrics_listen: '127.0.0.1:0' });
+    const agent = world.start();
+    await agent.waitForLog('Health and metrics at', 15_000);
+    const address = readStatusSnapshot(world.pidDir)?.metricsAddress;
+    const polls = service.requestsFor('PollHostCommand').length;
+    await expect.poll(() => service.requestsFor('PollHostCommand').length, { timeout: 10_000 }).toBeGreaterThan(polls);
+    for (let i = 0; i < 8; i++) {
+      expect((await fetch(`http://${address}/metrics`)).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    const { rss, hwm } = memory(agent.pid);
+    console.info(`idle agent with metrics: RSS ${(rss / MiB).toFixed(1)} MiB (peak ${(hwm / MiB).toFixed(1)} MiB)`);
+    expect(rss, `RSS ${(rss / MiB).toFixed(1)} MiB`).toBeLessThanOrEqual(70 * MiB);
     expect((await agent.stop()).exitCode).toBe(0);
   });
 });

@@ -326,3 +326,36 @@ file_exists_behavior: sometimes
     expect(result.sections?.hooks.Install).toEqual([{ location: 'a.sh', timeout: 3600, sudo: false }]);
   });
 });
+
+describe('parseAppSpec: hostile YAML (found by test/fuzz/appspec.test.ts)', () => {
+  it('a mapping merged into itself is a problem, not a stack overflow', () => {
+    const result = parse(`${HEAD}hooks: &a\n  <<: *a\n`);
+    expectProblems(result.problems, ['4:7 this merge key (<<) merges a mapping into itself']);
+    expect(parse('&a {version: 0.0, os: linux, <<: *a}').problems.map((p) => p.message)).toEqual(['this merge key (<<) merges a mapping into itself']);
+  });
+
+  it('a list that contains itself is printed as Ruby prints it', () => {
+    expectProblems(parse('version: &v [*v]\nos: linux\n').problems, ['1:13 invalid version value ([[...]])']);
+  });
+
+  it('an alias to an anchor set later reads as nil', () => {
+    expectProblems(parse('version: [[[*a]]]\nos: linux\npermissions: &a []\n').problems, ['1:10 invalid version value ([[[nil]]])']);
+  });
+
+  it('an alias bomb is cut short in the message instead of being expanded', () => {
+    const bomb = ['a: &a [x,x,x,x,x,x,x,x,x]'];
+    for (const [name, previous] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd'], ['f', 'e']]) {
+      bomb.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(',')}]`);
+    }
+    const result = parse(`${bomb.join('\n')}\nversion: [*f, *f]\nos: linux\n`);
+    const message = result.problems.find((p) => p.message.includes('invalid version value'))?.message ?? '';
+    expect(message).toContain('invalid version value ([[[[[[["x", "x"');
+    expect(message.length).toBeLessThan(600);
+  });
+
+  it('a key that is a list holding an unresolved alias is named, not thrown on', () => {
+    const result = parse(`${HEAD}? [*nowhere]\n: 1\n`);
+    expect(result.problems).toEqual([]);
+    expect(result.warnings.map((w) => w.message)).toEqual(['unknown top-level key [nil] is ignored']);
+  });
+});

@@ -84,6 +84,13 @@ describe('OwnerLookup', () => {
     expect(owners.resolve({ uid: 1, gid: 2, uname: 'stranger', gname: '' })).toEqual({ uid: 1, gid: 2 });
     expect(owners.resolve({})).toEqual({ uid: undefined, gid: undefined });
   });
+
+  it('drops ids chown cannot set, so the entry keeps the agent\'s owner (found by test/fuzz/tar.test.ts)', () => {
+    const owners = new OwnerLookup(join(dir, 'none'), join(dir, 'none'));
+    expect(owners.resolve({ uid: 2 ** 32, gid: -5 })).toEqual({ uid: undefined, gid: undefined });
+    expect(owners.resolve({ uid: 2 ** 32 - 1, gid: 1.5 })).toEqual({ uid: undefined, gid: undefined });
+    expect(owners.resolve({ uid: 2 ** 32 - 2, gid: 0 })).toEqual({ uid: 2 ** 32 - 2, gid: 0 });
+  });
 });
 
 describe('describeZipEntry', () => {

@@ -120,6 +120,28 @@ describe('unpackBundle', () => {
     expect(lstatSync(join(dest, 'by-number'))).toMatchObject({ uid: 23456, gid: 34567 });
   });
 
+  it.runIf(AS_ROOT)('as root, an owner id no chown can set leaves the entry to the agent (found by test/fuzz/tar.test.ts)', async () => {
+    // Base-256 ids (first byte 0x80) can say anything; 2^32 made lchown throw a RangeError.
+    const tar = rawTar([{ name: 'file', data: 'x' }, { name: 'link', type: '2', linkname: 'file' }]);
+    for (const at of [0, 1024]) {
+      tar.fill(0, at + 108, at + 124);
+      tar[at + 108] = 0x80;
+      tar[at + 111] = 1; // uid 2^32 (bytes 109-115 big-endian)
+      tar[at + 116] = 0xff; // gid: a negative base-256 number
+      tar.fill(0xff, at + 117, at + 124);
+      tar.fill(' ', at + 148, at + 156);
+      let sum = 0;
+      for (let i = at; i < at + 512; i++) sum += tar[i];
+      tar.write(`${sum.toString(8).padStart(6, '0')}\0 `, at + 148, 8, 'latin1');
+    }
+    const bundle = join(dir, 'bundle.tar');
+    writeFileSync(bundle, tar);
+    const dest = join(dir, 'out');
+    await unpackBundle(bundle, 'tar', dest);
+    expect(lstatSync(join(dest, 'file'))).toMatchObject({ uid: 0, gid: 0 });
+    expect(lstatSync(join(dest, 'link'))).toMatchObject({ uid: 0, gid: 0 });
+  });
+
   it.runIf(AS_ROOT)('as root, restores owners by name from a GNU-format tar made by GNU tar', async () => {
     const nobody = readFileSync('/etc/passwd', 'utf8').match(/^nobody:[^:]*:(\d+):/m);
     if (!nobody) return;

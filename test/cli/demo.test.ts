@@ -50,7 +50,8 @@ it('deploys the sample app twice through the whole lifecycle, without root or ne
     ...(ids ?? {}),
     timeout: 60_000,
   });
-  demoFolder = /Demo folder \(delete when done\): (\S+)/.exec(result.all)?.[1];
+  demoFolder = /Everything the demo made is in (\S+) \(nothing outside it\); remove it with: rm -rf \1$/m.exec(result.all)?.[1];
+  expect(demoFolder, result.all).toMatch(/^\//);
   expect(result.exitCode, result.all).toBe(0);
   const output = result.all;
   expect(output.match(/AppSpec file valid\. Local deployment successful/g)).toHaveLength(2);
@@ -62,6 +63,11 @@ it('deploys the sample app twice through the whole lifecycle, without root or ne
   }
   expect(output).toContain('Revision 1 installed public/retired-page.html: yes');
   expect(output).toContain('Cleanup: public/retired-page.html (revision 1 only) is gone after revision 2');
+  // Every path it shows at the end is absolute, so it can be pasted from any folder.
+  const landed = output.split('=== Where everything landed ===')[1];
+  expect(landed).toContain(`Agent log: ${demoFolder}/log/codedeploy-local.log`);
+  const treeEntry = /^\s+\S+\s+\d{4}$/; // `  etc/  0755`: a name under the installed folder shown above it
+  for (const line of landed.split('\n').filter((text) => text.includes('/') && !treeEntry.test(text))) expect(line, line).toMatch(/(^|[ (])\/\S/);
   if (ids) expect(output).toContain(`user=${user}`);
   expect(demoFolder).toBeDefined();
   expect(existsSync(join(demoFolder!, 'installed-app', 'VERSION'))).toBe(true);

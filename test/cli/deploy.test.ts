@@ -3,6 +3,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, re
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { missingTool } from '../helpers/prerequisites.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 /**
@@ -70,7 +71,7 @@ describe('codedeploy-agent deploy', () => {
   });
 
   for (const type of ['directory', 'tar', 'tgz', 'zip'] as const) {
-    it(`runs the whole lifecycle from a ${type} bundle, then ApplicationStop from the previous revision`, async () => {
+    it.skipIf(type === 'zip' && missingTool('zip'))(`runs the whole lifecycle from a ${type} bundle, then ApplicationStop from the previous revision`, async () => {
       const destination = join(tmp.dir, `dest-${type}`);
       const recordFile = join(tmp.dir, `record-${type}.txt`);
       const group = `group-${type}`;
@@ -271,15 +272,15 @@ describe('codedeploy-agent deploy', () => {
     );
     const result = await deploy(['-l', bundle, '-g', 'group-check'], recordFile);
     expect(result.exitCode).toBe(1);
-    const appspec = /folder (\S+)/.exec(result.stdout)![1] + '/deployment-archive/appspec.yml';
-    expect(result.stderr).toContain('ERROR: DownloadBundle failed with ScriptMissing (error code 1): The revision cannot run the events of this deployment, so nothing of it was installed or run:');
+    // A folder bundle is checked before any event runs, and messages name the user's own file.
+    const appspec = join(bundle, 'appspec.yml');
+    expect(result.stdout).not.toContain('started');
+    expect(result.stderr).toContain('ERROR: The revision cannot run the events of this deployment, so nothing of it was installed or run:');
     expect(result.stderr).toContain(`${appspec}:10:17: the AfterInstall script scripts/missing.sh does not exist in the bundle`);
-    // An unknown runas user is only a warning at this point: an earlier hook may create it.
-    expect(result.stderr).not.toContain('cdaaudit-no-such-user');
-    expect(readFileSync(join(tmp.dir, 'log', 'codedeploy-local.log'), 'utf8')).toContain(
-      `${appspec}:12:17: the ValidateService script scripts/record.sh runs as user cdaaudit-no-such-user, who does not exist on this host yet`,
-    );
-    expect(result.stdout).toContain('Install: skipped');
+    // An unknown runas user is only a warning (an earlier hook may create it), said on the terminal and in the log.
+    const warning = `${appspec}:12:17: the ValidateService script scripts/record.sh runs as user cdaaudit-no-such-user, who does not exist on this host`;
+    expect(result.stderr).toContain(`warning: ${warning}`);
+    expect(readFileSync(join(tmp.dir, 'log', 'codedeploy-local.log'), 'utf8')).toContain(warning);
     expect(existsSync(destination)).toBe(false);
     expect(records(recordFile)).toEqual([]);
 

@@ -78,10 +78,10 @@ describe('codedeploy-agent validate', () => {
       '17:5: error',
       '19:17: error',
       '20:16: error',
-      '21:3: warning',
+      '21:3: error',
       '22:17: error',
       '23:23: error',
-      'examples/bad-appspecs/common-mistakes: 8 errors, 2 warnings',
+      'examples/bad-appspecs/common-mistakes: 9 errors, 1 warning',
     ]);
     expect(lines[2]).toBe(`${file}:12:11: error: permissions[0].type must be a list of file and/or directory, but it is the text "file" (write it as a list: type: [file])`);
     expect(lines[5]).toContain('scripts/check.sh does not exist in the bundle (did you mean scripts/Check.sh?');

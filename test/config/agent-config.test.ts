@@ -71,6 +71,24 @@ describe('agent config', () => {
     expect(() => parseAgentConfig(':a: [1, 2\n', 'bad.yml')).toThrow(/bad\.yml.*line \d+, column \d+/);
   });
 
+  it('an alias bomb or an alias to no anchor is a ConfigError (found by test/fuzz/config.test.ts)', () => {
+    const bomb = ['a0: &a0 [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i <= 3; i++) bomb.push(`a${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(', ')}]`);
+    expect(() => parseAgentConfig(`${bomb.join('\n')}\n:root_dir: *a3\n`, 'c.yml')).toThrow(ConfigError);
+    expect(() => parseAgentConfig(`${bomb.join('\n')}\n:root_dir: *a3\n`, 'c.yml')).toThrow(/config file at c\.yml\. Error message: .*alias/);
+    expect(() => parseAgentConfig(':root_dir: [*nowhere]\n', 'c.yml')).toThrow(ConfigError);
+  });
+
+  it("keys named like Object's own members are unknown keys (found by test/fuzz/config.test.ts)", () => {
+    const { config, warnings } = parseAgentConfig('constructor: x\nhasOwnProperty:\ntoString: 1\n', 'c.yml');
+    expect(warnings).toEqual([
+      'c.yml: unknown configuration key constructor is ignored',
+      'c.yml: unknown configuration key hasOwnProperty is ignored',
+      'c.yml: unknown configuration key toString is ignored',
+    ]);
+    expect(Object.hasOwn(config, 'constructor') || Object.hasOwn(config, 'hasOwnProperty') || Object.hasOwn(config, 'toString')).toBe(false);
+  });
+
   it('loads from disk; a named missing file is an error', () => {
     const t = makeTempDir();
     cleanups.push(t.cleanup);

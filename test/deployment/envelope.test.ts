@@ -73,3 +73,22 @@ describe('openEnvelope (agent-spec §2.1)', () => {
     expect(Buffer.from(pkcs7Bytes(bytes.toString('latin1')))).toEqual(bytes);
   });
 });
+
+describe('openEnvelope: hostile envelopes (found by test/fuzz/deployment-spec.test.ts)', () => {
+  it('a Format or Payload that is not text is a DeploymentSpecError', async () => {
+    const format = openEnvelope({ Format: { x: 1 } } as never, { allowText: false });
+    await expect(format).rejects.toBeInstanceOf(DeploymentSpecError);
+    await expect(format).rejects.toThrow('Unsupported DeploymentSpecification format: {"x":1}');
+    const payload = openEnvelope({ Format: 'PKCS7/JSON', Payload: 7 } as never, { allowText: false });
+    await expect(payload).rejects.toThrow(new DeploymentSpecError('The DeploymentSpecification Payload must be text, but it is number'));
+    await expect(openEnvelope({ Format: 'TEXT/JSON', Payload: ['{}'] } as never, { allowText: true })).rejects.toBeInstanceOf(DeploymentSpecError);
+  });
+
+  it('DER that asn1js throws on (a malformed GeneralizedTime) is the usual parse error', async () => {
+    const der = Buffer.from([0x30, 0x05, 0x18, 0x03, 0x41, 0x42, 0x43]);
+    const opened = openEnvelope({ Format: 'PKCS7/JSON', Payload: der.toString('base64') }, { allowText: false });
+    await expect(opened).rejects.toBeInstanceOf(DeploymentSpecError);
+    await expect(opened).rejects.toThrow('Could not parse the PKCS7: nested asn1 error');
+  });
+});
+

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   allPossibleLocalEvents,
   checkLocalEventOrder,
+  lastEventOnHost,
   localEventsToRun,
   revisionModeFor,
 } from '../../src/deployment/lifecycle.js';
@@ -62,5 +63,19 @@ describe('codedeploy-local --events (§8.2, §8.3)', () => {
 
   it('adds custom events after the default ones', () => {
     expect(allPossibleLocalEvents(['MyEvent', 'ApplicationStart']).slice(-2)).toEqual(['AfterAllowTraffic', 'MyEvent']);
+  });
+});
+
+describe('lastEventOnHost (when operator post-deployment hooks run in the daemon)', () => {
+  it('in place: ValidateService, or AfterAllowTraffic when a load balancer takes part (the deployment began by blocking traffic)', () => {
+    expect(lastEventOnHost({ deploymentType: 'IN_PLACE' }, 'ApplicationStop')).toBe('ValidateService');
+    expect(lastEventOnHost({ deploymentType: 'IN_PLACE' }, 'BeforeBlockTraffic')).toBe('AfterAllowTraffic');
+  });
+
+  it('blue/green: a host leaving service ends at AfterBlockTraffic, one entering it at AfterAllowTraffic', () => {
+    expect(lastEventOnHost({ deploymentType: 'BLUE_GREEN' }, 'BeforeBlockTraffic')).toBe('AfterBlockTraffic');
+    expect(lastEventOnHost({ deploymentType: 'BLUE_GREEN' }, 'ApplicationStop')).toBe('AfterAllowTraffic');
+    // A rollback puts the original hosts back: they run only the allow-traffic events.
+    expect(lastEventOnHost({ deploymentType: 'BLUE_GREEN' }, 'BeforeAllowTraffic')).toBe('AfterAllowTraffic');
   });
 });

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildLocalSpec, localDeploymentId, revisionFromLocation } from '../../src/deployment/local-spec.js';
+import { buildLocalSpec, LocalDeployError, localDeploymentId, revisionFromLocation } from '../../src/deployment/local-spec.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const tmp = makeTempDir();
@@ -31,6 +31,28 @@ describe('codedeploy-local locations (§8.2)', () => {
     expect(() => revisionFromLocation(bundleDir, 'directory', 'other.yml')).toThrow(`Expecting appspec file at location ${bundleDir}/other.yml`);
     expect(() => revisionFromLocation('ftp://host/x', 'tgz')).toThrow('cannot be determined to be S3, Github, or a local file / directory');
     expect(() => revisionFromLocation('s3://bucket', 'tgz')).toThrow("not in the expected format of 's3://bucket/key'");
+  });
+
+  it('without a type: a folder is a directory, an archive is read from its contents, else its name, and the choice is said', () => {
+    const notes: string[] = [];
+    const note = (text: string) => notes.push(text);
+    expect(revisionFromLocation(bundleDir, undefined, undefined, note)).toMatchObject({ type: 'Local Directory', bundleType: 'directory' });
+    const zipAsTar = join(tmp.dir, 'really-a-zip.tar');
+    writeFileSync(zipAsTar, Buffer.concat([Buffer.from('PK\u0003\u0004'), Buffer.alloc(100)]));
+    expect(revisionFromLocation(zipAsTar, undefined, undefined, note)).toMatchObject({ type: 'Local File', bundleType: 'zip' });
+    expect(revisionFromLocation(archive, undefined, undefined, note)).toMatchObject({ bundleType: 'tgz' });
+    expect(revisionFromLocation('s3://b/app.tar.gz', undefined, undefined, note)).toMatchObject({ type: 'S3', bundleType: 'tgz' });
+    expect(notes).toEqual([
+      `${zipAsTar} is a zip archive (by its contents): deploying it as -t zip`,
+      `${archive} is a gzip-compressed tar (tgz) (by its name): deploying it as -t tgz`,
+      's3://b/app.tar.gz is a gzip-compressed tar (tgz) (by its name): deploying it as -t tgz',
+    ]);
+    expect(() => revisionFromLocation(zipAsTar, 'tar')).toThrow(`location ${zipAsTar} is specified with type tar but it looks like a zip archive: give -t zip, or leave out -t`);
+    const unknown = join(tmp.dir, 'bundle.bin');
+    writeFileSync(unknown, 'not an archive');
+    expect(() => revisionFromLocation(unknown, undefined)).toThrow(`cannot tell what kind of archive ${unknown} is`);
+    expect(() => revisionFromLocation('s3://b/app', undefined)).toThrow("the key's name does not say what kind of archive it is: give its --type (tgz, tar or zip)");
+    expect(revisionFromLocation('https://github.com/octo/app', undefined)).toMatchObject({ type: 'GitHub', bundleType: 'zip' });
   });
 
   it('S3 locations with version and ETag', () => {
@@ -70,5 +92,24 @@ describe('codedeploy-local locations (§8.2)', () => {
       appSpecFilename: 'appspec.yml', fileExistsBehavior: 'OVERWRITE', deploymentCreator: 'user', deploymentType: 'IN_PLACE',
     });
     expect(localDeploymentId()).toMatch(/^d-[A-Z0-9]{9}-local$/);
+  });
+});
+
+describe('codedeploy-local locations that are not well-formed URLs (found by test/fuzz/locators.test.ts)', () => {
+  it.each([
+    ['s3:///%', "s3 location s3:///% not in the expected format of 's3://bucket/key': its path has a malformed %-escape"],
+    ['s3://bucket/%E0%A4%A', "s3 location s3://bucket/%E0%A4%A not in the expected format of 's3://bucket/key': its path has a malformed %-escape"],
+    ['s3://[/key', "s3 location s3://[/key not in the expected format of 's3://bucket/key'"],
+    ['file:///tmp/%zz', 'file location file:///tmp/%zz is not a valid file:// URL: its path has a malformed %-escape'],
+    ['file://[/x', 'file location file://[/x is not a valid file:// URL'],
+    ['https://github.com/a/%E0', "github location https://github.com/a/%E0 not in the expected format of 'https://github.com/<account>/<repository>' or 'https://api.github.com/repos/<account>/<repository>/<tarball|zipball>/<commit>'"],
+    ['https://github.com/a/.git', "github location https://github.com/a/.git not in the expected format of 'https://github.com/<account>/<repository>' or 'https://api.github.com/repos/<account>/<repository>/<tarball|zipball>/<commit>'"],
+  ])('%s is a LocalDeployError, not a URIError or TypeError', (location, message) => {
+    expect(() => revisionFromLocation(location, 'zip')).toThrow(LocalDeployError);
+    expect(() => revisionFromLocation(location, 'zip')).toThrow(message);
+  });
+
+  it('GitHub path segments are read decoded, so the archive URL does not encode them twice', () => {
+    expect(revisionFromLocation('https://github.com/owner/my%20repo', 'zip')).toMatchObject({ account: 'owner', repository: 'my repo' });
   });
 });

@@ -163,3 +163,17 @@ describe('parseDeploymentSpec (agent-spec §2.2)', () => {
     expect(withOAuth).not.toContain('oauth-987654');
   });
 });
+
+describe('parseDeploymentSpec: fields of the wrong JSON type (found by test/fuzz/deployment-spec.test.ts)', () => {
+  it('an object or list where text belongs is refused with the field named, not a TypeError', () => {
+    expect(error(spec({ DeploymentGroupName: { toString: 1 } })).message).toBe('Deployment Spec has a DeploymentGroupName that is not text: {"toString":1}');
+    expect(error(spec({ DeploymentId: [{ toString: null }] })).message).toBe('Deployment Spec has a DeploymentId that is not text: [{"toString":null}]');
+    expect(error(spec({ Revision: { ...s3, S3Revision: { ...s3.S3Revision, Key: ['a', 'b'] } } })).message)
+      .toBe('Deployment Spec has a S3Revision.Key that is not text: ["a","b"]');
+    expect(error(spec({ AllPossibleLifecycleEvents: ['BeforeInstall', {}] })).message).toBe('Deployment Spec has a AllPossibleLifecycleEvents entry that is not text: {}');
+  });
+
+  it('numbers and booleans still read as text, as Ruby to_s writes them', () => {
+    expect(parseDeploymentSpec(spec({ DeploymentGroupId: 42, ApplicationName: true })).deploymentGroupId).toBe('42');
+  });
+});

@@ -4,10 +4,9 @@
  * (a connection reset in the middle of a ranged GET, 403s, wrong-region answers).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { findTestTool, missingTool } from '../helpers/prerequisites.js';
 
 export interface MotoServer {
   /** `http://127.0.0.1:<port>`; use with `forcePathStyle: true`. */
@@ -16,23 +15,12 @@ export interface MotoServer {
   stop(): Promise<void>;
 }
 
-/** Where `moto_server` is on PATH, or undefined; tests skip (saying why) when it is missing. */
+/** Where `moto_server` is (PATH, or where `npm test` set it up), or undefined; tests skip (saying why) when it is missing. */
 export function findMotoServer(): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, 'moto_server');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findTestTool('moto_server');
 }
 
-export const motoMissingReason = findMotoServer() ? undefined : 'moto_server is not on PATH (pip install "moto[server]")';
-if (motoMissingReason) console.warn(`[moto double] skipping S3 tests: ${motoMissingReason}`);
+export const motoMissingReason = missingTool('moto_server');
 
 export async function freePort(): Promise<number> {
   const server = http.createServer();

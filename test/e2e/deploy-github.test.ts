@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startGitHubDouble, type GitHubDouble } from '../doubles/github.js';
 import { AGENT_BIN, runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { missingTool } from '../helpers/prerequisites.js';
 import { agentEnv, filesContaining, makeRecordingBundle, readRecords, tgzOf, zipOf } from './fixtures.js';
 
 /**
@@ -17,6 +18,7 @@ const TOKEN = 'e2eGitHubToken-7f3kQ9xWv';
 const SHA = 'c0ffee1234567890abcdef1234567890abcdef12';
 
 describe('deploy from GitHub', () => {
+  const noZip = missingTool('zip') !== undefined;
   const tmp = makeTempDir('cda-e2e-gh-');
   const recordFile = join(tmp.dir, 'records.txt');
   const destination = join(tmp.dir, 'dest');
@@ -30,7 +32,7 @@ describe('deploy from GitHub', () => {
     writeFileSync(join(dir, 'content', 'padding.bin'), randomBytes(256 * 1024));
     const top = `octo-webapp-${SHA.slice(0, 7)}`;
     github.setArchive('octo', 'webapp', SHA, 'tar', tgzOf(dir, join(tmp.dir, 'gh.tgz'), top));
-    github.setArchive('octo', 'webapp', 'HEAD', 'zip', zipOf(dir, join(tmp.dir, 'gh.zip'), top));
+    if (!noZip) github.setArchive('octo', 'webapp', 'HEAD', 'zip', zipOf(dir, join(tmp.dir, 'gh.zip'), top));
     configFile = join(tmp.dir, 'agent.yml');
     writeFileSync(
       configFile,
@@ -84,7 +86,7 @@ describe('deploy from GitHub', () => {
     expect(filesContaining(join(tmp.dir, 'log'), 'CODELOADSECRET123')).toEqual([]);
   });
 
-  it('deploys a repository URL as a zipball of HEAD (codedeploy-local rules), the token from CODEDEPLOY_GITHUB_TOKEN', async () => {
+  it.skipIf(noZip)('deploys a repository URL as a zipball of HEAD (codedeploy-local rules), the token from CODEDEPLOY_GITHUB_TOKEN', async () => {
     const before = readRecords(recordFile).length;
     const result = await deploy(['-l', 'https://github.com/octo/webapp', '-g', 'group-gh-zip'], { CODEDEPLOY_GITHUB_TOKEN: TOKEN });
     expect(result.exitCode, result.all).toBe(0);

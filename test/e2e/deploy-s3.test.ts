@@ -173,9 +173,12 @@ describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('deploy fro
     expect(result.stderr).toContain('AWS_ACCESS_KEY_ID');
   });
 
-  it('an S3 location needs --type (a bundle in S3 is an archive)', async () => {
-    const result = await deploy(['-l', `s3://${bucket}/${key}`, '-g', 'group-notype']);
-    expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain('give its --type');
+  it('without --type, the key\'s name gives the type (and the output says so); a key that does not say needs --type', async () => {
+    const named = await deploy(['-l', `s3://${bucket}/${key}`, '-g', 'group-notype', '-b', 'OVERWRITE']);
+    expect(named.stdout).toContain(`s3://${bucket}/${key} is a gzip-compressed tar (tgz) (by its name): deploying it as -t tgz`);
+    expect(named.exitCode, named.all).toBe(0);
+    const unnamed = await deploy(['-l', `s3://${bucket}/apps/web/bundle`, '-g', 'group-notype']);
+    expect(unnamed.exitCode).toBe(1);
+    expect(unnamed.stderr).toContain("the key's name does not say what kind of archive it is: give its --type (tgz, tar or zip)");
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { lookupUser } from '../../src/hooks/script-command.js';
 import { ErrorCode } from '../../src/report/error-codes.js';
+import { missingTool } from '../helpers/prerequisites.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { hookWorld, readPid, runHooks, runHooksFailing, scriptsLogText, writeScript, writeStubbornScript, type HookWorld } from './fixtures.js';
 import { isAlive, processesInGroup, waitFor } from './proc.js';
@@ -21,7 +22,7 @@ function outputOf(log: string): Record<string, string> {
   return values;
 }
 
-describe.skipIf(!isRoot)('runas', () => {
+describe.skipIf(!isRoot || missingTool('setpriv'))('runas', () => {
   const context = useHookWorld('cda-runas-');
   let world: HookWorld;
   let leftRunning: number[];
@@ -122,7 +123,7 @@ describe.skipIf(!isRoot)('runas', () => {
     expect(isAlive(child)).toBe(false);
   });
 
-  it('runs with sudo, and with runas + sudo (sudo -u), keeping the hook variables', async () => {
+  it.skipIf(missingTool('sudo'))('runs with sudo, and with runas + sudo (sudo -u), keeping the hook variables', async () => {
     writeScript(world, 'scripts/report.sh', reportScript);
     await runHooks(world, [{ location: 'scripts/report.sh', sudo: true }]);
     let values = outputOf(scriptsLogText(world));

@@ -6,20 +6,12 @@ import { list } from 'tar';
 import { parseAgentConfig } from '../../src/config/agent-config.js';
 import { AGENT_VERSION } from '../../src/version.js';
 import { REPO_ROOT } from '../helpers/cli.js';
+import { findTestTool, missingTool } from '../helpers/prerequisites.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { buildRelease } from './release.js';
 
-function have(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
-}
-
 /** A tool the test needs: in CI its absence fails the test; elsewhere the test says why it skips. */
-function requireTool(command: string): boolean {
-  if (have(command)) return true;
-  if (process.env.CI) throw new Error(`${command} is not installed, and CI must run this test (.ci/run installs it)`);
-  console.warn(`skipped: ${command} is not installed on this machine`);
-  return false;
-}
+const requireTool = (command: string): boolean => missingTool(command) === undefined;
 
 const UNIT = join(REPO_ROOT, 'systemd', 'codedeploy-agent.service');
 
@@ -112,7 +104,7 @@ describe('release files', () => {
   let tmp: { dir: string; cleanup: () => void };
   let made: string[];
   // Without dpkg-deb or rpmbuild (outside CI) those packages are not made and their tests say so.
-  const formats = ['tar', ...(have('dpkg-deb') ? ['deb'] : []), ...(have('rpmbuild') ? ['rpm'] : [])];
+  const formats = ['tar', ...(findTestTool('dpkg-deb') !== undefined ? ['deb'] : []), ...(findTestTool('rpmbuild') !== undefined ? ['rpm'] : [])];
   beforeAll(() => {
     tmp = makeTempDir('cda-package-');
     made = buildRelease(tmp.dir, formats);
@@ -129,9 +121,13 @@ describe('release files', () => {
     './usr/bin/codedeploy-agent -> /opt/codedeploy-agent/bin/codedeploy-agent',
     './usr/bin/codedeploy-local -> /opt/codedeploy-agent/bin/codedeploy-local',
     './usr/lib/systemd/system/codedeploy-agent.service 0644',
+    './usr/share/bash-completion/completions/codedeploy-agent 0644',
+    './usr/share/bash-completion/completions/codedeploy-local -> codedeploy-agent',
     './usr/share/doc/codedeploy-agent/LICENSE 0644',
     './usr/share/doc/codedeploy-agent/LICENSE.node 0644',
     './usr/share/doc/codedeploy-agent/README.md 0644',
+    './usr/share/man/man8/codedeploy-agent.8.gz 0644',
+    './usr/share/zsh/vendor-completions/_codedeploy-agent 0644',
   ];
 
   it('names the files predictably: release/linux-x64/codedeploy-agent, the tarball, the .deb and the .rpm', () => {
@@ -187,7 +183,7 @@ describe('release files', () => {
     const scripts = Object.fromEntries(['preinst', 'postinst', 'prerm', 'postrm'].map((name) => [name, readFileSync(join(control, name), 'utf8')]));
     for (const [name, text] of Object.entries(scripts)) {
       expect(spawnSync('sh', ['-n', join(control, name)]).status, name).toBe(0);
-      if (have('shellcheck')) expect(spawnSync('shellcheck', ['-s', 'sh', '-e', 'SC2034', join(control, name)], { encoding: 'utf8' }).stdout, name).toBe('');
+      if (findTestTool('shellcheck')) expect(spawnSync('shellcheck', ['-s', 'sh', '-e', 'SC2034', join(control, name)], { encoding: 'utf8' }).stdout, name).toBe('');
       // Never around systemd (aws-codedeploy-agent #131): no service(8), no /etc/init.d.
       expect(text, name).not.toMatch(/^\s*(service|invoke-rc\.d|\/etc\/init\.d\/)/m);
     }
@@ -271,8 +267,8 @@ describe('the bundle', () => {
     const modules = new Set(idleFiles.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/^\/\/ ((?:node_modules\/(?:@[^/\n]+\/)?[^/\n]+)|src\/[^\n]+)/gm)].map((m) => m[1])));
     expect(modules).toContain('src/agent/daemon.ts');
     expect(modules).toContain('src/service/commands-client.ts');
-    const unwanted = [...modules].filter((m) => /^node_modules\/(@aws-sdk\/client-s3|@aws-sdk\/client-codedeploy|@aws-sdk\/credential-providers|pkijs|asn1js|yauzl|tar|execa)$/.test(m)
-      || /^src\/(revision|archive|install|hooks|appspec)\/|^src\/deployment\/(engine|envelope|spec|download-bundle)\.ts|^src\/cli\/(deploy|register|validate)\.ts/.test(m));
+    const unwanted = [...modules].filter((m) => /^node_modules\/(@aws-sdk\/client-s3|@aws-sdk\/client-codedeploy|@aws-sdk\/credential-providers|pkijs|asn1js|yauzl|tar|execa|prom-client)$/.test(m)
+      || /^src\/(revision|archive|install|hooks|appspec)\/|^src\/deployment\/(engine|envelope|spec|download-bundle)\.ts|^src\/cli\/(deploy|register|validate)\.ts|^src\/agent\/metrics(-server)?\.ts/.test(m));
     expect(unwanted).toEqual([]);
   });
 });

@@ -94,6 +94,27 @@ describe('downloadGitHubBundle', () => {
     expectNoSecrets();
   });
 
+  it("refuses '.' and '..' as names, which a URL would resolve into another path (found by test/fuzz/locators.test.ts)", async () => {
+    for (const bad of [{ repository: '..' }, { account: '.' }, { commitId: '..' }]) {
+      expect(() => gitHubArchiveUrl(revision(bad))).toThrow(RevisionError);
+    }
+    expect(() => gitHubArchiveUrl(revision({ commitId: '..' }))).toThrow(`GitHub revision octo-org/web-app@.. cannot be fetched: '..' is not a GitHub account, repository or commit name`);
+    await expect(downloadGitHubBundle(revision({ account: '..' }), dest, options())).rejects.toBeInstanceOf(RevisionError);
+    expect(github.requests).toEqual([]);
+  });
+
+  it.each(['file:///etc/passwd', 'data:,hello', 'ftp://127.0.0.1/x', 'http://[::1'])(
+    'a redirect to %s is a RevisionError saying so, not a TypeError (found by test/fuzz/locators.test.ts)',
+    async (location) => {
+      github.failApi(1, { status: 302, headers: { location } });
+      const error = await downloadGitHubBundle(revision(), dest, options()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RevisionError);
+      expect((error as Error).message).toMatch(/server returned 302 'redirect to (a [a-z]+: URL, which is not followed|an invalid location \(http:\/\/\[::1\))'/);
+      expect((error as Error).cause).not.toBeInstanceOf(TypeError);
+      expect(github.requests.filter((r) => r.server === 'api')).toHaveLength(1);
+    },
+  );
+
   it('retries after a 500 and then succeeds', async () => {
     github.failApi(1, { status: 500 });
     await downloadGitHubBundle(revision(), dest, options());

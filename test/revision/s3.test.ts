@@ -56,6 +56,28 @@ describe('s3 helpers', () => {
     expect(bucketRegionHint({ name: 'PermanentRedirect', Endpoint: 'b.s3.eu-central-1.amazonaws.com', $metadata: { httpStatusCode: 301 } })).toBe('eu-central-1');
     expect(bucketRegionHint({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 }, $response: { headers: { 'x-amz-bucket-region': 'eu-west-1' } } })).toBeUndefined();
   });
+
+  it('takes only a region name from a redirect (found by test/fuzz/locators.test.ts)', () => {
+    const redirect = (region: string) => ({ $metadata: { httpStatusCode: 301 }, $response: { headers: { 'x-amz-bucket-region': region } } });
+    expect(bucketRegionHint(redirect(' eu-west-1 '))).toBe('eu-west-1');
+    for (const region of [' ', 'evil.com/x', 'us-east-1\r\nx: y', 'a b', '../..']) expect(bucketRegionHint(redirect(region))).toBeUndefined();
+    expect(bucketRegionHint({ name: 'PermanentRedirect', Region: 'evil.com/x', $metadata: { httpStatusCode: 301 } })).toBeUndefined();
+  });
+
+  it('refuses a bucket S3 cannot be asked for, before any request (found by test/fuzz/locators.test.ts)', async () => {
+    const tmp = makeTempDir('cda-s3-name-');
+    try {
+      for (const bucket of ['?', 'a/b', '..', 'bad bucket', '']) {
+        const error = await downloadS3Bundle({ type: 'S3', bucket, key: 'k.tgz', bundleType: 'tgz' }, join(tmp.dir, 'bundle'), {
+          region: 'us-east-1', endpointOverride: 'http://127.0.0.1:9', partSizeBytes: MiB, concurrency: 1, logger: new MemoryLogger(), env: {},
+        }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(RevisionError);
+        expect((error as Error).message).toBe(`The revision's bucket ${JSON.stringify(bucket)} is not an S3 bucket name (letters, digits, '.', '-' and '_'). Check the Bucket of the revision.`);
+      }
+    } finally {
+      tmp.cleanup();
+    }
+  });
 });
 
 describe.skipIf(motoMissingReason !== undefined)('downloadS3Bundle against moto', () => {

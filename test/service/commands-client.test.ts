@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeFileSync, mkdirSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -295,6 +297,18 @@ describe('CommandsClient against the fake service', () => {
     expect(logger.text()).toMatch(/clock differs/);
   });
 
+  it('ignores a Date header no signature can carry (found by test/fuzz/commands-service.test.ts)', async () => {
+    // Year 275760: Date.parse takes it, and signing with that offset threw a RangeError on every later request.
+    service.clockOffsetMs = Date.UTC(275760, 8, 12) - Date.now();
+    const c = client({ maxAttempts: 1 });
+    for (let i = 0; i < 2; i++) {
+      const error = await failure(c.pollHostCommand(HOST));
+      expect(['RequestTimeTooSkewed', 'InvalidSignatureException', 'RequestExpired']).toContain(error.errorType);
+    }
+    service.clockOffsetMs = 0;
+    await expect(c.pollHostCommand(HOST)).resolves.toEqual({});
+  });
+
   it('the fake refuses requests without the agent-version header', async () => {
     const error = await failure(client({ agentVersion: '' }).pollHostCommand(HOST));
     expect(error.errorType).toBe('ClientException');
@@ -434,5 +448,47 @@ describe('proxy selection', () => {
     expect(matchesNoProxy(https, 'amazonaws.com:80')).toBe(false);
     expect(matchesNoProxy(https, 'zonaws.com')).toBe(false);
     expect(matchesNoProxy(https, undefined)).toBe(false);
+  });
+});
+
+describe('CommandsClient: answers that do not match the API model (found by test/fuzz/commands-service.test.ts)', () => {
+  let raw: http.Server;
+  let answer = '';
+  beforeEach(async () => {
+    raw = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(answer));
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+  });
+  afterEach(async () => {
+    await new Promise<void>((resolve) => raw.close(() => resolve()));
+  });
+
+  function rawClient(): CommandsClient {
+    return client({ endpoint: `http://127.0.0.1:${(raw.address() as AddressInfo).port}`, maxAttempts: 1 });
+  }
+
+  it.each([
+    ['PollHostCommand', 'null', 'the answer is null, not an object'],
+    ['PollHostCommand', '{"HostCommand":"d-1"}', 'HostCommand is the text "d-1", not an object'],
+    ['PollHostCommand', '{"HostCommand":{"HostIdentifier":"h","Nonce":"7"}}', 'HostCommand.Nonce is the text "7", not a number'],
+    ['GetDeploymentSpecification', '[]', 'the answer is a list, not an object'],
+    ['GetDeploymentSpecification', '{"DeploymentSystem":"CodeDeploy","DeploymentSpecification":{"GenericEnvelope":{"Format":{},"Payload":"x"}}}',
+      'DeploymentSpecification.GenericEnvelope.Format is an object, not text'],
+    ['PutHostCommandAcknowledgement', '{"CommandStatus":1e999}', 'CommandStatus is the number Infinity, not text'],
+  ] as const)('%s answering %s is a SerializationException', async (operation, body, why) => {
+    answer = body;
+    const error = await failure(rawClient().call(operation, {}));
+    expect(error.errorType).toBe('SerializationException');
+    expect(error.message).toBe(`${operation}: the service's answer does not match the API model: ${why}`);
+    expect(isRetryableError(error)).toBe(false);
+  });
+
+  it('unknown members, nulls and enum values the model does not list pass', async () => {
+    answer = '{"HostCommand":null,"Extra":{"x":[1]}}';
+    await expect(rawClient().pollHostCommand(HOST)).resolves.toEqual({ HostCommand: null, Extra: { x: [1] } });
+    answer = '{"CommandStatus":"Paused"}';
+    await expect(rawClient().putHostCommandAcknowledgement('id')).resolves.toEqual({ CommandStatus: 'Paused' });
   });
 });

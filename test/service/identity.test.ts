@@ -166,6 +166,18 @@ describe('resolveIdentity (agent-spec §7.6)', () => {
     await expect(resolveIdentity(config(), { env: { AWS_REGION: 'us-east-1' }, imds: noImds() })).rejects.toThrow(/Cannot determine the host identifier/);
   });
 
+  it('says what it checked: metadata turned off by AWS_EC2_METADATA_DISABLED, and the on-premises file it looked for', async () => {
+    const cfg = config({ on_premises_config_file: join(tmp.dir, 'no-such-onpremises.yml') });
+    const env = { AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' };
+    await expect(resolveIdentity(cfg, { env, imds: noImds() })).rejects.toThrow(
+      `Cannot determine the host identifier: instance metadata is turned off by AWS_EC2_METADATA_DISABLED=true, and there is no on-premises file at ${cfg.on_premises_config_file}.`,
+    );
+    await expect(resolveIdentity(cfg, { env: { AWS_EC2_METADATA_DISABLED: 'true' }, imds: noImds() })).rejects.toThrow(
+      `Cannot determine the region: AWS_REGION is not set, there is no on-premises file at ${cfg.on_premises_config_file}, and instance metadata is turned off by AWS_EC2_METADATA_DISABLED=true.`,
+    );
+    await expect(resolveIdentity(cfg, { env: { AWS_REGION: 'us-east-1' }, imds: noImds() })).rejects.toThrow(/host identifier: instance metadata is not reachable, and there is no on-premises file/);
+  });
+
   it('EC2 without an instance profile: the anchor message, credentials never logged', async () => {
     const previous = process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT;
     process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = 'http://127.0.0.1:9';

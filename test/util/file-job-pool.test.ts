@@ -1,7 +1,7 @@
 import { lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { failedJob, FileJobPool, type FileJob } from '../../src/util/file-job-pool.js';
+import { failedJob, FileJobPool, type FileJob } from '../../src/util/file-jobs/file-job-pool.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 let dir: string;

@@ -1,0 +1,28 @@
+import type { InodeAttributes } from './inode-attributes.js';
+
+/** One file-system change a FileJobPool makes; jobs of one pool never depend on each other. */
+export type FileJob =
+  /** Create `to` (which must not exist) holding `data`. */
+  | { kind: 'write'; to: string; data: Uint8Array; attributes: InodeAttributes }
+  /**
+   * Create `to` (which must not exist) as a copy of the regular file `from`, which is never followed
+   * if it is a symlink. Without `attributes`: the source's mode and times and, with `preserveOwner`,
+   * its owner when it is not the agent's (`cp -a`), or always with `keepOwner` (a setgid folder would
+   * give the copy its own group). A failed copy removes what it created.
+   */
+  | { kind: 'copy'; from: string; to: string; attributes?: InodeAttributes; keepOwner?: boolean }
+  /** Create the symlink `to` → `target`; or, with `from`, a copy of the symlink `from` (target, owner, times). */
+  | { kind: 'symlink'; to: string; target?: string; from?: string; attributes?: InodeAttributes };
+
+export type CopyJob = Extract<FileJob, { kind: 'copy' }>;
+
+/** What the jobs of one pool share, in whichever thread they run. */
+export interface RunContext {
+  umask: number;
+  uid: number;
+  gid: number;
+  /** Copies without attributes keep the source's owner when it is not the agent's. */
+  preserveOwner: boolean;
+  /** Running on the agent's own thread: large copies are handed back (see copyLargeHere). */
+  inline?: boolean;
+}
