@@ -28,6 +28,9 @@ class DaemonWorld {
     this.service = service;
     this.dir = join(ctx.workDir, 'daemon');
     rmSync(this.dir, { recursive: true, force: true });
+    // A fresh deployment root has no record of the files an earlier daemon (the source build's, before the
+    // executable's) installed there: they would be "already there" to its first Install.
+    rmSync(ctx.fixtures.dest('daemon'), { recursive: true, force: true });
     mkdirSync(this.dir, { recursive: true });
     const onPremises = join(this.dir, 'onpremises.yml');
     writeFileSync(onPremises, [
