@@ -17,7 +17,7 @@ export default function setup(): () => void {
   execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { stdio: 'inherit' });
   const runDir = mkdtempSync(join(tmpdir(), 'cda-run-'));
   process.env.CDA_TEST_RUN_DIR = runDir;
-  const executable = join(runDir, 'linux-x64', 'codedeploy-agent');
+  const executable = join(runDir, `linux-${process.arch}`, 'codedeploy-agent');
   execFileSync(process.execPath, [join(root, 'scripts/sea.mjs'), '--out', executable], { stdio: ['ignore', 'ignore', 'inherit'] });
   process.env.CDA_TEST_EXECUTABLE = executable;
   return () => rmSync(runDir, { recursive: true, force: true });

@@ -11,7 +11,7 @@ const VERSION = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')
  * build cache the global setup filled). Returns the paths it printed.
  */
 export function buildRelease(dir: string, formats: string[] = ['tar']): string[] {
-  const out = execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'package.mjs'), '--arch', 'x64', '--formats', formats.join(','), '--out-dir', dir], {
+  const out = execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'package.mjs'), '--arch', process.arch, '--formats', formats.join(','), '--out-dir', dir], {
     encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
   });
   return out.trim().split('\n');
@@ -26,7 +26,7 @@ export function buildTarball(dir: string): string {
 export function unpackRelease(tarball: string, dir: string): string {
   mkdirSync(dir, { recursive: true });
   execFileSync('tar', ['-xzf', tarball, '-C', dir]);
-  return join(dir, `codedeploy-agent-${VERSION}-linux-x64`);
+  return join(dir, `codedeploy-agent-${VERSION}-linux-${process.arch}`);
 }
 
 /**
