@@ -278,6 +278,14 @@ export function expectAllRequestsAuthenticated(service: FakeCommandsService): vo
   expect(refused.map((r) => `${r.operation} ${r.status} ${r.errorType}`)).toEqual([]);
 }
 
+/** The health and metrics listener's `host:port`, from the agent's start-up line (the status file is rewritten later). */
+export async function metricsAddressOf(agent: RunningAgent, timeoutMs = 15_000): Promise<string> {
+  await agent.waitForLog('Health and metrics at', timeoutMs);
+  const address = /Health and metrics at http:\/\/(\S+)\/healthz/.exec(agent.log)?.[1];
+  if (address === undefined) throw new Error(`No listener address in the agent output:\n${agent.log}`);
+  return address;
+}
+
 /** Waits for the deployment; on failure the error carries the agent's output. */
 export async function waitForDeployment(service: FakeCommandsService, deployment: FakeDeployment, agent: RunningAgent, timeoutMs = 15_000): Promise<void> {
   try {

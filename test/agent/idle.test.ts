@@ -7,9 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readStatusSnapshot } from '../../src/agent/status-file.js';
 import { FakeCommandsService } from '../doubles/commands-service.js';
-import { AgentWorld } from './harness.js';
+import { AgentWorld, metricsAddressOf } from './harness.js';
 
 const MiB = 1024 * 1024;
 
@@ -66,8 +65,7 @@ describe('idle agent', () => {
     world.useIamUser('arn:aws:iam::123456789012:user/idle-test');
     world.writeConfig(service.url, { wait_between_runs: 1, verbose: false, http_read_timeout: 80, metrics_listen: '127.0.0.1:0' });
     const agent = world.start();
-    await agent.waitForLog('Health and metrics at', 15_000);
-    const address = readStatusSnapshot(world.pidDir)?.metricsAddress;
+    const address = await metricsAddressOf(agent);
     const polls = service.requestsFor('PollHostCommand').length;
     await expect.poll(() => service.requestsFor('PollHostCommand').length, { timeout: 10_000 }).toBeGreaterThan(polls);
     for (let i = 0; i < 8; i++) {

@@ -9,10 +9,9 @@
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readStatusSnapshot } from '../../src/agent/status-file.js';
 import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
 import { motoMissingReason, startMoto, type MotoServer } from '../doubles/moto.js';
-import { AgentWorld, waitForDeployment, type RunningAgent } from '../agent/harness.js';
+import { AgentWorld, metricsAddressOf, waitForDeployment, type RunningAgent } from '../agent/harness.js';
 import { runCli } from '../helpers/cli.js';
 import { PROMTOOL, histogram, parseScrape, promtoolCheck, valueOf, type PromMetrics } from '../helpers/prometheus.js';
 import { agentEnv, makeRecordingBundle, motoAdmin, tgzOf } from './fixtures.js';
@@ -63,15 +62,15 @@ describe.skipIf(motoMissingReason !== undefined)('the daemon\'s health and metri
     world.useIamUser(HOST);
     world.writeConfig(service.url, { metrics_listen: '127.0.0.1:0', s3_endpoint_override: moto.endpoint, ...extra });
     const agent = world.start({ env: agentEnv(world.dir) as Record<string, string> });
-    await agent.waitForLog('Health and metrics at', 15_000);
-    // The status file is rewritten after the log line: wait for it rather than race it.
-    let address: string | undefined;
-    for (const deadline = Date.now() + 15_000; !(address = readStatusSnapshot(world.pidDir)?.metricsAddress) && Date.now() < deadline; ) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
+    let address: string;
+    try {
+      address = await metricsAddressOf(agent);
+    } catch (error) {
+      await agent.stop();
+      throw error;
     }
-    if (address === undefined) await agent.stop();
     expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
-    return { agent, address: address! };
+    return { agent, address };
   }
 
   async function statusJson(): Promise<Record<string, unknown>> {
