@@ -145,7 +145,7 @@ load_paths() {
 
 # ---------------------------------------------------------------------------------------------------------
 # In-flight deployments (a tracking file younger than 24 h means a command is running, for this agent and
-# for AWS's alike: docs/compatibility.md).
+# for AWS's alike: docs/packaging.md).
 
 in_flight() {
   tracking_dir=$ROOT$ROOT_DIR/$TRACKING

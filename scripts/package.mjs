@@ -82,7 +82,7 @@ function packageTree(top, executable, runtime) {
   link(PACKAGE, join(top, PREFIX, 'bin', 'codedeploy-local'));
   put(join(ROOT, 'conf/codedeployagent.yml'), join(top, PREFIX, 'conf/codedeployagent.yml'), 0o644);
   mkdirSync(join(top, PREFIX), { recursive: true });
-  // What the commands client sends as x-amz-codedeploy-agent-version (docs/compatibility.md).
+  // What the commands client sends as x-amz-codedeploy-agent-version (docs/packaging.md).
   writeFileSync(join(top, PREFIX, '.version'), `agent_version: ${version}\n`, { mode: 0o444 });
   link(`${PREFIX}/bin/${PACKAGE}`, join(top, 'usr/bin', PACKAGE));
   link(`${PREFIX}/bin/codedeploy-local`, join(top, 'usr/bin/codedeploy-local'));

@@ -32,7 +32,7 @@ export function programVersionFile(): string | undefined {
 }
 
 /**
- * The value of the `x-amz-codedeploy-agent-version` header (docs/compatibility.md): read once from
+ * The value of the `x-amz-codedeploy-agent-version` header (docs/packaging.md): read once from
  * `<root_dir>/../.version` (where AWS's agent reads it), else the running program's own installation's
  * (an agent installed with --prefix and a root_dir elsewhere), else `/opt/codedeploy-agent/.version`, else
  * `UNKNOWN_VERSION` with a warning.
