@@ -230,6 +230,44 @@ describe('release files', () => {
   });
 });
 
+describe('arm64 release files', () => {
+  let tmp: { dir: string; cleanup: () => void };
+  let made: string[];
+  const formats = ['tar', ...(findTestTool('dpkg-deb') !== undefined ? ['deb'] : []), ...(findTestTool('rpmbuild') !== undefined ? ['rpm'] : [])];
+  beforeAll(() => {
+    tmp = makeTempDir('cda-package-arm64-');
+    made = execFileSync(process.execPath, [join(REPO_ROOT, 'scripts/package.mjs'), '--arch', 'arm64', '--formats', formats.join(','), '--out-dir', tmp.dir], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim().split('\n');
+  }, 600_000);
+  afterAll(() => tmp?.cleanup());
+  const aarch64 = (bytes: Buffer) => bytes.readUInt32BE(0) === 0x7f454c46 && bytes.readUInt16LE(18) === 0xb7;
+
+  it('hold the aarch64 executable, under arm64 / aarch64 names and metadata', async () => {
+    const executable = made.find((f) => f.endsWith('linux-arm64/codedeploy-agent'))!;
+    expect(aarch64(readFileSync(executable))).toBe(true);
+    const tarball = made.find((f) => f.endsWith(`codedeploy-agent-${AGENT_VERSION}-linux-arm64.tar.gz`))!;
+    const unpacked = join(tmp.dir, 'x');
+    execFileSync('mkdir', ['-p', unpacked]);
+    execFileSync('tar', ['-xzf', tarball, '-C', unpacked]);
+    expect(readFileSync(join(unpacked, `codedeploy-agent-${AGENT_VERSION}-linux-arm64/bin/codedeploy-agent`)).equals(readFileSync(executable))).toBe(true);
+    if (formats.includes('deb')) {
+      const deb = made.find((f) => f.endsWith(`codedeploy-agent_${AGENT_VERSION}-1_arm64.deb`))!;
+      expect(execFileSync('dpkg-deb', ['--field', deb, 'Architecture'], { encoding: 'utf8' }).trim()).toBe('arm64');
+      const payload = execFileSync('dpkg-deb', ['--fsys-tarfile', deb], { maxBuffer: 512 * 2 ** 20 });
+      const extracted = join(tmp.dir, 'deb-x');
+      execFileSync('mkdir', ['-p', extracted]);
+      execFileSync('tar', ['-xf', '-', '-C', extracted, './opt/codedeploy-agent/bin/codedeploy-agent'], { input: payload });
+      expect(readFileSync(join(extracted, 'opt/codedeploy-agent/bin/codedeploy-agent')).equals(readFileSync(executable))).toBe(true);
+    }
+    if (formats.includes('rpm')) {
+      const rpmFile = made.find((f) => f.endsWith(`codedeploy-agent-${AGENT_VERSION}-1.aarch64.rpm`))!;
+      expect(execFileSync('rpm', ['-qp', '--qf', '%{ARCH}', rpmFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })).toBe('aarch64');
+      expect(execFileSync('rpm', ['-qp', '--requires', rpmFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })).toContain('ld-linux-aarch64.so.1');
+    }
+  });
+});
+
 function modeOf(perm: string): string {
   const bits = perm.slice(1).split('');
   let value = 0;
