@@ -1,14 +1,14 @@
 #!/usr/bin/env node
-// Builds `codedeploy-agent` as a Node.js single executable application (docs/packaging.md): the agent as one
-// CommonJS script (what Node.js 24 runs as a SEA's main script), prepared into a blob by the very Node.js
-// binary it is injected into (the blob's V8 code cache is only valid for that V8 and that CPU), and injected
-// into a copy of the official binary (scripts/runtime.mjs) with postject.
+// Builds `codedeploy-agent` as a Node.js single executable application (docs/packaging.md): a small CommonJS
+// loader as the main script (scripts/sea-loader.cjs), the agent's code-split chunks as assets with a V8 code
+// cache each (made by the very binary they ship in: a cache is only valid for that V8 and that CPU), all
+// injected with postject into a copy of the official Node.js binary (scripts/runtime.mjs).
 //
 //   node scripts/sea.mjs [--arch x64|arm64] [--out FILE]
 //     default: this machine's architecture, release/linux-<arch>/codedeploy-agent
 //
-// Builds are cached in .build-cache/sea/ by the hash of everything that goes in (the script, the blob
-// settings, the runtime version): building twice from the same sources costs a copy.
+// Builds are cached in .build-cache/sea/ by the hash of everything that goes in (the chunks, the loader, the
+// blob settings, the runtime version): building twice from the same sources costs a copy.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
