@@ -11,7 +11,7 @@
 // blob settings, the runtime version): building twice from the same sources costs a copy.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -142,6 +142,7 @@ export async function buildExecutable({ arch = HOST_ARCH, out, log = () => {} } 
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
+    pruneCache(arch, dirname(cached));
   }
   if (!out) return cached;
   mkdirSync(dirname(out), { recursive: true });
@@ -149,6 +150,19 @@ export async function buildExecutable({ arch = HOST_ARCH, out, log = () => {} } 
   chmodSync(`${out}.new`, 0o755);
   renameSync(`${out}.new`, out);
   return out;
+}
+
+/**
+ * Each build is 125 MB: keep the newest three of an architecture, and any made in the last ten minutes
+ * (a test run or the bench may still be starting it).
+ */
+function pruneCache(arch, keep) {
+  const dir = join(CACHE, 'sea');
+  const builds = readdirSync(dir).filter((name) => name.startsWith(`${arch}-`)).map((name) => join(dir, name))
+    .map((path) => ({ path, mtime: statSync(path).mtimeMs })).sort((a, b) => b.mtime - a.mtime);
+  for (const { path, mtime } of builds.slice(3)) {
+    if (path !== keep && Date.now() - mtime > 10 * 60_000) rmSync(path, { recursive: true, force: true });
+  }
 }
 
 /** Where `npm run package` puts the executable for `arch`. */
