@@ -63,16 +63,18 @@ export async function inspectRevision(input: RevisionCheckInput): Promise<{ prob
   const file = display(appspecPath);
   const parsed = parseAppSpec(text, file, { customEvents: customEventsOf(input.events) });
   const warnings = [...parsed.warnings];
-  if (!parsed.spec) return { problems: parsed.problems, warnings, code: ErrorCode.UnknownError };
+  // Scripts are checked also when other parts of the appspec have problems: every problem at once.
+  const parsedHooks = parsed.spec?.hooks ?? parsed.sections?.hooks;
+  if (!parsedHooks) return { problems: parsed.problems, warnings, code: ErrorCode.UnknownError };
 
-  const problems: AppSpecProblem[] = customEventsWithoutScripts(parsed.spec.hooks, input.events, basename(appspecPath)).map((problem) => ({ ...problem, file }));
+  const problems: AppSpecProblem[] = [...parsed.problems, ...customEventsWithoutScripts(parsedHooks, input.events, basename(appspecPath)).map((problem) => ({ ...problem, file }))];
   const hooks: Record<string, HookScript[]> = {};
   for (const event of input.eventsFromRevision) {
-    if (!isBuiltinEvent(event) && parsed.spec.hooks[event]) hooks[event] = parsed.spec.hooks[event];
+    if (!isBuiltinEvent(event) && parsedHooks[event]) hooks[event] = parsedHooks[event];
   }
   const bundle = checkBundle({ hooks, files: [] }, parsed.positions, input.bundleRoot, files);
   warnings.push(...bundle.warnings);
-  const missingScripts = bundle.problems.length > 0;
+  const missingScripts = bundle.problems.length > 0 && parsed.problems.length === 0;
   problems.push(...bundle.problems);
   warnings.push(...(await missingRunasUsers(hooks, parsed.positions)));
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
