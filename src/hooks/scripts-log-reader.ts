@@ -110,8 +110,9 @@ export class LogFollower {
     // Rotated: the path now names a new file (or none yet). The old one got its last write before the rename.
     if (this.#currentIno() !== this.#ino) {
       this.#drain(lines);
+      const at = this.#rotatedIndex();
       this.#nextFile(lines);
-      if (this.#open()) this.#drain(lines);
+      this.#catchUp(lines, at);
       return lines;
     }
     this.#idle = this.#offset === before ? this.#idle + 1 : 0;
@@ -149,10 +150,35 @@ export class LogFollower {
       if (current.size === this.#offset) return false;
       return this.#reopen(this.path);
     }
-    const old = this.#rotatedCopy();
-    if (old !== undefined && this.#reopen(old)) this.#drain(lines);
+    const at = this.#rotatedIndex();
+    if (at !== undefined && this.#reopen(`${this.path}.${at}`)) this.#drain(lines);
     this.#nextFile(lines);
-    return this.#open();
+    this.#catchUp(lines, at);
+    return false;
+  }
+
+  /**
+   * After the file this follower read was rotated to `.<at>`: the files rotated after it (`.<at-1>` …
+   * `.1`, all of them when it was dropped), whole, then the live file from its start.
+   */
+  #catchUp(lines: string[], at: number | undefined): void {
+    let newest = at === undefined ? this.#oldestIndex() + 1 : at;
+    while (--newest >= 1) {
+      this.#ino = statOrUndefined(`${this.path}.${newest}`)?.ino;
+      if (this.#ino !== undefined && this.#reopen(`${this.path}.${newest}`)) {
+        this.#offset = 0;
+        this.#drain(lines);
+      }
+      this.#nextFile(lines);
+    }
+    if (this.#open()) this.#drain(lines);
+  }
+
+  /** The highest `.<n>` that exists (0 when none does). */
+  #oldestIndex(): number {
+    let index = 0;
+    while (index < 64 && statOrUndefined(`${this.path}.${index + 1}`) !== undefined) index++;
+    return index;
   }
 
   #reopen(path: string): boolean {
@@ -171,12 +197,12 @@ export class LogFollower {
     }
   }
 
-  /** The rotated file that is the one this follower was reading, by inode. */
-  #rotatedCopy(): string | undefined {
+  /** Where the file this follower was reading went when it was rotated (`.<n>`, by inode); undefined when dropped. */
+  #rotatedIndex(): number | undefined {
     for (let index = 1; index < 64; index++) {
       const stats = statOrUndefined(`${this.path}.${index}`);
       if (stats === undefined) return undefined;
-      if (stats.ino === this.#ino) return `${this.path}.${index}`;
+      if (stats.ino === this.#ino) return index;
     }
     return undefined;
   }
