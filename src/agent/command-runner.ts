@@ -138,10 +138,10 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
       try {
         result = await runEvent(spec, event, deps.engineContext(command, spec));
       } catch (error) {
-        recorder.eventFinished(event, 'Failed', error);
+        recorder.eventFinished(event, 'Failed', { error });
         throw error;
       }
-      recorder.eventFinished(event, 'Succeeded');
+      recorder.eventFinished(event, 'Succeeded', { noop: result.noop });
       const diagnostics = successDiagnostics(result.logTail);
       await decide('Succeeded', diagnostics);
       logger.info(`${command.CommandName} of ${spec.deploymentId}: end of lifecycle event, Succeeded in ${took()}`);

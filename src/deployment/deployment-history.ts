@@ -32,7 +32,9 @@ export interface DeploymentSummary {
   errorCode?: number;
   errorName?: string;
   error?: string;
+  /** The events that ran (in order), and those of them that ran scripts or failed. */
   events: string[];
+  eventsWithScripts: string[];
   deploymentDir: string;
   scriptsLog: string;
   /** When the record last changed (to notice a deployment that moves on). */
@@ -82,7 +84,7 @@ export function describeDeployment(rootDir: string, groupId: string, deploymentI
   const paths = deploymentPaths(rootDir, groupId, deploymentId);
   const record = readDeploymentRecord(deploymentRecordFile(paths.deploymentDir));
   const base = { deploymentId, deploymentGroupId: groupId, deploymentDir: paths.deploymentDir, scriptsLog: paths.scriptsLog };
-  if (!record) return { ...base, result: 'Unknown', startedAt: startOf(paths.deploymentDir, paths.scriptsLog), events: [] };
+  if (!record) return { ...base, result: 'Unknown', startedAt: startOf(paths.deploymentDir, paths.scriptsLog), events: [], eventsWithScripts: [] };
   return { ...base, ...summarize(record) };
 }
 
@@ -111,6 +113,7 @@ export function summarize(record: DeploymentRecord): Omit<DeploymentSummary, 'de
       ? { failedEvent: failed.event, ...(failed.errorCode === undefined ? {} : { errorCode: failed.errorCode }), ...(failed.errorName ? { errorName: failed.errorName } : {}), ...(failed.message ? { error: failed.message } : {}) }
       : {}),
     events: record.events.map((event) => event.event),
+    eventsWithScripts: record.events.filter((event) => !event.noop || event.status === 'Failed').map((event) => event.event),
     updatedAt: record.updatedAt,
   };
 }

@@ -23,6 +23,8 @@ export interface RecordedEvent {
   startedAt: string;
   finishedAt?: string;
   status: 'Running' | 'Succeeded' | 'Failed' | 'Ignored';
+  /** Nothing ran: no scripts for the event (or no previous revision for its scripts). */
+  noop?: boolean;
   errorCode?: number;
   errorName?: string;
   /** The first line of the error. */
@@ -109,12 +111,14 @@ export class DeploymentRecorder {
     });
   }
 
-  eventFinished(event: string, status: RecordedEvent['status'], error?: unknown): void {
+  eventFinished(event: string, status: RecordedEvent['status'], options: { error?: unknown; noop?: boolean } = {}): void {
+    const { error, noop } = options;
     this.#update((record) => {
       const entry = [...record.events].reverse().find((candidate) => candidate.event === event && candidate.status === 'Running');
       if (!entry) return;
       entry.finishedAt = new Date().toISOString();
       entry.status = status;
+      if (noop) entry.noop = true;
       if (error !== undefined) Object.assign(entry, recordedFailure(error));
     });
   }

@@ -89,7 +89,7 @@ export async function runLocalDeployment(
       if (!forgiven) failure = outcome;
     }
     outcomes.push(outcome);
-    recorder.eventFinished(event, outcome.status === 'Skipped' ? 'Succeeded' : outcome.status, failedWith);
+    recorder.eventFinished(event, outcome.status === 'Skipped' ? 'Succeeded' : outcome.status, { error: failedWith, noop: outcome.noop });
     options.observer?.eventFinished?.(outcome);
   }
   return { ok: failure === undefined, outcomes, failure };

@@ -83,6 +83,8 @@ export class LogFollower {
   #ino: number | undefined;
   #offset = 0;
   #idle = 0;
+  /** Whether a file of this log was opened yet. */
+  #opened = false;
   #partial = '';
   /** Keeps a character whose bytes a read cut in two. */
   #decoder = new StringDecoder('utf8');
@@ -100,6 +102,11 @@ export class LogFollower {
     const lines: string[] = [];
     if (this.#fd === undefined) {
       if (this.#ino === undefined) {
+        // Read from the start, a log's rotated files are part of it: a deployment noticed late has rotated already.
+        if (!this.#opened && this.from === 'start') {
+          this.#catchUp(lines, undefined);
+          return lines;
+        }
         if (!this.#open()) return lines;
       } else if (!this.#wake(lines)) {
         return lines;
@@ -166,6 +173,7 @@ export class LogFollower {
     while (--newest >= 1) {
       this.#ino = statOrUndefined(`${this.path}.${newest}`)?.ino;
       if (this.#ino !== undefined && this.#reopen(`${this.path}.${newest}`)) {
+        this.#opened = true;
         this.#offset = 0;
         this.#drain(lines);
       }
@@ -218,6 +226,7 @@ export class LogFollower {
       return false;
     }
     const { ino, size } = fstatSync(fd);
+    this.#opened = true;
     this.#fd = fd;
     this.#ino = ino;
     this.#idle = 0;
