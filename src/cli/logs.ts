@@ -49,7 +49,7 @@ export function register(program: Command): void {
     .argument('[deployment-id]', 'print this deployment\'s hook output (its scripts.log)')
     .option('-f, --follow', 'follow the hook output of the deployment running now, and of the next ones, until interrupted')
     .option('-g, --group <group>', 'only deployments of this deployment group (its name or id)')
-    .option('-e, --event <event>', 'only this lifecycle event\'s output (with no deployment id: the deployments whose event ran scripts)')
+    .option('-e, --event <event>', 'only this lifecycle event\'s output (with no deployment id: the deployments in which it ran scripts)')
     .option('--json', 'one JSON object a line')
     .option('-c, --config <file>', 'agent configuration file (default /etc/codedeploy-agent/conf/codedeployagent.yml)')
     .action(async (deploymentId: string | undefined, options: LogsOptions) => {
@@ -160,7 +160,7 @@ function outcomeText(deployment: DeploymentSummary): string {
 
 function printList(history: HistoryOptions, options: LogsOptions, write: Write): number {
   const deployments = listDeployments(history).filter(
-    (deployment) => matchesGroup(deployment, options.group) && (options.event === undefined || deployment.eventsWithScripts.some((event) => sameEvent(event, options.event))),
+    (deployment) => matchesGroup(deployment, options.group) && (options.event === undefined || deployment.eventsRun.some((event) => sameEvent(event, options.event))),
   );
   if (options.json) {
     for (const deployment of deployments) write(`${JSON.stringify(deployment)}\n`);

@@ -32,9 +32,9 @@ export interface DeploymentSummary {
   errorCode?: number;
   errorName?: string;
   error?: string;
-  /** The events that ran (in order), and those of them that ran scripts or failed. */
+  /** The events started (in order), and those of them that did something: ran scripts (or, DownloadBundle and Install, their work), or failed. */
   events: string[];
-  eventsWithScripts: string[];
+  eventsRun: string[];
   deploymentDir: string;
   scriptsLog: string;
   /** When the record last changed (to notice a deployment that moves on). */
@@ -84,7 +84,7 @@ export function describeDeployment(rootDir: string, groupId: string, deploymentI
   const paths = deploymentPaths(rootDir, groupId, deploymentId);
   const record = readDeploymentRecord(deploymentRecordFile(paths.deploymentDir));
   const base = { deploymentId, deploymentGroupId: groupId, deploymentDir: paths.deploymentDir, scriptsLog: paths.scriptsLog };
-  if (!record) return { ...base, result: 'Unknown', startedAt: startOf(paths.deploymentDir, paths.scriptsLog), events: [], eventsWithScripts: [] };
+  if (!record) return { ...base, result: 'Unknown', startedAt: startOf(paths.deploymentDir, paths.scriptsLog), events: [], eventsRun: [] };
   return { ...base, ...summarize(record) };
 }
 
@@ -113,7 +113,7 @@ export function summarize(record: DeploymentRecord): Omit<DeploymentSummary, 'de
       ? { failedEvent: failed.event, ...(failed.errorCode === undefined ? {} : { errorCode: failed.errorCode }), ...(failed.errorName ? { errorName: failed.errorName } : {}), ...(failed.message ? { error: failed.message } : {}) }
       : {}),
     events: record.events.map((event) => event.event),
-    eventsWithScripts: record.events.filter((event) => !event.noop || event.status === 'Failed').map((event) => event.event),
+    eventsRun: record.events.filter((event) => !event.noop || event.status === 'Failed').map((event) => event.event),
     updatedAt: record.updatedAt,
   };
 }

@@ -291,7 +291,7 @@ function plannedEvent(
       event,
       source: 'agent',
       scripts: [],
-      note: `${count('add')} new, ${count('replace')} replaced, ${count('keep')} kept, ${count('remove')} removed, ${count('mkdir')} folders created, ${plan.permissions.length} permission changes`,
+      note: `${count('add')} new, ${count('replace')} replaced, ${count('keep')} kept, ${count('remove')} removed, ${count('mkdir')} folder(s) created, ${plan.permissions.length} permission change(s)`,
     };
   }
   if (isBuiltinEvent(event)) return { event, source: 'agent', scripts: [] };
