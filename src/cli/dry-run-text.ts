@@ -1,5 +1,6 @@
 import { styleText } from 'node:util';
 import type { DryRunPlan, PlannedEvent, PlannedFileChange, PlannedPermission } from '../deployment/dry-run.js';
+import { semanageAddArguments } from '../install/selinux.js';
 import { formatProblem } from '../report/errors.js';
 
 type Style = Parameters<typeof styleText>[0];
@@ -76,12 +77,10 @@ function permissionLine(permission: PlannedPermission): string {
       return `chown ${permission.owner ?? ''}${permission.group === undefined ? '' : `:${permission.group}`} ${permission.path}`;
     case 'acl':
       return `setfacl ${permission.acl.join(',')} ${permission.path}`;
-    case 'selinux': {
-      const { user, type, range } = permission.context;
-      return `selinux ${[user && `user ${user}`, `type ${type}`, range && `range ${range}`].filter(Boolean).join(', ')} ${permission.path}`;
-    }
+    case 'selinux':
+      return `semanage ${semanageAddArguments(permission.context, permission.path).join(' ')}`;
     case 'selinux-remove':
-      return `selinux rule removed (the previous deployment's) ${permission.path}`;
+      return `semanage fcontext -d ${permission.path} (the previous deployment's rule)`;
   }
 }
 

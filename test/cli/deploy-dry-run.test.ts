@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DryRunPlan } from '../../src/deployment/dry-run.js';
 import { AGENT_BIN, runCli } from '../helpers/cli.js';
 import { missingTool } from '../helpers/prerequisites.js';
+import { findTool } from '../../src/util/find-tool.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 /**
@@ -203,6 +204,23 @@ describe('deploy --dry-run lists every problem a real run would stop on', () => 
       expect.stringContaining(`sets the owner of ${destination}/index.html to nosuchuser${process.pid}, but there is no user named`),
     ]));
     expect(json.problems.find((problem) => problem.message.includes('AfterInstal'))).toMatchObject({ file: `${dir}/appspec.yml`, line: 11, col: 3 });
+  });
+
+  it('ACL and SELinux changes are listed; a tool the host lacks for them is a problem', async () => {
+    const destination = join(tmp.dir, 'dest-acl');
+    const dir = makeBundle('acl', {
+      destination,
+      extraAppspec: `permissions:\n  - object: ${destination}\n    pattern: "**"\n    acls:\n      - u:nobody:r\n    context:\n      type: httpd_sys_content_t\n      range: s0\n    type: [file]\n`,
+    });
+    const result = await dryRun(['-l', dir]);
+    expect(result.stdout).toContain(`  setfacl user:nobody:r-- ${destination}/index.html`);
+    expect(result.stdout).toContain(`  semanage fcontext -a -t httpd_sys_content_t -r s0 ${destination}/index.html`);
+    const semanage = findTool('semanage');
+    const setfacl = findTool('setfacl');
+    expect(result.stdout.includes('but semanage is not installed on this host')).toBe(semanage === undefined);
+    expect(result.stdout.includes('but setfacl is not installed on this host')).toBe(setfacl === undefined);
+    expect(result.exitCode).toBe(semanage === undefined || setfacl === undefined ? 1 : 0);
+    expect(existsSync(destination)).toBe(false);
   });
 
   it('an archive the agent refuses to unpack: the refusal, and the events not reached', async () => {
