@@ -14,7 +14,7 @@ _codedeploy_agent() {
       case "$word" in -*) ;; *) command="$word"; break ;; esac
     done
     if [ -z "$command" ]; then
-      COMPREPLY=($(compgen -W "run deploy validate status logs stop register deregister completion help --version --help" -- "$cur"))
+      COMPREPLY=($(compgen -W "run deploy validate status logs stop start restart register deregister completion help --version --help" -- "$cur"))
       return
     fi
     case "$command" in
@@ -52,6 +52,18 @@ _codedeploy_agent() {
       flags="-c --config --timeout -h --help"
       file_flags="-c --config"
       value_flags="-c --config --timeout"
+      path_argument=0
+      ;;
+    start)
+      flags="-c --config --timeout --systemd -h --help"
+      file_flags="-c --config"
+      value_flags="-c --config --timeout --systemd"
+      path_argument=0
+      ;;
+    restart)
+      flags="-c --config --timeout --systemd -h --help"
+      file_flags="-c --config"
+      value_flags="-c --config --timeout --systemd"
       path_argument=0
       ;;
     register)

@@ -7,7 +7,7 @@ import { HEAD_BYTES, type RevisionDirent, type RevisionFileStats, type RevisionF
 import { loneTopDirectory, namesAnAppSpec } from './strip-top-directory.js';
 import { forEachMember, readArchiveInto, type ArchiveBundleType } from './unpack.js';
 import type { UnpackTarget } from './unpack-target.js';
-import type { InodeAttributes } from './write-file.js';
+import type { InodeAttributes } from '../util/file-jobs/inode-attributes.js';
 
 /**
  * An archive bundle read the way DownloadBundle unpacks it, without writing a byte: every entry goes
@@ -154,7 +154,7 @@ class ManifestTarget implements UnpackTarget {
       mode: attributes.mode & 0o7777,
       uid: attributes.uid ?? this.#uid,
       gid: attributes.gid ?? this.#gid,
-      mtimeMs: attributes.mtime?.getTime() ?? Date.now(),
+      mtimeMs: attributes.mtime === undefined ? Date.now() : attributes.mtime * 1000,
     };
   }
 }
