@@ -39,17 +39,22 @@ export function renderDryRun(plan: DryRunPlan, colour: boolean): string {
 
   if (plan.warnings.length > 0) {
     out.push('', paint('bold', `Warnings (${plan.warnings.length}):`));
-    for (const warning of plan.warnings) out.push(paint('yellow', `  ! ${formatProblem(warning)}`));
+    for (const warning of plan.warnings) out.push(paint('yellow', `  ! ${indented(formatProblem(warning))}`));
   }
   out.push('');
   if (plan.problems.length > 0) {
     out.push(paint('bold', `Problems (${plan.problems.length}):`));
-    for (const problem of plan.problems) out.push(paint('red', `  x ${formatProblem(problem)}`));
+    for (const problem of plan.problems) out.push(paint('red', `  x ${indented(formatProblem(problem))}`));
     out.push('', paint(['bold', 'red'], `The deployment would fail: ${plan.problems.length} problem${plan.problems.length === 1 ? '' : 's'} above.`));
   } else {
     out.push(paint(['bold', 'green'], 'The deployment would get past Install\'s checks.'));
   }
   return `${out.join('\n')}\n`;
+}
+
+/** A message of several lines (every file already there) under its mark. */
+function indented(text: string): string {
+  return text.replaceAll('\n', '\n    ');
 }
 
 const FILE_MARK: Record<PlannedFileChange['change'], { mark: string; style: Style; label: string }> = {
