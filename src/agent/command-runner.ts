@@ -129,7 +129,19 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
     try {
       deps.onProgress?.(command, { spec, phase: 'running' });
       const { runEvent } = await import('../deployment/engine.js');
-      const result = await runEvent(spec, command.CommandName ?? '', deps.engineContext(command, spec));
+      const { DeploymentRecorder } = await import('../deployment/deployment-record.js');
+      // For `codedeploy-agent logs`: which deployments ran here, how each event went, which one runs now.
+      const recorder = new DeploymentRecorder(deps.config.root_dir, spec, 'daemon', (message) => logger.warn(message));
+      const event = command.CommandName ?? '';
+      recorder.eventStarted(event);
+      let result;
+      try {
+        result = await runEvent(spec, event, deps.engineContext(command, spec));
+      } catch (error) {
+        recorder.eventFinished(event, 'Failed', { error });
+        throw error;
+      }
+      recorder.eventFinished(event, 'Succeeded', { noop: result.noop });
       const diagnostics = successDiagnostics(result.logTail);
       await decide('Succeeded', diagnostics);
       logger.info(`${command.CommandName} of ${spec.deploymentId}: end of lifecycle event, Succeeded in ${took()}`);

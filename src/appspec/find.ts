@@ -1,5 +1,5 @@
-import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { diskFiles, type RevisionFiles } from '../archive/revision-files.js';
 import { AppSpecError } from '../report/errors.js';
 
 export const DEFAULT_APPSPEC_NAMES = ['appspec.yml', 'appspec.yaml'] as const;
@@ -11,16 +11,16 @@ const APPSPEC_DOC_URL = 'http://docs.aws.amazon.com/codedeploy/latest/userguide/
  * `appspec.yaml`. Install, hooks, noop checks and validate all use this one lookup; the anchor's
  * hooks do not fall back to `.yaml`, so a bundle with only `appspec.yaml` failed at BeforeInstall (§10.12).
  */
-export function findAppSpec(archiveDir: string, name?: string): string {
+export function findAppSpec(archiveDir: string, name?: string, files: RevisionFiles = diskFiles): string {
   const directory = resolve(archiveDir);
   const candidates = [...new Set([...(name ? [name] : []), ...DEFAULT_APPSPEC_NAMES])];
   for (const candidate of candidates) {
     const path = join(directory, candidate);
-    if (isFile(path)) return path;
+    if (isFile(files, path)) return path;
   }
   const wanted = name ?? DEFAULT_APPSPEC_NAMES[0];
   const others = candidates.filter((candidate) => candidate !== wanted).map((candidate) => `"${candidate}"`);
-  const nested = nestedAppSpec(directory);
+  const nested = nestedAppSpec(directory, files);
   throw new AppSpecError([
     {
       message:
@@ -34,25 +34,25 @@ export function findAppSpec(archiveDir: string, name?: string): string {
   ]);
 }
 
-function isFile(path: string): boolean {
+function isFile(files: RevisionFiles, path: string): boolean {
   try {
-    return statSync(path).isFile();
+    return files.stat(path)?.isFile() ?? false;
   } catch {
     return false;
   }
 }
 
 /** `sub/appspec.yml` one level down: the usual cause when a bundle was zipped from outside its folder. */
-function nestedAppSpec(directory: string): string | undefined {
+function nestedAppSpec(directory: string, files: RevisionFiles): string | undefined {
   let entries;
   try {
-    entries = readdirSync(directory, { withFileTypes: true });
+    entries = files.readdir(directory);
   } catch {
     return undefined;
   }
   for (const entry of entries) {
     if (!entry.isDirectory()) continue;
-    const found = DEFAULT_APPSPEC_NAMES.find((candidate) => isFile(join(directory, entry.name, candidate)));
+    const found = DEFAULT_APPSPEC_NAMES.find((candidate) => isFile(files, join(directory, entry.name, candidate)));
     if (found) return `${entry.name}/${found}`;
   }
   return undefined;

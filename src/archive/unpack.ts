@@ -1,6 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
+import type { ArchiveEntry, EntryContent } from './archive-entry.js';
 import { toArchiveFailure } from './archive-failure.js';
 import { refuseSymlinksEscapingAfterStrip } from './entry-safety.js';
 import { EntryWriter, type WriterResult } from './entry-writer.js';
@@ -55,7 +56,7 @@ export async function unpackBundle(
   try {
     await rm(destDir, { recursive: true, force: true });
     await mkdir(destDir, { recursive: true });
-    const written = format === 'zip' ? await extractZip(bundlePath, writer) : await extractTar(bundlePath, writer);
+    const written = await readArchiveInto(bundlePath, format, writer);
     let strippedTopDirectory: string | undefined;
     if (stripSingleTopDirectory) {
       stripping = true;
@@ -75,26 +76,31 @@ export async function unpackBundle(
   }
 }
 
-async function extractTar(bundlePath: string, writer: EntryWriter): Promise<WriterResult> {
+/** Every entry of the archive through `writer` (which checks each), then its finish; the writer is closed either way. */
+export async function readArchiveInto(bundlePath: string, format: 'tar' | 'zip', writer: EntryWriter): Promise<WriterResult> {
   try {
-    const source = await openTarSource(bundlePath);
-    for await (const { entry, content } of readTarMembers(source)) await writer.add(entry, content);
+    await forEachMember(bundlePath, format, (entry, content) => writer.add(entry, content));
     return await writer.finish();
   } finally {
     await writer.close();
   }
 }
 
-async function extractZip(bundlePath: string, writer: EntryWriter): Promise<WriterResult> {
+/** Each member of the archive in order, unchecked; a file's content must be read (or left) before the next. */
+export async function forEachMember(
+  bundlePath: string,
+  format: 'tar' | 'zip',
+  visit: (entry: ArchiveEntry, content: EntryContent | undefined) => Promise<void>,
+): Promise<void> {
+  if (format === 'tar') {
+    const source = await openTarSource(bundlePath);
+    for await (const { entry, content } of readTarMembers(source)) await visit(entry, content);
+    return;
+  }
+  const zip = await openZip(bundlePath);
   try {
-    const zip = await openZip(bundlePath);
-    try {
-      for await (const { entry, content } of zip.members()) await writer.add(entry, content);
-      return await writer.finish();
-    } finally {
-      zip.close();
-    }
+    for await (const { entry, content } of zip.members()) await visit(entry, content);
   } finally {
-    await writer.close();
+    zip.close();
   }
 }

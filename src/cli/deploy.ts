@@ -31,6 +31,8 @@ interface DeployFlags {
   verbose?: boolean;
   ignoreApplicationStopFailures?: boolean;
   githubToken?: string;
+  dryRun?: boolean;
+  json?: boolean;
 }
 
 function addDeployOptions(command: Command): Command {
@@ -48,6 +50,8 @@ function addDeployOptions(command: Command): Command {
     .option('--ignore-application-stop-failures', 'do not fail the deployment when ApplicationStop or the block-traffic hooks fail')
     // From the environment too, so the token need not show in `ps` or the shell history.
     .addOption(new Option('--github-token <token>', 'token for a private GitHub repository (never logged)').env('CODEDEPLOY_GITHUB_TOKEN'))
+    .option('--dry-run', 'check the revision and print what the deployment would do, writing nothing (exit 1 if it would fail)')
+    .option('--json', 'with --dry-run: print the plan as one JSON object')
     .version(AGENT_VERSION, '-v, --version', 'print the version');
 }
 
@@ -88,9 +92,78 @@ function followFile(path: string, write: (text: string) => void): { pump: () => 
   };
 }
 
+/**
+ * The deployment a local run describes: its spec and events, from the flags. Called with the agent
+ * configuration already loaded; `note` hears how the bundle type was worked out when -t was not given.
+ */
+function localRunFrom(flags: DeployFlags, note: (line: string) => void): { spec: DeploymentSpec; events: string[] } {
+  // Before anything can log it (the spec, a URL, an error); and hooks inherit this process's
+  // environment, so the variable it may have come from goes.
+  registerSecret(flags.githubToken);
+  delete process.env.CODEDEPLOY_GITHUB_TOKEN;
+  const rawEvents = flags.events;
+  const givenEvents = rawEvents === undefined ? undefined : rawEvents.split(',');
+  if (givenEvents && rawEvents) {
+    const problem = checkLocalEventOrder(givenEvents, rawEvents);
+    if (problem) throw new LocalDeployError(problem);
+  }
+  const spec = buildLocalSpec({
+    bundleLocation: flags.bundleLocation ?? process.cwd(),
+    type: flags.type,
+    fileExistsBehavior: flags.fileExistsBehavior,
+    deploymentGroup: flags.deploymentGroup,
+    deploymentGroupName: flags.deploymentGroupName,
+    applicationName: flags.applicationName,
+    events: givenEvents,
+    appspecFilename: flags.appspecFilename,
+    githubToken: flags.githubToken,
+    onNote: note,
+  });
+  return { spec, events: localEventsToRun(givenEvents) };
+}
+
+/**
+ * `deploy --dry-run`: the plan of ../deployment/dry-run.ts, printed; nothing is written (no log file,
+ * no deployment root). Exit 0 when the deployment would get past Install's checks, 1 otherwise.
+ */
+async function dryRun(flags: DeployFlags): Promise<number> {
+  const { config, warnings } = loadAgentConfig(flags.agentConfigurationFile);
+  // With --json, stdout holds the JSON alone.
+  const note = (line: string) => (flags.json ? process.stderr : process.stdout).write(`${line}\n`);
+  for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+  const { spec, events } = localRunFrom(flags, note);
+  const { planDryRun } = await import('../deployment/dry-run.js');
+  const plan = await planDryRun(spec, events, {
+    config,
+    bundleShown: flags.bundleLocation ?? process.cwd(),
+    ignoreApplicationStopFailures: flags.ignoreApplicationStopFailures,
+    checkRoot: () => checkRootWritable(config.root_dir, flags.agentConfigurationFile),
+  });
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
+  } else {
+    const { renderDryRun } = await import('./dry-run-text.js');
+    // https://no-color.org: any non-empty NO_COLOR turns colour off.
+    process.stdout.write(renderDryRun(plan, process.stdout.isTTY === true && !process.env.NO_COLOR));
+  }
+  return plan.ok ? 0 : 1;
+}
+
 async function deploy(flags: DeployFlags): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const err = (line: string) => process.stderr.write(`${line}\n`);
+  if (flags.json && !flags.dryRun) {
+    err('ERROR: --json goes with --dry-run (a deployment prints its progress as text)');
+    return 1;
+  }
+  if (flags.dryRun) {
+    try {
+      return await dryRun(flags);
+    } catch (error) {
+      err(`ERROR: ${error instanceof Error ? error.message : String(error)}`);
+      return 1;
+    }
+  }
   let logger: Logger | undefined;
   let closeLogger: (() => Promise<void>) | undefined;
   try {
@@ -100,29 +173,7 @@ async function deploy(flags: DeployFlags): Promise<number> {
     closeLogger = opened.close;
     for (const warning of warnings) logger.warn(warning);
 
-    // Before anything can log it (the spec, a URL, an error); and hooks inherit this process's
-    // environment, so the variable it may have come from goes.
-    registerSecret(flags.githubToken);
-    delete process.env.CODEDEPLOY_GITHUB_TOKEN;
-    const rawEvents = flags.events;
-    const givenEvents = rawEvents === undefined ? undefined : rawEvents.split(',');
-    if (givenEvents && rawEvents) {
-      const problem = checkLocalEventOrder(givenEvents, rawEvents);
-      if (problem) throw new LocalDeployError(problem);
-    }
-    const spec = buildLocalSpec({
-      bundleLocation: flags.bundleLocation ?? process.cwd(),
-      type: flags.type,
-      fileExistsBehavior: flags.fileExistsBehavior,
-      deploymentGroup: flags.deploymentGroup,
-      deploymentGroupName: flags.deploymentGroupName,
-      applicationName: flags.applicationName,
-      events: givenEvents,
-      appspecFilename: flags.appspecFilename,
-      githubToken: flags.githubToken,
-      onNote: out,
-    });
-    const events = localEventsToRun(givenEvents);
+    const { spec, events } = localRunFrom(flags, out);
     // Known before the deployment starts, so a missing region fails here and not halfway through.
     const aws = spec.revision.type === 'S3' ? await s3Access(spec, config, process.env, logger) : { region: process.env.AWS_REGION };
     const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);

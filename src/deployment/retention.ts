@@ -33,16 +33,10 @@ export function selectRevisionsToDelete(
 }
 
 /**
- * Delete the group's old deployment folders before a new bundle is downloaded. A folder that cannot be
- * deleted is logged and skipped: a full disk is better reported by the download than by this tidy-up.
+ * The group's old deployment folders the next DownloadBundle deletes (full paths), read from the
+ * disk without changing it: what `cleanupOldRevisions` deletes, and what the dry run shows.
  */
-export async function cleanupOldRevisions(
-  rootDir: string,
-  groupId: string,
-  currentDeploymentDir: string,
-  maxRevisions: number,
-  logger: Logger,
-): Promise<string[]> {
+export async function revisionsToDelete(rootDir: string, groupId: string, currentDeploymentDir: string, maxRevisions: number): Promise<string[]> {
   const dir = groupDir(rootDir, groupId);
   let names: string[];
   try {
@@ -63,10 +57,22 @@ export async function cleanupOldRevisions(
   // The pointer holds a full path; only a folder of this group can be protected by it.
   const lastSuccessful =
     lastSuccessfulDir !== undefined && resolve(dirname(lastSuccessfulDir)) === resolve(dir) ? basename(lastSuccessfulDir) : undefined;
-  const doomed = selectRevisionsToDelete(entries, basename(currentDeploymentDir), lastSuccessful, maxRevisions);
+  return selectRevisionsToDelete(entries, basename(currentDeploymentDir), lastSuccessful, maxRevisions).map((name) => join(dir, name));
+}
+
+/**
+ * Delete the group's old deployment folders before a new bundle is downloaded. A folder that cannot be
+ * deleted is logged and skipped: a full disk is better reported by the download than by this tidy-up.
+ */
+export async function cleanupOldRevisions(
+  rootDir: string,
+  groupId: string,
+  currentDeploymentDir: string,
+  maxRevisions: number,
+  logger: Logger,
+): Promise<string[]> {
   const deleted: string[] = [];
-  for (const name of doomed) {
-    const path = join(dir, name);
+  for (const path of await revisionsToDelete(rootDir, groupId, currentDeploymentDir, maxRevisions)) {
     try {
       logger.info(`Deleting old revision ${path} (keeping at most ${maxRevisions} revisions)`);
       await rm(path, { recursive: true, force: true });

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { diskFiles, type RevisionFiles } from '../archive/revision-files.js';
 import { checkBundle } from '../appspec/check-bundle.js';
 import { customEventsOf, customEventsWithoutScripts } from '../appspec/custom-events.js';
 import { findAppSpec } from '../appspec/find.js';
@@ -35,6 +35,8 @@ export interface RevisionCheckInput {
   eventsFromRevision: readonly string[];
   /** How to name a file of the bundle in messages (the deployment-archive copy means little to the user). */
   display?: (path: string) => string;
+  /** Where the revision's files are read: the disk, or an archive read in place (the dry run). */
+  files?: RevisionFiles;
 }
 
 /**
@@ -48,11 +50,12 @@ export interface RevisionCheckInput {
  */
 export async function inspectRevision(input: RevisionCheckInput): Promise<{ problems: AppSpecProblem[]; warnings: AppSpecProblem[]; code: ErrorCodeValue }> {
   const display = input.display ?? ((path: string) => path);
+  const files = input.files ?? diskFiles;
   let appspecPath: string;
   let text: string;
   try {
-    appspecPath = findAppSpec(input.bundleRoot, input.appspecFilename);
-    text = readFileSync(appspecPath, 'utf8');
+    appspecPath = findAppSpec(input.bundleRoot, input.appspecFilename, files);
+    text = files.readText(appspecPath);
   } catch (error) {
     if (!(error instanceof AppSpecError)) throw error;
     return { problems: error.problems.map((problem) => shownIn(problem, input.bundleRoot, display(input.bundleRoot))), warnings: [], code: ErrorCode.UnknownError };
@@ -60,16 +63,18 @@ export async function inspectRevision(input: RevisionCheckInput): Promise<{ prob
   const file = display(appspecPath);
   const parsed = parseAppSpec(text, file, { customEvents: customEventsOf(input.events) });
   const warnings = [...parsed.warnings];
-  if (!parsed.spec) return { problems: parsed.problems, warnings, code: ErrorCode.UnknownError };
+  // Scripts are checked also when other parts of the appspec have problems: every problem at once.
+  const parsedHooks = parsed.spec?.hooks ?? parsed.sections?.hooks;
+  if (!parsedHooks) return { problems: parsed.problems, warnings, code: ErrorCode.UnknownError };
 
-  const problems: AppSpecProblem[] = customEventsWithoutScripts(parsed.spec.hooks, input.events, basename(appspecPath)).map((problem) => ({ ...problem, file }));
+  const problems: AppSpecProblem[] = [...parsed.problems, ...customEventsWithoutScripts(parsedHooks, input.events, basename(appspecPath)).map((problem) => ({ ...problem, file }))];
   const hooks: Record<string, HookScript[]> = {};
   for (const event of input.eventsFromRevision) {
-    if (!isBuiltinEvent(event) && parsed.spec.hooks[event]) hooks[event] = parsed.spec.hooks[event];
+    if (!isBuiltinEvent(event) && parsedHooks[event]) hooks[event] = parsedHooks[event];
   }
-  const bundle = checkBundle({ hooks, files: [] }, parsed.positions, input.bundleRoot);
+  const bundle = checkBundle({ hooks, files: [] }, parsed.positions, input.bundleRoot, files);
   warnings.push(...bundle.warnings);
-  const missingScripts = bundle.problems.length > 0;
+  const missingScripts = bundle.problems.length > 0 && parsed.problems.length === 0;
   problems.push(...bundle.problems);
   warnings.push(...(await missingRunasUsers(hooks, parsed.positions)));
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
