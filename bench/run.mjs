@@ -4,7 +4,9 @@
 //
 //   node bench/run.mjs [--quick] [--only small,many-files,...] [--runs N] [--idle-seconds S]
 //                      [--scale full|quick|tiny] [--no-tmpfs] [--work-dir D] [--cache-dir D]
-//                      [--out BENCHMARKS.md | --no-write]
+//                      [--out BENCHMARKS.md | --no-write] [--executable FILE]
+// `executable` runs start and idle again with the single executable (default: built by scripts/sea.mjs).
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -15,10 +17,12 @@ import { machineInfo, prepareWorkDir } from './lib/machine.mjs';
 import { markdownSection, terminalTable, writeBenchmarksFile } from './lib/report.mjs';
 import { backgroundScenario, bigFileScenarios, hookOutputScenario, manyFilesScenarios, smallScenario } from './scenarios/deploy.mjs';
 import { idleAndPollToAckScenarios, startScenario } from './scenarios/daemon.mjs';
+import { ensureRuntime, HOST_ARCH } from '../scripts/runtime.mjs';
+import { buildExecutable } from '../scripts/sea.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-const SCENARIOS = ['start', 'small', 'hook-output', 'background', 'many-files', 'big-file', 'idle'];
+const SCENARIOS = ['start', 'small', 'hook-output', 'background', 'many-files', 'big-file', 'idle', 'executable'];
 
 const { values: flags } = parseArgs({
   options: {
@@ -32,6 +36,7 @@ const { values: flags } = parseArgs({
     'cache-dir': { type: 'string' },
     out: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
+    executable: { type: 'string' },
   },
 });
 
@@ -110,6 +115,19 @@ try {
   if (want('many-files')) await step('many-files', () => manyFilesScenarios(ctx));
   if (want('big-file')) await step('big-file', () => bigFileScenarios(ctx));
   if (want('idle') || want('poll-to-ack')) await step('idle + poll-to-ack', () => idleAndPollToAckScenarios(ctx));
+  if (want('executable')) {
+    // The single executable for this machine (built, or taken from the build cache, by scripts/sea.mjs).
+    const runtime = ensureRuntime(HOST_ARCH, { log });
+    const executable = flags.executable ? resolve(flags.executable) : await buildExecutable({ log });
+    log(`executable: ${relative(repoRoot, executable)}`);
+    // A file just written sits in the page cache in large folios, and mapping it then makes the process's
+    // file-backed RSS about 16 MB larger than when the same file is read in from disk (after a boot or an
+    // install): drop the file's cached pages so every run measures the latter (docs/decisions.md).
+    execFileSync('sync', [executable]);
+    execFileSync('dd', [`if=${executable}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
+    await step('start (executable)', () => startScenario(ctx, { executable, runtime }));
+    await step('idle + poll-to-ack (executable)', () => idleAndPollToAckScenarios(ctx, { executable }));
+  }
 } finally {
   work.release();
 }
