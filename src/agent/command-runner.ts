@@ -107,7 +107,16 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
   let releaseGroup: (() => void) | undefined;
   try {
     spec = await fetchSpec(deps, command);
-    releaseGroup = await deps.groupLock.acquire(spec.deploymentGroupId);
+    const releaseInProcess = await deps.groupLock.acquire(spec.deploymentGroupId);
+    releaseGroup = releaseInProcess;
+    // Across processes too: a local `deploy` of this group is refused while the command runs, and this
+    // command is refused (failed, with the holder named) while a local `deploy` runs.
+    const { lockDeploymentGroup } = await import('../deployment/group-lock.js');
+    const crossProcess = await lockDeploymentGroup(deps.config.root_dir, spec.deploymentGroupId);
+    releaseGroup = () => {
+      crossProcess.release();
+      releaseInProcess();
+    };
     deps.onProgress?.(command, { spec, phase: 'acknowledging' });
     const noop = await isNoop(deps, command, spec);
     const ack = await api.putHostCommandAcknowledgement(id, ackDiagnostics(noop));
