@@ -172,6 +172,8 @@ async function deploy(flags: DeployFlags): Promise<number> {
     logger = opened.logger;
     closeLogger = opened.close;
     for (const warning of warnings) logger.warn(warning);
+    // Unknown and repeated keys are said where the user looks, not only in the log (the built-in defaults are no news).
+    if (config.config_file !== undefined) for (const warning of warnings) err(`warning: ${warning}`);
 
     const { spec, events } = localRunFrom(flags, out);
     // Known before the deployment starts, so a missing region fails here and not halfway through.
