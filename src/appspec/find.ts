@@ -1,8 +1,64 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { diskFiles, type RevisionFiles } from '../archive/revision-files.js';
 import { AppSpecError } from '../report/errors.js';
 
 export const DEFAULT_APPSPEC_NAMES = ['appspec.yml', 'appspec.yaml'] as const;
+
+/**
+ * Most an AppSpec file may weigh. Real ones are a few KB (a thousand files entries is about 100 KB);
+ * a larger file is not an appspec, and parsing megabytes of YAML would cost the agent memory and time
+ * for nothing.
+ */
+export const MAX_APPSPEC_BYTES = 1024 * 1024;
+
+function tooLarge(shownAs: string, size: number): AppSpecError {
+  return new AppSpecError([{
+    file: shownAs,
+    message: `the AppSpec file is ${size} bytes; an AppSpec file is at most ${MAX_APPSPEC_BYTES} bytes (1 MiB), real ones are a few KB`,
+    hint: 'is this the AppSpec file? List files by folder (a files entry copies a whole folder) rather than one entry per file',
+  }]);
+}
+
+/**
+ * The AppSpec file's text, refused with an AppSpecError naming it when it is over MAX_APPSPEC_BYTES or
+ * unreadable. On the disk it is measured before it is read; another view (an archive read whole by the
+ * dry run) has it in memory already.
+ */
+export function readAppSpecText(path: string, shownAs = path, files: RevisionFiles = diskFiles): string {
+  if (files !== diskFiles) {
+    let text: string;
+    try {
+      text = files.readText(path);
+    } catch (error) {
+      throw new AppSpecError([{ file: shownAs, message: `cannot read the AppSpec file: ${(error as Error).message}` }]);
+    }
+    const size = Buffer.byteLength(text);
+    if (size > MAX_APPSPEC_BYTES) throw tooLarge(shownAs, size);
+    return text;
+  }
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw new AppSpecError([{ file: shownAs, message: `cannot read the AppSpec file: ${(error as Error).message}` }]);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > MAX_APPSPEC_BYTES) throw tooLarge(shownAs, size);
+    // Read through the descriptor that was measured: the file cannot grow between the check and the read.
+    const buffer = Buffer.alloc(size);
+    let length = 0;
+    while (length < size) {
+      const read = readSync(fd, buffer, length, size - length, length);
+      if (read === 0) break;
+      length += read;
+    }
+    return buffer.subarray(0, length).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
 
 const APPSPEC_DOC_URL = 'http://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file.html';
 

@@ -1,10 +1,11 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import type { ArchiveEntry, EntryContent } from './archive-entry.js';
 import { toArchiveFailure } from './archive-failure.js';
+import { BundleBudget, DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO, DEFAULT_MAX_BUNDLE_UNPACKED_MB, type BundleLimits } from './bundle-limits.js';
 import { refuseSymlinksEscapingAfterStrip } from './entry-safety.js';
-import { EntryWriter, type WriterResult } from './entry-writer.js';
+import { EntryWriter, type EntryWriterOptions, type WriterResult } from './entry-writer.js';
 import { stripTempDirFor, stripTopDirectory } from './strip-top-directory.js';
 import { readTarMembers } from './tar-entries.js';
 import { openTarSource } from './tar-source.js';
@@ -17,7 +18,16 @@ export interface UnpackOptions {
   stripSingleTopDirectory?: boolean;
   logger?: Logger;
   signal?: AbortSignal;
+  /** What the bundle may unpack to (bundle-limits.ts); default the configuration's defaults. */
+  limits?: BundleLimits;
+  /** Unpack a skeleton: only this many leading bytes of each file (see EntryWriter). */
+  contentBytes?: EntryWriterOptions['contentBytes'];
 }
+
+export const DEFAULT_BUNDLE_LIMITS: BundleLimits = {
+  maxUnpackedBytes: DEFAULT_MAX_BUNDLE_UNPACKED_MB * 1024 * 1024,
+  maxCompressionRatio: DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO,
+};
 
 export interface UnpackResult {
   /** Files, directories and links created. */
@@ -50,10 +60,11 @@ export async function unpackBundle(
   const format = bundleType === 'zip' ? 'zip' : 'tar';
   signal?.throwIfAborted();
   const started = performance.now();
-  // unzip (without -X) never restores owners; tar -p does, but only as root.
-  const writer = new EntryWriter(destDir, { preserveOwner: format === 'tar' && process.getuid?.() === 0, logger, signal });
   let stripping = false;
   try {
+    const budget = new BundleBudget(options.limits ?? DEFAULT_BUNDLE_LIMITS, (await stat(bundlePath)).size);
+    // unzip (without -X) never restores owners; tar -p does, but only as root.
+    const writer = new EntryWriter(destDir, { preserveOwner: format === 'tar' && process.getuid?.() === 0, logger, signal, budget, contentBytes: options.contentBytes });
     await rm(destDir, { recursive: true, force: true });
     await mkdir(destDir, { recursive: true });
     const written = await readArchiveInto(bundlePath, format, writer);

@@ -5,7 +5,9 @@ import type { Command } from 'commander';
 import { archiveTypeFromContents, archiveTypeFromName, type ArchiveType } from '../archive/bundle-type.js';
 import { checkBundle } from '../appspec/check-bundle.js';
 import { customEventsOf, customEventsWithoutScripts } from '../appspec/custom-events.js';
-import { findAppSpec } from '../appspec/find.js';
+import { DEFAULT_APPSPEC_NAMES, MAX_APPSPEC_BYTES, findAppSpec, readAppSpecText } from '../appspec/find.js';
+import type { ArchiveEntry } from '../archive/archive-entry.js';
+import { bundleLimitsOf, type BundleLimits } from '../archive/bundle-limits.js';
 import { parseAppSpec } from '../appspec/parse.js';
 import { loadAgentConfig } from '../config/agent-config.js';
 import { missingRunasUsers } from '../deployment/revision-check.js';
@@ -50,9 +52,10 @@ export function register(program: Command): void {
 export async function validateTarget(path: string, options: ValidateOptions = {}): Promise<ValidationReport> {
   const problems: AppSpecProblem[] = [];
   const warnings: AppSpecProblem[] = [];
-  if (options.config !== undefined) checkConfig(options.config, problems, warnings);
+  // An archive is held to the limits of the configuration it would be deployed with.
+  const limits = options.config !== undefined ? checkConfig(options.config, problems, warnings) : undefined;
 
-  const target = await openTarget(path, options);
+  const target = await openTarget(path, options, limits);
   try {
     if ('problem' in target) {
       problems.push(target.problem);
@@ -75,7 +78,27 @@ interface Target {
   cleanup?: () => void;
 }
 
-async function openTarget(path: string, options: ValidateOptions): Promise<Target | { problem: AppSpecProblem }> {
+/**
+ * What of each file of an archive validate keeps: the appspec candidates whole (one byte over the cap, so
+ * an oversized one is still seen as such), the first 512 bytes of the first files (a script's #! line),
+ * nothing of the rest. So a skeleton of the bundle lands in $TMPDIR, with every check of a real unpack,
+ * and a bundle of gigabytes costs a few blocks per file, never its size.
+ */
+const SKELETON_HEAD_BYTES = 512;
+const SKELETON_FILES_WITH_HEADS = 10_000;
+
+function skeletonBytes(appspecFilename: string | undefined): (entry: ArchiveEntry) => number {
+  const appspecNames = new Set<string>([...DEFAULT_APPSPEC_NAMES, ...(appspecFilename ? [basename(appspecFilename)] : [])]);
+  let withHeads = 0;
+  return (entry) => {
+    // At the top, or in the one folder a GitHub archive wraps the revision in.
+    const depth = entry.path.replace(/^(\.\/)+/, '').split('/').filter(Boolean).length;
+    if (depth <= 2 && appspecNames.has(basename(entry.path))) return MAX_APPSPEC_BYTES + 1;
+    return withHeads++ < SKELETON_FILES_WITH_HEADS ? SKELETON_HEAD_BYTES : 0;
+  };
+}
+
+async function openTarget(path: string, options: ValidateOptions, limits: BundleLimits | undefined): Promise<Target | { problem: AppSpecProblem }> {
   const absolute = resolve(path);
   const stats = statOrUndefined(absolute);
   if (stats === undefined) return { problem: { message: `${path} does not exist`, hint: 'give a bundle folder, an archive or an appspec file' } };
@@ -99,7 +122,7 @@ async function openTarget(path: string, options: ValidateOptions): Promise<Targe
   try {
     // Imported lazily: only archives need it.
     const { unpackBundle } = await import('../archive/unpack.js');
-    await unpackBundle(absolute, archiveType, unpacked, { stripSingleTopDirectory: true });
+    await unpackBundle(absolute, archiveType, unpacked, { stripSingleTopDirectory: true, limits, contentBytes: skeletonBytes(options.appspecFilename) });
   } catch (error) {
     cleanup();
     return { problem: { file: path, message: `cannot unpack ${path} as a ${archiveType} archive: ${error instanceof Error ? error.message : String(error)}` } };
@@ -134,42 +157,53 @@ async function checkAppSpec(target: Target, options: ValidateOptions, problems: 
   const file = target.display(appspecPath);
   let text: string;
   try {
-    text = readFileSync(appspecPath, 'utf8');
+    text = readAppSpecText(appspecPath, file);
   } catch (error) {
-    problems.push({ file, message: `cannot read the AppSpec file: ${(error as Error).message}` });
+    if (!(error instanceof AppSpecError)) throw error;
+    for (const item of error.problems) problems.push(item);
     return;
   }
   const parsed = parseAppSpec(text, file, { customEvents: customEventsOf(events) });
-  problems.push(...parsed.problems);
-  warnings.push(...parsed.warnings);
+  for (const item of parsed.problems) problems.push(item);
+  for (const item of parsed.warnings) warnings.push(item);
   if (parsed.sections) {
     const bundle = checkBundle(parsed.sections, parsed.positions, target.bundleRoot);
-    problems.push(...bundle.problems);
-    warnings.push(...bundle.warnings);
-    warnings.push(...(await missingRunasUsers(parsed.sections.hooks, parsed.positions)));
-    problems.push(...customEventsWithoutScripts(parsed.sections.hooks, events, basename(appspecPath)).map((problem) => ({ ...problem, file })));
+    for (const item of bundle.problems) problems.push(item);
+    for (const item of bundle.warnings) warnings.push(item);
+    for (const item of await missingRunasUsers(parsed.sections.hooks, parsed.positions)) warnings.push(item);
+    for (const item of customEventsWithoutScripts(parsed.sections.hooks, events, basename(appspecPath)).map((problem) => ({ ...problem, file }))) problems.push(item);
   }
 }
 
-function checkConfig(configFile: string, problems: AppSpecProblem[], warnings: AppSpecProblem[]): void {
+function checkConfig(configFile: string, problems: AppSpecProblem[], warnings: AppSpecProblem[]): BundleLimits | undefined {
   try {
-    for (const message of loadAgentConfig(configFile).warnings) warnings.push({ file: configFile, message });
+    const loaded = loadAgentConfig(configFile);
+    for (const message of loaded.warnings) warnings.push({ file: configFile, message });
+    return bundleLimitsOf(loaded.config);
   } catch (error) {
     if (!(error instanceof AgentError)) throw error;
     problems.push({ file: configFile, message: error.message });
+    return undefined;
   }
 }
 
-/** Compiler-style lines (`file:line:col: error: message (hint)`), in file order, then a summary line. */
-export function formatReport(report: ValidationReport, path: string): string {
-  const lines = [
+/** Lines printed at most; the rest are counted (all of them are in --json). */
+export const MAX_PRINTED_PROBLEMS = 200;
+
+/**
+ * Compiler-style lines (`file:line:col: error: message (hint)`), in file order, then a summary line. At
+ * most MAX_PRINTED_PROBLEMS lines: an appspec generated wrong can hold a problem per line, and a screen of
+ * the first ones says as much as a hundred thousand.
+ */
+export function formatReport(report: ValidationReport, path: string, maxLines = MAX_PRINTED_PROBLEMS): string {
+  const all = [
     ...report.problems.map((problem) => ({ problem, severity: 'error' })),
     ...report.warnings.map((problem) => ({ problem, severity: 'warning' })),
-  ]
-    .sort((a, b) =>
-      (a.problem.file ?? '').localeCompare(b.problem.file ?? '') || (a.problem.line ?? 0) - (b.problem.line ?? 0) || (a.problem.col ?? 0) - (b.problem.col ?? 0))
-    .map(({ problem, severity }) => `${where(problem)}${severity}: ${problem.message}${problem.hint ? ` (${problem.hint})` : ''}`);
+  ].sort((a, b) =>
+    (a.problem.file ?? '').localeCompare(b.problem.file ?? '') || (a.problem.line ?? 0) - (b.problem.line ?? 0) || (a.problem.col ?? 0) - (b.problem.col ?? 0));
+  const lines = all.slice(0, maxLines).map(({ problem, severity }) => `${where(problem)}${severity}: ${problem.message}${problem.hint ? ` (${problem.hint})` : ''}`);
   const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (all.length > maxLines) lines.push(`... ${count(all.length - maxLines, 'more problem')} not shown (--json lists them all)`);
   const summary = report.ok
     ? `${path}: AppSpec file valid${report.warnings.length > 0 ? ` (${count(report.warnings.length, 'warning')})` : ''}`
     : `${path}: ${count(report.problems.length, 'error')}, ${count(report.warnings.length, 'warning')}`;

@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { isMap, isScalar, parseDocument, type Document } from 'yaml';
 import { ConfigError } from '../report/errors.js';
 import { parseListenAddress } from './listen-address.js';
+import { DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO, DEFAULT_MAX_BUNDLE_UNPACKED_MB } from '../archive/bundle-limits.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/codedeploy-agent/conf/codedeployagent.yml';
 
@@ -78,6 +79,10 @@ export interface AgentConfig {
   operator_hooks_dir: string;
   /** Timeout of each operator hook (then SIGTERM, hook_kill_grace_seconds, SIGKILL, as for bundle hooks). */
   operator_hook_timeout_seconds: number;
+  /** Most a bundle may unpack to, in MiB (archive/bundle-limits.ts). */
+  max_bundle_unpacked_mb: number;
+  /** Most a bundle may unpack to, as a multiple of its own size (a compression bomb goes past it at once). */
+  max_bundle_compression_ratio: number;
 }
 
 export interface LoadedConfig {
@@ -135,6 +140,8 @@ const SCHEMA: Record<keyof Omit<AgentConfig, 'config_file'>, { kind: Kind; defau
   health_poll_failure_seconds: { kind: 'number', default: 300 },
   operator_hooks_dir: { kind: 'string', default: '/etc/codedeploy-agent/hooks.d' },
   operator_hook_timeout_seconds: { kind: 'number', default: 300 },
+  max_bundle_unpacked_mb: { kind: 'integer', default: DEFAULT_MAX_BUNDLE_UNPACKED_MB },
+  max_bundle_compression_ratio: { kind: 'number', default: DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO },
 };
 
 /** Keys the anchor reads (or used to) that this agent accepts without using them. */
@@ -212,7 +219,7 @@ function checkRanges(config: AgentConfig, file: string): void {
     'hook_output_grace_seconds', 'startup_splay_seconds', 'max_poll_backoff_seconds'] as const) {
     if (config[key] < 0) throw fail(key, 'a number of 0 or more');
   }
-  for (const key of ['health_poll_failure_seconds', 'operator_hook_timeout_seconds'] as const) {
+  for (const key of ['health_poll_failure_seconds', 'operator_hook_timeout_seconds', 'max_bundle_unpacked_mb', 'max_bundle_compression_ratio'] as const) {
     if (!(config[key] > 0)) throw fail(key, 'a number above 0');
   }
 }
