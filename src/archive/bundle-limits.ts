@@ -18,8 +18,7 @@ export interface BundleLimits {
   maxCompressionRatio: number;
 }
 
-export const DEFAULT_MAX_BUNDLE_UNPACKED_MB = 32 * 1024;
-export const DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO = 500;
+export { DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO, DEFAULT_MAX_BUNDLE_UNPACKED_MB } from '../config/agent-config.js';
 export const RATIO_FLOOR_BYTES = 256 * 1024 * 1024;
 
 const MB = 1024 * 1024;

@@ -9,7 +9,7 @@ import { runLocalDeployment, type EventOutcome } from '../deployment/run-local-d
 import type { DeploymentSpec } from '../deployment/spec-types.js';
 import type { Logger } from '../log/logger.js';
 import { registerSecret } from '../log/redact.js';
-import { registerEnvironmentSecrets } from '../hooks/hook-environment.js';
+import { registerEnvironmentSecrets } from '../log/environment-secrets.js';
 import { formatProblem } from '../report/errors.js';
 import { ProgressTracker, revisionLabel } from '../revision/progress.js';
 import { ImdsClient } from '../service/imds.js';
@@ -176,7 +176,7 @@ async function deploy(flags: DeployFlags): Promise<number> {
     // Unknown and repeated keys are said where the user looks, not only in the log (the built-in defaults are no news).
     if (config.config_file !== undefined) for (const warning of warnings) err(`warning: ${warning}`);
 
-    registerEnvironmentSecrets(process.env, config.proxy_uri, registerSecret);
+    registerEnvironmentSecrets(process.env, config.proxy_uri);
     const { spec, events } = localRunFrom(flags, out);
     // Known before the deployment starts, so a missing region fails here and not halfway through.
     const aws = spec.revision.type === 'S3' ? await s3Access(spec, config, process.env, logger) : { region: process.env.AWS_REGION };

@@ -3,7 +3,10 @@ import { isAbsolute, resolve } from 'node:path';
 import { isMap, isScalar, parseDocument, type Document } from 'yaml';
 import { ConfigError } from '../report/errors.js';
 import { parseListenAddress } from './listen-address.js';
-import { DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO, DEFAULT_MAX_BUNDLE_UNPACKED_MB } from '../archive/bundle-limits.js';
+
+/** Defaults of the bundle limits (archive/bundle-limits.ts says why these numbers). */
+export const DEFAULT_MAX_BUNDLE_UNPACKED_MB = 32 * 1024;
+export const DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO = 500;
 
 export const DEFAULT_CONFIG_FILE = '/etc/codedeploy-agent/conf/codedeployagent.yml';
 
