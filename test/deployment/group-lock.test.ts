@@ -4,7 +4,7 @@
  * child, and a lock file swapped for a symlink.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { AgentWorld, localRevision, payloadOf, waitForDeployment } from '../agen
 import { DeploymentGroupBusyError, describeThisProcess, lockDeploymentGroup } from '../../src/deployment/group-lock.js';
 import { groupLockFile } from '../../src/deployment/layout.js';
 import { AGENT_BIN, runCli } from '../helpers/cli.js';
+import { HostileUser, hostileUserMissing, letEveryoneIn } from '../helpers/hostile-user.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const tmp = makeTempDir('cda-group-lock-');
@@ -193,5 +194,51 @@ describe('the deployment group lock', () => {
 
   it('describes the holder without the secrets of its command line', () => {
     expect(describeThisProcess(['/usr/bin/node', '/opt/codedeploy-agent/bin/codedeploy-agent.mjs', 'deploy', '-g', 'web'])).toBe('codedeploy-agent deploy -g web');
+  });
+});
+
+describe.skipIf(hostileUserMissing())('the deployment group lock against a local user', () => {
+  let mallory: HostileUser;
+  afterAll(async () => {
+    await mallory?.remove();
+  });
+
+  it('never writes through a symlink a user races into place of the lock file', async () => {
+    mallory = HostileUser.create('lock');
+    letEveryoneIn(tmp.dir);
+    const victim = join(tmp.dir, 'victim-lock.txt');
+    writeFileSync(victim, 'must not change\n', { mode: 0o600 });
+    const instructions = join(root, 'deployment-instructions');
+    mkdirSync(instructions, { recursive: true });
+    // A misconfigured host: the user may write the folder of the lock files.
+    chownSync(instructions, mallory.uid, mallory.gid);
+    const lockPath = groupLockFile(root, 'raced');
+    mallory.race(`rm -f '${lockPath}'; ln -s '${victim}' '${lockPath}' 2>/dev/null; rm -f '${lockPath}'; : > '${lockPath}'`, 30);
+    // The race is under way once the user's own files appear there.
+    const started = Date.now() + 20_000;
+    while (!(existsSync(lockPath) && lstatSync(lockPath).uid === mallory.uid)) {
+      if (Date.now() > started) throw new Error('the user\'s race did not start');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const dir = join(tmp.dir, 'raced-bundle');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'appspec.yml'), 'version: 0.0\nos: linux\n');
+    let refusals = 0;
+    const deadline = Date.now() + 15_000;
+    for (let round = 0; round < 8 && Date.now() < deadline; round++) {
+      const result = await runCli(['deploy', '-c', configFile, '-l', dir, '-g', 'raced']);
+      if (result.exitCode !== 0) {
+        refusals++;
+        // Every refusal is one of the lock's: a symlink, or a file that is not the agent's.
+        expect(result.stderr).toMatch(/the lock file .* (is a symbolic link|is owned by uid|is not a plain file)|was not found|ENOENT/);
+      }
+    }
+    await mallory.stopRaces();
+    expect(readFileSync(victim, 'utf8')).toBe('must not change\n');
+    expect(statSync(victim).mode & 0o7777).toBe(0o600);
+    expect(statSync(victim).uid).toBe(0);
+    // The race was real: the user's files kept the agent from taking the lock at least once.
+    expect(refusals).toBeGreaterThan(0);
+    chownSync(instructions, 0, 0);
   });
 });
