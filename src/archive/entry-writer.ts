@@ -77,6 +77,7 @@ export class EntryWriter {
   readonly #directoryAttributes = new Map<string, InodeAttributes>();
   #entries = 0;
   #bytes = 0;
+  #directoriesRestored = false;
 
   /** `root`: the folder to unpack into, or another target (the dry run's manifest). */
   constructor(root: string | UnpackTarget, options: EntryWriterOptions = {}) {
@@ -88,6 +89,14 @@ export class EntryWriter {
     this.#budget = options.budget;
     this.#contentBytes = options.contentBytes;
     this.#owners = options.preserveOwner ? new OwnerLookup() : undefined;
+  }
+
+  /**
+   * Whether folders may now carry the archive's owners (restored at the end of finish()): until then every
+   * folder is this process's, and removing the tree cannot be raced by another user.
+   */
+  get directoriesRestored(): boolean {
+    return this.#directoriesRestored;
   }
 
   /** Checks and writes one entry. */
@@ -143,6 +152,7 @@ export class EntryWriter {
     // Deepest first, so no directory is locked before its children are done.
     const depthOf = (path: string) => (path === '' ? 0 : path.split('/').length);
     const directories = [...this.#directoryAttributes].sort(([a], [b]) => depthOf(b) - depthOf(a));
+    this.#directoriesRestored = true;
     for (const [path, attributes] of directories) {
       this.#target.restoreDirectory(path, attributes);
       await this.#loop.maybeYield();
