@@ -25,11 +25,6 @@ export interface EntryWriterOptions {
   smallFileLimit?: number;
   /** What the bundle may unpack to; each file is charged before it is written. */
   budget?: BundleBudget;
-  /**
-   * A skeleton of the bundle (what `validate` needs): only this many leading bytes of each file are
-   * written, the rest is read and dropped. Every check on names, links and limits still runs.
-   */
-  contentBytes?: (entry: ArchiveEntry) => number;
 }
 
 export interface WriterResult {
@@ -59,7 +54,6 @@ export class EntryWriter {
   readonly #logger: Logger;
   readonly #signal: AbortSignal | undefined;
   readonly #budget: BundleBudget | undefined;
-  readonly #contentBytes: ((entry: ArchiveEntry) => number) | undefined;
   readonly #owners: OwnerLookup | undefined;
   /** Unpacked inodes' access time (seconds): when the unpacking started. */
   readonly #now = Date.now() / 1000;
@@ -87,7 +81,6 @@ export class EntryWriter {
     this.#logger = options.logger ?? silentLogger;
     this.#signal = options.signal;
     this.#budget = options.budget;
-    this.#contentBytes = options.contentBytes;
     this.#owners = options.preserveOwner ? new OwnerLookup() : undefined;
   }
 
@@ -115,13 +108,6 @@ export class EntryWriter {
       case 'file':
         if (!content) throw new Error(`file entry '${entry.path}' has no content`);
         this.#budget?.charge(entry.path, entry.size);
-        if (this.#contentBytes) {
-          const keep = Math.max(0, Math.min(entry.size, this.#contentBytes(entry)));
-          if (keep < entry.size) {
-            await this.#file(path, { ...entry, size: keep }, await headOf(content, keep));
-            break;
-          }
-        }
         await this.#file(path, entry, content);
         break;
       case 'symlink':
@@ -280,25 +266,4 @@ export class EntryWriter {
       this.#target.hardlink(inode, path);
     }
   }
-}
-
-/** The first `length` bytes of an entry's content; the rest is left for the reader to skip. */
-async function headOf(content: EntryContent, length: number): Promise<EntryContent> {
-  const parts: Buffer[] = [];
-  let have = 0;
-  if (length > 0) {
-    for await (const chunk of content.chunks()) {
-      parts.push(chunk.subarray(0, length - have));
-      have += Math.min(chunk.length, length - have);
-      if (have >= length) break;
-    }
-  }
-  const head = Buffer.concat(parts, have);
-  return {
-    size: head.length,
-    readAll: async () => head,
-    async *chunks() {
-      if (head.length > 0) yield head;
-    },
-  };
 }

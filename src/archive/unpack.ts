@@ -6,7 +6,7 @@ import type { ArchiveEntry, EntryContent } from './archive-entry.js';
 import { toArchiveFailure } from './archive-failure.js';
 import { BundleBudget, DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO, DEFAULT_MAX_BUNDLE_UNPACKED_MB, type BundleLimits } from './bundle-limits.js';
 import { refuseSymlinksEscapingAfterStrip } from './entry-safety.js';
-import { EntryWriter, type EntryWriterOptions, type WriterResult } from './entry-writer.js';
+import { EntryWriter, type WriterResult } from './entry-writer.js';
 import { stripTempDirFor, stripTopDirectory } from './strip-top-directory.js';
 import { readTarMembers } from './tar-entries.js';
 import { openTarSource } from './tar-source.js';
@@ -21,8 +21,6 @@ export interface UnpackOptions {
   signal?: AbortSignal;
   /** What the bundle may unpack to (bundle-limits.ts); default the configuration's defaults. */
   limits?: BundleLimits;
-  /** Unpack a skeleton: only this many leading bytes of each file (see EntryWriter). */
-  contentBytes?: EntryWriterOptions['contentBytes'];
 }
 
 export const DEFAULT_BUNDLE_LIMITS: BundleLimits = {
@@ -66,8 +64,7 @@ export async function unpackBundle(
   try {
     const budget = new BundleBudget(options.limits ?? DEFAULT_BUNDLE_LIMITS, (await stat(bundlePath)).size);
     // unzip (without -X) never restores owners; tar -p does, but only as root.
-    // A skeleton (validate) never takes the archive's owners: it is read by this user and removed.
-    writer = new EntryWriter(destDir, { preserveOwner: format === 'tar' && process.getuid?.() === 0 && !options.contentBytes, logger, signal, budget, contentBytes: options.contentBytes });
+    writer = new EntryWriter(destDir, { preserveOwner: format === 'tar' && process.getuid?.() === 0, logger, signal, budget });
     // A folder left by an earlier attempt may hold folders of the archive's owners: removed without following a symlink.
     if (await exists(destDir)) await removeTree(destDir);
     await mkdir(destDir, { recursive: true });

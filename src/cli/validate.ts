@@ -1,13 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, type Stats } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { archiveTypeFromContents, archiveTypeFromName, type ArchiveType } from '../archive/bundle-type.js';
 import { checkBundle } from '../appspec/check-bundle.js';
 import { customEventsOf, customEventsWithoutScripts } from '../appspec/custom-events.js';
-import { DEFAULT_APPSPEC_NAMES, MAX_APPSPEC_BYTES, findAppSpec, readAppSpecText } from '../appspec/find.js';
-import type { ArchiveEntry } from '../archive/archive-entry.js';
+import { findAppSpec, readAppSpecText } from '../appspec/find.js';
 import { bundleLimitsOf, type BundleLimits } from '../archive/bundle-limits.js';
+import { diskFiles, type RevisionFiles } from '../archive/revision-files.js';
 import { parseAppSpec } from '../appspec/parse.js';
 import { loadAgentConfig } from '../config/agent-config.js';
 import { missingRunasUsers } from '../deployment/revision-check.js';
@@ -56,15 +55,8 @@ export async function validateTarget(path: string, options: ValidateOptions = {}
   const limits = options.config !== undefined ? checkConfig(options.config, problems, warnings) : undefined;
 
   const target = await openTarget(path, options, limits);
-  try {
-    if ('problem' in target) {
-      problems.push(target.problem);
-    } else {
-      await checkAppSpec(target, options, problems, warnings);
-    }
-  } finally {
-    if ('cleanup' in target) target.cleanup?.();
-  }
+  if ('problem' in target) problems.push(target.problem);
+  else await checkAppSpec(target, options, problems, warnings);
   return { ok: problems.length === 0, problems, warnings };
 }
 
@@ -73,29 +65,10 @@ interface Target {
   bundleRoot: string;
   /** The appspec file itself, when PATH named it. */
   appspecFile?: string;
-  /** How to show files of the bundle in messages (the temp folder of an archive means nothing to the user). */
+  /** How to show files of the bundle in messages. */
   display: (file: string) => string;
-  cleanup?: () => void;
-}
-
-/**
- * What of each file of an archive validate keeps: the appspec candidates whole (one byte over the cap, so
- * an oversized one is still seen as such), the first 512 bytes of the first files (a script's #! line),
- * nothing of the rest. So a skeleton of the bundle lands in $TMPDIR, with every check of a real unpack,
- * and a bundle of gigabytes costs a few blocks per file, never its size.
- */
-const SKELETON_HEAD_BYTES = 512;
-const SKELETON_FILES_WITH_HEADS = 10_000;
-
-function skeletonBytes(appspecFilename: string | undefined): (entry: ArchiveEntry) => number {
-  const appspecNames = new Set<string>([...DEFAULT_APPSPEC_NAMES, ...(appspecFilename ? [basename(appspecFilename)] : [])]);
-  let withHeads = 0;
-  return (entry) => {
-    // At the top, or in the one folder a GitHub archive wraps the revision in.
-    const depth = entry.path.replace(/^(\.\/)+/, '').split('/').filter(Boolean).length;
-    if (depth <= 2 && appspecNames.has(basename(entry.path))) return MAX_APPSPEC_BYTES + 1;
-    return withHeads++ < SKELETON_FILES_WITH_HEADS ? SKELETON_HEAD_BYTES : 0;
-  };
+  /** The bundle's files: the disk, or an archive read into memory (nothing of it is written anywhere). */
+  files: RevisionFiles;
 }
 
 async function openTarget(path: string, options: ValidateOptions, limits: BundleLimits | undefined): Promise<Target | { problem: AppSpecProblem }> {
@@ -110,24 +83,23 @@ async function openTarget(path: string, options: ValidateOptions, limits: Bundle
     if (options.type !== undefined && options.type !== 'directory') {
       return { problem: { message: `${path} is a folder, but --type says it is a ${options.type} archive`, hint: 'leave out --type for a folder' } };
     }
-    return { bundleRoot: absolute, display: underPath };
+    return { bundleRoot: absolute, display: underPath, files: diskFiles };
   }
   const archiveType = options.type === 'directory' ? undefined : ((options.type as ArchiveType | undefined) ?? archiveTypeFromContents(absolute) ?? archiveTypeFromName(absolute));
   if (archiveType === undefined) {
     if (options.type === 'directory') return { problem: { message: `${path} is a file, but --type says it is a folder` } };
-    return { bundleRoot: dirname(absolute), appspecFile: absolute, display: (file) => join(dirname(path), relative(dirname(absolute), file)) };
+    return { bundleRoot: dirname(absolute), appspecFile: absolute, display: (file) => join(dirname(path), relative(dirname(absolute), file)), files: diskFiles };
   }
-  const unpacked = mkdtempSync(join(tmpdir(), 'codedeploy-validate-'));
-  const cleanup = () => rmSync(unpacked, { recursive: true, force: true });
   try {
-    // Imported lazily: only archives need it.
-    const { unpackBundle } = await import('../archive/unpack.js');
-    await unpackBundle(absolute, archiveType, unpacked, { stripSingleTopDirectory: true, limits, contentBytes: skeletonBytes(options.appspecFilename) });
+    // Read as the dry run reads it: through the unpacker's checks and the bundle limits, into memory
+    // (the appspec's text, the first bytes of scripts), so $TMPDIR never holds any of it. Loaded
+    // lazily: only archives need it.
+    const { readBundleManifest, appspecCandidates } = await import('../archive/bundle-manifest.js');
+    const manifest = await readBundleManifest(absolute, archiveType, { root: absolute, keepText: appspecCandidates(options.appspecFilename), limits });
+    return { bundleRoot: absolute, display: (file) => (file === absolute ? path : `${path}/${relative(absolute, file)}`), files: manifest };
   } catch (error) {
-    cleanup();
     return { problem: { file: path, message: `cannot unpack ${path} as a ${archiveType} archive: ${error instanceof Error ? error.message : String(error)}` } };
   }
-  return { bundleRoot: unpacked, display: (file) => (file === unpacked ? path : `${path}/${relative(unpacked, file)}`), cleanup };
 }
 
 /**
@@ -139,10 +111,10 @@ async function checkAppSpec(target: Target, options: ValidateOptions, problems: 
   const events = options.events?.split(',').map((event) => event.trim()).filter(Boolean) ?? [];
   let appspecPath: string;
   try {
-    appspecPath = target.appspecFile ?? findAppSpec(target.bundleRoot, options.appspecFilename);
+    appspecPath = target.appspecFile ?? findAppSpec(target.bundleRoot, options.appspecFilename, target.files);
   } catch (error) {
     if (!(error instanceof AppSpecError)) throw error;
-    // The lookup names the folder it searched; for an archive that is a temporary folder, gone by now.
+    // The lookup names the folder it searched: for an archive, say the archive.
     const shown = target.display(target.bundleRoot);
     for (const problem of error.problems) {
       problems.push({
@@ -157,7 +129,7 @@ async function checkAppSpec(target: Target, options: ValidateOptions, problems: 
   const file = target.display(appspecPath);
   let text: string;
   try {
-    text = readAppSpecText(appspecPath, file);
+    text = readAppSpecText(appspecPath, file, target.files);
   } catch (error) {
     if (!(error instanceof AppSpecError)) throw error;
     for (const item of error.problems) problems.push(item);
@@ -167,7 +139,7 @@ async function checkAppSpec(target: Target, options: ValidateOptions, problems: 
   for (const item of parsed.problems) problems.push(item);
   for (const item of parsed.warnings) warnings.push(item);
   if (parsed.sections) {
-    const bundle = checkBundle(parsed.sections, parsed.positions, target.bundleRoot);
+    const bundle = checkBundle(parsed.sections, parsed.positions, target.bundleRoot, target.files);
     for (const item of bundle.problems) problems.push(item);
     for (const item of bundle.warnings) warnings.push(item);
     for (const item of await missingRunasUsers(parsed.sections.hooks, parsed.positions)) warnings.push(item);
