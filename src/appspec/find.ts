@@ -65,8 +65,8 @@ const APPSPEC_DOC_URL = 'http://docs.aws.amazon.com/codedeploy/latest/userguide/
 /**
  * The AppSpec file of an unpacked revision: `appspec.yml`, else `appspec.yaml`; a name of its own
  * (`-A deploy-spec.yml`) is that file or an error naming it, never silently another file. Install,
- * hooks, noop checks and validate all use this one lookup; the anchor's hooks do not fall back to
- * `.yaml`, so a bundle with only `appspec.yaml` failed at BeforeInstall (§10.12).
+ * hooks, noop checks and validate all use this one lookup; the hooks of AWS's agent do not fall back to
+ * `.yaml`, so a bundle with only `appspec.yaml` failed at BeforeInstall there.
  */
 export function findAppSpec(archiveDir: string, name?: string, files: RevisionFiles = diskFiles): string {
   const directory = resolve(archiveDir);

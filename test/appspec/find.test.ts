@@ -56,7 +56,7 @@ describe('findAppSpec', () => {
     expect(findAppSpec(dir)).toBe(join(dir, 'appspec.yaml'));
   });
 
-  it('fails with the anchor message and says the name of its own is missing', () => {
+  it('fails with the message of AWS\'s agent and says the name of its own is missing', () => {
     const error = caught(() => findAppSpec(dir, 'app_spec'));
     expect(error.problems).toHaveLength(1);
     expect(error.problems[0].message).toBe(
