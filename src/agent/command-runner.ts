@@ -107,7 +107,8 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
   let releaseGroup: (() => void) | undefined;
   try {
     spec = await fetchSpec(deps, command);
-    releaseGroup = await deps.groupLock.acquire(spec.deploymentGroupId);
+    const releaseInProcess = await deps.groupLock.acquire(spec.deploymentGroupId);
+    releaseGroup = releaseInProcess;
     deps.onProgress?.(command, { spec, phase: 'acknowledging' });
     const noop = await isNoop(deps, command, spec);
     const ack = await api.putHostCommandAcknowledgement(id, ackDiagnostics(noop));
@@ -124,6 +125,15 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
       return { status: 'NotRun', spec: again };
     }
 
+    // Across processes too, from here to the completion: a local `deploy` of this group is refused while
+    // the command runs, and the command fails, naming the holder, while a `deploy` runs. Taken after the
+    // acknowledgement, so the lock's few milliseconds never delay it.
+    const { lockDeploymentGroup } = await import('../deployment/group-lock.js');
+    const crossProcess = await lockDeploymentGroup(deps.config.root_dir, spec.deploymentGroupId);
+    releaseGroup = () => {
+      crossProcess.release();
+      releaseInProcess();
+    };
     deps.tracker.start(spec.deploymentId, id);
     trackedDeployment = spec.deploymentId;
     try {

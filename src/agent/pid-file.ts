@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fchmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError } from '../report/errors.js';
 
@@ -99,6 +99,8 @@ export function writePidFile(pidDir: string, pid: number = process.pid): void {
   const temp = `${path}.${process.pid}.tmp`;
   const fd = openSync(temp, 'w', 0o644);
   try {
+    // 0644 whatever the umask, like the status file: `status` reads it as any user, and it holds no secret.
+    fchmodSync(fd, 0o644);
     writeSync(fd, `${pid}\n`);
     fsyncSync(fd);
   } finally {
@@ -175,6 +177,7 @@ export function claimPidFile(pidDir: string, pid: number = process.pid): { repla
       continue;
     }
     try {
+      fchmodSync(fd, 0o644);
       writeSync(fd, `${pid}\n`);
       fsyncSync(fd);
     } finally {

@@ -1,5 +1,6 @@
 import { basename, dirname, join, relative } from 'node:path';
 import { diskFiles, HEAD_BYTES, type RevisionFileStats, type RevisionFiles } from '../archive/revision-files.js';
+import { isCrlfShebang } from '../hooks/script-path.js';
 import type { AppSpecProblem, SourcePosition } from '../report/errors.js';
 import { closestName } from './suggest.js';
 import type { AppSpec, FileMapping, HookScript } from './types.js';
@@ -97,7 +98,5 @@ function statOf(files: RevisionFiles, path: string): RevisionFileStats | undefin
 }
 
 function hasCrlfShebang(files: RevisionFiles, path: string): boolean {
-  const head = files.readHead(path, HEAD_BYTES).toString('latin1');
-  const lineEnd = head.indexOf('\n');
-  return head.startsWith('#!') && lineEnd > 0 && head[lineEnd - 1] === '\r';
+  return isCrlfShebang(files.readHead(path, HEAD_BYTES));
 }

@@ -1,11 +1,13 @@
+import { statSync } from 'node:fs';
 import { basename, posix } from 'node:path';
 import type { EntryContent } from './archive-entry.js';
 import { toArchiveFailure } from './archive-failure.js';
+import { BundleBudget, type BundleLimits } from './bundle-limits.js';
 import { refuseSymlinksEscapingAfterStrip } from './entry-safety.js';
 import { EntryWriter } from './entry-writer.js';
 import { HEAD_BYTES, type RevisionDirent, type RevisionFileStats, type RevisionFiles } from './revision-files.js';
 import { loneTopDirectory, namesAnAppSpec } from './strip-top-directory.js';
-import { forEachMember, readArchiveInto, type ArchiveBundleType } from './unpack.js';
+import { DEFAULT_BUNDLE_LIMITS, forEachMember, readArchiveInto, type ArchiveBundleType } from './unpack.js';
 import type { UnpackTarget } from './unpack-target.js';
 import type { InodeAttributes } from '../util/file-jobs/inode-attributes.js';
 
@@ -42,6 +44,8 @@ export interface ReadManifestOptions {
   /** Apply the top-directory rule (./strip-top-directory.ts), as DownloadBundle does. Default true. */
   stripSingleTopDirectory?: boolean;
   signal?: AbortSignal;
+  /** What the bundle may unpack to (./bundle-limits.ts): a bomb is refused here as DownloadBundle refuses it. Default the configuration's defaults. */
+  limits?: BundleLimits;
 }
 
 /** Largest file whose text is kept: an appspec is a few kilobytes; a bigger "appspec" is not read whole. */
@@ -52,8 +56,9 @@ const TYPE_BITS = { file: 0o100000, directory: 0o040000, symlink: 0o120000 } as 
 export async function readBundleManifest(bundlePath: string, bundleType: ArchiveBundleType, options: ReadManifestOptions): Promise<BundleManifest> {
   const format = bundleType === 'zip' ? 'zip' : 'tar';
   const target = new ManifestTarget(options.keepText);
-  const writer = new EntryWriter(target, { signal: options.signal });
   try {
+    const budget = new BundleBudget(options.limits ?? DEFAULT_BUNDLE_LIMITS, statSync(bundlePath).size);
+    const writer = new EntryWriter(target, { signal: options.signal, budget });
     const written = await readArchiveInto(bundlePath, format, writer);
     // A candidate that was a hard link to a file of another name: its text is read in a second pass.
     if (target.textWanted.size > 0) await target.readWantedText(bundlePath, format);

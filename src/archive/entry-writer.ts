@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import type { ArchiveEntry, EntryContent, EntryKind } from './archive-entry.js';
+import type { BundleBudget } from './bundle-limits.js';
 import {
   ancestorsOf,
   refuseRootReplacement,
@@ -22,6 +23,8 @@ export interface EntryWriterOptions {
   signal?: AbortSignal;
   /** Files up to this size are read whole and written at once; larger ones are streamed. */
   smallFileLimit?: number;
+  /** What the bundle may unpack to; each file is charged before it is written. */
+  budget?: BundleBudget;
 }
 
 export interface WriterResult {
@@ -50,6 +53,7 @@ export class EntryWriter {
   readonly #target: UnpackTarget;
   readonly #logger: Logger;
   readonly #signal: AbortSignal | undefined;
+  readonly #budget: BundleBudget | undefined;
   readonly #owners: OwnerLookup | undefined;
   /** Unpacked inodes' access time (seconds): when the unpacking started. */
   readonly #now = Date.now() / 1000;
@@ -67,6 +71,7 @@ export class EntryWriter {
   readonly #directoryAttributes = new Map<string, InodeAttributes>();
   #entries = 0;
   #bytes = 0;
+  #directoriesRestored = false;
 
   /** `root`: the folder to unpack into, or another target (the dry run's manifest). */
   constructor(root: string | UnpackTarget, options: EntryWriterOptions = {}) {
@@ -75,7 +80,16 @@ export class EntryWriter {
       : root;
     this.#logger = options.logger ?? silentLogger;
     this.#signal = options.signal;
+    this.#budget = options.budget;
     this.#owners = options.preserveOwner ? new OwnerLookup() : undefined;
+  }
+
+  /**
+   * Whether folders may now carry the archive's owners (restored at the end of finish()): until then every
+   * folder is this process's, and removing the tree cannot be raced by another user.
+   */
+  get directoriesRestored(): boolean {
+    return this.#directoriesRestored;
   }
 
   /** Checks and writes one entry. */
@@ -93,6 +107,7 @@ export class EntryWriter {
         break;
       case 'file':
         if (!content) throw new Error(`file entry '${entry.path}' has no content`);
+        this.#budget?.charge(entry.path, entry.size);
         await this.#file(path, entry, content);
         break;
       case 'symlink':
@@ -123,6 +138,7 @@ export class EntryWriter {
     // Deepest first, so no directory is locked before its children are done.
     const depthOf = (path: string) => (path === '' ? 0 : path.split('/').length);
     const directories = [...this.#directoryAttributes].sort(([a], [b]) => depthOf(b) - depthOf(a));
+    this.#directoriesRestored = true;
     for (const [path, attributes] of directories) {
       this.#target.restoreDirectory(path, attributes);
       await this.#loop.maybeYield();

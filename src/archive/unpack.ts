@@ -1,8 +1,10 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, rm, stat } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
+import { removeTree } from '../util/remove-tree.js';
 import type { ArchiveEntry, EntryContent } from './archive-entry.js';
 import { toArchiveFailure } from './archive-failure.js';
+import { BundleBudget, DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO, DEFAULT_MAX_BUNDLE_UNPACKED_MB, type BundleLimits } from './bundle-limits.js';
 import { refuseSymlinksEscapingAfterStrip } from './entry-safety.js';
 import { EntryWriter, type WriterResult } from './entry-writer.js';
 import { stripTempDirFor, stripTopDirectory } from './strip-top-directory.js';
@@ -17,7 +19,14 @@ export interface UnpackOptions {
   stripSingleTopDirectory?: boolean;
   logger?: Logger;
   signal?: AbortSignal;
+  /** What the bundle may unpack to (bundle-limits.ts); default the configuration's defaults. */
+  limits?: BundleLimits;
 }
+
+export const DEFAULT_BUNDLE_LIMITS: BundleLimits = {
+  maxUnpackedBytes: DEFAULT_MAX_BUNDLE_UNPACKED_MB * 1024 * 1024,
+  maxCompressionRatio: DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO,
+};
 
 export interface UnpackResult {
   /** Files, directories and links created. */
@@ -50,11 +59,14 @@ export async function unpackBundle(
   const format = bundleType === 'zip' ? 'zip' : 'tar';
   signal?.throwIfAborted();
   const started = performance.now();
-  // unzip (without -X) never restores owners; tar -p does, but only as root.
-  const writer = new EntryWriter(destDir, { preserveOwner: format === 'tar' && process.getuid?.() === 0, logger, signal });
   let stripping = false;
+  let writer: EntryWriter | undefined;
   try {
-    await rm(destDir, { recursive: true, force: true });
+    const budget = new BundleBudget(options.limits ?? DEFAULT_BUNDLE_LIMITS, (await stat(bundlePath)).size);
+    // unzip (without -X) never restores owners; tar -p does, but only as root.
+    writer = new EntryWriter(destDir, { preserveOwner: format === 'tar' && process.getuid?.() === 0, logger, signal, budget });
+    // A folder left by an earlier attempt may hold folders of the archive's owners: removed without following a symlink.
+    if (await exists(destDir)) await removeTree(destDir);
     await mkdir(destDir, { recursive: true });
     const written = await readArchiveInto(bundlePath, format, writer);
     let strippedTopDirectory: string | undefined;
@@ -70,8 +82,11 @@ export async function unpackBundle(
     }
     return { entries: written.entries, bytes: written.bytes, strippedTopDirectory };
   } catch (error) {
-    await rm(destDir, { recursive: true, force: true }).catch(() => {});
-    if (stripping) await rm(stripTempDirFor(destDir), { recursive: true, force: true }).catch(() => {});
+    // Folders with the archive's owners (a user's) are removed without following a symlink; before
+    // they exist, every folder is ours and fs.rm is safe and costs no process.
+    const remove = writer?.directoriesRestored ? removeTree : (path: string) => rm(path, { recursive: true, force: true });
+    await remove(destDir).catch(() => {});
+    if (stripping) await remove(stripTempDirFor(destDir)).catch(() => {});
     throw toArchiveFailure(error, `Error extracting ${format} archive`, signal);
   }
 }
@@ -102,5 +117,14 @@ export async function forEachMember(
     for await (const { entry, content } of zip.members()) await visit(entry, content);
   } finally {
     zip.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
   }
 }

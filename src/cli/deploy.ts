@@ -9,11 +9,12 @@ import { runLocalDeployment, type EventOutcome } from '../deployment/run-local-d
 import type { DeploymentSpec } from '../deployment/spec-types.js';
 import type { Logger } from '../log/logger.js';
 import { registerSecret } from '../log/redact.js';
+import { registerEnvironmentSecrets } from '../log/environment-secrets.js';
 import { formatProblem } from '../report/errors.js';
 import { ProgressTracker, revisionLabel } from '../revision/progress.js';
 import { ImdsClient } from '../service/imds.js';
 import { readOnPremisesConfig } from '../service/onpremises-config.js';
-import { sessionFileCredentials, staticCredentials } from '../service/identity.js';
+import { sdkDefaultCredentials, sessionFileCredentials, staticCredentials } from '../service/identity.js';
 import { AGENT_VERSION } from '../version.js';
 import { openCliLogger } from './cli-logger.js';
 import { checkRootWritable } from './root-writable.js';
@@ -172,7 +173,10 @@ async function deploy(flags: DeployFlags): Promise<number> {
     logger = opened.logger;
     closeLogger = opened.close;
     for (const warning of warnings) logger.warn(warning);
+    // Unknown and repeated keys are said where the user looks, not only in the log (the built-in defaults are no news).
+    if (config.config_file !== undefined) for (const warning of warnings) err(`warning: ${warning}`);
 
+    registerEnvironmentSecrets(process.env, config.proxy_uri);
     const { spec, events } = localRunFrom(flags, out);
     // Known before the deployment starts, so a missing region fails here and not halfway through.
     const aws = spec.revision.type === 'S3' ? await s3Access(spec, config, process.env, logger) : { region: process.env.AWS_REGION };
@@ -305,7 +309,7 @@ async function s3Access(
   config: AgentConfig,
   env: NodeJS.ProcessEnv,
   logger: Logger,
-): Promise<{ region: string; credentials?: AwsCredentialIdentityProvider }> {
+): Promise<{ region: string; credentials: AwsCredentialIdentityProvider }> {
   const onPremises = readOnPremisesConfig(config.on_premises_config_file);
   let credentials: AwsCredentialIdentityProvider | undefined;
   if (onPremises?.kind === 'iam-session') {
@@ -313,6 +317,8 @@ async function s3Access(
   } else if (onPremises?.kind === 'iam-user' && !env.AWS_ACCESS_KEY_ID) {
     credentials = staticCredentials(onPremises.accessKeyId, onPremises.secretAccessKey);
   }
+  // The SDK's default chain otherwise, through a wrapper that registers what it yields as secrets.
+  credentials ??= sdkDefaultCredentials();
   let region = onPremises?.region || env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim();
   if (!region && env.AWS_EC2_METADATA_DISABLED?.trim().toLowerCase() !== 'true') {
     const imds = new ImdsClient({ disableImdsV1: config.disable_imds_v1, env, logger, timeoutMs: 1000 });
@@ -325,7 +331,7 @@ async function s3Access(
         'or run on EC2 with instance metadata reachable, or on a host registered with an on-premises configuration file.',
     );
   }
-  return { region, ...(credentials ? { credentials } : {}) };
+  return { region, credentials };
 }
 
 export function register(program: Command): void {

@@ -1,9 +1,10 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError } from '../report/errors.js';
 import { ErrorCode, errorCodeName } from '../report/error-codes.js';
 import { processStartTime } from '../util/process-start-time.js';
 import { writeFileAtomicSync } from './atomic-write.js';
+import { makeLogFolder } from '../log/log-file-mode.js';
 import { deploymentPaths } from './layout.js';
 import type { DeploymentSpec } from './spec-types.js';
 
@@ -142,7 +143,8 @@ export class DeploymentRecorder {
       if (this.#pidStartedAt) record.pidStartedAt = this.#pidStartedAt;
       record.updatedAt = now;
       change(record);
-      mkdirSync(join(this.#file, '..'), { recursive: true });
+      // The deployment's logs folder, 0750 like scripts.log's (the record is written before any hook output).
+      makeLogFolder(join(this.#file, '..'));
       writeFileAtomicSync(this.#file, `${JSON.stringify(record, null, 2)}\n`, 0o644, { durable: false });
     } catch (error) {
       if (this.#reported) return;

@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { basename } from 'node:path';
 import { appspecCandidates, readBundleManifest } from '../archive/bundle-manifest.js';
+import { bundleLimitsOf } from '../archive/bundle-limits.js';
 import { diskFiles, type RevisionFiles } from '../archive/revision-files.js';
 import { checkBundle } from '../appspec/check-bundle.js';
 import { checkLifecycleEvents } from '../appspec/custom-events.js';
@@ -158,7 +159,7 @@ export async function planDryRun(spec: DeploymentSpec, events: string[], options
   } else if (revision.type === 'Local File') {
     bundleRoot = revision.location;
     try {
-      const manifest = await readBundleManifest(revision.location, revision.bundleType, { root: bundleRoot, keepText: appspecCandidates(spec.appSpecFilename) });
+      const manifest = await readBundleManifest(revision.location, revision.bundleType, { root: bundleRoot, keepText: appspecCandidates(spec.appSpecFilename), limits: bundleLimitsOf(options.config) });
       files = manifest;
       const { entries, bytes, strippedTopDirectory } = manifest.summary;
       downloadNote = `unpack ${entries} entries (${bytes} bytes) of ${options.bundleShown} into ${paths.archiveDir}` +

@@ -4,6 +4,7 @@ import type { DeploymentSpec } from './spec-types.js';
 import { STOP_EVENTS } from './lifecycle.js';
 import { checkRevisionForLocalRun, inspectRevision, reportRevisionCheck } from './revision-check.js';
 import { DeploymentRecorder } from './deployment-record.js';
+import { lockDeploymentGroup } from './group-lock.js';
 import { AgentError, FileExistsError, OperatorHookError, ScriptError, type AppSpecProblem } from '../report/errors.js';
 import { ErrorCode, errorCodeName } from '../report/error-codes.js';
 
@@ -53,6 +54,21 @@ export async function runLocalDeployment(
   events: string[],
   context: EngineContext,
   options: { ignoreApplicationStopFailures?: boolean; observer?: LocalDeploymentObserver; display?: (path: string) => string } = {},
+): Promise<{ ok: boolean; outcomes: EventOutcome[]; failure?: EventOutcome }> {
+  // The whole run holds the group (the daemon takes it per command): refused at once when it is busy.
+  const lock = await lockDeploymentGroup(context.config.root_dir, spec.deploymentGroupId);
+  try {
+    return await runLockedLocalDeployment(spec, events, context, options);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLockedLocalDeployment(
+  spec: DeploymentSpec,
+  events: string[],
+  context: EngineContext,
+  options: { ignoreApplicationStopFailures?: boolean; observer?: LocalDeploymentObserver; display?: (path: string) => string },
 ): Promise<{ ok: boolean; outcomes: EventOutcome[]; failure?: EventOutcome }> {
   const fromRevision = events.slice(events.indexOf('DownloadBundle') + 1);
   const warn = (warning: AppSpecProblem) => options.observer?.warning?.(warning);
