@@ -37,7 +37,7 @@ export interface CommandRunnerDeps {
   /** Delivers a decided completion (retrying until it lands or the agent stops). */
   deliver: (hostCommandIdentifier: string) => Promise<void>;
   engineContext: (command: HostCommand, spec: DeploymentSpec) => EngineContext;
-  /** Commands of one deployment group never overlap (the pointer and cleanup files are per group, §10.17). */
+  /** Commands of one deployment group never overlap (the pointer and cleanup files are per group; AWS's agent shared them unlocked). */
   groupLock: KeyedMutex;
   /** Called as the command moves along, for the status file. */
   onProgress?: (command: HostCommand, update: { spec?: DeploymentSpec; phase: string }) => void;
@@ -50,7 +50,7 @@ export interface CommandOutcome {
   error?: unknown;
 }
 
-/** Fetches and opens the deployment specification (§1.5 step 1, §2.1), loading PKCS7 code only now. */
+/** Fetches and opens the deployment specification (the call, then its envelope), loading PKCS7 code only now. */
 async function fetchSpec(deps: CommandRunnerDeps, command: HostCommand): Promise<DeploymentSpec> {
   const response = await deps.api.getDeploymentSpecification(command.DeploymentExecutionId ?? '', deps.hostIdentifier);
   if (response.DeploymentSystem !== 'CodeDeploy') {
@@ -61,7 +61,7 @@ async function fetchSpec(deps: CommandRunnerDeps, command: HostCommand): Promise
   const { openEnvelope } = await import('../deployment/envelope.js');
   const { parseDeploymentSpec, redactedSpecJson } = await import('../deployment/spec.js');
   const opened = await openEnvelope(envelope, { allowText: false });
-  // As the anchor: the parsed specification at debug level, GitHub tokens masked.
+  // As AWS's agent: the parsed specification at debug level, GitHub tokens masked.
   deps.logger.debug(`Deployment specification of ${command.DeploymentExecutionId}: ${redactedSpecJson(opened.json)}`);
   if (opened.signature === 'invalid' || opened.signature === 'unsigned') {
     // A SignedData without signers proves nothing either: enforcement refuses both.
@@ -82,7 +82,7 @@ async function isNoop(deps: CommandRunnerDeps, command: HostCommand, spec: Deplo
 }
 
 /**
- * One command, start to end (agent-spec §1.5): spec → noop check → acknowledge → obey the returned
+ * One command, start to end (as AWS's agent, docs/compatibility.md): spec → noop check → acknowledge → obey the returned
  * status → run through the engine → complete exactly once. The completion is decided here and handed
  * to the outbox; `deliver` sends it.
  */
@@ -116,7 +116,7 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
     logger.info(`${command.CommandName} of ${spec.deploymentId}: acknowledged (IsCommandNoop ${noop}); service says ${ack.CommandStatus ?? 'nothing'}`);
     if (ack.CommandStatus === 'Succeeded') return { status: 'NotRun', spec };
     if (ack.CommandStatus === 'Failed') {
-      // §1.5: re-read the spec; a command that would do nothing is completed as a no-op, otherwise left alone.
+      // As AWS's agent: re-read the spec; a command that would do nothing is completed as a no-op, otherwise left alone.
       const again = await fetchSpec(deps, command);
       if (await isNoop(deps, command, again)) {
         await decide('Succeeded', noopCompletionDiagnostics());

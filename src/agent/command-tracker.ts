@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import { join } from 'node:path';
 
 /**
- * The anchor's ongoing-deployment tracking files (agent-spec §7.4): `ROOT/ongoing-deployment/<deployment>`
+ * AWS's ongoing-deployment tracking files (docs/compatibility.md, "Crash recovery"): `ROOT/ongoing-deployment/<deployment>`
  * holding the HostCommandIdentifier while a command runs, so a restart can fail what was cut short
  * instead of leaving the service waiting for up to an hour.
  */
@@ -26,7 +26,7 @@ export class CommandTracker {
     rmSync(join(this.dir, deploymentId), { force: true });
   }
 
-  /** Tracked commands younger than a day; older files are stale and removed (as the anchor). */
+  /** Tracked commands younger than a day; older files are stale and removed (as AWS's agent). */
   inProgress(now = Date.now()): TrackedCommand[] {
     let names: string[];
     try {

@@ -15,7 +15,7 @@ export interface PendingCompletion {
 /**
  * Results that have been decided but not yet delivered to the service. A completion is written here
  * before the first attempt and removed once the service accepted it, so no result is lost across a
- * restart and none is sent with a different status later (each command completes exactly once, §10.5).
+ * restart and none is sent with a different status later (each command completes exactly once; AWS's agent may send two).
  */
 export class CompletionOutbox {
   constructor(private readonly dir: string) {}

@@ -27,20 +27,20 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Credentials the anchor scrubs from its own environment so hooks and child tools never see them (§7.6). */
+/** Credentials AWS's agent scrubs from its own environment so hooks and child tools never see them. */
 const SCRUBBED_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_CREDENTIAL_FILE'];
 
 /** Once the agent is stopping, the one last try of an undelivered completion takes at most this long. */
 const LAST_DELIVERY_TRY_MS = 10_000;
 
-/** Where decided-but-undelivered completions wait (a folder of ours beside the anchor's). */
+/** Where decided-but-undelivered completions wait (a folder of ours beside AWS's agent's). */
 export function outboxDir(rootDir: string): string {
   return join(rootDir, 'pending-completions');
 }
 
 /**
  * `codedeploy-agent run`: resolves the host's identity, recovers from a crash, polls the commands
- * service and runs each command through the engine until asked to stop (agent-spec §7.2–7.4).
+ * service and runs each command through the engine until asked to stop (docs/architecture.md, "The daemon").
  *
  * Shutdown: the first SIGTERM/SIGINT aborts the open long poll at once and lets running commands finish
  * for up to `kill_agent_max_wait_time_seconds`; then (or at a second signal) their hooks are killed
@@ -230,7 +230,7 @@ export class Daemon {
   }
 
   /**
-   * §7.4: results decided before a restart are delivered (in the background: polling starts at once); a
+   * Crash recovery: results decided before a restart are delivered (in the background: polling starts at once); a
    * command that was running when the agent died (tracked, no decided result) is completed Failed with
    * code 7. A tracked command whose result was already decided keeps that result: it is never reported
    * twice with different statuses.

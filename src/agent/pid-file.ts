@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { AgentError } from '../report/errors.js';
 
 /**
- * The pid file `<pid_dir>/codedeploy-agent.pid` (agent-spec §7.1, §7.2): one decimal pid and a newline.
+ * The pid file `<pid_dir>/codedeploy-agent.pid` (AWS's name and place): one decimal pid and a newline.
  * A pid file is only believed when the process it names is alive AND its command line mentions
  * `codedeploy-agent` — pids are reused, and after a reboot or a container restart the old number
  * may well belong to something else.
@@ -134,7 +134,7 @@ export function removePidFile(pidDir: string, expectedPid?: number): boolean {
 }
 
 /**
- * Removes a stale pid file (§7.1: "present but no matching process running - cleaning up").
+ * Removes a stale pid file (AWS's agent: "present but no matching process running - cleaning up").
  * Re-checks first, so a file an agent wrote meanwhile stays. Returns whether it was removed.
  */
 export function removeStalePidFile(pidDir: string): boolean {
@@ -153,7 +153,7 @@ export function removeStalePidFile(pidDir: string): boolean {
 }
 
 /**
- * Takes the pid file for this process at daemon start (replaces the anchor's flock + pid check, §7.2):
+ * Takes the pid file for this process at daemon start (replaces AWS's flock + pid check):
  * creates it exclusively; if one exists, a live agent aborts the start ({@link AgentAlreadyRunningError}),
  * a stale one is replaced. Returns the stale state it replaced, if any, so the caller can log it.
  */

@@ -34,11 +34,11 @@ export interface PollerDeps {
   random?: () => number;
 }
 
-/** Consecutive errors are counted up to this cap, as the anchor (§1.7). */
+/** Consecutive errors are counted up to this cap, as AWS's agent counts them. */
 const MAX_ERROR_COUNT = 10;
 
 /**
- * The poll loop (agent-spec §1.4, §1.5, §1.7): a random start-up splay, then long polls; a command is
+ * The poll loop (docs/compatibility.md, "Command sequence"): a random start-up splay, then long polls; a command is
  * dispatched and the loop polls again at once while a slot is free; `wait_between_runs` when idle;
  * jittered exponential backoff on errors; a shared throttle gate when the service throttles.
  */
@@ -110,13 +110,13 @@ export class Poller {
         logger.warn(`Cannot reach InstanceService: throttled (${message}); waiting ${(waitMs / 1000).toFixed(0)} s`);
         return;
       }
-      // The anchor's table runs 10 → 90 s over ten errors (scaled by max_poll_backoff_seconds); equal jitter
+      // AWS's table runs 10 → 90 s over ten errors (scaled by max_poll_backoff_seconds); equal jitter
       // keeps a fleet from retrying in step.
       const seconds = (1.2675 ** this.consecutiveErrors * config.max_poll_backoff_seconds) / 1.2675 ** MAX_ERROR_COUNT;
-      // Whole seconds as the anchor's table (10, 13, 17, …); below a second (tests) in milliseconds.
+      // Whole seconds as AWS's table (10, 13, 17, …); below a second (tests) in milliseconds.
       const ceiling = seconds >= 1 ? Math.floor(seconds) * 1000 : Math.floor(seconds * 1000);
       const delay = backoffDelay(0, { baseMs: ceiling, capMs: ceiling, jitter: 'equal', random: this.random }) - (Date.now() - started);
-      // As the anchor words it: service and network failures vs a command we refused (host mismatch, no name).
+      // As AWS's agent words it: service and network failures vs a command we refused (host mismatch, no name).
       const what = error instanceof ServiceError ? 'Cannot reach InstanceService' : 'Error during perform';
       const hint = isAuthError(error) && this.deps.authHint ? ` (${this.deps.authHint})` : '';
       logger.error(`${what}: ${message}${hint}; retrying in ${Math.max(0, delay / 1000).toFixed(1)} s`);
@@ -124,7 +124,7 @@ export class Poller {
     }
   }
 
-  /** Checks a polled command (§1.4, exact host match §10.24) and dispatches it; false for a re-delivery. */
+  /** Checks a polled command (exact host match, not AWS's substring test) and dispatches it; false for a re-delivery. */
   private accept(command: HostCommand): boolean {
     const { logger, hostIdentifier } = this.deps;
     if (command.HostIdentifier !== hostIdentifier) {
