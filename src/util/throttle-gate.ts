@@ -1,7 +1,7 @@
 import { sleep } from './retry.js';
 
 /**
- * One gate for every call to a service that throttles us (issue 4, users-and-peers §2.4): once any caller
+ * One gate for every call to a service that throttles us (issue 4; aws/amazon-ssm-agent #151 shows a fleet throttled this way): once any caller
  * is told to slow down — the poll loop or a command's acknowledgement or completion — nobody sends again
  * until a jittered wait is over, so a host does not answer a throttle with a burst of other requests and
  * a fleet throttled together does not come back in step.
