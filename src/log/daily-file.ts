@@ -2,11 +2,11 @@ import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, renameSync, exi
 import { join } from 'node:path';
 
 /**
- * A log file rotated once a day the way the anchor's agent log is (users-and-peers §3.4): lines go to
+ * A log file rotated once a day the way AWS's agent log is (docs/compatibility.md, "Logs"): lines go to
  * `<dir>/codedeploy-agent.log`; the first line of a new day renames yesterday's file to
  * `codedeploy-agent.YYYYMMDD.log` (the day its lines were written, instance local time) and starts a fresh
  * one; only the newest `keep` rotated files are kept. The current file keeps its name, so `tail -F` and
- * log shippers configured for the anchor keep working.
+ * log shippers configured for AWS's agent keep working.
  *
  * Writes are synchronous appends: a line is in the file before the call returns, so a crash loses nothing,
  * and agent log volume is far too low for this to matter.
@@ -63,7 +63,7 @@ export class DailyFile {
       const today = dayStamp(this.options.now());
       if (today !== this.day) this.rotate(today);
       if (this.fd !== undefined && fstatSync(this.fd).nlink === 0) {
-        // Someone deleted the file under us; the anchor then logged into the void until a restart.
+        // Someone deleted the file under us; AWS's agent then logged into the void until a restart.
         this.reopen();
       }
       if (this.fd === undefined) this.open(false);

@@ -8,7 +8,7 @@ import { redact } from './redact.js';
 
 /**
  * The agent's log: `<log_dir>/<program_name>.log`, rotated daily and kept `log_retention_days` rotated
- * files (the anchor keeps 7), in the anchor's layout
+ * files (AWS's agent keeps 7), in AWS's layout
  *   `2024-10-09T22:54:00 INFO  [codedeploy-agent(6273)]: message`
  * or, with `log_format: json`, one JSON object a line for log shippers. Every line passes through
  * `redact()`. With `console`, lines also go to stderr, which systemd hands to the journal (with the
@@ -40,13 +40,13 @@ export interface AgentLogger {
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
-/** `2024-10-09T22:54:00` in local time, as the anchor's `%d`. */
+/** `2024-10-09T22:54:00` in local time, as AWS's agent's `%d`. */
 export function localTimestamp(date: Date): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 }
 
-/** The anchor's `%d %-5l [%c(%p)]: %m`. */
+/** AWS's agent's line layout, `%d %-5l [%c(%p)]: %m` in Ruby's logging gem. */
 export function formatTextLine(date: Date, level: string, program: string, pid: number, message: string): string {
   return `${localTimestamp(date)} ${level.toUpperCase().padEnd(5)} [${program}(${pid})]: ${message}`;
 }
