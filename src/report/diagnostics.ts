@@ -17,7 +17,7 @@ export interface DiagnosticsBody {
 }
 
 /**
- * Serialises the diagnostics object with the anchor's key order (§1.6) and keeps it under the payload
+ * Serialises the diagnostics object with AWS's key order (error_code, script_name, message, log) and keeps it under the payload
  * limit by trimming the oldest part of the log (and, only if that is not enough, the message), never
  * by cutting the JSON itself.
  */
@@ -29,7 +29,7 @@ export function diagnosticsEnvelope(body: DiagnosticsBody): Envelope {
   if (payload.length > MAX_PAYLOAD_CHARS) {
     const withoutLog = ordered({ ...current, log: '' }).length;
     if (withoutLog > MAX_PAYLOAD_CHARS) {
-      // A message this long is unusual (the anchor would be rejected by the service); keep its start.
+      // A message this long is unusual (AWS's agent would be rejected by the service); keep its start.
       const room = MAX_PAYLOAD_CHARS - ordered({ ...current, message: '', log: '' }).length - 32;
       current = { ...current, message: `${truncateToJsonLength(current.message, room, 'start')}... (truncated)`, log: '' };
     } else {
@@ -60,7 +60,7 @@ function truncateToJsonLength(text: string, room: number, keep: 'start' | 'end')
   return result;
 }
 
-/** Better than the anchor (§10.6): a successful hook's output tail is reported too. */
+/** Better than AWS's agent, which sends `log: ""` on success: a successful hook's output tail is reported too. */
 export function successDiagnostics(logTail = ''): Envelope {
   return diagnosticsEnvelope({ error_code: ErrorCode.Succeeded, script_name: '', message: 'Succeeded: ', log: logTail });
 }

@@ -1,5 +1,5 @@
 /**
- * Numeric lifecycle error codes the agent reports in its diagnostics payload (agent-spec §1.6).
+ * Numeric lifecycle error codes the agent reports in its diagnostics payload (AWS's numbers; docs/compatibility.md).
  * The service maps 0–5 to the public LifecycleErrorCode names; 6 and 7 are agent-only.
  */
 export const ErrorCode = {

@@ -10,7 +10,7 @@ export class AgentError extends Error {
   }
 }
 
-/** A hook script failed; reported with the script's appspec location and the output tail (§6). */
+/** A hook script failed; reported with the script's appspec location and the output tail (codes 1-4 and 6). */
 export class ScriptError extends AgentError {
   readonly scriptName: string;
   readonly logTail: string;
@@ -69,7 +69,7 @@ export class FileExistsError extends InstallError {
   }
 }
 
-/** The deployment specification is malformed or unsupported (§2). */
+/** The deployment specification is malformed or unsupported. */
 export class DeploymentSpecError extends AgentError {}
 
 /** A revision could not be fetched (S3, GitHub, local). */
