@@ -1,6 +1,6 @@
 /**
- * Fetches a GitHub revision as a tarball or zipball (agent-spec §3.4), with what the Ruby agent lacked
- * (§10.28): `:proxy_uri:` is honoured (and, without it, HTTPS_PROXY/NO_PROXY as the Ruby agent's open-uri did), network errors are retried like HTTP errors, rate limits wait for
+ * Fetches a GitHub revision as a tarball or zipball (from api.github.com, as AWS's agent), with what the Ruby agent lacked
+ * (it ignored `:proxy_uri:`, retried only HTTP errors): `:proxy_uri:` is honoured (and, without it, HTTPS_PROXY/NO_PROXY as the Ruby agent's open-uri did), network errors are retried like HTTP errors, rate limits wait for
  * the time GitHub names, and the token is only ever sent to the API host — never to the codeload host a
  * redirect points at — and never logged.
  */

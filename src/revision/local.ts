@@ -2,7 +2,7 @@ import { copyFile, rm, symlink } from 'node:fs/promises';
 import { RevisionError } from '../report/errors.js';
 
 /**
- * A Local File revision becomes `bundle.tar` as a symlink to the file (the anchor's layout), falling back
+ * A Local File revision becomes `bundle.tar` as a symlink to the file (AWS's layout), falling back
  * to a copy when links are not possible.
  */
 export async function linkLocalBundle(location: string, bundleFile: string): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * Download progress for the three audiences: a one-line bar on a terminal (`deploy`), a line in the agent
- * log every few seconds (so a slow DownloadBundle is visible while it happens, users-and-peers theme 15),
+ * log every few seconds (so a slow DownloadBundle is visible while it happens, aws-codedeploy-agent #383),
  * and current figures for the status file.
  */
 import type { Revision } from '../deployment/spec-types.js';

@@ -1,6 +1,6 @@
 /**
- * Fetches an S3 revision into one file (agent-spec §3.4), fixing what users complain about (users-and-peers
- * theme 15): the object is read with parallel ranged GETs written at their offsets, each part retried on its
+ * Fetches an S3 revision into one file (`bundle.tar`, as AWS's agent), fixing what users complain about (aws-codedeploy-agent #382,
+ * #91): the object is read with parallel ranged GETs written at their offsets, each part retried on its
  * own, so a 25 GB bundle no longer takes one slow stream and one reset does not restart everything.
  *
  * Every GET carries the ETag from the first HEAD in `If-Match` (and the version id when there is one), so
@@ -35,7 +35,7 @@ export type S3Revision = Extract<Revision, { type: 'S3' }>;
 
 export interface S3DownloadOptions {
   region: string;
-  /** Omitted: the SDK's default chain (env, shared files, container, instance profile; agent-spec §7.6). */
+  /** Omitted: the SDK's default chain (env, shared files, container, instance profile), as AWS's agent. */
   credentials?: AwsCredentialIdentityProvider;
   /** `:s3_endpoint_override:`; when set, requests are path-style against it. */
   endpointOverride?: string;
@@ -82,7 +82,7 @@ export function normalizeEtag(etag: string): string {
 }
 
 /**
- * The endpoint the agent talks to for `region` (agent-spec §3.4): an override wins, then FIPS, then the
+ * The endpoint the agent talks to for `region` (AWS's order): an override wins, then FIPS, then the
  * European Sovereign Cloud endpoint; `undefined` leaves it to the SDK.
  */
 export function s3EndpointFor(region: string, options: Pick<S3DownloadOptions, 'endpointOverride' | 'useFips'>): string | undefined {
@@ -562,7 +562,7 @@ function toRevisionError(error: unknown, revision: S3Revision, clients: S3Client
     return wrap(`Download of ${where} was cancelled`);
   }
   if (name === 'CredentialsProviderError' || name === 'CredentialsError') {
-    // The first words are the anchor's (codedeploy-local); the rest says where credentials come from.
+    // The first words are AWS's codedeploy-local's; the rest says where credentials come from.
     return wrap(
       `We were unable to download content from the Amazon S3 bucket due to missing or invalid credentials: none were found to read ${where} ` +
         `(${(error as Error).message}). The agent uses the host's instance profile on EC2, or the keys or session file of its on-premises ` +
