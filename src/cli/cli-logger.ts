@@ -6,7 +6,7 @@ import { openLogForAppend } from '../log/log-file-mode.js';
 import { redact } from '../log/redact.js';
 
 /**
- * The log of a one-shot command (`deploy` writes `<log_dir>/codedeploy-local.log` as the anchor does).
+ * The log of a one-shot command (`deploy` writes `<log_dir>/codedeploy-local.log` as AWS's codedeploy-local does).
  * When the log folder is not writable (a developer without root), warnings go to stderr instead of failing.
  */
 export async function openCliLogger(config: AgentConfig, fileName: string): Promise<{ logger: Logger; close: () => Promise<void> }> {

@@ -297,11 +297,11 @@ function terminalProgress(spec: DeploymentSpec): { onProgress: (p: { bytes: numb
 }
 
 /**
- * Region and credentials for an S3 revision, as codedeploy-local finds them (agent-spec §8.2, §8.3):
- * the on-premises config file's region (the anchor exports it as AWS_REGION, so it wins, as in the
+ * Region and credentials for an S3 revision, as AWS's codedeploy-local finds them:
+ * the on-premises config file's region (AWS's agent exports it as AWS_REGION, so it wins, as in the
  * daemon), else AWS_REGION, else the instance metadata (unless AWS_EC2_METADATA_DISABLED). Credentials: the SDK's default chain (environment, ~/.aws, instance
  * profile), except that a host registered with an on-premises file uses its IAM session file, or its
- * IAM user keys when the environment has none (the anchor exports those keys under names its SDK reads
+ * IAM user keys when the environment has none (AWS's agent exports those keys under names its SDK reads
  * after AWS_ACCESS_KEY_ID).
  */
 async function s3Access(

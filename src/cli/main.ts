@@ -64,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // --help and --version are successes (better than the anchor, §10.29).
+      // --help and --version are successes (AWS's codedeploy-local exits 1 for them).
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
       return error.exitCode || 1;
     }

@@ -10,7 +10,7 @@ import {
 } from '../service/codedeploy-control.js';
 
 /**
- * `codedeploy-agent register` / `deregister`: on-premises registration (users-and-peers §3.7), what
+ * `codedeploy-agent register` / `deregister`: on-premises registration (IAM user or IAM session, as AWS documents it), what
  * `aws deploy register-on-premises-instance` plus hand-writing codedeploy.onpremises.yml did before.
  *
  * The API calls are signed with the operator's credentials (the SDK's usual chain). The on-premises file
@@ -34,7 +34,7 @@ export type OnPremisesConfig =
   | { region: string; iamUserArn: string; accessKeyId: string; secretAccessKey: string }
   | { region: string; iamSessionArn: string; credentialsFile: string };
 
-/** The codedeploy.onpremises.yml text in the documented form (users-and-peers §3.7). */
+/** The codedeploy.onpremises.yml text in AWS's documented form (snake_case keys, `region` and one ARN). */
 export function renderOnPremisesConfig(config: OnPremisesConfig, header: string): string {
   const body = 'iamUserArn' in config
     ? {

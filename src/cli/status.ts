@@ -9,7 +9,7 @@ import { formatDuration } from '../util/duration.js';
 
 /**
  * `codedeploy-agent status [--json] [-c FILE]`: is the agent running and what is it doing. Reads only the
- * pid file and the 0644 status file, so any user may ask (users-and-peers theme 17). LSB exit codes:
+ * pid file and the 0644 status file, so any user may ask (aws-codedeploy-agent #334, #238). LSB exit codes:
  * 0 running, 3 not running, 4 unknown.
  */
 export const EXIT_RUNNING = 0;
