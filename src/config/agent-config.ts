@@ -14,8 +14,8 @@ export const DEFAULT_CONFIG_FILE = '/etc/codedeploy-agent/conf/codedeployagent.y
 export const LONG_POLL_HOLD_SECONDS = 60;
 
 /**
- * The agent configuration, normalised once from `codedeployagent.yml` (agent-spec §7.5).
- * Keys keep the anchor's snake_case names so operators can grep their config for them.
+ * The agent configuration, normalised once from `codedeployagent.yml` (docs/compatibility.md, "Configuration keys").
+ * Keys keep AWS's snake_case names so operators can grep their config for them.
  */
 export interface AgentConfig {
   /** Where this config was read from (undefined when built from defaults only). */
@@ -49,7 +49,7 @@ export interface AgentConfig {
   user?: string;
   group?: string;
 
-  // ---- keys this agent adds (the anchor ignores unknown keys, so they are safe to share) ----
+  // ---- keys this agent adds (AWS's agent ignores unknown keys, so they are safe to share) ----
   /** Seconds between SIGTERM and SIGKILL when a hook times out or the agent shuts down. */
   hook_kill_grace_seconds: number;
   /** Seconds to keep reading a hook's stdout/stderr after it exited while a background child holds them. */
@@ -58,7 +58,7 @@ export interface AgentConfig {
   max_concurrent_commands: number;
   /** Upper bound of the random delay before the first poll, so a fleet rebooting together does not poll in lockstep. */
   startup_splay_seconds: number;
-  /** Longest wait after consecutive poll errors (the anchor's table tops out at 90 s after ten errors; the table scales with it). */
+  /** Longest wait after consecutive poll errors (AWS's table tops out at 90 s after ten errors; the table scales with it). */
   max_poll_backoff_seconds: number;
   /** Refuse a deployment specification whose PKCS7 signature does not verify. */
   enforce_deployment_spec_signature: boolean;
@@ -67,7 +67,7 @@ export interface AgentConfig {
   s3_download_concurrency: number;
   /** Base URL of the GitHub API (GitHub Enterprise, tests). */
   github_api_base: string;
-  /** `text` (anchor layout) or `json` (one object a line, for log shippers). */
+  /** `text` (AWS's layout) or `json` (one object a line, for log shippers). */
   log_format: 'text' | 'json';
   /** Size rotation of each deployment's scripts.log. */
   scripts_log_max_bytes: number;
@@ -147,7 +147,7 @@ const SCHEMA: Record<keyof Omit<AgentConfig, 'config_file'>, { kind: Kind; defau
   max_bundle_compression_ratio: { kind: 'number', default: DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO },
 };
 
-/** Keys the anchor reads (or used to) that this agent accepts without using them. */
+/** Keys AWS's agent reads (or used to) that this agent accepts without using them. */
 const LEGACY_KEYS = new Set([
   'use_mock_command_service',
   'plugins',
@@ -164,7 +164,7 @@ export function defaultConfig(): AgentConfig {
   return config as unknown as AgentConfig;
 }
 
-/** `:root_dir:` (Ruby symbol, as the anchor ships it) and `root_dir` name the same key. */
+/** `:root_dir:` (Ruby symbol, as AWS ships it) and `root_dir` name the same key. */
 export function normaliseKey(key: string): string {
   return key.startsWith(':') ? key.slice(1) : key;
 }
@@ -289,7 +289,7 @@ function duplicateKeyWarnings(doc: Document, text: string, file: string): string
 /** Parses config YAML text (already read) into the typed config; pure apart from nothing. */
 export function parseAgentConfig(text: string, file: string): LoadedConfig {
   const warnings: string[] = [];
-  // YAML 1.1 as the anchor's Psych reads it (`yes`/`no` booleans, `0644` octal).
+  // YAML 1.1 as AWS's agent (Ruby's Psych) reads it (`yes`/`no` booleans, `0644` octal).
   const doc = parseDocument(text, { version: '1.1', uniqueKeys: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
@@ -303,7 +303,7 @@ export function parseAgentConfig(text: string, file: string): LoadedConfig {
   try {
     raw = doc.toJS();
   } catch (error) {
-    // yaml refuses an alias to no anchor, and an alias bomb ("Excessive alias count …"), only here.
+    // yaml refuses an alias to an undefined YAML anchor (`*x` without `&x`), and an alias bomb ("Excessive alias count …"), only here.
     throw new ConfigError(`An error occurred loading the CodeDeploy agent config file at ${file}. Error message: ${(error as Error).message}`);
   }
   const config = defaultConfig();
@@ -334,7 +334,7 @@ export function parseAgentConfig(text: string, file: string): LoadedConfig {
 
 /**
  * Reads the config file. A missing default file yields the defaults (so `validate` and `deploy` work on a
- * developer machine); a missing file that was asked for by name is an error, as in the anchor.
+ * developer machine); a missing file that was asked for by name is an error, as in AWS's agent.
  */
 export function loadAgentConfig(file: string | undefined): LoadedConfig {
   const path = file ?? DEFAULT_CONFIG_FILE;
