@@ -7,7 +7,7 @@ import { loadConfigForCli, formatDuration } from './status.js';
 /**
  * `codedeploy-agent stop [-c FILE] [--timeout S]` for hosts without systemd: sends SIGTERM (the agent's
  * graceful signal: it takes no new commands and lets in-flight lifecycle events finish, up to
- * kill_agent_max_wait_time_seconds) and waits for the process to exit. Unlike AWS's agent (which failed stop) it does not
+ * kill_agent_max_wait_time_seconds) and waits for the process to exit. Unlike AWS's agent (which then sent no signal) it does not
  * refuse while a deployment runs; the agent's own shutdown takes care of that.
  */
 const POLL_MS = 200;
