@@ -5,7 +5,7 @@ import { versionFile } from '../deployment/layout.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 
-/** Where the anchor's packages put `.version` when ROOT/.. has none. */
+/** Where AWS's packages put `.version` when ROOT/.. has none. */
 export const FALLBACK_VERSION_FILE = '/opt/codedeploy-agent/.version';
 export const UNKNOWN_VERSION = 'UNKNOWN_VERSION';
 

@@ -33,13 +33,13 @@ import {
 } from './service-errors.js';
 
 /**
- * Client of the CodeDeploy commands service (agent-spec §1): AWS JSON 1.1 over HTTPS, SigV4-signed,
+ * Client of the CodeDeploy commands service (docs/compatibility.md, "Wire protocol"): AWS JSON 1.1 over HTTPS, SigV4-signed,
  * one POST `/` per operation. It only talks HTTP; what to do with a command is the poller's business.
  */
 
 export type CommandStatus = 'Pending' | 'InProgress' | 'Succeeded' | 'Failed';
 
-/** `{Format, Payload}`; for diagnostics Format is always `JSON` (§1.6). */
+/** `{Format, Payload}`; for diagnostics Format is always `JSON`. */
 export interface Envelope {
   Format: string;
   Payload: string;
@@ -103,7 +103,7 @@ export interface CommandsClientOptions {
    */
   maxAttempts?: number;
   /**
-   * Tries per PollHostCommand. Default 1: the poller has its own backoff (§1.7), and retrying here
+   * Tries per PollHostCommand. Default 1: the poller has its own backoff (AWS's 10 → 90 s table), and retrying here
    * as well would multiply the load on a throttling service.
    */
   pollAttempts?: number;
@@ -208,7 +208,7 @@ export class CommandsClient {
     );
   }
 
-  /** `CommandStatus` is the service's view: `Succeeded`/`Failed` mean "do not run it" (§1.5). */
+  /** `CommandStatus` is the service's view: `Succeeded`/`Failed` mean "do not run it". */
   async putHostCommandAcknowledgement(hostCommandIdentifier: string, diagnostics?: Envelope, signal?: AbortSignal): Promise<CommandStatusOutput> {
     return this.call<CommandStatusOutput>(
       'PutHostCommandAcknowledgement',
@@ -230,7 +230,7 @@ export class CommandsClient {
     );
   }
 
-  /** In the model but never called by the anchor (no progress reporting exists). */
+  /** In the model but never called by AWS's agent (no progress reporting exists). */
   async postHostCommandUpdate(
     hostCommandIdentifier: string,
     update: { estimatedCompletionTime?: Date; diagnostics?: Envelope } = {},

@@ -1,7 +1,7 @@
 import { ConfigError } from '../report/errors.js';
 
 /**
- * Where the commands service lives and how to address it (agent-spec §1.1, §1.2, §7.5). Pure: the
+ * Where the commands service lives and how to address it (docs/compatibility.md, "Wire protocol"). Pure: the
  * caller supplies what IMDS said; nothing here does I/O.
  */
 
@@ -40,7 +40,7 @@ export function serviceLabel(enableAuthPolicy: boolean, useFipsMode: boolean): s
   return `codedeploy-commands${enableAuthPolicy ? '-secure' : ''}${useFipsMode ? '-fips' : ''}`;
 }
 
-/** Copied from `partition-region-pattern.json` of the anchor. */
+/** Copied from `partition-region-pattern.json` of AWS's agent. */
 export const PARTITION_REGION_PATTERNS: Readonly<Record<string, RegExp>> = {
   'amazonaws.com': /^[0-9a-z-]{1,20}$/,
   'amazonaws.eu': /^[0-9a-z-]{1,20}$/,
@@ -54,7 +54,7 @@ export function domainForRegion(region: string): string {
   return 'amazonaws.com';
 }
 
-/** The anchor's check for hosts that are both on-premises-registered and able to reach IMDS. */
+/** AWS's agent's check for hosts that are both on-premises-registered and able to reach IMDS. */
 export function checkPartitionRegion(domain: string, region: string): void {
   const pattern = PARTITION_REGION_PATTERNS[domain];
   if (!pattern) throw new ConfigError(`Unknown domain: ${domain}`);
@@ -65,7 +65,7 @@ export const FIPS_REGIONS: readonly string[] = ['us-east-1', 'us-east-2', 'us-we
 
 export const FIPS_REGION_MESSAGE = 'use_fips_mode can be set to true only in regions located in the USA';
 
-/** `:use_fips_mode: true` is only valid in the US regions (§7.5). */
+/** `:use_fips_mode: true` is only valid in the US regions (AWS's rule). */
 export function checkFipsRegion(useFipsMode: boolean, region: string | undefined): void {
   if (useFipsMode && (region === undefined || !FIPS_REGIONS.includes(region))) {
     throw new ConfigError(FIPS_REGION_MESSAGE);
@@ -96,8 +96,8 @@ export interface ResolvedEndpoint {
 }
 
 /**
- * The commands endpoint (agent-spec §1.2). One deliberate difference: the URL's region is the client
- * region, also when IMDS is reachable. The anchor takes the IMDS region for the URL but signs with the
+ * The commands endpoint, `https://codedeploy-commands[-secure][-fips].<region>.<domain>`. One deliberate difference: the URL's region is the client
+ * region, also when IMDS is reachable. AWS's agent takes the IMDS region for the URL but signs with the
  * client region, which only differs on an on-premises-registered EC2 instance (or with AWS_REGION set on
  * EC2) — and there it produces a request the service must reject. On a plain EC2 host both are the same.
  */

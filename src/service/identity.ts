@@ -13,7 +13,7 @@ import { isOnPremisesConfigReadable, readOnPremisesConfig } from './onpremises-c
 import type { OnPremisesConfig } from './onpremises-config.js';
 
 /**
- * Who this host is and how it signs (agent-spec §7.6): region, host identifier and a credential
+ * Who this host is and how it signs (docs/compatibility.md, "Region, identity and credentials"): region, host identifier and a credential
  * provider, from the on-premises config file, the environment, or IMDS. Credentials are never logged
  * and never put into the process environment.
  */
@@ -24,9 +24,9 @@ export interface HostIdentity {
   credentials: AwsCredentialIdentityProvider;
   /** The on-premises config file named an IAM user or session. */
   onPremises: boolean;
-  /** IMDS `services/domain`, when IMDS answered; the endpoint is built from it (§1.2). */
+  /** IMDS `services/domain`, when IMDS answered; the endpoint is built from it. */
   domain?: string;
-  /** The on-premises config file is readable (even if it names no IAM identity): enables the §1.2 check. */
+  /** The on-premises config file is readable (even if it names no IAM identity): enables the partition-region check. */
   onPremisesConfigReadable: boolean;
   /** Where the credentials come from, for messages when the service refuses them (never the credentials). */
   credentialsSource?: string;
@@ -107,7 +107,7 @@ export function staticCredentials(accessKeyId: string, secretAccessKey: string, 
   return async () => identity;
 }
 
-/** Re-read a session file at least this often, even if it looks unchanged (the anchor: every 30 minutes). */
+/** Re-read a session file at least this often, even if it looks unchanged (AWS's agent: every 30 minutes). */
 const SESSION_FILE_MAX_AGE_MS = 30 * 60_000;
 /**
  * The expiration we hand out for file-based credentials: SDK clients (S3) cache an identity until five
@@ -119,7 +119,7 @@ const SESSION_ADVERTISED_LIFETIME_MS = 6 * 60_000;
 /**
  * Credentials from a shared-credentials file that another process rotates (`iam_session_arn`). The file
  * is checked (mtime, size, inode) on every call and re-read when it changed, when the credentials are
- * near their own expiration, or after 30 minutes — instead of the anchor's fixed 30-minute cache (#354).
+ * near their own expiration, or after 30 minutes — instead of AWS's fixed 30-minute cache (aws-codedeploy-agent #354).
  */
 export function sessionFileCredentials(
   path: string,
@@ -151,7 +151,7 @@ export function sessionFileCredentials(
     }
     let identity: AwsCredentialIdentity;
     try {
-      // No config file: only the credentials file's profile counts, as in the anchor's FileCredentials.
+      // No config file: only the credentials file's profile counts, as in AWS's FileCredentials.
       const { fromIni } = await sdkProviders();
       identity = await fromIni({ filepath: path, configFilepath: `${path}.no-config-file`, profile, ignoreCache: true })();
     } catch (error) {
@@ -182,8 +182,8 @@ export function sessionFileCredentials(
 
 /**
  * EC2 and "neither" hosts: the agent user's shared files (~/.aws), then the instance profile
- * (3 retries, 1 s timeout, as the anchor configures its SDK). Environment keys count only under the
- * `beta`/`gamma` test profiles, because the anchor deletes AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY at
+ * (3 retries, 1 s timeout, as AWS's agent configures its SDK). Environment keys count only under the
+ * `beta`/`gamma` test profiles, because AWS's agent deletes AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY at
  * startup otherwise. The instance-profile provider reads its address from AWS_EC2_METADATA_SERVICE_ENDPOINT.
  */
 export function defaultCredentialChain(config: AgentConfig, env: NodeJS.ProcessEnv, logger: Logger): AwsCredentialIdentityProvider {
@@ -236,7 +236,7 @@ function credentialsFor(onPremises: OnPremisesConfig, env: NodeJS.ProcessEnv): A
 }
 
 /**
- * Region and host identifier: the on-premises file first (as the anchor, which writes them into the
+ * Region and host identifier: the on-premises file first (as AWS's agent, which writes them into the
  * environment), then AWS_REGION / AWS_HOST_IDENTIFIER, then IMDS.
  */
 export async function resolveIdentity(config: AgentConfig, options: ResolveIdentityOptions = {}): Promise<HostIdentity> {

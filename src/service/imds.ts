@@ -6,10 +6,10 @@ import { registerSecret } from '../log/redact.js';
 import { isAbortError, retry } from '../util/retry.js';
 
 /**
- * The agent's own EC2 instance-metadata client (agent-spec §7.7): region, partition, domain and the
+ * The agent's own EC2 instance-metadata client: region, partition, domain and the
  * identity document that make up the host identifier. IMDSv2 first, IMDSv1 only when allowed.
  *
- * Departures from the anchor (§10.27): the session token is renewed before its TTL runs out instead of
+ * Departures from AWS's agent (aws-codedeploy-agent #263, #269): the session token is renewed before its TTL runs out instead of
  * being kept for the life of the process; a 401 renews it at once instead of after three failed tries;
  * and after a failed token request the v1 fallback is remembered for a while, so a host without IMDSv2
  * does not pay for a failing PUT (with its retries) on every call. Timeouts are short (2 s, 3 tries)
@@ -151,7 +151,7 @@ export class ImdsClient {
     return { ...(doc as object), region: region.trim(), accountId: accountId.trim(), instanceId: instanceId.trim() };
   }
 
-  /** Identity-document region; undefined when IMDS cannot be read (as in the anchor). */
+  /** Identity-document region; undefined when IMDS cannot be read (as in AWS's agent). */
   async region(): Promise<string | undefined> {
     return this.quietly(async () => (await this.identityDocument()).region);
   }

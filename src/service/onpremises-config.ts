@@ -4,10 +4,10 @@ import { ConfigError } from '../report/errors.js';
 import { registerSecret } from '../log/redact.js';
 
 /**
- * `codedeploy.onpremises.yml` (agent-spec §7.6), in either key style (`:region:` as the anchor's docs
- * show, or `region:`), with the anchor's validation messages. Nothing is exported into the process
- * environment: the anchor puts IAM-user keys into AWS_ACCESS_KEY/AWS_SECRET_KEY, from where every hook
- * inherits them (§10.19); here they stay in memory and are handed to the credential provider.
+ * `codedeploy.onpremises.yml`, in either key style (`:region:` as AWS's docs
+ * show, or `region:`), with AWS's validation messages. Nothing is exported into the process
+ * environment: AWS's agent puts IAM-user keys into AWS_ACCESS_KEY/AWS_SECRET_KEY, from where every hook
+ * inherits them; here they stay in memory and are handed to the credential provider.
  */
 
 export interface IamUserOnPremisesConfig {
@@ -49,7 +49,7 @@ function required(map: Record<string, unknown>, key: string, arnKey: string): st
 
 /**
  * Parses the file's text. Returns undefined when neither `iam_user_arn` nor `iam_session_arn` is set
- * (the anchor then ignores the file).
+ * (AWS's agent then ignores the file).
  */
 export function parseOnPremisesConfig(text: string, path: string): OnPremisesConfig | undefined {
   let raw: unknown;
@@ -97,7 +97,7 @@ export function readOnPremisesConfig(path: string): OnPremisesConfig | undefined
   return parseOnPremisesConfig(text, path);
 }
 
-/** True when the file exists and can be read (the anchor's "on-premises host" test for endpoint checks). */
+/** True when the file exists and can be read (AWS's "on-premises host" test for endpoint checks). */
 export function isOnPremisesConfigReadable(path: string): boolean {
   try {
     accessSync(path, constants.R_OK);

@@ -1,6 +1,6 @@
 /**
  * Which proxy a request goes through, the same way for the commands service, S3 and GitHub:
- * `:proxy_uri:` when set (agent-spec §7.6), otherwise the usual HTTPS_PROXY / HTTP_PROXY (either case)
+ * `:proxy_uri:` when set (AWS's key), otherwise the usual HTTPS_PROXY / HTTP_PROXY (either case)
  * unless NO_PROXY names the host. An operator who sets HTTPS_PROXY in the service's environment file
  * therefore gets every download through it, not only the commands service.
  */

@@ -3,7 +3,7 @@ import { redact } from '../log/redact.js';
 
 /**
  * Decoding AWS JSON 1.1 error answers and sorting failures into throttling / retryable / final, for the
- * commands client's own retries and for the poller's backoff (agent-spec §1.7).
+ * commands client's own retries and for the poller's backoff.
  */
 
 /** The connection failed or broke before an answer (reset, refused, DNS, TLS, proxy). */
