@@ -52,7 +52,7 @@ export function parseAce(ace: string): Parsed<string> {
 
   const permissions = parsePermissions(parts[0]);
   if (typeof permissions !== 'string') {
-    // The anchor says "hooks section" here; it is the permissions section.
+    // AWS's agent says "hooks section" here; it is the permissions section.
     return parseFailure(
       `The deployment failed because the access control list (ACL) named ${ace} in the application specification file contains an invalid character (${permissions.invalid}). Correct the ACL in the permissions section of the AppSpec file, and then try again.`,
       'write the permissions as one octal digit (0-7) or letters from r, w, x and -, e.g. rw- or 6',
@@ -93,7 +93,7 @@ function typeWord(word: string): AceType | undefined {
   }
 }
 
-/** A single octal digit, or any mix of r, w, x and - (order and repeats do not matter, as in the anchor). */
+/** A single octal digit, or any mix of r, w, x and - (order and repeats do not matter, as in AWS's agent). */
 function parsePermissions(text: string): string | { invalid: string } {
   if (/^[0-7]$/.test(text)) {
     const bits = Number(text);

@@ -12,7 +12,7 @@ export interface BundleCheck {
 
 /**
  * Checks an appspec against the bundle it came with: every hook script and every files source must
- * exist (a missing script is the most common failed deployment, users-and-peers theme 16). Each
+ * exist (a missing script is the most common failed deployment, aws-codedeploy-agent #162, #139). Each
  * location is reported once, at the first place the appspec names it.
  */
 export function checkBundle(

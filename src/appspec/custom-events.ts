@@ -7,9 +7,9 @@ import type { AppSpec } from './types.js';
 const BUILTIN_EVENTS = ['DownloadBundle', 'Install'];
 
 /**
- * The lifecycle-event checks of a local run's Install (agent-spec §3.5 step 3): every event the
+ * The lifecycle-event checks of a local run's Install (AWS's, before its files are installed): every event the
  * appspec has scripts for must be one the run knows (`allPossibleEvents`), and every custom event
- * the run was asked for must have scripts in the appspec. Messages are the anchor's ArgumentErrors.
+ * the run was asked for must have scripts in the appspec. Messages are AWS's ArgumentErrors.
  *
  * `hookMappingEvents` are the events the run maps to hooks; a local run maps all of its events
  * except DownloadBundle and Install.

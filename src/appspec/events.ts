@@ -1,5 +1,5 @@
 /**
- * Lifecycle event names as an appspec sees them (agent-spec §3.1, §8.3).
+ * Lifecycle event names as an appspec sees them (the daemon's hook mapping and codedeploy-local's default order).
  */
 
 /** The nine events a `hooks` section may give scripts to (the daemon's hook mapping). */

@@ -10,7 +10,7 @@ const NO_SOURCE =
   'The deployment failed because the application specification file specifies a destination file, but no source file. Update the files section of the AppSpec file, and then try again.';
 
 /**
- * The `files` section (agent-spec §4.5): source/destination pairs in file order. Fills `positions`
+ * The `files` section: source/destination pairs in file order. Fills `positions`
  * with where each source was written, for later checks against the bundle.
  */
 export function parseFiles(reader: AppSpecReader, section: MapEntry, positions: Map<object, SourcePosition>): FileMapping[] {

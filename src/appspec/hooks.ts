@@ -13,7 +13,7 @@ const INVALID_TIMEOUT =
   'The deployment failed because an invalid timeout value was provided for a script in the application specification file. Make corrections in the hooks section of the AppSpec file, and then try again.';
 
 /**
- * The `hooks` section (agent-spec §4.4): event name → scripts in file order. An event without scripts
+ * The `hooks` section: event name → scripts in file order. An event without scripts
  * (`ApplicationStop:` alone or `[]`) is left out. Fills `positions` with where each script's
  * location was written, for later checks against the bundle.
  */
@@ -47,7 +47,7 @@ export function parseHooks(
       explicitTotal += script.explicitTimeout ?? 0;
       if (script.explicitTimeout === undefined) withoutTimeout += 1;
     });
-    // Scripts without a timeout are not counted in the error: the anchor gives each of them 3600 s, and
+    // Scripts without a timeout are not counted in the error: AWS's agent gives each of them 3600 s, and
     // appspecs with several such scripts in one event are common and work. They are worth a warning.
     if (explicitTotal > MAX_EVENT_TIMEOUT_SECONDS) {
       reader.error(entry.keyNode,
@@ -140,7 +140,7 @@ function parseLocation(reader: AppSpecReader, entry: MapEntry | undefined, scrip
   }
   const text = reader.expectText(entry, `${what}.location`, 'write the path of one script, relative to the bundle root');
   if (text === undefined) return undefined;
-  // The anchor strips the location (`to_s.strip`) before checking it.
+  // AWS's agent strips the location (`to_s.strip`) before checking it.
   if (text.trim() === '') {
     reader.error(entry.at, NO_LOCATION, 'add the path of the script in the bundle, e.g. location: scripts/start.sh');
     return undefined;
@@ -149,7 +149,7 @@ function parseLocation(reader: AppSpecReader, entry: MapEntry | undefined, scrip
 }
 
 /**
- * Seconds, default 3600. The anchor takes Ruby's `to_i`, so `"30abc"` is 30 and `"foo"` is 0 (then
+ * Seconds, default 3600. AWS's agent takes Ruby's `to_i`, so `"30abc"` is 30 and `"foo"` is 0 (then
  * refused); here text must be a number, and a fraction is dropped with a warning.
  */
 function parseTimeout(reader: AppSpecReader, entry: MapEntry | undefined, what: string): { seconds: number; explicit: boolean } | undefined {
@@ -192,8 +192,8 @@ const FALSE_WORDS = ['false', 'no', 'off', 'n'];
 const TRUE_WORDS = ['true', 'yes', 'on', 'y'];
 
 /**
- * Whether to run the script through sudo. The anchor treats any non-null value as true, even the
- * text "false" (§10.25); here the words false/no/off mean false, whether quoted or not.
+ * Whether to run the script through sudo. AWS's agent treats any non-null value as true, even the
+ * text "false"; here the words false/no/off mean false, whether quoted or not.
  */
 function parseSudo(reader: AppSpecReader, entry: MapEntry | undefined, what: string): boolean | undefined {
   if (entry?.value === undefined) return false;

@@ -6,8 +6,8 @@ const MODE_HINT = 'write one to four octal digits, e.g. mode: 644 or mode: 2775 
  * A permissions mode as `mode_info.rb` reads it: the digits as written, left-padded with `0` to three,
  * at most four, each 0-7. Returns the mode as a number (0o644).
  *
- * Takes the text the user wrote, not the YAML value: the anchor lets YAML 1.1 turn an unquoted `0644`
- * into 420 and then applies mode 0420 (§10.25); here `0644` means 0644.
+ * Takes the text the user wrote, not the YAML value: AWS's agent lets YAML 1.1 turn an unquoted `0644`
+ * into 420 and then applies mode 0420 (docs/compatibility.md, "AppSpec"); here `0644` means 0644.
  */
 export function parseMode(written: string): Parsed<number> {
   const mode = written.padStart(3, '0');

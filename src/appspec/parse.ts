@@ -10,12 +10,12 @@ import { parseFileExistsBehavior, parseOs, parseVersion, type Platform } from '.
 import type { AppSpec, FileMapping, HookScript } from './types.js';
 
 /*
- * Reading an appspec (agent-spec §4). Every problem is collected, not just the first, each with the
+ * Reading an appspec (docs/compatibility.md, "AppSpec"). Every problem is collected, not just the first, each with the
  * line and column of the value (or key) at fault and a hint saying what to write instead. Messages
- * are the anchor's where it has one, so searches for them still land on the right answers.
+ * are AWS's agent's where it has one, so searches for them still land on the right answers.
  *
- * YAML is read with 1.1 rules as the anchor's Psych does (`yes`/`no` are booleans), except where the
- * anchor's result surprises users (§10.25): `mode: 0644` means 0644, `version: "0.0"` is accepted,
+ * YAML is read with 1.1 rules as AWS's agent (Ruby's Psych) does (`yes`/`no` are booleans), except where the
+ * result surprises users: `mode: 0644` means 0644, `version: "0.0"` is accepted,
  * and `sudo: "false"` means false.
  */
 
@@ -76,7 +76,7 @@ export function parseAppSpec(text: string, file: string, options: ParseOptions =
   for (const warning of doc.warnings) reader.warnings.push(syntaxProblem(warning, file, lineCounter));
 
   const root = reader.resolve(doc.contents);
-  // The anchor treats a document that is `false` like an empty one (`unless yaml_hash`).
+  // AWS's agent treats a document that is `false` like an empty one (`unless yaml_hash`).
   if (root === undefined || (isScalar(root) && root.value === false)) return { ...emptyResult(), warnings: reader.warnings };
   if (!isMap(root)) {
     reader.wrongType(root, 'the AppSpec file', 'a mapping of keys such as version, os, files and hooks', root, 'start the file with "version: 0.0" and "os: linux" on their own lines');
@@ -91,7 +91,7 @@ export function parseAppSpec(text: string, file: string, options: ParseOptions =
   }
   const section = (key: string): MapEntry => entries.get(key) ?? { key, keyNode: root, value: undefined, at: root };
 
-  // The anchor's order of checks: version, os, hooks, files, permissions, file_exists_behavior.
+  // AWS's order of checks: version, os, hooks, files, permissions, file_exists_behavior.
   const version = parseVersion(reader, entries.get('version'), root);
   const os = parseOs(reader, entries.get('os'), root, platform);
   const hooks = parseHooks(reader, section('hooks'), positions, options.customEvents);

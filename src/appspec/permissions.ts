@@ -13,11 +13,11 @@ const OBJECT_TYPES: readonly PermissionObjectType[] = ['file', 'directory'];
 
 const NO_OBJECT =
   'The deployment failed because a permission listed in the application specification file has no object value. Update the permissions section of the AppSpec file, and then try again.';
-// The anchor writes "specifiles" here and "filespecifies" in the type message; the slips are fixed.
+// AWS's agent writes "specifiles" here and "filespecifies" in the type message; the slips are fixed.
 const NOT_ON_WINDOWS =
   'The deployment failed because the application specification file specifies file permissions, but the deployment is targeting one or more Windows Server instances. Permissions are supported only for Amazon Linux, Ubuntu Server, and Red Hat Enterprise Linux (RHEL) instances. Update the permissions section of the AppSpec file, and then try again.';
 
-/** The `permissions` section (agent-spec §4.6), Linux only. */
+/** The `permissions` section, Linux only. */
 export function parsePermissions(reader: AppSpecReader, section: MapEntry, os: string | undefined): Permission[] {
   const permissions: Permission[] = [];
   if (section.value === undefined) return permissions;
@@ -108,7 +108,7 @@ function parsePattern(reader: AppSpecReader, entry: MapEntry | undefined, what: 
 
 /**
  * A list of texts, each with where it was written: undefined when absent, null after a problem. A
- * single value is a problem (the anchor would crash on it), with the list form as hint.
+ * single value is a problem (AWS's agent would crash on it), with the list form as hint.
  */
 function parseTextList(reader: AppSpecReader, entry: MapEntry | undefined, what: string, key: string): { text: string; at: Node }[] | undefined | null {
   if (entry?.value === undefined) return undefined;
@@ -215,8 +215,8 @@ function parseContext(reader: AppSpecReader, entry: MapEntry | undefined, what: 
 }
 
 /**
- * The SELinux user. The anchor reads it from `name`; AWS's documentation calls it `user`, which the
- * anchor silently ignores. Both are accepted here.
+ * The SELinux user. AWS's agent reads it from `name`; AWS's documentation calls it `user`, which the
+ * agent silently ignores. Both are accepted here.
  */
 function parseContextUser(reader: AppSpecReader, entries: Map<string, MapEntry>, what: string): string | undefined | null {
   const name = entries.get('name');

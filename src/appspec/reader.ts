@@ -66,7 +66,7 @@ export class AppSpecReader {
 
   /**
    * The keys of a mapping in file order. Merge keys (`<<: *defaults`) add the keys the mapping does
-   * not set itself. A repeated key is a warning and the last one wins, as with the anchor's Psych.
+   * not set itself. A repeated key is a warning and the last one wins, as with AWS's agent (Ruby's Psych).
    * A merge of a mapping into itself (`&a { <<: *a }`, directly or through others) is an error.
    */
   entries(map: YAMLMap, merging: ReadonlySet<YAMLMap> = new Set()): Map<string, MapEntry> {
@@ -124,7 +124,7 @@ export class AppSpecReader {
    * A value as Ruby's `inspect` prints it, for messages that embed one (`["UnknownHook"]`,
    * `{"name"=>"unconfined_u"}`). Walks the nodes rather than converting the document: an alias bomb
    * stops at the length limit, a collection that contains itself prints as `[...]` or `{...}` as in
-   * Ruby, and an alias to no anchor is nil.
+   * Ruby, and an alias to an undefined YAML anchor is nil.
    */
   inspect(node: Node | undefined, limit = 200): string {
     // Characters still to write; every text added counts, so a bomb stops after `limit` of them.

@@ -1,5 +1,5 @@
 /**
- * A value printed as Ruby 2.7's `inspect` prints the equivalent object, for the anchor messages that
+ * A value printed as Ruby 2.7's `inspect` prints the equivalent object, for AWS's agent's messages that
  * embed one (`["UnknownHook"]`, `{"name"=>"unconfined_u"}`).
  */
 export function rubyInspect(value: unknown): string {

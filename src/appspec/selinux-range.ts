@@ -7,7 +7,7 @@ const MAX_CATEGORY = 1023;
  * An SELinux MLS/MCS range as `range_info.rb` reads it, returned in canonical form with consecutive
  * categories compressed (`s3-s7:c5,c8,c9,c10,c17` → `s3-s7:c5,c8.c10,c17`).
  *
- * Messages are the anchor's; its short ones ("invalid sensitivity s") are kept word for word and the
+ * Messages are AWS's agent's; its short ones ("invalid sensitivity s") are kept word for word and the
  * hint says what a range looks like.
  */
 export function parseSelinuxRange(range: string): Parsed<string> {

@@ -4,11 +4,11 @@ import { FILE_EXISTS_BEHAVIORS, type FileExistsBehavior } from './types.js';
 
 export type Platform = 'linux' | 'windows';
 
-/** The scalar settings at the top of an appspec: version, os and file_exists_behavior (agent-spec §4.3). */
+/** The scalar settings at the top of an appspec: version, os and file_exists_behavior. */
 
 /**
- * `0.0`. The anchor compares the YAML value with the float 0.0, so `0` and `0.0` pass and the quoted
- * text "0.0" fails (§10.25); here "0.0" passes as well.
+ * `0.0`. AWS's agent compares the YAML value with the float 0.0, so `0` and `0.0` pass and the quoted
+ * text "0.0" fails; here "0.0" passes as well.
  */
 export function parseVersion(reader: AppSpecReader, entry: MapEntry | undefined, root: Node): string | undefined {
   const message = (written: string) =>
@@ -56,7 +56,7 @@ export function parseFileExistsBehavior(reader: AppSpecReader, entry: MapEntry |
   return null;
 }
 
-/** A value as the anchor would print it in a message: the scalar as written, else Ruby's inspect. */
+/** A value as AWS's agent would print it in a message: the scalar as written, else Ruby's inspect. */
 function writtenValue(reader: AppSpecReader, value: Node): string {
   return isScalar(value) ? reader.text(value) : reader.inspect(value);
 }

@@ -1,4 +1,4 @@
-/** A validated appspec (agent-spec §4), independent of the YAML it came from. */
+/** A validated appspec, independent of the YAML it came from. */
 
 export type FileExistsBehavior = 'DISALLOW' | 'OVERWRITE' | 'RETAIN';
 export const FILE_EXISTS_BEHAVIORS: readonly FileExistsBehavior[] = ['DISALLOW', 'OVERWRITE', 'RETAIN'];
@@ -27,7 +27,7 @@ export interface Permission {
   type: PermissionObjectType[];
   owner?: string;
   group?: string;
-  /** Mode as an octal number (0o644); `mode: 0644` unquoted means 0644, not 420 (§10.25). */
+  /** Mode as an octal number (0o644); `mode: 0644` unquoted means 0644, not 420 as in AWS's agent. */
   mode?: number;
   /** Canonical ACL entries, e.g. `user:bob:rwx`, `default:mask::r-x` (base entries added at apply time). */
   acls?: string[];
