@@ -1,13 +1,13 @@
 import { ErrorCode } from '../report/error-codes.js';
 import { ArchiveError } from '../report/errors.js';
 
-/** The anchor's wording when unzip exits 50 (§3.4); used for every full-disk failure here. */
+/** AWS's agent's wording when unzip exits 50; used for every full-disk failure here. */
 export const DISK_FULL_MESSAGE = 'The disk is (or was) full during extraction.';
 
 /**
  * What a failed unpack or copy throws: the abort reason when it was cancelled, a refusal as is, the
- * anchor's disk-full message for ENOSPC (and EDQUOT, a full quota), otherwise an ArchiveError
- * prefixed the anchor's way (`Error extracting tar archive: <reason>`).
+ * AWS's disk-full message for ENOSPC (and EDQUOT, a full quota), otherwise an ArchiveError
+ * prefixed AWS's way (`Error extracting tar archive: <reason>`).
  */
 export function toArchiveFailure(error: unknown, prefix: string, signal?: AbortSignal): unknown {
   if (signal?.aborted) return signal.reason;

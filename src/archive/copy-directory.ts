@@ -16,9 +16,9 @@ export interface CopyDirectoryOptions {
 }
 
 /**
- * Copies a Local Directory revision into `destDir` (DownloadBundle, agent-spec §3.4).
+ * Copies a Local Directory revision into `destDir` (DownloadBundle).
  *
- * Fixes §10.23: the anchor copied *into* an existing `deployment-archive`, so a re-run nested the
+ * Better than AWS's agent, which copied *into* an existing `deployment-archive`, so a re-run nested the
  * revision one level down; here `destDir` is emptied first. The folder is the local user's own,
  * so its symlinks are trusted, but they are copied as links and never followed. Modes (setuid
  * included) and mtimes are kept, and, as root, owners too (as `cp -a` would). FIFOs, sockets and

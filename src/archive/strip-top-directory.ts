@@ -1,10 +1,10 @@
 import { readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-/** Names that make a lone top-level directory "the revision itself" (the anchor's test, §3.4). */
+/** Names that make a lone top-level directory "the revision itself" (AWS's agent's test). */
 const APPSPEC_NAME = /appspec/i;
 
-/** The anchor's transient sibling: `deployment-archive` → `deployment-archive-temp`. */
+/** AWS's transient sibling: `deployment-archive` → `deployment-archive-temp`. */
 export function stripTempDirFor(archiveDir: string): string {
   return join(dirname(archiveDir), `${basename(archiveDir)}-temp`);
 }
@@ -20,12 +20,12 @@ export function namesAnAppSpec(names: readonly string[]): boolean {
 }
 
 /**
- * The anchor rule for wrapped bundles (GitHub tarballs and zipballs always wrap the tree in one
+ * AWS's rule for wrapped bundles (GitHub tarballs and zipballs always wrap the tree in one
  * `<owner>-<repo>-<sha>/` folder): if `archiveDir` holds exactly one entry, that entry is a
  * directory (not a symlink to one), and its listing has a name matching /appspec/i, the directory's
  * content moves up one level. Only one level is stripped.
  *
- * Moves by rename through the temp sibling, as the anchor does: archiveDir → temp,
+ * Moves by rename through the temp sibling, as AWS's agent does: archiveDir → temp,
  * temp/<top> → archiveDir, rmdir temp. Two renames on one file system, so nothing is copied.
  *
  * @returns the stripped directory's name, or undefined when the rule did not apply

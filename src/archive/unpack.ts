@@ -15,7 +15,7 @@ import { openZip } from './zip-entries.js';
 export type ArchiveBundleType = 'tar' | 'tgz' | 'zip';
 
 export interface UnpackOptions {
-  /** Apply the anchor's top-level directory rule (./strip-top-directory.ts). Default true. */
+  /** Apply AWS's top-level directory rule (./strip-top-directory.ts). Default true. */
   stripSingleTopDirectory?: boolean;
   logger?: Logger;
   signal?: AbortSignal;
@@ -38,10 +38,10 @@ export interface UnpackResult {
 }
 
 /**
- * Unpacks a revision bundle into `destDir` (DownloadBundle step 3, agent-spec §3.4), in place of the
- * anchor's `tar -xpsf` / `tar -zxpsf` / `unzip -qo`.
+ * Unpacks a revision bundle into `destDir` (DownloadBundle, after the download), in place of
+ * AWS's `tar -xpsf` / `tar -zxpsf` / `unzip -qo`.
  *
- * - `destDir` is emptied first (the anchor `rm -rf`s the archive folder) and created.
+ * - `destDir` is emptied first (AWS's agent `rm -rf`s the archive folder) and created.
  * - `tar` and `tgz` both accept plain and gzip tar, recognised by magic bytes as GNU tar does.
  * - Modes are kept exactly (no umask), with mtimes, symlinks as links and empty directories; as root,
  *   a tar's ownership is restored like `tar -p` (names first, then numeric ids).
