@@ -15,7 +15,7 @@ const PROGRESS_LOG_INTERVAL_MS = 10_000;
 type OnProgress = (progress: { bytes: number; total?: number }) => void;
 
 /**
- * DownloadBundle (agent-spec §3.4): make room under the group folder, fetch the revision into
+ * DownloadBundle (docs/architecture.md, "A deployment's path"): make room under the group folder, fetch the revision into
  * `bundle.tar` (or copy the folder), unpack it safely into `deployment-archive`, and point
  * `<group>_most_recent_install` at it. S3, GitHub and archive code load only when needed, so an idle
  * daemon stays small.
@@ -48,7 +48,7 @@ export async function runDownloadBundle(spec: DeploymentSpec, context: EngineCon
   }
 
   if (bundleType !== 'directory') {
-    // unpackBundle clears deployment-archive itself (the anchor's `rm -rf` before extracting).
+    // unpackBundle clears deployment-archive itself (AWS's agent's `rm -rf` before extracting).
     const { unpackBundle } = await import('../archive/unpack.js');
     await unpackBundle(paths.bundleFile, bundleType, paths.archiveDir, { stripSingleTopDirectory: true, logger, signal: context.signal, limits: bundleLimitsOf(config) });
   }

@@ -69,7 +69,7 @@ function ensureDeploymentDir(dir: string): void {
 }
 
 /**
- * The archive folder a hook event takes its appspec and scripts from (§3.7), or undefined when the
+ * The archive folder a hook event takes its appspec and scripts from (docs/compatibility.md, "Which revision an event runs from"), or undefined when the
  * event is a no-op because no earlier revision exists.
  */
 export function revisionArchiveFor(spec: DeploymentSpec, event: string, rootDir: string, logger?: Logger): string | undefined {
@@ -84,7 +84,7 @@ export function revisionArchiveFor(spec: DeploymentSpec, event: string, rootDir:
   if (!previousDir) return undefined;
   const archive = `${previousDir}/deployment-archive`;
   if (!existsSync(archive)) {
-    // The anchor fails with "No such file or directory ... appspec.yml" (#102); a revision deleted by hand
+    // AWS's agent fails with "No such file or directory ... appspec.yml" (aws-codedeploy-agent #102); a revision deleted by hand
     // should not block every later deployment, so this event is skipped with a warning instead.
     logger?.warn(`${event}: the previous revision at ${previousDir} no longer exists; skipping its ${event} scripts`);
     return undefined;
@@ -96,7 +96,7 @@ function scriptsFor(appspec: AppSpec, event: string) {
   return appspec.hooks[event] ?? [];
 }
 
-/** §3.2: whether a command would do nothing; sent with the acknowledgement. */
+/** Whether a command would do nothing (AWS's `IsCommandNoop` rule); sent with the acknowledgement. */
 export function isCommandNoop(spec: DeploymentSpec, event: string, context: EngineContext): boolean {
   if (isBuiltinEvent(event)) return false;
   if (!isHookEvent(event) && !context.localRun) return true;

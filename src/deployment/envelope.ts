@@ -2,16 +2,16 @@ import { X509Certificate } from 'node:crypto';
 import { DeploymentSpecError } from '../report/errors.js';
 
 /**
- * Opens the `GenericEnvelope` of a deployment specification (agent-spec §2.1) and returns its JSON text.
+ * Opens the `GenericEnvelope` of a deployment specification (`PKCS7/JSON`; `TEXT/JSON` only for local runs) and returns its JSON text.
  *
- * About trust: the anchor "verifies" with OpenSSL's NOVERIFY flag and ignores the result, so any
- * well-formed PKCS7 is accepted (§10.8). We check what can be checked without a trust anchor — that the
+ * About trust: AWS's agent "verifies" with OpenSSL's NOVERIFY flag and ignores the result, so any
+ * well-formed PKCS7 is accepted. We check what can be checked without a trust anchor — that the
  * signature verifies against the signer certificate the PKCS7 carries — and report the signer's subject.
- * We do NOT validate that certificate's chain against `certs/host-agent-deployment-signer-ca-chain.pem`:
+ * We do NOT validate that certificate's chain against AWS's agent's `certs/host-agent-deployment-signer-ca-chain.pem`:
  * three of its four CAs expired between 2020 and 2023 and the service's current signer is not known to
  * chain to the fourth, so chain validation would reject every real deployment. Whether an `invalid`
  * signature stops the deployment is the caller's policy (`enforce_deployment_spec_signature`, or
- * `requireValidSignature` here); by default the content is used as the anchor does.
+ * `requireValidSignature` here); by default the content is used as AWS's agent does.
  */
 
 export type SignatureStatus = 'valid' | 'invalid' | 'unsigned' | 'not-applicable';

@@ -1,8 +1,8 @@
 import type { DeploymentSpec } from './spec-types.js';
 
 /**
- * The variables every hook gets (agent-spec §6.3). They describe the current deployment even when the
- * scripts come from the previous revision, as the anchor does. `undefined` removes a variable.
+ * The variables every hook gets (docs/compatibility.md, "Hooks"). They describe the current deployment even when the
+ * scripts come from the previous revision, as AWS's agent does. `undefined` removes a variable.
  */
 export function hookVariables(spec: DeploymentSpec, event: string): Record<string, string | undefined> {
   const vars: Record<string, string | undefined> = {

@@ -8,7 +8,7 @@ import { checkLifecycleEvents } from '../appspec/custom-events.js';
 import { runInstall } from '../install/install.js';
 
 /**
- * Install (agent-spec §3.5): read the new revision's appspec, install its files and permissions, then
+ * Install: read the new revision's appspec, install its files and permissions, then
  * record this deployment as the group's last successful install (what the next ApplicationStop runs).
  */
 export async function runInstallStep(spec: DeploymentSpec, context: EngineContext): Promise<void> {

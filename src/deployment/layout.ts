@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 
 /**
- * Paths under the deployment root, with the anchor's names (agent-spec §3.3) so a host can switch
+ * Paths under the deployment root, with AWS's names (docs/architecture.md, "On disk") so a host can switch
  * agents without losing its history. Pure: no I/O here.
  */
 export interface DeploymentPaths {
@@ -39,7 +39,7 @@ export function groupDir(rootDir: string, groupId: string): string {
   return join(rootDir, groupId);
 }
 
-/** Note the `-` separator for these two vs `_` for the pointer files, as in the anchor. */
+/** Note the `-` separator for these two vs `_` for the pointer files, as in AWS's agent. */
 export function cleanupFile(rootDir: string, groupId: string): string {
   return join(instructionsDir(rootDir), `${groupId}-cleanup`);
 }
@@ -69,7 +69,7 @@ export function trackingDir(rootDir: string, trackingName = 'ongoing-deployment'
   return join(rootDir, trackingName);
 }
 
-/** `ROOT/../.version` holds `agent_version: <v>` (§1.1). */
+/** `ROOT/../.version` holds `agent_version: <v>` (sent in the x-amz-codedeploy-agent-version header). */
 export function versionFile(rootDir: string): string {
   return join(rootDir, '..', '.version');
 }

@@ -3,7 +3,7 @@ import { DEFAULT_LIFECYCLE_EVENTS, SCRIPTABLE_EVENTS } from '../appspec/events.j
 
 /**
  * Which lifecycle events exist, in which order they run, and which revision each one takes its
- * appspec and scripts from (agent-spec §3.1, §3.7, §8.3). Pure data and functions only.
+ * appspec and scripts from (docs/compatibility.md, "Which revision an event runs from"). Pure data and functions only.
  */
 
 export const BUILTIN_EVENTS = ['DownloadBundle', 'Install'] as const;
@@ -31,7 +31,7 @@ export function isBlueGreenRollback(spec: Pick<DeploymentSpec, 'deploymentCreato
   return spec.deploymentCreator === 'codeDeployRollback' && spec.deploymentType === 'BLUE_GREEN';
 }
 
-/** §3.7: the block-traffic trio looks back; a blue/green rollback swaps which side looks back. */
+/** The block-traffic trio looks back; a blue/green rollback swaps which side looks back. */
 export function revisionModeFor(event: string, spec: Pick<DeploymentSpec, 'deploymentCreator' | 'deploymentType'>): RevisionMode {
   const rollback = isBlueGreenRollback(spec);
   switch (event) {
@@ -68,7 +68,7 @@ export function lastEventOnHost(spec: Pick<DeploymentSpec, 'deploymentType'>, fi
 const NEW_REVISION_EVENTS = ['AfterInstall', 'ApplicationStart', 'BeforeAllowTraffic', 'AfterAllowTraffic', 'ValidateService'];
 
 /**
- * codedeploy-local's `--events` rules (§8.2): returns the problem message, or undefined when the order is fine.
+ * codedeploy-local's `--events` rules: returns the problem message, or undefined when the order is fine.
  */
 export function checkLocalEventOrder(events: string[], rawArgument: string): string | undefined {
   const download = events.indexOf('DownloadBundle');
@@ -89,7 +89,7 @@ export function checkLocalEventOrder(events: string[], rawArgument: string): str
 }
 
 /**
- * The events a local run executes (§8.3): the given list (or the default order), with DownloadBundle and
+ * The events a local run executes (as AWS's codedeploy-local): the given list (or the default order), with DownloadBundle and
  * Install prepended when missing and swapped if Install would precede DownloadBundle.
  */
 export function localEventsToRun(given: string[] | undefined): string[] {

@@ -169,7 +169,7 @@ function gitHubRevision(location: string, type: string | undefined): Revision {
   return revision(parts[0], parts.slice(1).join('/').replace(/\.git$/, ''), 'HEAD');
 }
 
-/** The deployment specification codedeploy-local simulates (§8.3). */
+/** The deployment specification AWS's codedeploy-local simulates. */
 export function buildLocalSpec(options: LocalDeployOptions, deploymentId = localDeploymentId()): DeploymentSpec {
   // The group id becomes a folder under the deployment root that retention empties: the daemon's rule.
   const groupProblem = groupIdProblem(options.deploymentGroup);

@@ -4,7 +4,7 @@ import { writeFileAtomicSync } from './atomic-write.js';
 import { lastSuccessfulInstallFile, mostRecentInstallFile } from './layout.js';
 
 /**
- * The two pointer files of a deployment group (agent-spec §3.3): each holds one deployment folder, with
+ * The two pointer files of a deployment group (`<group>_last_successful_install`, `<group>_most_recent_install`): each holds one deployment folder, with
  * no trailing newline, exactly as the Ruby agent writes it, so a host can switch agents either way.
  */
 
@@ -17,7 +17,7 @@ export function readMarker(file: string): string | undefined {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  // The anchor reads with the trailing newline stripped; a file edited by hand may carry one.
+  // AWS's agent reads with the trailing newline stripped; a file edited by hand may carry one.
   const deploymentDir = text.replace(/\r?\n$/, '');
   return deploymentDir === '' ? undefined : deploymentDir;
 }

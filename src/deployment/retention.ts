@@ -14,9 +14,9 @@ export interface RevisionEntry {
 }
 
 /**
- * Which deployment folders to delete so that at most `maxRevisions` remain (agent-spec §3.6): the
+ * Which deployment folders to delete so that at most `maxRevisions` remain (AWS's rule): the
  * current one and the last successful one are never candidates, the oldest by mtime go first.
- * The count of extras is taken before the last successful one is set aside, as the anchor does, so
+ * The count of extras is taken before the last successful one is set aside, as AWS's agent does, so
  * protecting it never lets the group grow past the limit.
  */
 export function selectRevisionsToDelete(

@@ -8,19 +8,19 @@ export type Revision =
   | { type: 'Local File'; location: string; bundleType: 'tar' | 'tgz' | 'zip' }
   | { type: 'Local Directory'; location: string; bundleType: 'directory' };
 
-/** A parsed deployment specification (agent-spec §2.2). */
+/** A parsed deployment specification (the fields AWS's agent reads). */
 export interface DeploymentSpec {
   deploymentId: string;
   deploymentGroupId: string;
   deploymentGroupName: string;
   applicationName: string;
-  /** `user` unless the service says otherwise; `codeDeployRollback` matters (§3.7). */
+  /** `user` unless the service says otherwise; `codeDeployRollback` matters for a blue/green rollback. */
   deploymentCreator: string;
   /** `IN_PLACE` or `BLUE_GREEN`. */
   deploymentType: string;
   appSpecFilename: string;
   revision: Revision;
-  /** From AgentActionOverrides; the appspec's own value wins (§4.7). */
+  /** From AgentActionOverrides; the appspec's own value wins. */
   fileExistsBehavior?: FileExistsBehavior | string;
   /** Present only for local runs (codedeploy-local). */
   allPossibleLifecycleEvents?: string[];

@@ -4,10 +4,10 @@ import type { DeploymentSpec, Revision } from './spec-types.js';
 import { groupIdProblem, pathSegmentProblem } from './folder-names.js';
 
 /**
- * The deployment specification's JSON payload (agent-spec §2.2), with the anchor's messages. Two
- * deliberate departures, both for specs the anchor would crash on later anyway:
+ * The deployment specification's JSON payload, with AWS's agent's messages. Two
+ * deliberate departures, both for specs AWS's agent would crash on later anyway:
  * - a RevisionType whose sub-object (S3Revision, GitHubRevision, LocalRevision) is missing or null is
- *   rejected here with a message naming it (the anchor lets it through to a Ruby NoMethodError, §10.9);
+ *   rejected here with a message naming it (AWS's agent lets it through to a Ruby NoMethodError);
  * - identifiers that become folder names (DeploymentId, DeploymentGroupId) must be one path segment.
  */
 
@@ -24,7 +24,7 @@ function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The anchor's `property_set?`: the key exists, is not null, and strings/arrays/objects are not empty. */
+/** AWS's `property_set?`: the key exists, is not null, and strings/arrays/objects are not empty. */
 function isPresent(data: Json, key: string): boolean {
   if (!Object.hasOwn(data, key)) return false;
   const value = data[key];
@@ -58,7 +58,7 @@ function hasKeys(value: Json, keys: string[]): boolean {
   return keys.every((key) => Object.hasOwn(value, key));
 }
 
-/** Keys the anchor only tests for presence; a null value would fail later at download, so say so now. */
+/** Keys AWS's agent only tests for presence; a null value would fail later at download, so say so now. */
 function requireStrings(value: Json, keys: string[], message: string): void {
   for (const key of keys) {
     if (value[key] === null || value[key] === undefined || value[key] === '') fail(message);
@@ -122,7 +122,7 @@ function parseRevision(revision: Json): Revision {
       const result: Revision = { type: 'GitHub', account: text(gh.Account, 'GitHubRevision.Account'), repository: text(gh.Repository, 'GitHubRevision.Repository'), commitId: text(gh.CommitId, 'GitHubRevision.CommitId') };
       const bundleType = optionalText(gh.BundleType, 'GitHubRevision.BundleType');
       if (bundleType !== undefined) {
-        // The anchor checks this at download time with this very text (unbalanced bracket included).
+        // AWS's agent checks this at download time with this very text (unbalanced bracket included).
         if (bundleType !== 'tar' && bundleType !== 'zip') fail(`GitHub revision specified with bundle_type other than zip or tar [bundle_type=${bundleType}`);
         result.bundleType = bundleType;
       }
@@ -197,7 +197,7 @@ export function parseDeploymentSpec(json: string): DeploymentSpec {
   return spec;
 }
 
-/** `AgentActionOverrides.AgentOverrides.FileExistsBehavior`, upper-cased; not validated here (the appspec's value wins, §4.7). */
+/** `AgentActionOverrides.AgentOverrides.FileExistsBehavior`, upper-cased; not validated here (the appspec's value wins). */
 function fileExistsBehavior(overrides: unknown): string {
   if (isObject(overrides) && isObject(overrides.AgentOverrides)) {
     const value = overrides.AgentOverrides.FileExistsBehavior;
@@ -206,7 +206,7 @@ function fileExistsBehavior(overrides: unknown): string {
   return DEFAULT_FILE_EXISTS_BEHAVIOR;
 }
 
-/** The parsed JSON with the GitHub tokens masked, for the debug log line the anchor writes. */
+/** The parsed JSON with the GitHub tokens masked, for the debug log line AWS's agent writes. */
 export function redactedSpecJson(json: string): string {
   try {
     const data: unknown = JSON.parse(json);
