@@ -1,10 +1,10 @@
 /**
- * The environment a hook script gets (agent-spec §6.3).
+ * The environment a hook script gets (docs/compatibility.md, "Hooks").
  *
- * The anchor passes its whole process environment through and only removes a few credential variables;
+ * AWS's agent passes its whole process environment through and only removes a few credential variables;
  * the on-premises IAM-user keys (`AWS_ACCESS_KEY` / `AWS_SECRET_KEY`) and container credentials leaked
- * into every hook (§10.19). Here every variable that carries or locates the agent's own credentials is
- * removed; everything else still passes through, as in the anchor, so existing scripts keep working.
+ * into every hook. Here every variable that carries or locates the agent's own credentials is
+ * removed; everything else still passes through, as in AWS's agent, so existing scripts keep working.
  */
 
 import { isCredentialVariable } from '../log/environment-secrets.js';
@@ -13,7 +13,7 @@ export { CREDENTIAL_VARIABLES, isCredentialVariable } from '../log/environment-s
 
 /**
  * `base` minus the agent's credentials, with `vars` applied on top (`undefined` removes a variable,
- * e.g. `BUNDLE_VERSION` for an unversioned bucket, as the anchor does).
+ * e.g. `BUNDLE_VERSION` for an unversioned bucket, as AWS's agent does).
  */
 export function buildHookEnvironment(
   base: NodeJS.ProcessEnv,

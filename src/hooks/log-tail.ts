@@ -1,6 +1,6 @@
 import { redact } from '../log/redact.js';
 
-/** Characters of script output sent with a lifecycle event's diagnostics (agent-spec §6.5). */
+/** Characters of script output sent with a lifecycle event's diagnostics (AWS's limit). */
 export const LOG_TAIL_LIMIT = 2048;
 
 // CSI (colours, cursor moves), OSC (titles, hyperlinks) and two-character escapes.
@@ -16,7 +16,7 @@ export function stripAnsi(text: string): string {
  * entry alone is longer, its last `limit` characters. Entries are whole logged messages such as
  * `[stdout]hello\n`, oldest first.
  *
- * The anchor (§6.5, §10.7) is off by one entry: a newest entry of ≥ 2048 characters empties the tail,
+ * AWS's agent is off by one entry: a newest entry of ≥ 2048 characters empties the tail,
  * [1500, 10] keeps only [10] although both fit, and [10, 2047] keeps both (2057 characters). Here the
  * result is never longer than `limit`, never empty when there was output, and keeps every entry that fits.
  */

@@ -3,7 +3,7 @@ import { openLogForAppend } from '../log/log-file-mode.js';
 
 /**
  * An append-only log file rotated by size: `name` → `name.1` → … → `name.<maxFiles-1>`, the oldest
- * dropped (users-and-peers theme 12; the anchor's scripts.log grew without bound).
+ * dropped (AWS's 1.x scripts.log grew without bound; its 2.0 agent also rotates it by size).
  *
  * Appends are queued, so a caller that awaits each append never has more than one write in flight:
  * that is the backpressure that keeps memory flat while a script prints gigabytes. Several writers may

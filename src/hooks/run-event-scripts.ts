@@ -11,16 +11,16 @@ import { CRLF_HINT, ensureExecutable, hasCrlfShebang, resolveScriptPath } from '
 import type { ScriptsLog } from './scripts-log.js';
 
 /*
- * Hook execution, compared with the anchor (agent-spec §6, §10):
+ * Hook execution, compared with AWS's agent (docs/compatibility.md, "Hooks" and "Deliberately better"):
  * - kept: locations joined to the revision folder, the chmod +x fallback, error codes and messages,
  *   scripts.log / deployments-log formats, stdin closed (here: /dev/null), one process group per
  *   script, working directory inherited from the agent (`/` under systemd, the caller's for
  *   codedeploy-local), the environment of the agent plus the hook variables;
- * - fixed: `..` out of the revision refused; agent credentials removed from the environment (§10.19);
- *   SIGKILL after `killGraceMs` so a timeout always ends (§10.1); a background process holding
- *   stdout/stderr costs `outputGraceMs` and a warning, not the whole timeout and code 6 (§10.2); the
- *   exit status is always examined; runas without `su -c` (see script-command.ts, §10.3); a tail that
- *   is never empty and never over 2048 characters, without ANSI escapes and known secrets (§10.7);
+ * - fixed: `..` out of the revision refused; agent credentials removed from the environment;
+ *   SIGKILL after `killGraceMs` so a timeout always ends; a background process holding
+ *   stdout/stderr costs `outputGraceMs` and a warning, not the whole timeout and code 6 (aws-codedeploy-agent #118); the
+ *   exit status is always examined; runas without `su -c` (see script-command.ts); a tail that
+ *   is never empty and never over 2048 characters, without ANSI escapes and known secrets;
  *   long lines split at 64 KiB; scripts.log rotated by size.
  */
 
@@ -46,7 +46,7 @@ export interface RunEventScriptsOptions {
   logger?: Logger;
   /** The environment hooks inherit (minus credentials). Default: the agent's process.env. */
   baseEnv?: NodeJS.ProcessEnv;
-  /** Where scripts run. Default: the agent's working directory, as the anchor (`/` under systemd). */
+  /** Where scripts run. Default: the agent's working directory, as AWS's agent (`/` under systemd). */
   cwd?: string;
 }
 
@@ -57,7 +57,7 @@ function describeStreams(streams: OutputStreamName[]): string {
 }
 
 /**
- * Runs the scripts of one lifecycle event in order (agent-spec §6.2), logging to scripts.log and the
+ * Runs the scripts of one lifecycle event in order, logging to scripts.log and the
  * deployments log. Returns the diagnostics tail; throws a ScriptError for the first script that fails
  * (later scripts do not run).
  */

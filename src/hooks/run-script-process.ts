@@ -8,12 +8,12 @@ import { LineSplitter, MAX_LINE_LENGTH } from './line-splitter.js';
  * their output, and stops them — on timeout or agent shutdown — with SIGTERM to the whole group, a
  * grace period, then SIGKILL to the group. Everything here is bounded in time:
  *
- * - a script that traps SIGTERM is killed `killGraceMs` after the timeout (the anchor waited for it
- *   forever, agent-spec §10.1);
+ * - a script that traps SIGTERM is killed `killGraceMs` after the timeout (AWS's agent waited for it
+ *   forever);
  * - once the script has exited, its output is read for at most `outputGraceMs` more; a background
  *   process that inherited stdout/stderr (`my-daemon &`) then has our pipe ends closed under it
- *   and the script is judged by its exit status (the anchor waited out the whole timeout and
- *   failed with code 6, §10.2, issues #26/#118). The background process itself is left running.
+ *   and the script is judged by its exit status (AWS's agent waited out the whole timeout and
+ *   failed with code 6, aws-codedeploy-agent #26, #118). The background process itself is left running.
  */
 
 export type OutputStreamName = 'stdout' | 'stderr';
@@ -22,7 +22,7 @@ export interface ScriptProcessOptions {
   command: string;
   args: readonly string[];
   env: Record<string, string>;
-  /** Default: the agent's own working directory (as the anchor). */
+  /** Default: the agent's own working directory (as AWS's agent). */
   cwd?: string;
   timeoutMs: number;
   /** Between SIGTERM and SIGKILL. */
@@ -192,7 +192,7 @@ export async function runScriptProcess(options: ScriptProcessOptions): Promise<S
       env: options.env,
       // setsid(): the script leads a new session and process group, which we signal as a whole.
       detached: true,
-      // stdin is /dev/null: the script can never wait for input (the anchor closed the pipe).
+      // stdin is /dev/null: the script can never wait for input (AWS's agent closed the pipe).
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   } catch (error) {

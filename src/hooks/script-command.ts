@@ -8,9 +8,9 @@ import { findTool as findExecutable } from '../util/find-tool.js';
 /**
  * How a hook script is started: directly, with `sudo`, or as its appspec `runas` user.
  *
- * The anchor ran `su <user> -c <path>` (agent-spec §6.2 step 3, §10.3): a plain shell string (paths
+ * AWS's agent ran `su <user> -c <path>`: a plain shell string (paths
  * with spaces broke), the target's login shell (`nologin` accounts failed), no profile (users'
- * PATH additions such as npm were missing, users-and-peers theme 10), and util-linux `su -c` moves the
+ * PATH additions such as npm were missing, aws-codedeploy-agent #191, #73), and util-linux `su -c` moves the
  * command into a new session, so the process-group SIGTERM on timeout only reached `su`.
  *
  * Here `runas` runs the script through `setpriv` (util-linux): it switches uid, gid and the user's
@@ -23,9 +23,9 @@ import { findTool as findExecutable } from '../util/find-tool.js';
  * The environment under `runas` is that of a login (`su -l` / `runuser -l`): HOME, USER, LOGNAME,
  * SHELL and PATH (from /etc/login.defs) for that user, plus TERM, the locale and TZ of the agent and
  * the hook variables; the rest of the agent's environment is not passed. The working directory is the
- * agent's own (like the anchor), not the user's home.
+ * agent's own (like AWS's agent), not the user's home.
  *
- * `sudo: true` keeps the anchor's meaning — `sudo <path>`, or with `runas` `sudo -u <user>` — for agents
+ * `sudo: true` keeps AWS's meaning — `sudo <path>`, or with `runas` `sudo -u <user>` — for agents
  * that do not run as root. `-n` makes a password prompt an immediate failure (stdin is not a terminal),
  * and the hook variables are passed with `--preserve-env=` (sudoers must allow it; `ALL` implies
  * SETENV). sudo resets the rest of the environment as its policy says.

@@ -5,10 +5,10 @@ import { ErrorCode } from '../report/error-codes.js';
 import { ScriptError } from '../report/errors.js';
 
 /**
- * Where a script's appspec `location` points (agent-spec §6.2 steps 1–2).
+ * Where a script's appspec `location` points.
  *
- * As in the anchor the location is joined to the revision folder, so a leading `/` is still relative
- * to it. Unlike the anchor, a location that leaves the revision with `..` is refused: it could only run
+ * As in AWS's agent the location is joined to the revision folder, so a leading `/` is still relative
+ * to it. Unlike AWS's agent, a location that leaves the revision with `..` is refused: it could only run
  * something the revision does not contain.
  */
 export function resolveScriptPath(archiveDir: string, location: string): string {
@@ -39,8 +39,8 @@ export function isExecutable(path: string): boolean {
 }
 
 /**
- * Scripts zipped on Windows or committed without +x are common (users-and-peers theme 16): like the
- * anchor, warn and add the execute bits; only if that fails is it an error (code 2).
+ * Scripts zipped on Windows or committed without +x are common (aws-codedeploy-agent #162): like
+ * AWS's agent, warn and add the execute bits; only if that fails is it an error (code 2).
  * Returns the warning that was logged, if any, so the caller can put it in scripts.log too.
  */
 export function ensureExecutable(scriptPath: string, location: string, logger?: Logger): string | undefined {

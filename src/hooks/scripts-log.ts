@@ -20,7 +20,7 @@ function pad(value: number, width = 2): string {
   return String(value).padStart(width, '0');
 }
 
-/** `YYYY-MM-DD HH:MM:SS`, local time, as the anchor writes scripts.log (§6.4). */
+/** `YYYY-MM-DD HH:MM:SS`, local time, as AWS's agent writes scripts.log. */
 export function scriptsLogTimestamp(date: Date): string {
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 }
@@ -42,7 +42,7 @@ export function formatDeploymentsLogLine(date: Date, deploymentId: string, messa
 
 /**
  * A deployment's `logs/scripts.log` (and the host-wide deployments log): where every hook message goes
- * (agent-spec §6.4). Messages are written in batches, each awaited, so output is written as fast as
+ * (docs/architecture.md, "On disk"). Messages are written in batches, each awaited, so output is written as fast as
  * the disk takes it and never piles up in memory. Both files rotate by size.
  */
 export class ScriptsLog {
