@@ -1,8 +1,8 @@
 /**
- * The full ACL handed to `setfacl --set` (agent-spec §5.4): the appspec lists only named and mask
+ * The full ACL handed to `setfacl --set` (as AWS's agent builds it): the appspec lists only named and mask
  * entries, `--set` replaces the whole ACL, so the base entries are filled in from the file's mode at
- * the moment it is applied. Built fresh for every file: the anchor kept the added entries between
- * files and sent duplicates from the second file on (§10.10).
+ * the moment it is applied. Built fresh for every file: AWS's agent kept the added entries between
+ * files and sent duplicates from the second file on.
  */
 export function completeAcl(acl: readonly string[], mode: number): string[] {
   const entries = acl.map(parseCanonicalAce);

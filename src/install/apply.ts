@@ -49,7 +49,7 @@ export interface ApplyResult {
 /**
  * Carry out a checked plan: remove the previous deployment's files, write install.json, create the
  * directories, copy the files, set permissions, recording each created path in the cleanup file as
- * the anchor does. If anything fails, everything is undone (see InstallJournal) and the cleanup file
+ * AWS's agent does. If anything fails, everything is undone (see InstallJournal) and the cleanup file
  * and install.json get their previous content back, so the host is as it was before Install.
  */
 export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
@@ -63,7 +63,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
 
   let cleanupFd: number | undefined;
   let filesTouched = false;
-  // Unbuffered writes, each path listed before it is created (after, for directories) as in the anchor,
+  // Unbuffered writes, each path listed before it is created (after, for directories) as in AWS's agent,
   // so that after a crash the next deployment still removes what this one left.
   const recordAll = (entries: readonly CleanupEntry[]) => {
     if (cleanupFd !== undefined) writeSync(cleanupFd, entries.map(formatCleanupLine).join(''));
@@ -126,7 +126,7 @@ async function removePrevious(
         options.logger.warn(`semanage is not installed; the SELinux rule the previous deployment set for ${op.path} is left in place`);
         continue;
       }
-      // The anchor ignores the result: the rule may already be gone.
+      // AWS's agent ignores the result: the rule may already be gone.
       const { execa } = await loadExeca();
       const deleted = await execa(options.tools.semanage, ['fcontext', '-d', op.path], { reject: false });
       if (deleted.exitCode === 0) journal.contextRemoved(op.path, options.previousContexts.get(op.path));
@@ -215,7 +215,7 @@ async function copyEntries(
   }
 }
 
-/** One file or link from the revision; a link is recreated with its raw target, never followed (§10.20). */
+/** One file or link from the revision; a link is recreated with its raw target, never followed (aws-codedeploy-agent #152). */
 function copyJob(op: Operation<'copy'>, owner: { change: boolean; keep: boolean }): FileJob {
   const { entry, destination } = op;
   const stats = entry.stats;
@@ -228,9 +228,9 @@ function copyJob(op: Operation<'copy'>, owner: { change: boolean; keep: boolean 
 }
 
 /**
- * `setfacl --set` for every file, with the base entries completed from each file's mode (§5.4). Files
+ * `setfacl --set` for every file, with the base entries completed from each file's mode. Files
  * that end up with the same ACL share one setfacl run; if a run fails, its files are retried one by one
- * so the error names the object, as the anchor's message does.
+ * so the error names the object, as AWS's agent's message does.
  */
 async function setAcls(ops: readonly Operation<'setfacl'>[], setfacl: string, concurrency: number): Promise<void> {
   const filesByAcl = new Map<string, string[]>();
@@ -282,7 +282,7 @@ async function changeOwner(op: Operation<'chown'>, identities: Identities): Prom
   await failWithContext(`changing the owner of ${op.file} to ${op.owner ?? ''}:${op.group ?? ''}`, async () => {
     const before = await lstat(op.file);
     await lchown(op.file, uid, gid);
-    // The anchor ran chmod before chown, so `mode: 4755` with an owner lost its setuid bit; keep it.
+    // AWS's agent ran chmod before chown, so `mode: 4755` with an owner lost its setuid bit; keep it.
     if (!op.link && before.mode & 0o6000) await chmod(op.file, before.mode & 0o7777);
   });
 }

@@ -1,6 +1,6 @@
 /**
- * The `<group>-cleanup` file (agent-spec §5.5): one entry a line, a plain absolute path or
- * `semanage` NUL `<path>`. Read and written in the anchor's format so a host can switch agents
+ * The `<group>-cleanup` file (docs/compatibility.md, "Install and cleanup"): one entry a line, a plain absolute path or
+ * `semanage` NUL `<path>`. Read and written in AWS's format so a host can switch agents
  * between two deployments and still have the previous deployment's files removed.
  */
 export type CleanupEntry = { kind: 'path'; path: string } | { kind: 'semanage'; path: string };

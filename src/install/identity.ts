@@ -8,7 +8,7 @@ export interface Identities {
 }
 
 /**
- * Resolve every owner and group the plan sets, before anything is written: the anchor looked them up
+ * Resolve every owner and group the plan sets, before anything is written: AWS's agent looked them up
  * only when it reached the chown, after copying the files (then failing with a Ruby ArgumentError).
  * `getent` goes through NSS, so LDAP or SSSD accounts resolve as they do for `chown`.
  */

@@ -2,7 +2,7 @@ import type { SelinuxContext } from '../appspec/types.js';
 import type { InstallOperation } from './types.js';
 
 /**
- * `<group>-install.json` (agent-spec §5.4): the instructions of the last Install in the anchor's shape,
+ * `<group>-install.json`: the instructions of the last Install in AWS's shape,
  * for people and tools reading it; the agent itself never replays it.
  */
 export function formatInstallJson(operations: readonly InstallOperation[]): string {
@@ -21,7 +21,7 @@ function toInstruction(operation: InstallOperation): Record<string, unknown> {
       return { type: 'setfacl', acl: operation.acl, file: operation.file };
     case 'semanage': {
       const { user, type, range } = operation.context;
-      // A context without range is valid; the anchor crashed serialising it (§10.11).
+      // A context without range is valid; AWS's agent crashed serialising it.
       return { type: 'semanage', context: { user: user ?? null, role: null, type, range: range ?? null }, file: operation.file };
     }
     case 'chown':

@@ -1,7 +1,7 @@
 /**
  * One Install at a time in this process. The poller runs several commands at once, and two groups (or
  * two deployments of one group) may install into the same folders and share the group's cleanup file;
- * the anchor let them interleave (§10.17). Installs are short, so waiting costs little.
+ * AWS's agent let them interleave. Installs are short, so waiting costs little.
  */
 let last: Promise<unknown> = Promise.resolve();
 

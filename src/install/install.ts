@@ -19,10 +19,10 @@ export interface InstallOptions {
   deploymentId: string;
   archiveDir: string;
   appspec: AppSpec;
-  /** From the deployment spec; the appspec's own value wins (§4.7). */
+  /** From the deployment spec; the appspec's own value wins. */
   fileExistsBehavior?: string;
   logger: Logger;
-  /** Relative appspec paths resolve against it (default: the agent's working directory, as in the anchor). */
+  /** Relative appspec paths resolve against it (default: the agent's working directory, as in AWS's agent). */
   cwd?: string;
   /** Files copied at once. */
   concurrency?: number;
@@ -34,7 +34,7 @@ export interface InstallResult extends ApplyResult {
 }
 
 /**
- * The Install step's file work (agent-spec §5): remove what the group's previous deployment installed,
+ * The Install step's file work: remove what the group's previous deployment installed,
  * copy the revision's files and set their permissions. Everything that can refuse the deployment
  * (conflicts, unknown users or groups, missing tools) is checked before the first write; a failure
  * after that is rolled back. Either way a failed Install leaves the host as it found it.

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Permission } from '../appspec/types.js';
 
 /**
- * Which installed paths a permission applies to (agent-spec §4.6, `linux_permission_info.rb`): paths
+ * Which installed paths a permission applies to (AWS's `linux_permission_info.rb`): paths
  * strictly under `object`; pattern `**` takes every descendant, any other pattern and every `except`
  * glob are matched against the rest of the path, which must then be a direct child's name. The object
  * itself never matches.
@@ -21,7 +21,7 @@ export function permissionMatcher(permission: Pick<Permission, 'object' | 'patte
   };
 }
 
-/** The anchor's `matches_simple_glob`: no `/` in the name, `*` is any run of characters, the rest literal. */
+/** AWS's `matches_simple_glob`: no `/` in the name, `*` is any run of characters, the rest literal. */
 export function globMatches(name: string, glob: string): boolean {
   return simpleGlobMatches(name, globToRegExp(glob));
 }

@@ -14,13 +14,13 @@ export interface PlanInput {
   fileExistsBehavior?: string;
 }
 
-/** agent-spec §4.7: the appspec's value, else the deployment's override (upper-cased), else DISALLOW. */
+/** As AWS's agent: the appspec's value, else the deployment's override (upper-cased), else DISALLOW. */
 export function effectiveFileExistsBehavior(appspecValue: string | undefined, deploymentValue: string | undefined): string {
   return appspecValue ?? (deploymentValue ? deploymentValue.toUpperCase() : undefined) ?? 'DISALLOW';
 }
 
 /**
- * Every operation Install will perform, in order, with every check of agent-spec §5.2/§5.3 done here,
+ * Every operation Install will perform, in order, with every check of AWS's installer done here,
  * before the first write: a deployment refused by this function has changed nothing on the host.
  * Pure: the disk is known only through the scan.
  */
@@ -29,7 +29,7 @@ export function planInstall(input: PlanInput): InstallPlan {
   const fileExistsBehavior = effectiveFileExistsBehavior(appspec.fileExistsBehavior, input.fileExistsBehavior);
   const { removals, removed } = planRemovals(scan.cleanupEntries, scan.destination, scan.cleanupChildren, scan.cwd);
   const builder = new OperationBuilder();
-  // The disk as it will be once the previous deployment's files are gone (the anchor removes them first).
+  // The disk as it will be once the previous deployment's files are gone (AWS's agent removes them first).
   const stateOf = (path: string): PathState | undefined => (removed.has(path) ? undefined : scan.destination.get(path));
   const conflicts: string[] = [];
   const kept: string[] = [];
@@ -49,7 +49,7 @@ export function planInstall(input: PlanInput): InstallPlan {
   const copyFile = (entry: SourceEntry, target: string) => {
     checkInstallable(entry, target);
     const existing = stateOf(target);
-    // Unlike the anchor (which follows links here), a dangling link counts: copying would write through it.
+    // Unlike AWS's agent (which follows links here), a dangling link counts: copying would write through it.
     if (existing !== undefined) {
       switch (fileExistsBehavior) {
         case 'DISALLOW':
@@ -100,7 +100,7 @@ export function planInstall(input: PlanInput): InstallPlan {
   try {
     for (const source of scan.sources) planSource(source);
   } catch (error) {
-    // The anchor stops at the first problem in files-section order; an earlier conflict comes first.
+    // AWS's agent stops at the first problem in files-section order; an earlier conflict comes first.
     if (conflicts.length > 0) throw fileExistsConflict(conflicts);
     throw error;
   }
@@ -135,7 +135,7 @@ export function planInstall(input: PlanInput): InstallPlan {
 }
 
 /**
- * The anchor's `CommandBuilder`: refuses two operations on one path and records what each permission
+ * AWS's `CommandBuilder`: refuses two operations on one path and records what each permission
  * needs from the host (users, groups, tools) so those are checked before anything is written.
  */
 class OperationBuilder {
@@ -254,7 +254,7 @@ function checkInstallable(entry: SourceEntry, target: string): void {
   }
 }
 
-/** The anchor's message for the first file, then (one a line) how many more there are: fix them all in one go. */
+/** AWS's message for the first file, then (one a line) how many more there are: fix them all in one go. */
 function fileExistsConflict(targets: string[]): FileExistsError {
   const shown = 20;
   let message = `The deployment failed because a specified file already exists at this location: ${targets[0]}`;

@@ -3,7 +3,7 @@ import type { CleanupEntry } from './cleanup-file.js';
 import type { PathState, RemovalOperation } from './types.js';
 
 /**
- * What removing the previous deployment's files will do (agent-spec §5.5), worked out from the scan
+ * What removing the previous deployment's files will do (docs/compatibility.md, "Install and cleanup"), worked out from the scan
  * instead of the disk so that a refused deployment removes nothing: entries in reverse order, links and
  * files go, a directory goes only if everything in it goes too (a non-empty one is kept, silently),
  * missing paths are skipped.

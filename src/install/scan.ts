@@ -45,7 +45,7 @@ export function scanInstall(input: ScanInput): InstallScan {
   return { cwd, sources, destination, cleanupEntries: input.cleanupEntries, cleanupChildren };
 }
 
-/** The files of one `files` entry, links recorded as links and never descended (§10.20). */
+/** The files of one `files` entry, links recorded as links and never descended (AWS's agent descended them). */
 export function scanSource(archiveDir: string, mapping: FileMapping, files: RevisionFiles = diskFiles): SourceScan {
   // `File.join` semantics: `/` is the archive itself, `/bin` is `<archive>/bin`.
   // Without its trailing slash: `link/` would make lstat follow the link this scan must not follow.

@@ -1,6 +1,6 @@
 import type { SelinuxContext } from '../appspec/types.js';
 
-/** `semanage fcontext -a [-s user] -t type [-r range] <path>` as argv: no shell sees the appspec's values (§10.4). */
+/** `semanage fcontext -a [-s user] -t type [-r range] <path>` as argv: no shell sees the appspec's values (AWS's agent built a shell string). */
 export function semanageAddArguments(context: SelinuxContext, path: string): string[] {
   return [
     'fcontext',
@@ -8,7 +8,7 @@ export function semanageAddArguments(context: SelinuxContext, path: string): str
     ...(context.user !== undefined ? ['-s', context.user] : []),
     '-t',
     context.type,
-    // Optional: the anchor crashed on a context without range (§10.11).
+    // Optional: AWS's agent crashed on a context without range.
     ...(context.range !== undefined ? ['-r', context.range] : []),
     path,
   ];

@@ -36,7 +36,7 @@ export interface SourceScan {
   sourcePath: string;
   /** Why the source cannot be installed; `entries` is empty then. */
   problem?: 'missing' | 'outside';
-  /** Pre-order (a directory before its children), children in file-system order as the anchor lists them. */
+  /** Pre-order (a directory before its children), children in file-system order as AWS's agent lists them. */
   entries: SourceEntry[];
 }
 
@@ -60,7 +60,7 @@ export interface InstallScan {
   cleanupChildren: ReadonlyMap<string, readonly string[]>;
 }
 
-/** Removing the previous deployment's files (agent-spec §5.5), in execution order. */
+/** Removing the previous deployment's files, in execution order. */
 export type RemovalOperation =
   | { type: 'remove'; path: string; entryType: EntryType }
   | { type: 'semanage-delete'; path: string };
@@ -92,7 +92,7 @@ export interface Requirement<Name extends string = string> {
 export interface InstallPlan {
   fileExistsBehavior: string;
   removals: RemovalOperation[];
-  /** In the anchor's order: mkdir and copy as the files section walks, then per object chmod, setfacl, semanage, chown. */
+  /** In AWS's order: mkdir and copy as the files section walks, then per object chmod, setfacl, semanage, chown. */
   operations: InstallOperation[];
   /** Files of the revision not installed because one is already there and file_exists_behavior is RETAIN. */
   kept: string[];
