@@ -304,10 +304,10 @@ install_files() {
     rm -rf "${DEST:?}/dist" "${DEST:?}/package.json" "${DEST:?}/bin/$PROGRAM.mjs" "${DEST:?}/bin/codedeploy-local.mjs"
     CHANGED=yes
   fi
-  # The pristine default configuration, with this prefix, for reference (and the anchor's fallback path).
+  # The pristine default configuration, with this prefix, for reference (and AWS's agent's fallback path).
   sed "s:/opt/codedeploy-agent:$PREFIX:g" "$SRC/conf/codedeployagent.yml" > "$work/codedeployagent.yml"
   put "$work/codedeployagent.yml" "$DEST/conf/codedeployagent.yml" 0644
-  # What the commands client sends as x-amz-codedeploy-agent-version (agent-spec §1.1).
+  # What the commands client sends as x-amz-codedeploy-agent-version (the text after "agent_version: ", as AWS's agent reads it).
   printf 'agent_version: %s\n' "$VERSION" > "$work/version"
   put "$work/version" "$DEST/.version" 0444
 
