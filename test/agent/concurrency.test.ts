@@ -1,6 +1,6 @@
 /**
  * Commands of different deployment groups run side by side; commands of one group never overlap
- * (the pointer, cleanup and install files are per group, agent-spec §10.17).
+ * (the pointer, cleanup and install files are per group; AWS's agent shared them unlocked).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -132,7 +132,7 @@ describe('deployments', () => {
     const bundle = world.makeBundle({ label: 'acked' });
     const agent = world.start();
     // (Lifecycle hooks of the new revision are left out: with DownloadBundle not run, their no-op check
-    // finds no appspec and fails before the acknowledgement, as the anchor's does.)
+    // finds no appspec and fails before the acknowledgement, as AWS's does.)
     const d = service.addDeployment({
       hostIdentifier: world.hostIdentifier,
       spec: makeSpec({ revision: localRevision(bundle) }),
@@ -171,7 +171,7 @@ describe('deployments', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(download.completions).toEqual([]);
     expect(existsSync(join(world.root, d.spec.DeploymentGroupId as string, d.deploymentId, 'deployment-archive'))).toBe(false);
-    // §1.5: the specification is fetched again before deciding.
+    // As AWS's agent: the specification is fetched again before deciding.
     const specRequests = service.requestsFor('GetDeploymentSpecification').filter((r) => (r.body as { DeploymentExecutionId?: string }).DeploymentExecutionId === d.executionId);
     expect(specRequests).toHaveLength(4);
     expect((await agent.stop()).exitCode).toBe(0);
@@ -196,7 +196,7 @@ describe('deployments', () => {
     try {
       newWorld({}, proxy.url);
       const bundle = world.makeBundle({ label: 'stranger' });
-      // The anchor's substring test would accept this identifier for ours (§10.24).
+      // AWS's substring test would accept this identifier for ours.
       const other = world.hostIdentifier.slice(0, -2);
       proxy.rewriteAnswers('PollHostCommand', (body) => {
         const command = body.HostCommand as Record<string, unknown> | undefined;
@@ -273,7 +273,7 @@ describe('deployment specifications', () => {
     expect((await agent.stop()).exitCode).toBe(0);
   });
 
-  it('refuses another deployment system and a missing specification before acknowledging (§1.5 step 1)', async () => {
+  it('refuses another deployment system and a missing specification before acknowledging', async () => {
     newWorld();
     const bundle = world.makeBundle({ label: 'system' });
     const agent = world.start();

@@ -53,7 +53,7 @@ describe.each(OPERATIONS)('faults on %s', (operation: Operation) => {
       expect(deployment.status, `${fault}: ${agent.log}`).toBe('Succeeded');
       expectCompletedOnce(deployment);
       if (operation !== 'PostHostCommandUpdate') {
-        // The fault was met (the agent never calls PostHostCommandUpdate, as the anchor never does).
+        // The fault was met (the agent never calls PostHostCommandUpdate, as AWS's agent never does).
         expect(service.requests.filter((r) => r.operation === operation && r.fault === fault).length, fault).toBe(faultsBefore + 1);
       }
       service.clearFaults();

@@ -260,7 +260,7 @@ export function expectCompletedOnce(deployment: FakeDeployment, options: { lostA
   return deployment.commands.map((c) => c.completions);
 }
 
-/** The diagnostics object of a completion (agent-spec §1.6). */
+/** The diagnostics object of a completion (`error_code`, `script_name`, `message`, `log`). */
 export interface DiagnosticsPayload {
   error_code: number;
   script_name: string;

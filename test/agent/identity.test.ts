@@ -68,7 +68,7 @@ describe('on-premises identity', () => {
     expect(service.requestsFor('PollHostCommand').some((r) => (r.body as { HostIdentifier: string }).HostIdentifier === world.hostIdentifier)).toBe(true);
     expect((await agent.stop()).exitCode).toBe(0);
     expectAllRequestsAuthenticated(service);
-    // Hooks see neither the user's keys nor the scrubbed variables (§10.19).
+    // Hooks see neither the user's keys nor the scrubbed variables (AWS's agent leaked the keys to hooks).
     const { readFileSync } = await import('node:fs');
     const env = readFileSync(join(world.root, deployment.spec.DeploymentGroupId as string, deployment.deploymentId, 'deployment-archive', 'env.txt'), 'utf8');
     expect(env).not.toContain(user.secretAccessKey);

@@ -1,6 +1,6 @@
 /**
- * The poll loop's timing (agent-spec §1.7), with fake timers: start-up splay, the error backoff (the
- * anchor's 10 → 90 s table, equal jitter, capped), the throttle gate and the wait when idle.
+ * The poll loop's timing, with fake timers: start-up splay, the error backoff (AWS's
+ * 10 → 90 s table, equal jitter, capped), the throttle gate and the wait when idle.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { defaultConfig, type AgentConfig } from '../../src/config/agent-config.js';
@@ -50,12 +50,12 @@ afterEach(() => {
 });
 
 describe('Poller timing', () => {
-  it('backs off after consecutive errors along the anchor table, with equal jitter, up to the cap', async () => {
+  it('backs off after consecutive errors along AWS\'s table, with equal jitter, up to the cap', async () => {
     const serverError = () => new ServiceError('ServerException', 500, 'PollHostCommand: ServerException (HTTP 500)', '');
     const api = scriptedApi(Array.from({ length: 13 }, serverError));
     const poller = new Poller({ config: config(), logger: new MemoryLogger(), api, hostIdentifier: HOST, dispatch: async () => {}, random: () => 1 - 1e-9 });
     await runFor(poller, 1_000_000);
-    // random ≈ 1 → the full ceiling: the anchor's table 10, 13, 17, 21, 27, 34, 44, 56, 71, 90 (s), then 90.
+    // random ≈ 1 → the full ceiling: AWS's table 10, 13, 17, 21, 27, 34, 44, 56, 71, 90 (s), then 90.
     const seconds = gaps(api.at).slice(0, 12).map((ms) => Math.round(ms / 1000));
     expect(seconds).toEqual([10, 13, 17, 21, 27, 34, 44, 56, 71, 90, 90, 90]);
   });

@@ -1,5 +1,5 @@
 /**
- * Crash recovery and shutdown (agent-spec §7.3, §7.4): SIGKILL during a hook, SIGTERM during a hook (with
+ * Crash recovery and shutdown (docs/compatibility.md, "Crash recovery"): SIGKILL during a hook, SIGTERM during a hook (with
  * and without enough time), a second SIGTERM, and completions that outlive the process (the outbox).
  */
 import { existsSync, readFileSync } from 'node:fs';

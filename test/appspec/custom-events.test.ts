@@ -22,7 +22,7 @@ function messageOf(run: () => void): string {
   throw new Error('expected an AppSpecError');
 }
 
-describe('checkLifecycleEvents (§3.5 step 3)', () => {
+describe('checkLifecycleEvents (a local run\'s Install)', () => {
   const defaults = [...DEFAULT_LIFECYCLE_EVENTS];
 
   it('passes for default events and for custom events the appspec has scripts for', () => {

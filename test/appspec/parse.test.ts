@@ -67,7 +67,7 @@ hooks:
         ],
       },
     });
-    // Events without scripts are dropped, as the anchor drops a null event.
+    // Events without scripts are dropped, as AWS's agent drops a null event.
     expect(Object.keys(result.spec!.hooks)).toEqual(['AfterInstall', 'ApplicationStart']);
   });
 
@@ -137,7 +137,7 @@ hooks:
     ]);
   });
 
-  it('takes the SELinux user from user as AWS documents it, as well as from name as the anchor reads it', () => {
+  it('takes the SELinux user from user as AWS documents it, as well as from name as AWS\'s agent reads it', () => {
     const result = parse(`${HEAD}permissions:\n  - object: /srv\n    context: { user: system_u, type: var_t }\n`);
     expect(result.spec!.permissions[0].context).toEqual({ user: 'system_u', type: 'var_t' });
   });
@@ -240,7 +240,7 @@ describe('parseAppSpec: problems, each with its position and a hint', () => {
     ['timeout 0', `${HEAD}hooks:\n  AfterInstall:\n    - location: a.sh\n      timeout: 0\n`, [`6:16 The deployment failed because ${BAD_TIMEOUT} in the application specification file. Make corrections in the hooks section of the AppSpec file, and then try again.`]],
     ['timeout negative', `${HEAD}hooks:\n  AfterInstall:\n    - location: a.sh\n      timeout: -5\n`, [`6:16 ${BAD_TIMEOUT}`]],
     ['timeout not a number', `${HEAD}hooks:\n  AfterInstall:\n    - location: a.sh\n      timeout: foo\n`, [`6:16 ${BAD_TIMEOUT}`]],
-    ['timeout with a unit (the anchor reads "30s" as 30)', `${HEAD}hooks:\n  AfterInstall:\n    - location: a.sh\n      timeout: 30s\n`, [`6:16 ${BAD_TIMEOUT}`]],
+    ['timeout with a unit (AWS\'s agent reads "30s" as 30)', `${HEAD}hooks:\n  AfterInstall:\n    - location: a.sh\n      timeout: 30s\n`, [`6:16 ${BAD_TIMEOUT}`]],
     ['timeout yes', `${HEAD}hooks:\n  AfterInstall:\n    - location: a.sh\n      timeout: yes\n`, [`6:16 ${BAD_TIMEOUT}`]],
     ['timeout as a list', `${HEAD}hooks:\n  AfterInstall:\n    - location: a.sh\n      timeout: [30]\n`, ['6:16 hooks.AfterInstall[0].timeout must be a number of seconds, but it is a list']],
     ['timeouts of one event over 3600', `${HEAD}hooks:\n  AfterInstall:\n    - location: a.sh\n      timeout: 3000\n    - location: b.sh\n      timeout: 601\n`, ['4:3 the timeouts of the AfterInstall scripts add up to 3601 seconds; CodeDeploy allows at most 3600 seconds for one lifecycle event']],
@@ -290,7 +290,7 @@ describe('parseAppSpec: problems, each with its position and a hint', () => {
     for (const problem of result.problems) expect(problem.hint, problem.message).toMatch(/\w/);
   });
 
-  it('refuses permissions on Windows with the anchor message', () => {
+  it('refuses permissions on Windows with AWS\'s message', () => {
     const result = parse('version: 0.0\nos: windows\npermissions:\n  - object: C:\\app\n', 'windows');
     expectProblems(result.problems, ['3:1 The deployment failed because the application specification file specifies file permissions, but the deployment is targeting one or more Windows Server instances.']);
   });

@@ -36,7 +36,7 @@ describe('copyDirectoryBundle', () => {
     expect(lstatSync(dest).mode & 0o7777).toBe(0o755);
   });
 
-  it('replaces an existing destination instead of copying into it (§10.23)', async () => {
+  it('replaces an existing destination instead of copying into it (as AWS\'s agent did)', async () => {
     writeFileSync(join(src, 'appspec.yml'), 'version: 0.0');
     mkdirSync(join(dest, 'stale'), { recursive: true });
     writeFileSync(join(dest, 'stale', 'old.txt'), 'old');

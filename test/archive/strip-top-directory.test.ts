@@ -77,7 +77,7 @@ describe('stripTopDirectory', () => {
     expect(existsSync(stripTempDirFor(archive))).toBe(false);
   });
 
-  it('names the anchor temp folder beside the archive', () => {
+  it('names AWS\'s temp folder beside the archive', () => {
     expect(stripTempDirFor('/root/grp/d-1/deployment-archive')).toBe('/root/grp/d-1/deployment-archive-temp');
   });
 });

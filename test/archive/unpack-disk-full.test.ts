@@ -43,7 +43,7 @@ describe('a full disk', () => {
     ['a zip', 'zip', rawZip([{ ...bigFile, deflate: true }])],
   ];
   for (const [name, bundleType, bundle] of cases) {
-    it(`stops ${name} with the anchor's message and removes the destination`, async (context) => {
+    it(`stops ${name} with AWS's message and removes the destination`, async (context) => {
       if (!mounted) context.skip();
       const bundlePath = join(dir, `bundle-${bundleType}`);
       writeFileSync(bundlePath, bundle);

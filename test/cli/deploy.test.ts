@@ -60,7 +60,7 @@ beforeAll(() => {
 });
 
 describe('codedeploy-agent deploy', () => {
-  it('--help and --version exit 0 (better than the anchor, §10.29)', async () => {
+  it('--help and --version exit 0 (AWS\'s codedeploy-local exits 1)', async () => {
     const help = await runCli(['deploy', '--help']);
     expect(help.exitCode).toBe(0);
     expect(help.stdout).toContain('--bundle-location');
@@ -111,7 +111,7 @@ describe('codedeploy-agent deploy', () => {
       expect(secondRecords.slice(1).every((r) => r[5] === 'v2')).toBe(true);
       expect(readFileSync(join(destination, 'index.html'), 'utf8')).toBe('version v2\n');
 
-      // The anchor's layout: pointer files, cleanup file, scripts.log with its format.
+      // AWS's layout: pointer files, cleanup file, scripts.log with its format.
       const instructions = readdirSync(join(root, 'deployment-instructions')).sort();
       expect(instructions).toEqual(expect.arrayContaining([`${group}-cleanup`, `${group}-install.json`, `${group}_last_successful_install`, `${group}_most_recent_install`]));
       const last = readFileSync(join(root, 'deployment-instructions', `${group}_last_successful_install`), 'utf8');

@@ -128,7 +128,7 @@ describe('codedeploy-agent validate', () => {
     expect(result.stdout).toBe('custom: AppSpec file valid');
   });
 
-  it('reports a bundle without an appspec with the anchor message', async () => {
+  it('reports a bundle without an appspec with AWS\'s message', async () => {
     mkdirSync(join(dir, 'empty'));
     const result = await validate(['empty', '-A', 'my.yml'], dir);
     expect(result.exitCode).toBe(1);

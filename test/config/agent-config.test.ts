@@ -33,7 +33,7 @@ describe('agent config', () => {
     expect(config.kill_agent_max_wait_time_seconds).toBe(7200);
   });
 
-  it('accepts plain keys and the same defaults as the anchor', () => {
+  it('accepts plain keys and the same defaults as AWS\'s agent', () => {
     const { config } = parseAgentConfig('root_dir: /r\nverbose: yes\nmax_revisions: "3"\n', 'f.yml');
     expect(config.root_dir).toBe('/r');
     expect(config.verbose).toBe(true);

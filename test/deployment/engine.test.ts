@@ -9,7 +9,7 @@ import { makeTempDir } from '../helpers/tmp.js';
 
 /**
  * `runEvent(spec, event)`, the one entry point the daemon calls per command, driven here the way the
- * daemon does (no localRun): which revision each event takes its scripts from (§3.7), including the
+ * daemon does (no localRun): which revision each event takes its scripts from, including the
  * blue/green rollback mapping, and which commands it refuses.
  */
 const tmp = makeTempDir('cda-engine-');
@@ -59,7 +59,7 @@ async function run(deployment: DeploymentSpec, event: string): Promise<string[]>
   return after.slice(before.length).split('\n').filter(Boolean);
 }
 
-describe('runEvent: which revision an event runs from (§3.7)', () => {
+describe('runEvent: which revision an event runs from', () => {
   const v1 = spec('d-V1', '');
   const v2 = spec('d-V2', '');
 
@@ -111,7 +111,7 @@ describe('runEvent: commands it refuses', () => {
     const deployment = spec('d-CUSTOM', join(tmp.dir, 'unused'));
     await expect(runEvent(deployment, 'MyCustomEvent', context())).rejects.toThrow(new UnsupportedCommandError('Unsupported command type: MyCustomEvent.'));
     await expect(runEvent(deployment, 'myCustomEvent', context(true))).rejects.toThrow('Received command is not in PascalCase form: myCustomEvent');
-    // Refused before any folder is created (§3.1).
+    // Refused before any folder is created (as AWS's agent).
     expect(existsSync(join(root, 'group-1', 'd-CUSTOM'))).toBe(false);
   });
 });

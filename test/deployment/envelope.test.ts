@@ -5,7 +5,7 @@ import { DEFAULT_SIGNER_SUBJECT, makeSigningIdentity, signJson } from '../double
 
 const json = JSON.stringify({ DeploymentId: 'd-1', Note: 'ünïcödé' });
 
-describe('openEnvelope (agent-spec §2.1)', () => {
+describe('openEnvelope', () => {
   it('opens a PEM PKCS7/JSON, verifies the signature and names the signer', async () => {
     const opened = await openEnvelope({ Format: 'PKCS7/JSON', Payload: await signJson(json) }, { allowText: false });
     expect(opened).toEqual({ json, signature: 'valid', signer: DEFAULT_SIGNER_SUBJECT });
@@ -17,7 +17,7 @@ describe('openEnvelope (agent-spec §2.1)', () => {
     expect(opened.json).toBe(json);
   });
 
-  it('reports a tampered payload as invalid but still returns its content (anchor behaviour)', async () => {
+  it('reports a tampered payload as invalid but still returns its content (AWS\'s behaviour)', async () => {
     const opened = await openEnvelope({ Format: 'PKCS7/JSON', Payload: await signJson(json, { tamper: true }) }, { allowText: false });
     expect(opened.signature).toBe('invalid');
     expect(opened.signatureProblem).toMatch(/digest/i);
@@ -49,7 +49,7 @@ describe('openEnvelope (agent-spec §2.1)', () => {
       .rejects.toThrow(new DeploymentSpecError('Unsupported DeploymentSpecification format: TEXT/JSON'));
   });
 
-  it('other formats, null and garbage use the anchor messages', async () => {
+  it('other formats, null and garbage use AWS\'s messages', async () => {
     await expect(openEnvelope(null, { allowText: false })).rejects.toThrow('Provided deployment spec was nil');
     await expect(openEnvelope(undefined, { allowText: true })).rejects.toThrow('Provided deployment spec was nil');
     await expect(openEnvelope({ Format: 'XML', Payload: '<x/>' }, { allowText: true })).rejects.toThrow('Unsupported DeploymentSpecification format: XML');

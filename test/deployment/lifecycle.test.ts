@@ -10,7 +10,7 @@ import {
 const normal = { deploymentCreator: 'user', deploymentType: 'IN_PLACE' };
 const rollback = { deploymentCreator: 'codeDeployRollback', deploymentType: 'BLUE_GREEN' };
 
-describe('which revision an event runs from (§3.7)', () => {
+describe('which revision an event runs from', () => {
   it.each([
     ['BeforeBlockTraffic', 'LastSuccessfulOrIgnore', 'MostRecentOrIgnore'],
     ['AfterBlockTraffic', 'LastSuccessfulOrIgnore', 'MostRecentOrIgnore'],
@@ -32,7 +32,7 @@ describe('which revision an event runs from (§3.7)', () => {
   });
 });
 
-describe('codedeploy-local --events (§8.2, §8.3)', () => {
+describe('codedeploy-local --events', () => {
   it('runs the default order when no events are given', () => {
     expect(localEventsToRun(undefined)).toEqual([
       'BeforeBlockTraffic', 'AfterBlockTraffic', 'ApplicationStop', 'DownloadBundle', 'BeforeInstall', 'Install',

@@ -14,14 +14,14 @@ mkdirSync(emptyDir);
 const archive = join(tmp.dir, 'bundle.tgz');
 writeFileSync(archive, 'x');
 
-describe('codedeploy-local locations (§8.2)', () => {
+describe('codedeploy-local locations', () => {
   it('local folders and files', () => {
     expect(revisionFromLocation(bundleDir, 'directory')).toEqual({ type: 'Local Directory', location: bundleDir, bundleType: 'directory' });
     expect(revisionFromLocation(archive, 'tgz')).toEqual({ type: 'Local File', location: archive, bundleType: 'tgz' });
     expect(revisionFromLocation(`file://${archive}`, 'tgz')).toMatchObject({ type: 'Local File', location: archive });
   });
 
-  it('the anchor messages for bad locations', () => {
+  it('AWS\'s messages for bad locations', () => {
     expect(() => revisionFromLocation(bundleDir, 'rar')).toThrow('type rar is not a valid type. Must be one of tgz,tar,zip,directory');
     expect(() => revisionFromLocation('http://example.com/x.tgz', 'tgz')).toThrow('cannot be http, only encrypted (https) url endpoints supported');
     expect(() => revisionFromLocation(join(tmp.dir, 'nope'), 'tgz')).toThrow('is specified as a file or directory which does not exist');
@@ -85,7 +85,7 @@ describe('codedeploy-local locations (§8.2)', () => {
     });
   });
 
-  it('builds the simulated deployment specification (§8.3)', () => {
+  it('builds the simulated deployment specification', () => {
     const spec = buildLocalSpec({ bundleLocation: bundleDir, type: 'directory', deploymentGroup: 'g', fileExistsBehavior: 'overwrite' }, 'd-ABCDEFGHI-local');
     expect(spec).toMatchObject({
       deploymentId: 'd-ABCDEFGHI-local', deploymentGroupId: 'g', deploymentGroupName: 'LocalFleet', applicationName: bundleDir,

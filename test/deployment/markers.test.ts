@@ -11,7 +11,7 @@ describe('pointer files', () => {
   beforeEach(() => ({ dir, cleanup } = makeTempDir('cda-markers-')));
   afterEach(() => cleanup());
 
-  it('are written without a trailing newline, atomically, under the anchor names', () => {
+  it('are written without a trailing newline, atomically, under AWS\'s names', () => {
     writeLastSuccessfulInstall(dir, 'grp', '/root/grp/d-1');
     writeMostRecentInstall(dir, 'grp', '/root/grp/d-2');
     expect(readFileSync(join(dir, 'deployment-instructions', 'grp_last_successful_install'), 'utf8')).toBe('/root/grp/d-1');

@@ -8,7 +8,7 @@ import { makeTempDir } from '../helpers/tmp.js';
 
 const entries = (...names: string[]) => names.map((name, index) => ({ name, mtimeMs: (index + 1) * 1000 }));
 
-describe('selectRevisionsToDelete (agent-spec §3.6)', () => {
+describe('selectRevisionsToDelete', () => {
   it.each([
     ['under the limit', entries('a', 'b', 'cur'), 'cur', undefined, 5, []],
     ['exactly at the limit (current included)', entries('a', 'b', 'c', 'd', 'cur'), 'cur', undefined, 5, []],

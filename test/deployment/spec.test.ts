@@ -26,7 +26,7 @@ function error(json: string): DeploymentSpecError {
   throw new Error('expected a DeploymentSpecError');
 }
 
-describe('parseDeploymentSpec (agent-spec §2.2)', () => {
+describe('parseDeploymentSpec', () => {
   it('reads a minimal S3 spec with the defaults', () => {
     expect(parseDeploymentSpec(spec())).toEqual({
       deploymentId: 'd-ABCDEFGHI',
@@ -139,7 +139,7 @@ describe('parseDeploymentSpec (agent-spec §2.2)', () => {
     ['GitHub', 'GitHubRevision'],
     ['Local File', 'LocalRevision'],
     ['Local Directory', 'LocalRevision'],
-  ])('rejects RevisionType %s without %s cleanly (fix of §10.9)', (type, key) => {
+  ])('rejects RevisionType %s without %s cleanly (AWS\'s agent crashed later)', (type, key) => {
     expect(error(spec({ Revision: { RevisionType: type } })).message).toBe(`Deployment Spec has RevisionType ${type} but no ${key}`);
     expect(error(spec({ Revision: { RevisionType: type, [key]: null } })).message).toBe(`Deployment Spec has RevisionType ${type} but no ${key}`);
   });

@@ -1,6 +1,6 @@
 /**
  * A faithful fake of the CodeDeploy commands service on 127.0.0.1 (random port), for driving the real
- * client and daemon in tests (agent-spec §1).
+ * client and daemon in tests (docs/compatibility.md, "Wire protocol").
  *
  * - Every request is authenticated like the real service: SigV4 recomputed with the accepted credentials
  *   (test/doubles/sigv4-check.ts), then `X-Amz-Target`, `Content-Type` and the agent-version header are
@@ -685,7 +685,7 @@ export class FakeCommandsService {
     };
     this.completions.push(completion);
     command.completions.push(completion);
-    // Later completions of a finished command (the anchor's second Complete(Failed)) are recorded only.
+    // Later completions of a finished command (AWS's second Complete(Failed)) are recorded only.
     if (this.isOpen(command) && (status === 'Succeeded' || status === 'Failed')) this.finish(command, status);
     return new Reply(200, {});
   }

@@ -124,7 +124,7 @@ describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('daemon dep
         BUNDLE_BUCKET: BUCKET,
         BUNDLE_KEY: KEY,
         BUNDLE_VERSION: old.versionId,
-        // As the spec gave it: the anchor passes the value through.
+        // As the spec gave it: AWS's agent passes the value through.
         BUNDLE_ETAG: `"${old.etag}"`,
         VERSION: 's3-v1',
       });
@@ -133,7 +133,7 @@ describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('daemon dep
     expect(agentLog).toContain(`Downloading s3://${BUCKET}/${KEY} (version ${old.versionId})`);
   });
 
-  it('an S3 ETag mismatch fails DownloadBundle with the anchor message; nothing is installed', async () => {
+  it('an S3 ETag mismatch fails DownloadBundle with AWS\'s message; nothing is installed', async () => {
     const spec = makeSpec({
       deploymentGroupId: 'group-etag-mismatch',
       revision: { RevisionType: 'S3', S3Revision: { Bucket: BUCKET, Key: KEY, BundleType: 'tgz', ETag: 'not-the-etag' } },

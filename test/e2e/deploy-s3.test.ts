@@ -101,7 +101,7 @@ describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('deploy fro
     }
   });
 
-  it('an ETag that does not match fails DownloadBundle with the anchor message and installs nothing', async () => {
+  it('an ETag that does not match fails DownloadBundle with AWS\'s message and installs nothing', async () => {
     const before = readRecords(join(tmp.dir, 'records.txt')).length;
     const [v1, v2] = uploaded;
     const destination = join(tmp.dir, 'dest-mismatch');

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { LOG_TAIL_LIMIT, LogTail, stripAnsi, tailOf } from '../../src/hooks/log-tail.js';
 import { registerSecret } from '../../src/log/redact.js';
 
-/** The anchor's trimming (agent-spec §6.5), applied after every push as `ScriptLog#append_to_log` does. */
-function anchorTail(entries: string[]): string {
+/** AWS's trimming (a 2048-character budget, off by one entry), applied after every push as `ScriptLog#append_to_log` does. */
+function awsAgentTail(entries: string[]): string {
   let log: string[] = [];
   for (const entry of entries) {
     log.push(entry);
@@ -21,31 +21,31 @@ function anchorTail(entries: string[]): string {
 
 const sized = (length: number, fill = 'a') => `${fill.repeat(length - 1)}\n`;
 
-describe('tailOf (diagnostics tail, fixing §10.7)', () => {
+describe('tailOf (diagnostics tail, without AWS\'s off-by-one)', () => {
   it('30 entries of 100 characters: both keep 20 (2000 characters)', () => {
     const entries = Array.from({ length: 30 }, (_, index) => sized(100, String.fromCharCode(65 + (index % 26))));
-    expect(anchorTail(entries)).toBe(entries.slice(10).join(''));
+    expect(awsAgentTail(entries)).toBe(entries.slice(10).join(''));
     expect(tailOf(entries)).toBe(entries.slice(10).join(''));
   });
 
-  it('a newest entry of 2048+ characters: the anchor empties the tail, we keep its last 2048 characters', () => {
+  it('a newest entry of 2048+ characters: AWS\'s agent empties the tail, we keep its last 2048 characters', () => {
     const long = `${'x'.repeat(3000)}END\n`;
     const entries = ['[stdout]before\n', long];
-    expect(anchorTail(entries)).toBe('');
+    expect(awsAgentTail(entries)).toBe('');
     expect(tailOf(entries)).toBe(long.slice(-2048));
     expect(tailOf(entries)).toHaveLength(LOG_TAIL_LIMIT);
     expect(tailOf([sized(2048)])).toBe(sized(2048));
   });
 
-  it('[1500, 10]: the anchor keeps only [10], we keep both (they fit)', () => {
+  it('[1500, 10]: AWS\'s agent keeps only [10], we keep both (they fit)', () => {
     const entries = [sized(1500, 'a'), sized(10, 'b')];
-    expect(anchorTail(entries)).toBe(entries[1]);
+    expect(awsAgentTail(entries)).toBe(entries[1]);
     expect(tailOf(entries)).toBe(entries.join(''));
   });
 
-  it('[10, 2047]: the anchor keeps both (2057 > 2048), we keep [2047]', () => {
+  it('[10, 2047]: AWS\'s agent keeps both (2057 > 2048), we keep [2047]', () => {
     const entries = [sized(10, 'a'), sized(2047, 'b')];
-    expect(anchorTail(entries)).toHaveLength(2057);
+    expect(awsAgentTail(entries)).toHaveLength(2057);
     expect(tailOf(entries)).toBe(entries[1]);
   });
 

@@ -43,11 +43,11 @@ describe('environment, paths and logging', () => {
     expect(log).toContain('[stdout]AWS_REGION=eu-west-1\n');
     expect(log).not.toContain('BUNDLE_VERSION');
     expect(log).not.toMatch(/AWS_ACCESS_KEY|AWS_SECRET|AWS_SESSION|AWS_CREDENTIALS|AWS_CONTAINER/);
-    // The working directory is the agent's own, as in the anchor.
+    // The working directory is the agent's own, as in AWS's agent.
     expect(log).toContain(`[stdout]${process.cwd()}\n`);
   });
 
-  it('writes scripts.log and the deployments log in the anchor formats', async () => {
+  it('writes scripts.log and the deployments log in AWS\'s formats', async () => {
     writeScript(world, 'scripts/hello.sh', 'echo hello\necho oops >&2');
     await runHooks(world, [{ location: 'scripts/hello.sh' }]);
     const lines = scriptsLogText(world).trimEnd().split('\n');
@@ -55,7 +55,7 @@ describe('environment, paths and logging', () => {
     expect(lines[0]).toMatch(new RegExp(`^${stamp} LifecycleEvent - BeforeInstall$`));
     expect(lines[1]).toMatch(new RegExp(`^${stamp} Script - scripts/hello.sh$`));
     expect(lines.slice(2).sort()).toEqual([expect.stringMatching(new RegExp(`^${stamp} \\[stderr\\]oops$`)), expect.stringMatching(new RegExp(`^${stamp} \\[stdout\\]hello$`))].sort());
-    // Local time, as the anchor.
+    // Local time, as AWS's agent.
     const now = new Date();
     expect(lines[0].slice(0, 10)).toBe(`${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, '0')}-${String(now.getDate()).padStart(2, '0')}`);
     const deployments = readFileSync(world.deploymentsLogPath, 'utf8').trimEnd().split('\n');
@@ -89,7 +89,7 @@ describe('environment, paths and logging', () => {
     expect(existsSync(join(world.root, 'ran'))).toBe(false);
   });
 
-  it('makes a non-executable script executable, with the anchor warning', async () => {
+  it('makes a non-executable script executable, with AWS\'s warning', async () => {
     const path = writeScript(world, 'scripts/noexec.sh', 'echo ran', 0o644);
     await runHooks(world, [{ location: 'scripts/noexec.sh' }]);
     expect(statSync(path).mode & 0o111).toBe(0o111);

@@ -29,7 +29,7 @@ describe.skipIf(!isRoot || missingTool('setpriv'))('runas', () => {
 
   beforeAll(() => {
     execFileSync('groupadd', [group]);
-    // nologin: the anchor's `su <user> -c` failed for such accounts (§10.3).
+    // nologin: AWS's `su <user> -c` failed for such accounts.
     execFileSync('useradd', ['-m', '-s', '/usr/sbin/nologin', '-G', group, user]);
     mkdirSync(join(home, 'bin'), { recursive: true });
     writeFileSync(join(home, 'bin', 'cda-tool'), '#!/bin/sh\necho tool-found\n', { mode: 0o755 });

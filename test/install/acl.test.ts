@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { completeAcl, hasDefaultEntries } from '../../src/install/acl.js';
 
 describe('completeAcl', () => {
-  it('the example of agent-spec §5.4 (mode 100421)', () => {
+  it('the example of AWS\'s own tests (mode 100421)', () => {
     expect(completeAcl(['user:bob:rwx', 'default:user:bob:rwx'], 0o100421).join(',')).toBe(
       'user:bob:rwx,default:user:bob:rwx,user::r--,group::-w-,other::--x,mask::-w-,default:user::r--,default:group::-w-,default:other::--x,default:mask::-w-',
     );
@@ -27,7 +27,7 @@ describe('completeAcl', () => {
     ]);
   });
 
-  it('is computed afresh for every file (the anchor repeated base entries from the second file on, §10.10)', () => {
+  it('is computed afresh for every file (AWS\'s agent repeated base entries from the second file on)', () => {
     const acl = ['user:bob:rwx'];
     const first = completeAcl(acl, 0o100644);
     const second = completeAcl(acl, 0o100600);

@@ -93,7 +93,7 @@ describe('runInstall', () => {
 
     const script = statSync(join(dest, 'run.sh'));
     expect([script.mode & 0o7777, script.uid, script.gid]).toEqual([0o750, uid, gid]);
-    // chmod 4755 then chown: the setuid bit survives (the anchor's order lost it).
+    // chmod 4755 then chown: the setuid bit survives (AWS's order lost it).
     const suid = statSync(join(dest, 'bin/suid'));
     expect([suid.mode & 0o7777, suid.uid]).toEqual([0o4755, uid]);
 
@@ -135,7 +135,7 @@ describe('runInstall', () => {
     expect(existsSync(join(dest, 'old'))).toBe(false);
     expect(readFileSync(join(dest, 'keep', 'users-own-file'), 'utf8')).toBe('mine');
     expect(existsSync(join(dest, 'keep', 'x'))).toBe(false);
-    // dest existed this time, so (as in the anchor) it is no longer this group's to remove.
+    // dest existed this time, so (as in AWS's agent) it is no longer this group's to remove.
     expect(sortedCleanup()).toEqual([join(dest, 'a.txt'), join(dest, 'new.txt')]);
     expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(['deployment-archive']);
   });
@@ -178,7 +178,7 @@ describe('runInstall', () => {
     await install('d-1', makeAppSpec([{ source: 'app', destination: dest }]));
     expect(statSync(join(dest, 'root-owned.txt'))).toMatchObject({ uid: 0, gid: 0 });
     expect(statSync(join(dest, 'sub/deep.txt'))).toMatchObject({ uid: 0, gid: 0 });
-    // Directories are created as the anchor creates them: the setgid folder's group is inherited.
+    // Directories are created as AWS's agent creates them: the setgid folder's group is inherited.
     expect(statSync(join(dest, 'sub')).gid).toBe(gid);
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { globMatches, permissionMatcher } from '../../src/install/permission-match.js';
 
-describe('permission matching (agent-spec §4.6)', () => {
+describe('permission matching (AWS\'s rules)', () => {
   it.each([
     ['*.sh', 'run.sh', true],
     ['*.sh', 'run.shx', false],

@@ -92,13 +92,13 @@ describe('planInstall: file_exists_behavior', () => {
   const run = (appspecValue?: 'DISALLOW' | 'OVERWRITE' | 'RETAIN', deploymentValue?: string) =>
     planInstall({ appspec: appspec([wholeArchive], [], appspecValue), scan: scan([source(wholeArchive, appTree)], existing), fileExistsBehavior: deploymentValue });
 
-  it('DISALLOW refuses with the anchor message for the first file, then lists the others', () => {
+  it('DISALLOW refuses with AWS\'s message for the first file, then lists the others', () => {
     expect(() => run('DISALLOW')).toThrowError(
       'The deployment failed because a specified file already exists at this location: /opt/app/a.txt\n1 more file(s) already exist: /opt/app/sub/c.txt',
     );
   });
 
-  it('DISALLOW with one conflict gives exactly the anchor message', () => {
+  it('DISALLOW with one conflict gives exactly AWS\'s message', () => {
     expect(() =>
       planInstall({ appspec: appspec([wholeArchive]), scan: scan([source(wholeArchive, appTree)], { '/opt': 'directory', '/opt/app': 'directory', '/opt/app/a.txt': 'file' }) }),
     ).toThrowError(/^The deployment failed because a specified file already exists at this location: \/opt\/app\/a\.txt$/);
@@ -132,7 +132,7 @@ describe('planInstall: file_exists_behavior', () => {
     expect(effectiveFileExistsBehavior(undefined, '')).toBe('DISALLOW');
   });
 
-  it('an unknown deployment value fails only when a file exists, with the anchor message', () => {
+  it('an unknown deployment value fails only when a file exists, with AWS\'s message', () => {
     expect(() => run(undefined, 'merge')).toThrowError(
       'The deployment failed because an invalid option was specified for fileExistsBehavior: MERGE. Valid options include OVERWRITE, RETAIN, and DISALLOW.',
     );
@@ -292,7 +292,7 @@ describe('planInstall: permissions', () => {
     ['a glob takes direct children only', { object: '/opt/app/sub', pattern: '*.sh', mode: 0o750 }, ['/opt/app/sub/b.sh']],
     ['a glob on the top object does not reach grandchildren', { object: '/opt/app', pattern: '*', mode: 0o750 }, ['/opt/app/a.txt', '/opt/app/sub']],
     ['except removes direct children', { object: '/opt/app', except: ['a.*'], mode: 0o750 }, ['/opt/app/sub/b.sh', '/opt/app/sub/c.txt', '/opt/app/sub']],
-    ['except never matches deeper paths (anchor rule)', { object: '/opt/app', except: ['*.sh'], mode: 0o750 }, ['/opt/app/a.txt', '/opt/app/sub/b.sh', '/opt/app/sub/c.txt', '/opt/app/sub']],
+    ['except never matches deeper paths (AWS\'s rule)', { object: '/opt/app', except: ['*.sh'], mode: 0o750 }, ['/opt/app/a.txt', '/opt/app/sub/b.sh', '/opt/app/sub/c.txt', '/opt/app/sub']],
     ['type directory', { object: '/opt/app', type: ['directory'], mode: 0o750 }, ['/opt/app/sub']],
     ['type file', { object: '/opt/app', type: ['file'], mode: 0o750 }, ['/opt/app/a.txt', '/opt/app/sub/b.sh', '/opt/app/sub/c.txt']],
     ['an existing directory above the install', { object: '/opt', pattern: 'app', mode: 0o750 }, ['/opt/app']],

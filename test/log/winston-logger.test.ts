@@ -25,7 +25,7 @@ function lines(path: string): string[] {
 }
 
 describe('agent log', () => {
-  it('writes the anchor layout to <log_dir>/codedeploy-agent.log at info level', async () => {
+  it('writes AWS\'s layout to <log_dir>/codedeploy-agent.log at info level', async () => {
     const { dir, config } = setup();
     const log = createAgentLogger(config);
     expect(log.file).toBe(join(dir, 'codedeploy-agent.log'));
@@ -50,7 +50,7 @@ describe('agent log', () => {
     expect(lines(log.file)[0]).toContain(' DEBUG [codedeploy-agent(');
   });
 
-  it('formats a line exactly as the anchor does', () => {
+  it('formats a line exactly as AWS\'s agent does', () => {
     const line = formatTextLine(new Date(2024, 9, 9, 22, 54, 0), 'info', 'codedeploy-agent', 6273, 'hello');
     expect(line).toBe('2024-10-09T22:54:00 INFO  [codedeploy-agent(6273)]: hello');
   });

@@ -153,7 +153,7 @@ describe('install.sh', () => {
     mkdirSync(h.paths.tracking, { recursive: true });
     const trackingFile = join(h.paths.tracking, 'd-INFLIGHT1');
     writeFileSync(trackingFile, 'WyJob3N0Q29tbWFuZCJd');
-    // A tracking file older than 24 h is stale and does not hold anything up (§7.4).
+    // A tracking file older than 24 h is stale and does not hold anything up (as in AWS's agent).
     const staleFile = join(h.paths.tracking, 'd-STALE0001');
     writeFileSync(staleFile, 'x');
     const twoDaysAgo = Date.now() / 1000 - 2 * 86400;

@@ -77,7 +77,7 @@ describe('systemd unit', () => {
 });
 
 describe('default configuration', () => {
-  it('holds the anchor\'s shipped keys in :key: form and parses without warnings', () => {
+  it('holds AWS\'s shipped keys in :key: form and parses without warnings', () => {
     const file = join(REPO_ROOT, 'conf', 'codedeployagent.yml');
     const text = readFileSync(file, 'utf8');
     for (const key of ['log_aws_wire', 'log_dir', 'pid_dir', 'program_name', 'root_dir', 'verbose', 'wait_between_runs', 'proxy_uri', 'max_revisions', 'disable_imds_v1']) {

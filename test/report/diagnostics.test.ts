@@ -11,8 +11,8 @@ import {
 import { AgentError, ScriptError } from '../../src/report/errors.js';
 import { ErrorCode } from '../../src/report/error-codes.js';
 
-describe('diagnostics payloads (§1.6)', () => {
-  it('keeps the anchor key order and formats', () => {
+describe('diagnostics payloads', () => {
+  it('keeps AWS\'s key order and formats', () => {
     expect(successDiagnostics()).toEqual({ Format: 'JSON', Payload: '{"error_code":0,"script_name":"","message":"Succeeded: ","log":""}' });
     expect(noopCompletionDiagnostics().Payload).toBe('{"error_code":0,"script_name":"","message":"Succeeded: CompletedNoopCommand","log":""}');
     expect(failedAfterRestartDiagnostics().Payload).toBe(

@@ -359,7 +359,7 @@ describe('CommandsClient against the fake service', () => {
   });
 });
 
-describe('agent version file (agent-spec §1.1)', () => {
+describe('agent version file', () => {
   it('parses the text after the last ": "', () => {
     expect(parseVersionFile('agent_version: OFFICIAL_1.7.0-92_rpm\n')).toBe('OFFICIAL_1.7.0-92_rpm');
     expect(parseVersionFile('agent_version: COMMIT_abc: def \n')).toBe('def');

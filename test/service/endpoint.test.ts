@@ -11,7 +11,7 @@ import {
 
 const base = { enableAuthPolicy: false, useFipsMode: false };
 
-describe('commands endpoint (agent-spec §1.2)', () => {
+describe('commands endpoint', () => {
   it.each([
     [{ ...base, region: 'us-west-2' }, 'https://codedeploy-commands.us-west-2.amazonaws.com'],
     [{ ...base, useFipsMode: true, region: 'us-west-2' }, 'https://codedeploy-commands-fips.us-west-2.amazonaws.com'],

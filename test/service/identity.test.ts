@@ -47,7 +47,7 @@ afterEach(() => {
   tmp.cleanup();
 });
 
-describe('resolveIdentity (agent-spec §7.6)', () => {
+describe('resolveIdentity', () => {
   it('on-premises IAM user: region, ARN and static keys from the file, nothing exported', async () => {
     writeFileSync(join(tmp.dir, 'codedeploy.onpremises.yml'), [
       ':aws_access_key_id: AKIAONPREMUSER0001',
@@ -86,7 +86,7 @@ describe('resolveIdentity (agent-spec §7.6)', () => {
     expect(redact('session-secret-2 session-token-2-longer')).toBe('[REDACTED] [REDACTED]');
   });
 
-  it('session credentials: same size rewrite is noticed by mtime, AWS_PROFILE picks the profile, a missing file fails with the anchor message', async () => {
+  it('session credentials: same size rewrite is noticed by mtime, AWS_PROFILE picks the profile, a missing file fails with AWS\'s message', async () => {
     const file = join(tmp.dir, 'creds');
     writeCredentials(file, 'ASIAAAAAAAA1', 'secret-aaaa', 'token-aaaa', 'agent');
     const provider = sessionFileCredentials(file, { profile: 'agent' });
@@ -178,7 +178,7 @@ describe('resolveIdentity (agent-spec §7.6)', () => {
     await expect(resolveIdentity(cfg, { env: { AWS_REGION: 'us-east-1' }, imds: noImds() })).rejects.toThrow(/host identifier: instance metadata is not reachable, and there is no on-premises file/);
   });
 
-  it('EC2 without an instance profile: the anchor message, credentials never logged', async () => {
+  it('EC2 without an instance profile: AWS\'s message, credentials never logged', async () => {
     const previous = process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT;
     process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = 'http://127.0.0.1:9';
     try {

@@ -18,7 +18,7 @@ afterEach(async () => {
   await imds.close();
 });
 
-describe('ImdsClient (agent-spec §7.7)', () => {
+describe('ImdsClient', () => {
   it('uses an IMDSv2 token for every read and caches it', async () => {
     const c = client();
     expect(await c.region()).toBe('eu-west-1');
@@ -40,7 +40,7 @@ describe('ImdsClient (agent-spec §7.7)', () => {
     imds = await ImdsDouble.start();
   });
 
-  it('gets a new token after a 401 instead of burning its retries (§10.27)', async () => {
+  it('gets a new token after a 401 instead of burning its retries', async () => {
     const c = client();
     await c.region();
     imds.revokeTokens();
@@ -62,7 +62,7 @@ describe('ImdsClient (agent-spec §7.7)', () => {
     expect(imds.requestsFor('/latest/api/token', 'PUT')).toHaveLength(2);
   });
 
-  it('falls back to IMDSv1 when the token request fails, with the anchor warning, and remembers it', async () => {
+  it('falls back to IMDSv1 when the token request fails, with AWS\'s warning, and remembers it', async () => {
     imds.tokenStatus = 403;
     const logger = new MemoryLogger();
     const c = client({ logger });

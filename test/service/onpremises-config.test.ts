@@ -18,7 +18,7 @@ function messageOf(text: string): string {
   throw new Error('expected a ConfigError');
 }
 
-describe('on-premises config (agent-spec §7.6)', () => {
+describe('on-premises config', () => {
   it('reads the IAM-user form with Ruby-symbol keys', () => {
     const text = [
       '---',
@@ -35,7 +35,7 @@ describe('on-premises config (agent-spec §7.6)', () => {
       accessKeyId: 'AKIAONPREM00000001',
       secretAccessKey: 'onPremSecretKey/abcdefghijklmnop',
     });
-    // The secret is registered for redaction and not put into the environment (§10.19).
+    // The secret is registered for redaction and not put into the environment (where hooks would inherit it).
     expect(redact('x onPremSecretKey/abcdefghijklmnop y')).toBe('x [REDACTED] y');
     expect(process.env.AWS_SECRET_KEY).toBeUndefined();
     expect(process.env.AWS_ACCESS_KEY).toBeUndefined();
