@@ -1,6 +1,6 @@
 /**
  * Exponential backoff with jitter and a retry loop, shared by the poller, the commands client, IMDS, S3
- * and GitHub. Every retry has a cap and jitter (STYLE.md), so a fleet recovering from the same outage
+ * and GitHub. Every retry has a cap and jitter (the project's rule), so a fleet recovering from the same outage
  * does not come back in lockstep.
  */
 
