@@ -9,7 +9,7 @@ import { isAbortError, retry } from '../util/retry.js';
  * The agent's own EC2 instance-metadata client: region, partition, domain and the
  * identity document that make up the host identifier. IMDSv2 first, IMDSv1 only when allowed.
  *
- * Departures from AWS's agent (aws-codedeploy-agent #263, #269): the session token is renewed before its TTL runs out instead of
+ * Departures from AWS's agent: the session token is renewed before its TTL runs out instead of
  * being kept for the life of the process; a 401 renews it at once instead of after three failed tries;
  * and after a failed token request the v1 fallback is remembered for a while, so a host without IMDSv2
  * does not pay for a failing PUT (with its retries) on every call. Timeouts are short (2 s, 3 tries)
