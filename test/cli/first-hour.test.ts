@@ -152,9 +152,19 @@ describe('a broken archive fails before any hook, even the previous revision\'s 
       const result = await deploy(['-l', good, '-g', group]);
       expect(result.exitCode, result.all).toBe(0);
       expect(stopped().sort()).toEqual(['AfterBlockTraffic', 'ApplicationStop', 'BeforeBlockTraffic']);
-      // Reported in the usual order, though the download came first.
+      // Reported in the usual order, though the download came first; the record says when it began.
       const lines = result.stdout.split('\n');
       expect(lines.indexOf('ApplicationStop: started')).toBeLessThan(lines.indexOf('DownloadBundle: started'));
+      const folder = /from within folder (\S+)/.exec(result.stdout)?.[1] ?? '';
+      const record = JSON.parse(readFileSync(join(folder, 'logs', 'deployment.json'), 'utf8')) as { startedAt: string; events: { event: string; startedAt: string; status: string }[] };
+      const names = record.events.map(({ event }) => event);
+      expect(names.slice(0, 5)).toEqual(['BeforeBlockTraffic', 'AfterBlockTraffic', 'ApplicationStop', 'DownloadBundle', 'BeforeInstall']);
+      const download = record.events[3];
+      expect(download.status).toBe('Succeeded');
+      expect(record.startedAt).toBe(download.startedAt);
+      expect(Date.parse(download.startedAt)).toBeLessThanOrEqual(Date.parse(record.events[0].startedAt));
+      expect(readFileSync(join(tmp.dir, 'root', 'deployment-instructions', `${group}_most_recent_install`), 'utf8')).toContain(folder);
+      expect(existsSync(join(folder, 'deployment-archive-staged'))).toBe(false);
     });
   });
 });
