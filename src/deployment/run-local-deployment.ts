@@ -111,8 +111,8 @@ export async function runLocalDeployment(
     recorder.eventFinished(event, outcome.status === 'Skipped' ? 'Succeeded' : outcome.status, { error: failedWith, noop: outcome.noop });
     options.observer?.eventFinished?.(outcome);
   }
-  // An earlier event failed before DownloadBundle's turn: the revision it staged is not this deployment's.
-  if (staged && outcomes[downloadAt]?.status === 'Skipped') await discardStagedBundle(spec, context).catch((error) => context.logger.warn(`Could not remove the staged revision: ${(error as Error).message}`));
+  // DownloadBundle never put the staged revision in place (an earlier event or an operator hook failed): it goes.
+  if (staged) await discardStagedBundle(spec, context).catch((error) => context.logger.warn(`Could not remove the staged revision: ${(error as Error).message}`));
   return { ok: failure === undefined, outcomes, failure };
 }
 
