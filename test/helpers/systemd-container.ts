@@ -23,6 +23,9 @@
  *   counter, nspawn adds `payload/` below), so two containers run at once and nothing is left after the folders
  *   are removed, deepest first. Processes a unit leaves behind die with the container's pid namespace.
  * - SIGTERM to systemd-nspawn halts the container cleanly (about 0.6 s); a second one stops it at once.
+ * - The container's own services lack CAP_SYS_TIME, CAP_SYS_MODULE, CAP_SYSLOG (nspawn keeps them from its init)
+ *   and see /proc/sys read-only, but a command entered with nsenter keeps this process's capabilities: `date -s`
+ *   through `exec` would set the real clock. Run only what changes the container's own state.
  *
  * Clean-up never depends on the test finishing well:
  * - the read-only bind of `/` is made inside a private mount namespace (`unshare --mount`) that only nspawn

@@ -144,7 +144,8 @@ describe.skipIf(unavailable !== undefined)('installed from the release tarball w
     expect((await container.systemctl('list-unit-files', `${UNIT}.service`, '--no-legend')).stdout.trim()).toBe('');
     expect(await container.exists(`/etc/systemd/system/multi-user.target.wants/${UNIT}.service`)).toBe(false);
     expect(await host.agentProcesses()).toEqual([]);
-    for (const gone of ['/usr/bin/codedeploy-agent', '/usr/bin/codedeploy-local', `${PREFIX}/bin`, `${PREFIX}/dist`, `${PREFIX}/.version`, `/etc/systemd/system/${UNIT}.service`]) {
+    for (const gone of ['/usr/bin/codedeploy-agent', '/usr/bin/codedeploy-local', `${PREFIX}/bin`, `${PREFIX}/dist`, `${PREFIX}/conf`,
+      `${PREFIX}/state`, `${PREFIX}/.version`, `${PREFIX}/package.json`, `/etc/systemd/system/${UNIT}.service`]) {
       expect(await container.exists(gone), gone).toBe(false);
     }
     for (const kept of [CONF, ONPREM, ENV_FILE, AGENT_LOG, DEPLOYMENT_ROOT]) {
@@ -159,6 +160,7 @@ describe.skipIf(unavailable !== undefined)('installed from the release tarball w
       expect(await container.exists(gone), gone).toBe(false);
     }
     expect(await container.exists('/var/log/aws')).toBe(true); // the parent is not ours to remove
+    if (!motoMissingReason) expect(await container.readFile('/srv/shop/index.html')).toBe('version v1\n'); // what a deployment installed stays
     expect(await host.agentProcesses()).toEqual([]);
     expect((await container.systemctl('is-enabled', UNIT)).stdout.trim()).not.toBe('enabled');
   });
