@@ -334,7 +334,14 @@ export class SystemdContainer {
         if (text) children.push(...text.split(/\s+/).map(Number));
       }
     } catch {
-      children = [];
+      // A kernel without /proc/PID/task/TID/children: look for processes whose parent is nspawn.
+      children = safeReaddir('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
+        try {
+          return Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) === nspawnPid;
+        } catch {
+          return false;
+        }
+      });
     }
     for (const child of children) {
       try {
