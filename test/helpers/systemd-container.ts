@@ -32,7 +32,7 @@
  *   lives in, so it disappears with nspawn and the host's mount table never holds it;
  * - nspawn runs with a parent-death signal (`setpriv --pdeathsig`): if the test process dies, even by SIGKILL,
  *   the container is halted;
- * - `bootSystemdContainer` registers the container for an `exit` and SIGINT/SIGTERM/SIGHUP handler that halts
+ * - `SystemdContainer.boot` registers the container for an `exit` and SIGINT/SIGTERM/SIGHUP handler that halts
  *   it; `useSystemdContainer` halts it in afterAll (which vitest runs after failures and timeouts too);
  * - cgroup folders and temporary folders left by a test process that died are removed by the next one
  *   (their names carry the dead process's pid).
@@ -511,8 +511,6 @@ export function useSystemdContainer(options: BootOptions = {}): { readonly conta
     },
   };
 }
-
-export const bootSystemdContainer = (options?: BootOptions) => SystemdContainer.boot(options);
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
