@@ -31,7 +31,8 @@ describe.skipIf(unavailable !== undefined)('upgrades under systemd', () => {
     await host.prepare();
     const tarball = buildTarball(join(work.dir, 'out'));
     releases.current = await host.unpack(tarball);
-    for (const version of ['9.9.1', '9.9.2', '9.9.3']) releases[version] = await host.unpack(upgradeTarball(tarball, work.dir, version));
+    // Made in the shared folder: an upgrade release may name files of its own by their absolute path.
+    for (const version of ['9.9.1', '9.9.2', '9.9.3']) releases[version] = await host.unpack(upgradeTarball(tarball, join(host.shared, 'upgrades'), version));
     const result = await host.install(releases.current);
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     await host.waitForPolling();
