@@ -134,6 +134,33 @@ describe.skipIf(unavailable !== undefined)('stop, restart and kill under systemd
     await setMaxWait(60);
   });
 
+  it('`codedeploy-agent restart`, `stop` and `start` (AWS\'s command form) go through systemd, and a stopped agent stays stopped', async () => {
+    const { container } = box;
+    const before = await host.waitForPolling();
+    let result = await container.exec(['codedeploy-agent', 'restart']);
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain(`systemctl restart ${UNIT}`);
+    const restarted = await host.waitForPolling(10_000, before);
+
+    // `stop` signals the agent itself (what `systemctl stop` would send): a clean exit, not restarted.
+    result = await container.exec(['codedeploy-agent', 'stop']);
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain(`the agent runs under systemd (${UNIT}.service)`);
+    expect(result.stdout).toContain(`Sent SIGTERM to the AWS CodeDeploy agent (PID ${restarted})`);
+    await sleep(1500);
+    expect(await host.activeState()).toBe('inactive');
+    expect(await container.property(UNIT, 'Result')).toBe('success');
+    expect(await host.alive(application)).toBe(true);
+
+    result = await container.exec(['codedeploy-agent', 'start']);
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain(`systemctl start ${UNIT}`);
+    const started = await host.waitForPolling(10_000, restarted);
+    result = await container.exec(['codedeploy-agent', 'start']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain(`already running as PID ${started}`);
+  });
+
   it('`systemctl kill -s KILL`: systemd restarts the agent per the unit, which fails the cut-short event with code 7', async () => {
     const { container } = box;
     const { deployment } = host.newGatedDeployment();
