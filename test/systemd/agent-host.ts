@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { expect } from 'vitest';
 import { FakeCommandsService, makeSpec, type FakeDeployment } from '../doubles/commands-service.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { CONTAINER_PATH, type ExecResult, type SystemdContainer } from '../helpers/systemd-container.js';
+import type { ExecResult, SystemdContainer } from '../helpers/systemd-container.js';
 import { HOST_IDENTIFIER, fastKeys, localRevision, makeGatedBundle, onPremisesConfigText, withConfigKeys, type GatedBundle } from '../ops/live-agent.js';
-import { makeUpgradeRelease, unpackRelease } from '../ops/release.js';
+import { buildRelease, makeUpgradeRelease, unpackRelease } from '../ops/release.js';
 
 /**
  * An operator's host for the systemd scenarios: a booted container (test/helpers/systemd-container.ts) where
@@ -36,14 +37,66 @@ export const RESTART_MESSAGE = 'Failed: Failing in-progress lifecycle event afte
  */
 export const TRIED_DIRECTIVES = (process.env.CDA_TRY_UNIT_DIRECTIVES ?? '').split(';').map((d) => d.trim()).filter(Boolean);
 
-/** A release tarball that is the given one with another version number (an upgrade). */
-export function upgradeTarball(tarball: string, workDir: string, version: string): string {
-  const unpacked = unpackRelease(tarball, join(workDir, `unpacked-${version}`));
-  const name = `codedeploy-agent-${version}`;
-  makeUpgradeRelease(unpacked, join(workDir, 'upgrades', name), version);
-  const file = join(workDir, `${name}.tar.gz`);
-  execFileSync('tar', ['-czf', file, '-C', join(workDir, 'upgrades'), name]);
+function releaseFile(files: string[], format: 'tar' | 'deb'): string {
+  const file = files.find((path) => path.endsWith(format === 'tar' ? '.tar.gz' : '.deb'));
+  if (!file) throw new Error(`scripts/package.mjs made no ${format} file: ${files.join(', ')}`);
   return file;
+}
+
+/**
+ * A release file of this machine's architecture (scripts/package.mjs: `tar` or `deb`), built once per test run
+ * and shared by the test files: the first to ask builds it while the others wait (a build takes from 20 s to
+ * a minute and a half on a busy machine).
+ */
+export async function sharedRelease(format: 'tar' | 'deb'): Promise<string> {
+  const runDir = process.env.CDA_TEST_RUN_DIR;
+  if (!runDir) return releaseFile(buildRelease(mkdtempSync(join(tmpdir(), 'cda-systemd-release-')), [format]), format);
+  const dir = join(runDir, `systemd-release-${format}`);
+  const built = join(dir, 'built');
+  const failed = join(dir, 'failed');
+  try {
+    mkdirSync(dir); // whoever makes the folder builds
+  } catch {
+    const deadline = Date.now() + 600_000;
+    while (!existsSync(built)) {
+      if (existsSync(failed)) throw new Error(`building the ${format} release failed in another test file: ${readFileSync(failed, 'utf8')}`);
+      if (Date.now() > deadline) throw new Error(`the ${format} release was not built within 10 minutes`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    return readFileSync(built, 'utf8');
+  }
+  try {
+    const file = releaseFile(buildRelease(dir, [format]), format);
+    writeFileSync(built, file);
+    return file;
+  } catch (error) {
+    writeFileSync(failed, (error as Error).message);
+    throw error;
+  }
+}
+
+/**
+ * The .deb with other versions (upgrades): the same files, the control file's Version and the .version the
+ * agent reports changed, built uncompressed into `outDir` (quick; dpkg does not mind). Returns version → file.
+ */
+export function newerDebs(deb: string, versions: string[], outDir: string): Record<string, string> {
+  const tmp = mkdtempSync(join(tmpdir(), 'cda-systemd-deb-'));
+  try {
+    const tree = join(tmp, 'tree');
+    execFileSync('dpkg-deb', ['-R', deb, tree]);
+    const control = join(tree, 'DEBIAN', 'control');
+    const original = readFileSync(control, 'utf8');
+    const files: Record<string, string> = {};
+    for (const version of versions) {
+      writeFileSync(control, original.replace(/^Version: (\d+:)?[^-\n]+(-\w+)$/m, `Version: $1${version}$2`));
+      writeFileSync(join(tree, PREFIX.slice(1), '.version'), `agent_version: ${version}\n`);
+      files[version] = join(outDir, basename(deb).replace(/_[^_]+_/, `_${version}-1_`));
+      execFileSync('dpkg-deb', ['--root-owner-group', '-Znone', '--build', tree, files[version]], { stdio: ['ignore', 'ignore', 'inherit'] });
+    }
+    return files;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 export class AgentHost {
@@ -77,12 +130,14 @@ export class AgentHost {
     }
   }
 
-  /** Copies a release tarball in and unpacks it, as an operator does; returns the release folder inside. */
-  async unpack(tarball: string): Promise<string> {
-    const copied = await this.container.copyIn(tarball, '/root/releases');
-    const top = (await this.container.sh(`tar -tzf '${copied}' | head -n 1`)).trim().replace(/\/.*$/, '');
-    await this.container.sh(`tar -xzf '${copied}' -C /root/releases`);
-    return join('/root/releases', top);
+  /** Unpacks a release tarball into the shared folder; returns the release folder (the same path inside). */
+  unpack(tarball: string): string {
+    return unpackRelease(tarball, join(this.shared, 'releases'));
+  }
+
+  /** A copy of `release` that says it is `version` (an upgrade), in the shared folder. */
+  upgradeRelease(release: string, version: string): string {
+    return makeUpgradeRelease(release, join(this.shared, 'upgrades', `codedeploy-agent-${version}`), version);
   }
 
   /** `./install.sh ARGS` from the release folder, as root with `node` on PATH; never throws. */
@@ -99,13 +154,19 @@ export class AgentHost {
     return this.container.spawnInside(['./install.sh', ...args], { cwd: release, env: this.installEnv(), timeoutMs: 120_000 });
   }
 
+  /** `dpkg -i PACKAGE`, for an install the test watches while it waits. */
+  startDpkgInstall(deb: string) {
+    return this.container.spawnInside(['dpkg', '-i', deb], { env: this.installEnv(), timeoutMs: 180_000 });
+  }
+
+  /** install.sh and the packages' scripts check for an in-flight deployment every second, not every five. */
   private installEnv(): Record<string, string> {
-    // The operator's PATH has Node.js on it; install.sh records its absolute path in the launcher.
-    const nodeDir = dirname(process.execPath);
-    return {
-      PATH: CONTAINER_PATH.split(':').includes(nodeDir) ? CONTAINER_PATH : `${nodeDir}:${CONTAINER_PATH}`,
-      CODEDEPLOY_INSTALL_POLL_SECONDS: '1',
-    };
+    return { CODEDEPLOY_INSTALL_POLL_SECONDS: '1', DEBIAN_FRONTEND: 'noninteractive' };
+  }
+
+  /** `dpkg ARGS` inside (never throws). */
+  dpkg(...args: string[]): Promise<ExecResult> {
+    return this.container.exec(['dpkg', ...args], { env: this.installEnv(), timeoutMs: 180_000 });
   }
 
   /** `codedeploy-agent status --json` inside, parsed (with its exit code). */

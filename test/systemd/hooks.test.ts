@@ -4,10 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
 import { systemdContainerUnavailable, useSystemdContainer } from '../helpers/systemd-container.js';
-import { makeTempDir } from '../helpers/tmp.js';
 import { HOST_IDENTIFIER, localRevision } from '../ops/live-agent.js';
-import { buildTarball } from '../ops/release.js';
-import { AgentHost, TRIED_DIRECTIVES, UNIT } from './agent-host.js';
+import { AgentHost, TRIED_DIRECTIVES, UNIT, sharedRelease } from './agent-host.js';
 
 /**
  * Hooks doing what hooks do, run by the agent as the installed unit runs it: everything the unit sets is
@@ -139,7 +137,6 @@ function makeHookWorldBundle(dir: string, results: string, appPidFile: string): 
 
 describe.skipIf(unavailable !== undefined)('hooks under the installed unit', () => {
   const box = useSystemdContainer();
-  const work = makeTempDir('cda-systemd-hooks-');
   let service: FakeCommandsService;
   let host: AgentHost;
 
@@ -148,14 +145,13 @@ describe.skipIf(unavailable !== undefined)('hooks under the installed unit', () 
     host = new AgentHost(box.container, service);
     await host.prepare();
     await box.container.sh(`useradd -m -s /bin/sh ${user}`); // inside the container's overlay only
-    const result = await host.install(await host.unpack(buildTarball(join(work.dir, 'out'))));
+    const result = await host.install(host.unpack(await sharedRelease('tar')));
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     await host.waitForPolling();
   }, 120_000);
 
   afterAll(async () => {
     await service?.close();
-    work.cleanup();
   });
 
   it(`run as root and as users, use sudo, write /etc, mount, install and start units, leave applications running${TRIED_DIRECTIVES.length ? ` (with ${TRIED_DIRECTIVES.join(' ')})` : ''}`, async () => {

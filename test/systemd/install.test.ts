@@ -8,9 +8,8 @@ import { makeRecordingBundle, motoAdmin, readRecords, tgzOf } from '../e2e/fixtu
 import { systemdContainerUnavailable, useSystemdContainer } from '../helpers/systemd-container.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { HOST_IDENTIFIER } from '../ops/live-agent.js';
-import { buildTarball } from '../ops/release.js';
 import {
-  AGENT_LOG, AgentHost, CONF, DEPLOYMENT_ROOT, DROPIN_DIR, ENV_FILE, LOG_DIR, ONPREM, PREFIX, UNIT,
+  AGENT_LOG, AgentHost, CONF, DEPLOYMENT_ROOT, DROPIN_DIR, ENV_FILE, LOG_DIR, ONPREM, PREFIX, sharedRelease, UNIT,
 } from './agent-host.js';
 
 /**
@@ -39,7 +38,7 @@ describe.skipIf(unavailable !== undefined)('installed from the release tarball w
     }
     host = new AgentHost(box.container, service);
     await host.prepare(moto ? { s3_endpoint_override: moto.endpoint } : {});
-    release = await host.unpack(buildTarball(join(work.dir, 'out')));
+    release = host.unpack(await sharedRelease('tar'));
     const result = await host.install(release);
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toContain(`Started ${UNIT}.service`);

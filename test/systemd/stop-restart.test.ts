@@ -1,11 +1,8 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectCompletedOnce, payloadOf } from '../agent/harness.js';
 import { FakeCommandsService } from '../doubles/commands-service.js';
 import { systemdContainerUnavailable, useSystemdContainer } from '../helpers/systemd-container.js';
-import { makeTempDir } from '../helpers/tmp.js';
-import { buildTarball } from '../ops/release.js';
-import { AgentHost, CONF, RESTART_MESSAGE, UNIT } from './agent-host.js';
+import { AgentHost, CONF, RESTART_MESSAGE, UNIT, sharedRelease } from './agent-host.js';
 
 /**
  * Stopping, restarting and killing the service while a lifecycle event runs, as an operator (or an upgrade,
@@ -18,7 +15,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(unavailable !== undefined)('stop, restart and kill under systemd', () => {
   const box = useSystemdContainer();
-  const work = makeTempDir('cda-systemd-stop-');
   let service: FakeCommandsService;
   let host: AgentHost;
   /** The application the first deployment's ApplicationStart left running. */
@@ -28,7 +24,7 @@ describe.skipIf(unavailable !== undefined)('stop, restart and kill under systemd
     service = await FakeCommandsService.start({ longPollMs: 300 });
     host = new AgentHost(box.container, service);
     await host.prepare({ kill_agent_max_wait_time_seconds: '60', hook_kill_grace_seconds: '1' });
-    const result = await host.install(await host.unpack(buildTarball(join(work.dir, 'out'))));
+    const result = await host.install(host.unpack(await sharedRelease('tar')));
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     await host.waitForPolling();
 
@@ -41,7 +37,6 @@ describe.skipIf(unavailable !== undefined)('stop, restart and kill under systemd
 
   afterAll(async () => {
     await service?.close();
-    work.cleanup();
   });
 
   async function setMaxWait(seconds: number): Promise<void> {

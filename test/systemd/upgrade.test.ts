@@ -1,12 +1,9 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_VERSION } from '../../src/version.js';
 import { expectCompletedOnce } from '../agent/harness.js';
 import { FakeCommandsService } from '../doubles/commands-service.js';
 import { systemdContainerUnavailable, useSystemdContainer } from '../helpers/systemd-container.js';
-import { makeTempDir } from '../helpers/tmp.js';
-import { buildTarball } from '../ops/release.js';
-import { AgentHost, PREFIX, UNIT, upgradeTarball } from './agent-host.js';
+import { AgentHost, PREFIX, sharedRelease, UNIT } from './agent-host.js';
 
 /**
  * Upgrading a running agent with a newer release's install.sh under systemd: it never cuts a lifecycle
@@ -20,7 +17,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(unavailable !== undefined)('upgrades under systemd', () => {
   const box = useSystemdContainer();
-  const work = makeTempDir('cda-systemd-upgrade-');
   let service: FakeCommandsService;
   let host: AgentHost;
   const releases: Record<string, string> = {};
@@ -29,10 +25,8 @@ describe.skipIf(unavailable !== undefined)('upgrades under systemd', () => {
     service = await FakeCommandsService.start({ longPollMs: 300 });
     host = new AgentHost(box.container, service);
     await host.prepare();
-    const tarball = buildTarball(join(work.dir, 'out'));
-    releases.current = await host.unpack(tarball);
-    // Made in the shared folder: an upgrade release may name files of its own by their absolute path.
-    for (const version of ['9.9.1', '9.9.2', '9.9.3']) releases[version] = await host.unpack(upgradeTarball(tarball, join(host.shared, 'upgrades'), version));
+    releases.current = host.unpack(await sharedRelease('tar'));
+    for (const version of ['9.9.1', '9.9.2', '9.9.3']) releases[version] = host.upgradeRelease(releases.current, version);
     const result = await host.install(releases.current);
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     await host.waitForPolling();
@@ -40,7 +34,6 @@ describe.skipIf(unavailable !== undefined)('upgrades under systemd', () => {
 
   afterAll(async () => {
     await service?.close();
-    work.cleanup();
   });
 
   /** The version the agent sent with its latest request to the service. */
