@@ -8,10 +8,26 @@ import type { InodeAttributes } from './inode-attributes.js';
  * transferred, not copied; the worker hands the data buffer back with its answer, for the next batch.
  */
 
-/** Numbers per job, in order: kind, which fields are present (bits), mode, atime, mtime, uid, gid, data offset, data length. */
-const FIELDS = 9;
+/**
+ * Numbers per job, in order: kind, which fields are present (bits), mode, atime, mtime, uid, gid, data
+ * offset, data length, and a copy's override: mode, uid, gid.
+ */
+const FIELDS = 12;
 const KINDS = ['write', 'copy', 'symlink'] as const;
-const HAS = { attributes: 1, atime: 2, mtime: 4, uid: 8, gid: 16, from: 32, target: 64, keepOwner: 128 } as const;
+const HAS = {
+  attributes: 1,
+  atime: 2,
+  mtime: 4,
+  uid: 8,
+  gid: 16,
+  from: 32,
+  target: 64,
+  keepOwner: 128,
+  overrideMode: 256,
+  overrideUid: 512,
+  overrideGid: 1024,
+  identify: 2048,
+} as const;
 
 export interface PackedBatch {
   paths: string;
@@ -39,6 +55,8 @@ export interface Failure {
 export interface Reply {
   /** Jobs done, from the first: the job at this index failed when `failure` is set. */
   done: number;
+  /** For copies that asked (`identify`): index in the batch, device, inode, one after another. */
+  created?: number[];
   failure?: Failure;
   /** The batch's data buffer, handed back. */
   data?: ArrayBuffer;
@@ -93,7 +111,14 @@ export function packBatch(jobs: readonly FileJob[]): PackedBatch {
       has |= HAS.from;
       paths.push(job.from);
     }
-    if (job.kind === 'copy' && job.keepOwner) has |= HAS.keepOwner;
+    if (job.kind === 'copy') {
+      if (job.keepOwner) has |= HAS.keepOwner;
+      if (job.identify) has |= HAS.identify;
+      const override = job.override;
+      if (override?.mode !== undefined) (has |= HAS.overrideMode), (numbers[at + 9] = override.mode);
+      if (override?.uid !== undefined) (has |= HAS.overrideUid), (numbers[at + 10] = override.uid);
+      if (override?.gid !== undefined) (has |= HAS.overrideGid), (numbers[at + 11] = override.gid);
+    }
     if (job.kind === 'symlink' && job.target !== undefined) {
       has |= HAS.target;
       paths.push(job.target);
@@ -146,6 +171,13 @@ export function unpackBatch({ paths, numbers, data }: PackedBatch): FileJob[] {
       const job: FileJob = { kind, to, from: from! };
       if (attributes) job.attributes = attributes;
       if (has & HAS.keepOwner) job.keepOwner = true;
+      if (has & HAS.identify) job.identify = true;
+      if (has & (HAS.overrideMode | HAS.overrideUid | HAS.overrideGid)) {
+        job.override = {};
+        if (has & HAS.overrideMode) job.override.mode = n[at + 9];
+        if (has & HAS.overrideUid) job.override.uid = n[at + 10];
+        if (has & HAS.overrideGid) job.override.gid = n[at + 11];
+      }
       jobs.push(job);
     } else {
       const job: FileJob = { kind, to };
@@ -156,6 +188,24 @@ export function unpackBatch({ paths, numbers, data }: PackedBatch): FileJob[] {
     }
   }
   return jobs;
+}
+
+/** What the copies of a batch that asked for it created, as it crosses back (see Reply.created). */
+export function createdOf(jobs: readonly FileJob[]): number[] | undefined {
+  let created: number[] | undefined;
+  jobs.forEach((job, index) => {
+    if (job.kind === 'copy' && job.created) (created ??= []).push(index, job.created.dev, job.created.ino);
+  });
+  return created;
+}
+
+/** Puts what a worker's copies created on the agent's own job objects. */
+export function applyCreated(jobs: readonly FileJob[], created: readonly number[] | undefined): void {
+  if (!created) return;
+  for (let at = 0; at < created.length; at += 3) {
+    const job = jobs[created[at]];
+    if (job?.kind === 'copy') job.created = { dev: created[at + 1], ino: created[at + 2] };
+  }
 }
 
 /** A job's error as it can cross threads. */
