@@ -1,3 +1,5 @@
+import { withoutSharedWrite } from '../util/file-jobs/inode-attributes.js';
+
 /**
  * Hook scripts run as root from the unpacked revision (deployment-archive), so that copy is root's:
  * every file and folder belongs to the agent, and none keeps setuid, setgid, or group or other write,
@@ -21,13 +23,8 @@ export interface OriginalAttributes {
 /** Archive-relative path ('/'-separated) → what the bundle said. */
 export type OriginalAttributesMap = Map<string, OriginalAttributes>;
 
-/** Bits the deployment-archive copy never has. */
-const UNSAFE_IN_ARCHIVE = 0o6022;
-
 /** The mode a bundle's file or folder gets in deployment-archive. */
-export function archiveMode(mode: number): number {
-  return mode & 0o7777 & ~UNSAFE_IN_ARCHIVE;
-}
+export const archiveMode = withoutSharedWrite;
 
 /** Who the archive copy belongs to: the agent, which made it. */
 export interface AgentIds {

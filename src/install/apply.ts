@@ -238,6 +238,9 @@ interface CopyContext {
   needsIdentity: ReadonlySet<string>;
 }
 
+/** A job and the destination it creates (its `to` names it by descriptor); not carried to the workers. */
+type InstallJob = FileJob & { destination: string };
+
 /**
  * The revision's files and links, like `cp -a` (mode, times and, as root, owner), through a pool of
  * worker threads: with 20,000 small files, one system call after another on one thread was slower than
@@ -249,15 +252,14 @@ interface CopyContext {
 async function copyEntries(copies: readonly Operation<'copy'>[], context: CopyContext): Promise<void> {
   const { tree, journal, objects, result } = context;
   const needsChown = ownerCheck(tree);
-  const destinations = new Map<FileJob, Operation<'copy'>>();
   const pool = new FileJobPool({
     expectedJobs: copies.length,
     preserveOwner: process.getuid?.() === 0,
     onDone: (jobs) => {
       for (const job of jobs) {
-        const op = destinations.get(job)!;
-        journal.created(op.destination, false);
-        if (job.kind === 'copy' && job.created) objects.madeFile(op.destination, job.created);
+        const { destination } = job as InstallJob;
+        journal.created(destination, false);
+        if (job.kind === 'copy' && job.created) objects.madeFile(destination, job.created);
         if (job.kind === 'symlink') result.linksCreated++;
         else result.filesCopied++;
       }
@@ -277,10 +279,13 @@ async function copyEntries(copies: readonly Operation<'copy'>[], context: CopyCo
           await pool.flush();
           tree.trim();
         }
-        const job = await failWithContext(`copying ${op.source} to ${op.destination}`, () =>
-          copyJob(op, tree.entry(op.destination), needsChown(op), context.finalAttributes(op), context.needsIdentity.has(op.destination)),
-        );
-        destinations.set(job, op);
+        let job: InstallJob;
+        try {
+          job = copyJob(op, tree.entry(op.destination), needsChown(op), context.finalAttributes(op), context.needsIdentity.has(op.destination));
+        } catch (error) {
+          // Synchronous on purpose: an awaited wrapper per file cost more than the copy's own JavaScript.
+          throw contextFor(error, `copying ${op.source} to ${op.destination}`);
+        }
         await pool.add(job);
         await loop.maybeYield();
       }
@@ -289,8 +294,7 @@ async function copyEntries(copies: readonly Operation<'copy'>[], context: CopyCo
   } catch (error) {
     const job = failedJob(error);
     if (!job || error instanceof InstallError) throw error;
-    const op = destinations.get(job);
-    const to = op?.destination ?? job.to;
+    const to = (job as Partial<InstallJob>).destination ?? job.to;
     const what = job.kind === 'copy' ? `copying ${job.from} to ${to}` : `creating the link ${to}`;
     // The system error names the descriptor path; say the destination instead.
     const reason = (error as Error).message.replaceAll(job.to, to);
@@ -301,20 +305,20 @@ async function copyEntries(copies: readonly Operation<'copy'>[], context: CopyCo
 }
 
 /** One file or link from the revision; a link is recreated with its raw target, never followed (§10.20). */
-function copyJob(op: Operation<'copy'>, to: string, owner: { change: boolean; keep: boolean }, override: AttributeOverride | undefined, identify: boolean): FileJob {
-  const { entry } = op;
+function copyJob(op: Operation<'copy'>, to: string, owner: { change: boolean; keep: boolean }, override: AttributeOverride | undefined, identify: boolean): InstallJob {
+  const { entry, destination } = op;
   const stats = entry.stats;
   // The copy's open uses O_EXCL: never write through something that appeared at the destination since the scan.
   // Without stats (a file below a source folder): mode, times and, as root, owner from the file itself.
   if (!stats) {
-    const job: FileJob = { kind: 'copy', from: entry.absolutePath, to, keepOwner: owner.keep };
+    const job: InstallJob = { kind: 'copy', from: entry.absolutePath, to, keepOwner: owner.keep, destination };
     if (override) job.override = override;
     if (identify) job.identify = true;
     return job;
   }
   const attributes = { ...attributesOf(stats, owner.change), ...override };
-  if (entry.type === 'symlink') return { kind: 'symlink', to, target: entry.linkTarget ?? '', attributes };
-  const job: FileJob = { kind: 'copy', from: entry.absolutePath, to, attributes };
+  if (entry.type === 'symlink') return { kind: 'symlink', to, target: entry.linkTarget ?? '', attributes, destination };
+  const job: InstallJob = { kind: 'copy', from: entry.absolutePath, to, attributes, destination };
   if (identify) job.identify = true;
   return job;
 }
@@ -383,8 +387,11 @@ export async function failWithContext<T>(what: string, action: () => T | Promise
   try {
     return await action();
   } catch (error) {
-    if (error instanceof InstallError) throw error;
-    const reason = (error as Error).message;
-    throw new InstallError(`The deployment failed while ${what}: ${reason}`, undefined, { cause: error });
+    throw contextFor(error, what);
   }
+}
+
+function contextFor(error: unknown, what: string): InstallError {
+  if (error instanceof InstallError) return error;
+  return new InstallError(`The deployment failed while ${what}: ${(error as Error).message}`, undefined, { cause: error });
 }

@@ -74,7 +74,7 @@ export class DestinationTree {
 
   /** The descriptor (O_PATH) of the folder `path`, opened from its parent's; cached until trim() or close(). */
   directory(path: string): number {
-    const absolute = resolve(path);
+    const absolute = normalized(path);
     const cached = this.#open.get(absolute);
     if (cached) return cached.fd;
     if (absolute === '/') return this.#remember('/', fs.openSync('/', DIRECTORY_FLAGS));
@@ -95,8 +95,12 @@ export class DestinationTree {
 
   /** What names the entry `path` inside the folder that holds it: for creating, renaming, unlinking it. */
   entry(path: string): string {
-    const absolute = resolve(path);
-    return descriptorPath(this.directory(dirname(absolute)), basename(absolute));
+    // Once per file Install copies: slicing and one lookup (cache keys are normalised, and the plan's
+    // paths already are), not path.dirname, path.basename and a walk.
+    const slash = path.lastIndexOf('/');
+    const folder = slash <= 0 ? '/' : path.slice(0, slash);
+    const fd = this.#open.get(folder)?.fd ?? this.directory(folder);
+    return descriptorPath(fd, path.slice(slash + 1));
   }
 
   /** lstat of the entry itself, or undefined when it does not exist. */
@@ -111,8 +115,8 @@ export class DestinationTree {
 
   /** Creates the folder `path` (mode 0777 less the umask, as mkdir(1)) and keeps its descriptor. */
   mkdir(path: string): number {
-    const absolute = resolve(path);
-    this.forget(absolute);
+    const absolute = normalized(path);
+    this.#seen.delete(absolute);
     const parent = this.directory(dirname(absolute));
     const name = descriptorPath(parent, basename(absolute));
     fs.mkdirSync(name);
@@ -132,7 +136,10 @@ export class DestinationTree {
 
   /** The path moved away or was removed: drop what the tree knew about it and below. */
   forget(path: string): void {
-    const absolute = resolve(path);
+    const absolute = normalized(path);
+    // Nothing at or below a path was ever opened unless the path itself was (a walk opens every folder on
+    // its way): files, most of what Install moves aside, cost one lookup.
+    if (!this.#seen.has(absolute)) return;
     const below = `${absolute}/`;
     for (const [key, open] of this.#open) {
       if (key === absolute || key.startsWith(below)) {
@@ -233,6 +240,12 @@ export class DestinationTree {
       );
     }
   }
+}
+
+/** `path` absolute and normalised; Install's paths already are (the plan resolves them), so mostly a check. */
+function normalized(path: string): string {
+  const plain = path.startsWith('/') && !path.includes('//') && !path.includes('/.') && (path.length === 1 || !path.endsWith('/'));
+  return plain ? path : resolve(path);
 }
 
 /** A system error that names the destination path rather than /proc/<pid>/fd/<n>/<name>. */

@@ -8,7 +8,7 @@ import { MemoryLogger } from '../../src/log/logger.js';
 import { InstallError } from '../../src/report/errors.js';
 import { missingTool } from '../helpers/prerequisites.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { makeAppSpec, makeRevision, readOptional, snapshot, writeTree } from './install-fixtures.js';
+import { DEPLOYMENT_FOLDER_AFTER_INSTALL, makeAppSpec, makeRevision, readOptional, snapshot, writeTree } from './install-fixtures.js';
 
 /** The ACL tests need setfacl and getfacl (Debian's acl package). */
 const noSetfacl = missingTool('setfacl') !== undefined;
@@ -118,7 +118,7 @@ describe('runInstall', () => {
     expect(json.instructions).toContainEqual({ type: 'chmod', mode: '4755', file: join(dest, 'bin/suid') });
     expect(json.instructions).toContainEqual({ type: 'chown', owner: USER, group: GROUP, file: join(dest, 'run.sh') });
     expect(json.instructions).toContainEqual({ type: 'setfacl', acl: [`group:${GROUP}:r--`], file: join(dest, 'sub/data.txt') });
-    expect(readdirSync(deploymentPaths(root, 'grp', 'd-1').deploymentDir)).toEqual(['deployment-archive']);
+    expect(readdirSync(deploymentPaths(root, 'grp', 'd-1').deploymentDir)).toEqual(DEPLOYMENT_FOLDER_AFTER_INSTALL);
   });
 
   it('a second deployment removes the first one\'s files first, so they never conflict', async () => {
@@ -137,7 +137,7 @@ describe('runInstall', () => {
     expect(existsSync(join(dest, 'keep', 'x'))).toBe(false);
     // dest existed this time, so (as in the anchor) it is no longer this group's to remove.
     expect(sortedCleanup()).toEqual([join(dest, 'a.txt'), join(dest, 'new.txt')]);
-    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(['deployment-archive']);
+    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(DEPLOYMENT_FOLDER_AFTER_INSTALL);
   });
 
   it('OVERWRITE replaces a file that was there before; RETAIN keeps it and does not track it', async () => {
@@ -154,7 +154,7 @@ describe('runInstall', () => {
     expect(readFileSync(join(dest, 'other.txt'), 'utf8')).toBe('local');
     expect(sortedCleanup()).toEqual([join(dest, 'conf.ini'), join(dest, 'new.txt')]);
     // The replaced file's backup is gone once Install succeeded.
-    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(['deployment-archive']);
+    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(DEPLOYMENT_FOLDER_AFTER_INSTALL);
   });
 
   it('never follows a link to a directory in the bundle (#152)', async () => {
@@ -273,7 +273,7 @@ describe('runInstall', () => {
     expect(snapshot(dest)).toEqual(before);
     expect(cleanupOf()).toBe(cleanupBefore);
     expect(readOptional(installJsonFile(root, 'grp'))).toBe(jsonBefore);
-    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(['deployment-archive']);
+    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(DEPLOYMENT_FOLDER_AFTER_INSTALL);
   });
 
   describe('SELinux contexts through semanage and restorecon (fake tools on PATH)', () => {

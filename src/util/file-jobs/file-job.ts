@@ -25,6 +25,13 @@ export type FileJob =
       identify?: boolean;
       /** Set by the runner when `identify` was asked. */
       created?: InodeIdentity;
+      /**
+       * Make the copy the agent's, without setuid, setgid, or write for group and others (withoutSharedWrite):
+       * the unpacked revision, which hooks run from. `original` then says what `cp -a` would have made.
+       */
+      sanitize?: boolean;
+      /** Set by the runner, with `sanitize`, when the copy differs from what it would otherwise have been. */
+      original?: OwnerAndMode;
     }
   /** Create the symlink `to` → `target`; or, with `from`, a copy of the symlink `from` (target, owner, times). */
   | { kind: 'symlink'; to: string; target?: string; from?: string; attributes?: InodeAttributes };
@@ -32,6 +39,12 @@ export type FileJob =
 export type CopyJob = Extract<FileJob, { kind: 'copy' }>;
 
 export type AttributeOverride = Partial<Pick<InodeAttributes, 'mode' | 'uid' | 'gid'>>;
+
+export interface OwnerAndMode {
+  mode: number;
+  uid: number;
+  gid: number;
+}
 
 /** Which inode a job created: what the same path must still be before anything else is done to it. */
 export interface InodeIdentity {

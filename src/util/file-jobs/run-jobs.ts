@@ -1,7 +1,7 @@
 import fs, { type Stats } from 'node:fs';
 import { copyIntoNewFile, copyIntoNewFileSync, createFileSync, createSymlinkSync, finishFileSync, removeCreatedSync } from './destination.js';
 import type { CopyJob, FileJob, RunContext } from './file-job.js';
-import { attributesOf, type InodeAttributes } from './inode-attributes.js';
+import { attributesOf, withoutSharedWrite, type InodeAttributes } from './inode-attributes.js';
 
 /**
  * Runs file jobs with synchronous calls, one after another: the same code in the file workers
@@ -34,16 +34,22 @@ function sourceAttributes(stats: Stats, job: FileJob, context: RunContext): Inod
   return attributesOf(stats, context.preserveOwner && (keepOwner || stats.uid !== context.uid || stats.gid !== context.gid));
 }
 
-/** A copy's attributes: given, or the source's, with the job's override on top. */
+/** A copy's attributes: given, or the source's, with the job's override on top; made `sanitize`d last. */
 function copyAttributes(stats: Stats, job: CopyJob, context: RunContext): InodeAttributes {
-  const attributes = job.attributes ?? sourceAttributes(stats, job, context);
+  let attributes = job.attributes ?? sourceAttributes(stats, job, context);
   const override = job.override;
-  if (!override) return attributes;
-  const merged = { ...attributes };
-  if (override.mode !== undefined) merged.mode = override.mode;
-  if (override.uid !== undefined) merged.uid = override.uid;
-  if (override.gid !== undefined) merged.gid = override.gid;
-  return merged;
+  if (override) {
+    attributes = { ...attributes };
+    if (override.mode !== undefined) attributes.mode = override.mode;
+    if (override.uid !== undefined) attributes.uid = override.uid;
+    if (override.gid !== undefined) attributes.gid = override.gid;
+  }
+  if (!job.sanitize) return attributes;
+  const mode = withoutSharedWrite(attributes.mode);
+  if (mode !== attributes.mode || attributes.uid !== undefined || attributes.gid !== undefined) {
+    job.original = { mode: attributes.mode, uid: attributes.uid ?? context.uid, gid: attributes.gid ?? context.gid };
+  }
+  return { mode, atime: attributes.atime, mtime: attributes.mtime };
 }
 
 function identify(job: CopyJob, fd: number): void {

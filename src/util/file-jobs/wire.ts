@@ -27,6 +27,7 @@ const HAS = {
   overrideUid: 512,
   overrideGid: 1024,
   identify: 2048,
+  sanitize: 4096,
 } as const;
 
 export interface PackedBatch {
@@ -57,6 +58,8 @@ export interface Reply {
   done: number;
   /** For copies that asked (`identify`): index in the batch, device, inode, one after another. */
   created?: number[];
+  /** For copies made `sanitize`d that differ: index in the batch, mode, uid, gid, one after another. */
+  originals?: number[];
   failure?: Failure;
   /** The batch's data buffer, handed back. */
   data?: ArrayBuffer;
@@ -114,6 +117,7 @@ export function packBatch(jobs: readonly FileJob[]): PackedBatch {
     if (job.kind === 'copy') {
       if (job.keepOwner) has |= HAS.keepOwner;
       if (job.identify) has |= HAS.identify;
+      if (job.sanitize) has |= HAS.sanitize;
       const override = job.override;
       if (override?.mode !== undefined) (has |= HAS.overrideMode), (numbers[at + 9] = override.mode);
       if (override?.uid !== undefined) (has |= HAS.overrideUid), (numbers[at + 10] = override.uid);
@@ -172,6 +176,7 @@ export function unpackBatch({ paths, numbers, data }: PackedBatch): FileJob[] {
       if (attributes) job.attributes = attributes;
       if (has & HAS.keepOwner) job.keepOwner = true;
       if (has & HAS.identify) job.identify = true;
+      if (has & HAS.sanitize) job.sanitize = true;
       if (has & (HAS.overrideMode | HAS.overrideUid | HAS.overrideGid)) {
         job.override = {};
         if (has & HAS.overrideMode) job.override.mode = n[at + 9];
@@ -190,21 +195,35 @@ export function unpackBatch({ paths, numbers, data }: PackedBatch): FileJob[] {
   return jobs;
 }
 
-/** What the copies of a batch that asked for it created, as it crosses back (see Reply.created). */
-export function createdOf(jobs: readonly FileJob[]): number[] | undefined {
+/** What the copies of a batch report back (Reply.created, Reply.originals), for the jobs that asked. */
+export function reportsOf(batch: PackedBatch, jobs: readonly FileJob[]): Pick<Reply, 'created' | 'originals'> {
+  const n = new Float64Array(batch.numbers);
+  let asked = 0;
+  for (let at = 1; at < n.length; at += FIELDS) asked |= n[at];
+  if (!(asked & (HAS.identify | HAS.sanitize))) return {};
   let created: number[] | undefined;
+  let originals: number[] | undefined;
   jobs.forEach((job, index) => {
-    if (job.kind === 'copy' && job.created) (created ??= []).push(index, job.created.dev, job.created.ino);
+    if (job.kind !== 'copy') return;
+    if (job.created) (created ??= []).push(index, job.created.dev, job.created.ino);
+    if (job.original) (originals ??= []).push(index, job.original.mode, job.original.uid, job.original.gid);
   });
-  return created;
+  return { created, originals };
 }
 
-/** Puts what a worker's copies created on the agent's own job objects. */
-export function applyCreated(jobs: readonly FileJob[], created: readonly number[] | undefined): void {
-  if (!created) return;
-  for (let at = 0; at < created.length; at += 3) {
-    const job = jobs[created[at]];
-    if (job?.kind === 'copy') job.created = { dev: created[at + 1], ino: created[at + 2] };
+/** Puts what a worker's copies reported on the agent's own job objects. */
+export function applyReports(jobs: readonly FileJob[], { created, originals }: Pick<Reply, 'created' | 'originals'>): void {
+  if (created) {
+    for (let at = 0; at < created.length; at += 3) {
+      const job = jobs[created[at]];
+      if (job?.kind === 'copy') job.created = { dev: created[at + 1], ino: created[at + 2] };
+    }
+  }
+  if (originals) {
+    for (let at = 0; at < originals.length; at += 4) {
+      const job = jobs[originals[at]];
+      if (job?.kind === 'copy') job.original = { mode: originals[at + 1], uid: originals[at + 2], gid: originals[at + 3] };
+    }
   }
 }
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { FileJob } from '../../../src/util/file-jobs/file-job.js';
 import type { InodeAttributes } from '../../../src/util/file-jobs/inode-attributes.js';
-import { applyCreated, createdOf, errorFrom, failureOf, giveBack, packBatch, transferList, unpackBatch } from '../../../src/util/file-jobs/wire.js';
+import { applyReports, reportsOf, errorFrom, failureOf, giveBack, packBatch, transferList, unpackBatch } from '../../../src/util/file-jobs/wire.js';
 
 /** Paths as the pool sees them: anything but NUL, which no path can hold. */
 const path = fc.string({ minLength: 1, maxLength: 40, unit: 'binary' }).filter((s) => !s.includes('\0'));
@@ -31,6 +31,7 @@ const job: fc.Arbitrary<FileJob> = fc.oneof(
         { requiredKeys: [] },
       ),
       identify: fc.constant(true),
+      sanitize: fc.constant(true),
     },
     { requiredKeys: ['kind', 'from', 'to'] },
   ).map((copy) => {
@@ -61,17 +62,23 @@ describe('the wire format of a batch', () => {
     );
   });
 
-  it('brings back the device and inode of the copies that asked, onto the agent\'s own job objects', () => {
+  it('brings back what the copies that asked report (inode made, original owner and mode), onto the agent\'s own job objects', () => {
     const jobs: FileJob[] = [
       { kind: 'copy', from: '/a', to: '/b', identify: true },
       { kind: 'symlink', to: '/c', target: 'x' },
-      { kind: 'copy', from: '/d', to: '/e', identify: true },
+      { kind: 'copy', from: '/d', to: '/e', identify: true, sanitize: true },
     ];
-    const inWorker = unpackBatch(packBatch(jobs));
+    const batch = packBatch(jobs);
+    const inWorker = unpackBatch(batch);
+    expect(inWorker[2]).toMatchObject({ identify: true, sanitize: true });
     (inWorker[0] as Extract<FileJob, { kind: 'copy' }>).created = { dev: 2049, ino: 2 ** 40 + 3 };
-    (inWorker[2] as Extract<FileJob, { kind: 'copy' }>).created = { dev: 2049, ino: 17 };
-    applyCreated(jobs, structuredClone(createdOf(inWorker)));
+    Object.assign(inWorker[2], { created: { dev: 2049, ino: 17 }, original: { mode: 0o4755, uid: 1000, gid: 1001 } });
+    applyReports(jobs, structuredClone(reportsOf(batch, inWorker)));
     expect(jobs.map((job) => (job.kind === 'copy' ? job.created : undefined))).toEqual([{ dev: 2049, ino: 2 ** 40 + 3 }, undefined, { dev: 2049, ino: 17 }]);
+    expect(jobs[2]).toMatchObject({ original: { mode: 0o4755, uid: 1000, gid: 1001 } });
+    // A batch where nothing asked reports nothing, and costs no walk over its jobs.
+    const plain = packBatch([jobs[1]]);
+    expect(reportsOf(plain, unpackBatch(plain))).toEqual({});
   });
 
   it('carries write data from views into larger buffers, and reuses the buffers handed back', () => {
