@@ -82,7 +82,9 @@ async function applyWithTree(options: ApplyOptions, tree: DestinationTree): Prom
   const concurrency = options.concurrency ?? 32;
   const journal = new InstallJournal(options.backupParent, logger, tree);
   // Walks every existing destination folder: a symlink Install may not follow refuses it here, before any write.
-  journal.rememberDirectoryTimes(parentDirectories(plan));
+  for (const dir of parentDirectories(plan)) {
+    await failWithContext(`opening the destination folder ${dir}`, () => journal.rememberDirectoryTimes([dir]));
+  }
   const result: ApplyResult = { removed: 0, directoriesCreated: 0, filesCopied: 0, linksCreated: 0, permissionObjects: 0 };
   const mkdirs = plan.operations.filter((op): op is Operation<'mkdir'> => op.type === 'mkdir');
   const copies = plan.operations.filter((op): op is Operation<'copy'> => op.type === 'copy');

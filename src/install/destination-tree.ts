@@ -119,8 +119,13 @@ export class DestinationTree {
     this.#seen.delete(absolute);
     const parent = this.directory(dirname(absolute));
     const name = descriptorPath(parent, basename(absolute));
-    fs.mkdirSync(name);
-    const fd = fs.openSync(name, DIRECTORY_FLAGS);
+    let fd: number;
+    try {
+      fs.mkdirSync(name);
+      fd = fs.openSync(name, DIRECTORY_FLAGS);
+    } catch (error) {
+      throw naming(error, name, absolute);
+    }
     // The folder that holds it may be another user's: what is there now must be the folder just made.
     if (fs.fstatSync(fd).uid !== this.#agentUid) {
       fs.closeSync(fd);
@@ -181,20 +186,24 @@ export class DestinationTree {
   /** Opens `name` in the folder `parent` (at `parentPath`) as a folder, following only a trusted symlink. */
   #openChild(parent: number, parentPath: string, name: string, count: { hops: number }): number {
     const path = parentPath === '/' ? `/${name}` : `${parentPath}/${name}`;
-    try {
-      return fs.openSync(descriptorPath(parent, name), DIRECTORY_FLAGS);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOTDIR') throw named(error, path);
+    // ENOTDIR is a symlink (O_NOFOLLOW) or not a folder; a folder by the time lstat looks was swapped
+    // back meanwhile: opened again, a few times, rather than reported as what it is not.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return fs.openSync(descriptorPath(parent, name), DIRECTORY_FLAGS);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOTDIR') throw named(error, path);
+      }
+      const stats = fs.lstatSync(descriptorPath(parent, name), { throwIfNoEntry: false });
+      if (!stats) throw named(Object.assign(new Error('no such file or directory'), { code: 'ENOENT' }), path);
+      if (stats.isDirectory() && attempt < 3) continue;
+      if (!stats.isSymbolicLink()) throw named(Object.assign(new Error('not a directory'), { code: 'ENOTDIR' }), path);
+      const target = fs.readlinkSync(descriptorPath(parent, name));
+      this.#refuseUntrustedLink(path, target, stats, fs.fstatSync(parent), parentPath);
+      if (++count.hops > MAX_LINKS) throw named(Object.assign(new Error('too many levels of symbolic links'), { code: 'ELOOP' }), path);
+      // The link and its folder are root's alone: what was read is still what it says.
+      return this.#walkTarget(parent, parentPath, target, count);
     }
-    // ENOTDIR: a symlink (O_NOFOLLOW) or something that is not a folder.
-    const stats = fs.lstatSync(descriptorPath(parent, name), { throwIfNoEntry: false });
-    if (!stats) throw named(Object.assign(new Error('no such file or directory'), { code: 'ENOENT' }), path);
-    if (!stats.isSymbolicLink()) throw named(Object.assign(new Error('not a directory'), { code: 'ENOTDIR' }), path);
-    const target = fs.readlinkSync(descriptorPath(parent, name));
-    this.#refuseUntrustedLink(path, target, stats, fs.fstatSync(parent), parentPath);
-    if (++count.hops > MAX_LINKS) throw named(Object.assign(new Error('too many levels of symbolic links'), { code: 'ELOOP' }), path);
-    // The link and its folder are root's alone: what was read is still what it says.
-    return this.#walkTarget(parent, parentPath, target, count);
   }
 
   /** Follows a trusted link's target from the folder holding the link, component by component, by the same rules. */
@@ -246,6 +255,19 @@ export class DestinationTree {
 function normalized(path: string): string {
   const plain = path.startsWith('/') && !path.includes('//') && !path.includes('/.') && (path.length === 1 || !path.endsWith('/'));
   return plain ? path : resolve(path);
+}
+
+/**
+ * `error` (a system error about the descriptor path `entry`) saying `path` instead: messages are for
+ * people, who know the destination, not the descriptor Install reached it by.
+ */
+export function naming(error: unknown, entry: string, path: string): unknown {
+  if (!(error instanceof Error) || !error.message.includes(entry)) return error;
+  error.message = error.message.replaceAll(entry, path);
+  const system = error as NodeJS.ErrnoException & { dest?: string };
+  if (system.path === entry) system.path = path;
+  if (system.dest === entry) system.dest = path;
+  return error;
 }
 
 /** A system error that names the destination path rather than /proc/<pid>/fd/<n>/<name>. */

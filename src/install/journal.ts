@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger.js';
 import { descriptorPath } from '../util/descriptor-path.js';
 import { onlyRootChanges } from '../util/folder-trust.js';
 import { removeTree } from '../util/remove-tree.js';
-import type { DestinationTree } from './destination-tree.js';
+import { naming, type DestinationTree } from './destination-tree.js';
 import { copyPreserving } from './preserving-copy.js';
 import { semanageAddArguments } from './selinux.js';
 import { loadExeca, type ToolPaths } from './tools.js';
@@ -56,7 +56,10 @@ export class InstallJournal {
   /** Take `path` out of the way, keeping it to put back. */
   async moveAside(path: string): Promise<void> {
     const backup = join(await this.backupFolder(), String(this.backupCount++));
-    await move(this.tree.entry(path), backup);
+    const name = this.tree.entry(path);
+    await move(name, backup).catch((error: unknown) => {
+      throw naming(error, name, path);
+    });
     // A folder moved into the backup: its descriptors (and those below it) now name backup folders.
     this.tree.forget(path);
     this.entries.push({ kind: 'moved', original: path, backup });
@@ -124,18 +127,21 @@ export class InstallJournal {
     switch (entry.kind) {
       case 'created': {
         const name = this.tree.entry(entry.path);
+        const named = (error: unknown) => ignoreMissing(naming(error, name, entry.path) as NodeJS.ErrnoException);
         if (entry.directory) {
-          await rmdir(name).catch(ignoreMissing);
+          await rmdir(name).catch(named);
           this.tree.forget(entry.path);
         } else {
-          await unlink(name).catch(ignoreMissing);
+          await unlink(name).catch(named);
         }
         return;
       }
       case 'moved': {
         const name = this.tree.entry(entry.original);
         if (await exists(name)) throw new Error(`${entry.original} exists again; its previous version is kept at ${entry.backup}`);
-        await move(entry.backup, name);
+        await move(entry.backup, name).catch((error: unknown) => {
+          throw naming(error, name, entry.original);
+        });
         return;
       }
       case 'context-added':
