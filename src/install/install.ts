@@ -15,7 +15,8 @@ import { planInstall } from './plan.js';
 import { scanInstall } from './scan.js';
 import { findTool, requireTools, type ToolPaths } from './tools.js';
 import type { RevisionFiles } from '../archive/revision-files.js';
-import type { InstallPlan } from './types.js';
+import type { InstallPlan, InstallScan } from './types.js';
+import { InstallError } from '../report/errors.js';
 
 export interface InstallOptions {
   rootDir: string;
@@ -74,14 +75,19 @@ export function planGroupInstall(options: PlanGroupInstallOptions): PlannedInsta
   const installJsonPath = installJsonFile(rootDir, groupId);
   const previousCleanup = readOptional(cleanupPath);
   const previousInstallJson = readOptional(installJsonPath);
-  const scan = scanInstall({
-    archiveDir: options.archiveDir,
-    files: appspec.files,
-    permissions: appspec.permissions,
-    cleanupEntries: parseCleanupFile(previousCleanup ?? ''),
-    cwd: options.cwd,
-    revisionFiles: options.revisionFiles,
-  });
+  let scan: InstallScan;
+  try {
+    scan = scanInstall({
+      archiveDir: options.archiveDir,
+      files: appspec.files,
+      permissions: appspec.permissions,
+      cleanupEntries: parseCleanupFile(previousCleanup ?? ''),
+      cwd: options.cwd,
+      revisionFiles: options.revisionFiles,
+    });
+  } catch (error) {
+    throw new InstallError(`The deployment failed while reading the revision and its destinations: ${(error as Error).message}`, undefined, { cause: error });
+  }
   const plan = planInstall({ appspec, scan, fileExistsBehavior: options.fileExistsBehavior });
   return { plan, cleanupPath, installJsonPath, previousCleanup, previousInstallJson };
 }

@@ -39,7 +39,7 @@ export function scanInstall(input: ScanInput): InstallScan {
     if (entry.kind !== 'path') continue;
     const path = resolve(cwd, entry.path);
     if (probe(path)?.type === 'directory' && !cleanupChildren.has(path)) {
-      cleanupChildren.set(path, readdirSync(path).map((name) => join(path, name)));
+      cleanupChildren.set(path, childrenOf(path));
     }
   }
   return { cwd, sources, destination, cleanupEntries: input.cleanupEntries, cleanupChildren };
@@ -110,13 +110,34 @@ function probeTargets(source: SourceScan, cwd: string, probe: (path: string) => 
   }
 }
 
+/*
+ * The destination is read by path here, to plan: another user may change it meanwhile, and a folder
+ * gone or replaced by a file between two looks reads as missing. Install itself goes by descriptor and
+ * checks everything again as it works (./destination-tree.ts).
+ */
+
 function probePath(path: string): PathState | undefined {
-  const stats = lstatSync(path, { throwIfNoEntry: false });
+  const stats = quietly(() => lstatSync(path, { throwIfNoEntry: false }));
   if (!stats) return undefined;
   const type = typeOf(stats);
   if (type !== 'symlink') return { type, resolved: type };
-  const target = statSync(path, { throwIfNoEntry: false });
+  const target = quietly(() => statSync(path, { throwIfNoEntry: false }));
   return { type, resolved: target ? typeOf(target) : undefined };
+}
+
+function childrenOf(path: string): string[] {
+  return (quietly(() => readdirSync(path)) ?? []).map((name) => join(path, name));
+}
+
+/** `read()`, or undefined when the path went missing or stopped being a folder on the way. */
+function quietly<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw error;
+  }
 }
 
 /**
