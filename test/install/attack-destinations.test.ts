@@ -76,7 +76,8 @@ describe.skipIf(missing)('Install raced by the owner of the destination folder',
     const script = join(tmp, `${name}.pl`);
     writeFileSync(script, `use strict; use warnings;\n${source}`, { mode: 0o644 });
     const end = Math.ceil(Date.now() / 1000) + Math.ceil(RACE_MS / 1000) + 1;
-    attacker.race(`perl ${[script, String(end), ...args].map((arg) => `'${arg}'`).join(' ')}`, Math.ceil(RACE_MS / 1000) + 2);
+    // exec: perl takes the loop's process, so stopRaces() ends perl itself.
+    attacker.race(`exec perl ${[script, String(end), ...args].map((arg) => `'${arg}'`).join(' ')}`, Math.ceil(RACE_MS / 1000) + 2);
   }
 
   let deployments = 0;
