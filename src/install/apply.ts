@@ -86,10 +86,13 @@ async function applyWithTree(options: ApplyOptions, tree: DestinationTree): Prom
     await failWithContext(`opening the destination folder ${dir}`, () => journal.rememberDirectoryTimes([dir]));
   }
   const result: ApplyResult = { removed: 0, directoriesCreated: 0, filesCopied: 0, linksCreated: 0, permissionObjects: 0 };
-  const mkdirs = plan.operations.filter((op): op is Operation<'mkdir'> => op.type === 'mkdir');
-  const copies = plan.operations.filter((op): op is Operation<'copy'> => op.type === 'copy');
-  const ofType = <Type extends InstallOperation['type']>(type: Type) => plan.operations.filter((op): op is Operation<Type> => op.type === type);
-  const copied = new Set(copies.map((op) => op.destination));
+  const byType = operationsByType(plan.operations);
+  const ofType = <Type extends InstallOperation['type']>(type: Type) => byType[type] as Operation<Type>[];
+  const mkdirs = ofType('mkdir');
+  const copies = ofType('copy');
+  // Which chmod and chown are for files (set as they were copied): only asked when there are some.
+  let copiedSet: Set<string> | undefined;
+  const copied = { has: (path: string) => (copiedSet ??= new Set(copies.map((op) => op.destination))).has(path) };
   const objects = new PermissionObjects(tree);
 
   let cleanupFd: number | undefined;
@@ -119,7 +122,7 @@ async function applyWithTree(options: ApplyOptions, tree: DestinationTree): Prom
     }
 
     const needsIdentity = new Set([...ofType('setfacl'), ...ofType('semanage')].map((op) => op.file));
-    await copyEntries(copies, { tree, journal, objects, recordAll, result, finalAttributes: finalAttributes(plan, options), needsIdentity });
+    await copyEntries(copies, { tree, journal, objects, recordAll, result, finalAttributes: finalAttributes(ofType('chmod'), ofType('chown'), options), needsIdentity });
 
     // Files got their mode and owner as they were created; folders get theirs now. One phase per kind keeps
     // each object's order (chmod, setfacl, semanage, chown) and lets setfacl run once for many files.
@@ -132,7 +135,7 @@ async function applyWithTree(options: ApplyOptions, tree: DestinationTree): Prom
     for (const op of ofType('chown')) {
       if (!copied.has(op.file)) await changeDirectoryOwner(op, options.identities, objects);
     }
-    result.permissionObjects = new Set(plan.operations.flatMap((op) => (op.type === 'mkdir' || op.type === 'copy' ? [] : [op.file]))).size;
+    result.permissionObjects = new Set([...ofType('chmod'), ...ofType('setfacl'), ...ofType('semanage'), ...ofType('chown')].map((op) => op.file)).size;
 
     fsyncSync(cleanupFd);
     closeSync(cleanupFd);
@@ -177,14 +180,16 @@ async function removePrevious(
  * which Install applies as the file is created: chown(2) before chmod(2), so a setuid bit the appspec
  * gives survives a change of owner (AWS's agent ran chmod first, and chown cleared it).
  */
-function finalAttributes(plan: InstallPlan, options: ApplyOptions): (op: Operation<'copy'>) => AttributeOverride | undefined {
-  const modes = new Map<string, number>();
-  const owners = new Map<string, Operation<'chown'>>();
-  for (const op of plan.operations) {
-    if (op.type === 'chmod') modes.set(op.file, op.mode);
-    else if (op.type === 'chown') owners.set(op.file, op);
-  }
+function finalAttributes(
+  chmods: readonly Operation<'chmod'>[],
+  chowns: readonly Operation<'chown'>[],
+  options: ApplyOptions,
+): ((op: Operation<'copy'>) => AttributeOverride | undefined) | undefined {
+  const modes = new Map(chmods.map((op) => [op.file, op.mode]));
+  const owners = new Map(chowns.map((op) => [op.file, op]));
   const originals = options.originals;
+  // Nothing to add (the common case of a bundle of root's files without permissions): no lookups per file.
+  if (modes.size === 0 && owners.size === 0 && !originals?.size) return undefined;
   return (op) => {
     const original = originals?.get(op.entry.absolutePath);
     const chown = owners.get(op.destination);
@@ -235,7 +240,7 @@ interface CopyContext {
   objects: PermissionObjects;
   recordAll: (entries: readonly CleanupEntry[]) => void;
   result: ApplyResult;
-  finalAttributes: (op: Operation<'copy'>) => AttributeOverride | undefined;
+  finalAttributes: ((op: Operation<'copy'>) => AttributeOverride | undefined) | undefined;
   /** Destinations that get an ACL or SELinux label later: their copies report the inode they made. */
   needsIdentity: ReadonlySet<string>;
 }
@@ -252,8 +257,9 @@ type InstallJob = FileJob & { destination: string };
  * descriptor of the folder that holds it (DestinationTree.entry).
  */
 async function copyEntries(copies: readonly Operation<'copy'>[], context: CopyContext): Promise<void> {
-  const { tree, journal, objects, result } = context;
+  const { tree, journal, objects, result, finalAttributes, needsIdentity } = context;
   const needsChown = ownerCheck(tree);
+  const identifies = needsIdentity.size > 0;
   const pool = new FileJobPool({
     expectedJobs: copies.length,
     preserveOwner: process.getuid?.() === 0,
@@ -283,7 +289,7 @@ async function copyEntries(copies: readonly Operation<'copy'>[], context: CopyCo
         }
         let job: InstallJob;
         try {
-          job = copyJob(op, tree.entry(op.destination), needsChown(op), context.finalAttributes(op), context.needsIdentity.has(op.destination));
+          job = copyJob(op, tree.entry(op.destination), needsChown(op), finalAttributes?.(op), identifies && needsIdentity.has(op.destination));
         } catch (error) {
           // Synchronous on purpose: an awaited wrapper per file cost more than the copy's own JavaScript.
           throw contextFor(error, `copying ${op.source} to ${op.destination}`);
@@ -382,6 +388,13 @@ function* parentDirectories(plan: InstallPlan): Iterable<string> {
     seen.add(parent);
     yield parent;
   }
+}
+
+/** The plan's operations by type, in plan order: one pass over what may be tens of thousands. */
+function operationsByType(operations: readonly InstallOperation[]): Record<InstallOperation['type'], InstallOperation[]> {
+  const byType: Record<InstallOperation['type'], InstallOperation[]> = { mkdir: [], copy: [], chmod: [], setfacl: [], semanage: [], chown: [] };
+  for (const op of operations) byType[op.type].push(op);
+  return byType;
 }
 
 /** System errors name the call, not the deployment step; say which file the step was on. */

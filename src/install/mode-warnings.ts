@@ -18,9 +18,11 @@ export function riskyModesWarning(plan: Pick<InstallPlan, 'operations'>, origina
     if (!folder && mode & 0o6000) privileged.push(shown);
     if (mode & 0o002 && !(folder && mode & 0o1000)) writable.push(shown);
   };
+  // Without chmod or recorded modes only the few sources with stats can say anything: no lookups per file.
+  const lookups = modes.size > 0 || (originals?.size ?? 0) > 0;
   for (const op of plan.operations as InstallOperation[]) {
     if (op.type === 'copy' && op.entry.type === 'file') {
-      const mode = modes.get(op.destination) ?? originals?.get(op.entry.absolutePath)?.mode ?? op.entry.stats?.mode;
+      const mode = (lookups ? (modes.get(op.destination) ?? originals?.get(op.entry.absolutePath)?.mode) : undefined) ?? op.entry.stats?.mode;
       if (mode !== undefined) note(op.destination, mode, false);
     } else if (op.type === 'mkdir') {
       const mode = modes.get(op.directory);
