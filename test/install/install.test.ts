@@ -192,6 +192,21 @@ describe('runInstall', () => {
     for (let index = 0; index < 30; index++) expect(getfacl(join(dest, `f-${index}`))).toContain(`user:${USER}:r--`);
   });
 
+  it.skipIf(noSetfacl)('gives large files (copied descriptor to descriptor) the bundle\'s and the appspec\'s mode, owner and ACL', async () => {
+    const big = Buffer.alloc(300 * 1024, 7);
+    makeRevision(root, 'd-1', { 'app/big.bin': { content: big, mode: 0o640 }, 'app/also-big.bin': { content: big, mode: 0o600 } });
+    const appspec = makeAppSpec(
+      [{ source: 'app', destination: dest }],
+      [{ object: join(dest, 'big.bin'), type: ['file'], mode: 0o4750, owner: USER, group: GROUP, acls: [`user:${USER}:r--`] }],
+    );
+    await install('d-1', appspec);
+    expect(readFileSync(join(dest, 'big.bin')).equals(big)).toBe(true);
+    const stats = statSync(join(dest, 'big.bin'));
+    expect([stats.mode & 0o7777, stats.uid, stats.gid]).toEqual([0o4750, uid, gid]);
+    expect(getfacl(join(dest, 'big.bin'))).toContain(`user:${USER}:r--`);
+    expect(statSync(join(dest, 'also-big.bin')).mode & 0o7777).toBe(0o600);
+  });
+
   it('runs one Install at a time: two groups racing for one file get a clean win and a clean refusal', async () => {
     makeRevision(root, 'd-a', { 'app/shared.txt': 'from a', 'app/a-only.txt': 'a' }, 'grp-a');
     makeRevision(root, 'd-b', { 'app/shared.txt': 'from b', 'app/b-only.txt': 'b' }, 'grp-b');
