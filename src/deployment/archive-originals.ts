@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { formatOriginalAttributes, parseOriginalAttributes, type OriginalAttributesMap } from '../archive/original-attributes.js';
+import { absentAsUndefined } from '../archive/revision-files.js';
 import { secureUnpackedRevision } from '../archive/secure-archive.js';
 import type { Logger } from '../log/logger.js';
 import { writeFileAtomic } from './atomic-write.js';
@@ -14,12 +15,7 @@ import { archiveAttributesFileFor } from './layout.js';
  */
 export async function rootsArchive(archiveDir: string, logger: Logger): Promise<OriginalAttributesMap> {
   const file = archiveAttributesFileFor(archiveDir);
-  let text: string | undefined;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
+  const text = absentAsUndefined(() => readFileSync(file, 'utf8'));
   if (text !== undefined) {
     try {
       return parseOriginalAttributes(text);
@@ -28,6 +24,20 @@ export async function rootsArchive(archiveDir: string, logger: Logger): Promise<
       logger.warn(`${file} cannot be read (${(error as Error).message}); checking ${archiveDir} again`);
     }
   }
+  return secureAndRecord(archiveDir, file, logger);
+}
+
+/**
+ * rootsArchive() for a hook event, which needs the folder root's but not what the bundle said: when the
+ * file is there, nothing is read (it may hold an entry for each of tens of thousands of files).
+ */
+export async function ensureArchiveIsRoots(archiveDir: string, logger: Logger): Promise<void> {
+  const file = archiveAttributesFileFor(archiveDir);
+  if (existsSync(file)) return;
+  await secureAndRecord(archiveDir, file, logger);
+}
+
+async function secureAndRecord(archiveDir: string, file: string, logger: Logger): Promise<OriginalAttributesMap> {
   const { originals, changed } = secureUnpackedRevision(archiveDir);
   if (changed.length > 0) {
     const shown = changed.slice(0, 5).map((path) => (path === '' ? '.' : path)).join(', ');

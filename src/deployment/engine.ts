@@ -13,7 +13,7 @@ import { runInstallStep } from './install-step.js';
 import { loadAppSpecFromDir } from '../appspec/parse.js';
 import type { AppSpec } from '../appspec/types.js';
 import { runEventScripts } from '../hooks/run-event-scripts.js';
-import { rootsArchive } from './archive-originals.js';
+import { ensureArchiveIsRoots } from './archive-originals.js';
 import { ScriptsLog } from '../hooks/scripts-log.js';
 import { hookVariables } from './hook-variables.js';
 import { operatorHooksPresent, runWithOperatorHooks } from './operator-hooks.js';
@@ -116,7 +116,7 @@ async function runHookEvent(spec: DeploymentSpec, event: string, context: Engine
   const archive = revisionArchiveFor(spec, event, config.root_dir, logger);
   if (!archive) return { noop: true, logTail: '' };
   // Root runs its scripts: the folder must be root's first (an earlier agent may have left it otherwise).
-  await rootsArchive(archive, logger);
+  await ensureArchiveIsRoots(archive, logger);
   const appspec = loadAppSpecFromDir(archive, spec.appSpecFilename);
   const scripts = scriptsFor(appspec, event);
   if (scripts.length === 0) return { noop: true, logTail: '' };

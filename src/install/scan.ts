@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { FileMapping, Permission } from '../appspec/types.js';
-import { diskFiles, type RevisionFileStats, type RevisionFiles } from '../archive/revision-files.js';
+import { absentAsUndefined, diskFiles, type RevisionFileStats, type RevisionFiles } from '../archive/revision-files.js';
 import type { CleanupEntry } from './cleanup-file.js';
 import type { EntryStats, EntryType, InstallScan, PathState, SourceEntry, SourceScan } from './types.js';
 
@@ -117,27 +117,16 @@ function probeTargets(source: SourceScan, cwd: string, probe: (path: string) => 
  */
 
 function probePath(path: string): PathState | undefined {
-  const stats = quietly(() => lstatSync(path, { throwIfNoEntry: false }));
+  const stats = absentAsUndefined(() => lstatSync(path, { throwIfNoEntry: false }));
   if (!stats) return undefined;
   const type = typeOf(stats);
   if (type !== 'symlink') return { type, resolved: type };
-  const target = quietly(() => statSync(path, { throwIfNoEntry: false }));
+  const target = absentAsUndefined(() => statSync(path, { throwIfNoEntry: false }));
   return { type, resolved: target ? typeOf(target) : undefined };
 }
 
 function childrenOf(path: string): string[] {
-  return (quietly(() => readdirSync(path)) ?? []).map((name) => join(path, name));
-}
-
-/** `read()`, or undefined when the path went missing or stopped being a folder on the way. */
-function quietly<T>(read: () => T): T | undefined {
-  try {
-    return read();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw error;
-  }
+  return (absentAsUndefined(() => readdirSync(path)) ?? []).map((name) => join(path, name));
 }
 
 /**

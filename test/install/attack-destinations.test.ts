@@ -80,6 +80,20 @@ describe.skipIf(missing)('Install raced by the owner of the destination folder',
     attacker.race(`exec perl ${[script, String(end), ...args].map((arg) => `'${arg}'`).join(' ')}`, Math.ceil(RACE_MS / 1000) + 2);
   }
 
+  /**
+   * The attacker's swap: the folder `$dir` away, a symlink to `$target` in its place for a moment, the
+   * folder back; `guard` (perl) says when the folder is there to swap.
+   */
+  const swapFolder = (guard: string) => `my ($end, $dir, $target) = @ARGV;
+while (time() < $end) {
+  ${guard}
+  next unless rename($dir, "$dir.real");
+  symlink($target, "$dir.planted"); rename("$dir.planted", $dir);
+  select(undef, undef, undef, rand(0.004));
+  unlink($dir); rename("$dir.real", $dir);
+  select(undef, undef, undef, rand(0.002));
+}`;
+
   let deployments = 0;
   const install = (tree: TreeSpec, appspec: ReturnType<typeof makeAppSpec>) => {
     const id = `d-${++deployments}`;
@@ -117,14 +131,7 @@ describe.skipIf(missing)('Install raced by the owner of the destination folder',
     const bundle: TreeSpec = { 'app/index.html': 'bundle', 'app/sub/page.html': 'bundle', 'app/new.txt': 'bundle' };
     race(
       'swap-folder',
-      `my ($end, $dir, $target) = @ARGV;
-while (time() < $end) {
-  next unless rename($dir, "$dir.real");
-  symlink($target, "$dir.planted"); rename("$dir.planted", $dir);
-  select(undef, undef, undef, rand(0.004));
-  unlink($dir); rename("$dir.real", $dir);
-  select(undef, undef, undef, rand(0.004));
-}`,
+      swapFolder(''),
       join(www, 'app'),
       sentinel,
     );
@@ -190,15 +197,7 @@ while (time() < $end) {
     await install(withOld, appspec);
     race(
       'swap-old',
-      `my ($end, $dir, $target) = @ARGV;
-while (time() < $end) {
-  next unless -d $dir && ! -l $dir;
-  next unless rename($dir, "$dir.real");
-  symlink($target, "$dir.planted"); rename("$dir.planted", $dir);
-  select(undef, undef, undef, rand(0.004));
-  unlink($dir); rename("$dir.real", $dir);
-  select(undef, undef, undef, rand(0.002));
-}`,
+      swapFolder('next unless -d $dir && ! -l $dir;'),
       join(www, 'app', 'old'),
       sentinel,
     );
@@ -223,16 +222,8 @@ while (time() < $end) {
       const appspec = makeAppSpec([{ source: 'app', destination: join(www, 'app') }], [{ object: join(www, 'app', 'sub', 'f00'), type: ['file'], context: { type: 'httpd_sys_content_t' } }]);
       race(
         'swap-made',
-        `my ($end, $dir, $target) = @ARGV;
-while (time() < $end) {
-  my @stats = lstat($dir);
-  next unless @stats && -d _ && $stats[4] == 0;
-  next unless rename($dir, "$dir.real");
-  symlink($target, "$dir.planted"); rename("$dir.planted", $dir);
-  select(undef, undef, undef, rand(0.004));
-  unlink($dir); rename("$dir.real", $dir);
-  select(undef, undef, undef, rand(0.002));
-}`,
+        // Only the folder Install made (root's): not the leftover of a rollback the swap made fail.
+        swapFolder('my @stats = lstat($dir); next unless @stats && -d _ && $stats[4] == 0;'),
         join(www, 'app', 'sub'),
         sentinel,
       );
