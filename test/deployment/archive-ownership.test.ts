@@ -117,6 +117,9 @@ while (time() < $end) {
       const entries = execFileSync('find', [archive, '-printf', '%U:%G %m %p\\n'], { encoding: 'utf8' }).trim().split('\n');
       for (const entry of entries) expect(entry).toMatch(/^0:0 (7[0-5][0-5]|6[0-4][0-4]|[0-7][0-5][0-5]) /);
       expect(readFileSync(join(archive, 'scripts', 'after.sh'), 'utf8')).toBe(readFileSync(join(src, 'scripts', 'after.sh'), 'utf8'));
+      // Unpacked ahead (staged) and put in place at DownloadBundle's turn: the record stays beside it, so the
+      // next deployment's ApplicationStop finds it root's and Install finds the bundle's owners.
+      expect(readFileSync(join(groupDir(root, `group-${round}`), deployment, 'archive-attributes.json'), 'utf8')).toContain(`${user.uid}`);
     }
   });
 
