@@ -3,7 +3,7 @@ import { existsSync, lstatSync, mkdirSync, readlinkSync, symlinkSync, writeFileS
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { copyDirectoryBundle } from '../../src/archive/copy-directory.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { ArchiveError } from '../../src/report/errors.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { AS_ROOT, makeSampleTree } from './helpers/sample-tree.js';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RotatingAppendFile } from '../../src/hooks/rotating-file.js';
 import { formatDeploymentsLogLine, formatScriptsLogLine, ScriptsLog } from '../../src/hooks/scripts-log.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 let dir: string;

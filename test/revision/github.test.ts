@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { RevisionError } from '../../src/report/errors.js';
 import { downloadGitHubBundle, gitHubArchiveUrl, type GitHubDownloadOptions, type GitHubRevision } from '../../src/revision/github.js';
 import { startGitHubDouble, type GitHubDouble } from '../doubles/github.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { formatBytes, formatDuration, ProgressTracker } from '../../src/revision/progress.js';
 
 const MiB = 1024 * 1024;

@@ -10,7 +10,7 @@ import { decodeServiceError, isAuthError, isRetryableError, isThrottlingError, s
 import { openEnvelope } from '../../src/deployment/envelope.js';
 import { parseDeploymentSpec } from '../../src/deployment/spec.js';
 import { defaultConfig } from '../../src/config/agent-config.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { ServiceError } from '../../src/report/errors.js';
 import { isAbortError } from '../../src/util/retry.js';
 import { ThrottleGate } from '../../src/util/throttle-gate.js';

@@ -11,7 +11,7 @@ import {
 import { createCommandsClient } from '../../src/service/commands-client.js';
 import { ImdsClient } from '../../src/service/imds.js';
 import { defaultConfig, type AgentConfig } from '../../src/config/agent-config.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { redact } from '../../src/log/redact.js';
 import { ConfigError } from '../../src/report/errors.js';
 import { ImdsDouble, IMDS_TEST_CREDENTIALS } from '../doubles/imds.js';
