@@ -12,6 +12,7 @@ import { registerEnvironmentSecrets } from '../log/environment-secrets.js';
 import { formatProblem } from '../report/errors.js';
 import { ProgressTracker, revisionLabel } from '../revision/progress.js';
 import { resolveLocalAccess, type LocalAccess } from '../service/identity.js';
+import { formatMs } from '../util/duration.js';
 import { AGENT_VERSION } from '../version.js';
 import { openCliLogger } from './cli-logger.js';
 import { checkRootWritable } from './root-writable.js';
@@ -51,10 +52,6 @@ function addDeployOptions(command: Command): Command {
     .option('--dry-run', 'check the revision and print what the deployment would do, writing nothing (exit 1 if it would fail)')
     .option('--json', 'with --dry-run: print the plan as one JSON object')
     .version(AGENT_VERSION, '-v, --version', 'print the version');
-}
-
-function formatDuration(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 /**
@@ -256,7 +253,7 @@ function indent(text: string): string {
 }
 
 function describeOutcome(outcome: EventOutcome): string {
-  const took = formatDuration(outcome.durationMs);
+  const took = formatMs(outcome.durationMs);
   switch (outcome.status) {
     case 'Succeeded':
       return `${outcome.event}: succeeded in ${took}${outcome.noop ? ' (nothing to run)' : ''}`;

@@ -9,7 +9,8 @@ import { contextsFromInstallJson } from './install-json.js';
 import { withInstallLock } from './install-lock.js';
 import { planInstall } from './plan.js';
 import { scanInstall } from './scan.js';
-import { findTool, requireTools, type ToolPaths } from './tools.js';
+import { findTool } from '../util/find-tool.js';
+import { requireTools, type ToolPaths } from './tools.js';
 import type { RevisionFiles } from '../archive/revision-files.js';
 import type { InstallPlan } from './types.js';
 

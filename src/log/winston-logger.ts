@@ -3,6 +3,7 @@ import winston from 'winston';
 import type TransportStream from 'winston-transport';
 import type { AgentConfig } from '../config/agent-config.js';
 import { DailyFile } from './daily-file.js';
+import { formatJsonLine, formatTextLine } from './line-format.js';
 import type { Logger } from './logger.js';
 import { redact } from './redact.js';
 
@@ -39,21 +40,6 @@ export interface AgentLogger {
 }
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
-
-/** `2024-10-09T22:54:00` in local time, as the anchor's `%d`. */
-export function localTimestamp(date: Date): string {
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
-}
-
-/** The anchor's `%d %-5l [%c(%p)]: %m`. */
-export function formatTextLine(date: Date, level: string, program: string, pid: number, message: string): string {
-  return `${localTimestamp(date)} ${level.toUpperCase().padEnd(5)} [${program}(${pid})]: ${message}`;
-}
-
-export function formatJsonLine(date: Date, level: string, program: string, pid: number, message: string): string {
-  return JSON.stringify({ time: date.toISOString(), level, program, pid, message });
-}
 
 /** syslog priorities journald reads from a `<N>` line prefix (sd-daemon.h). */
 const JOURNAL_PRIORITY: Record<Level, number> = { error: 3, warn: 4, info: 6, debug: 7 };

@@ -16,7 +16,9 @@ import { GetObjectCommand, HeadObjectCommand, type HeadObjectCommandOutput } fro
 import type { Revision } from '../deployment/spec-types.js';
 import { retry } from '../util/retry.js';
 import { isNetworkError } from './network-errors.js';
-import { formatBytes, formatDuration } from './progress.js';
+import { formatBytes } from '../util/byte-size.js';
+import { formatMs } from '../util/duration.js';
+import { transferSummary } from './progress.js';
 import { isBucketName } from './s3-names.js';
 import { S3Clients, type S3ConnectionOptions } from './s3-clients.js';
 import {
@@ -145,10 +147,7 @@ async function downloadOnce(
     if (!closed) await file.close().catch(() => undefined);
   }
   const seconds = (Date.now() - started) / 1000;
-  logger.info(
-    `Downloaded ${describeS3Object(revision)}: ${formatBytes(size)} in ${formatDuration(seconds)}` +
-      (seconds > 0 ? ` (${formatBytes(size / seconds)}/s)` : ''),
-  );
+  logger.info(`Downloaded ${describeS3Object(revision)}: ${transferSummary(size, seconds)}`);
   return { bytes: size, etag: actualEtag, versionId };
 }
 
@@ -270,7 +269,7 @@ async function fetchPart(
       onRetry: (error, attempt, delayMs) =>
         options.logger.warn(
           `Part ${index + 1}/${job.partCount} of ${describeS3Object(revision)} (bytes ${start}-${end}, ${written} done) failed: ${errorSummary(error)}; ` +
-            `retry ${attempt + 1}/${maxAttempts - 1} in ${delayMs} ms`,
+            `retry ${attempt + 1}/${maxAttempts - 1} in ${formatMs(delayMs)}`,
         ),
     },
   );

@@ -7,6 +7,7 @@ import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import type { Envelope } from '../report/diagnostics.js';
 import { AGENT_VERSION } from '../version.js';
+import { formatMs } from '../util/duration.js';
 import { abortError, retry } from '../util/retry.js';
 import type { ThrottleGate } from '../util/throttle-gate.js';
 import { readAgentVersion } from './agent-version.js';
@@ -195,7 +196,7 @@ export class CommandsClient {
       if (isThrottlingError(error)) {
         const waitMs = this.throttleGate?.close();
         // A throttled poll is reported by the poll loop itself.
-        if (waitMs && operation !== 'PollHostCommand') this.logger.warn(`${operation} was throttled (${error.errorType}); no request goes to the commands service for ${(waitMs / 1000).toFixed(1)} s`);
+        if (waitMs && operation !== 'PollHostCommand') this.logger.warn(`${operation} was throttled (${error.errorType}); no request goes to the commands service for ${formatMs(waitMs)}`);
       }
       throw error;
     };

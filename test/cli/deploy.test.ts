@@ -192,7 +192,7 @@ describe('codedeploy-agent deploy', () => {
       'AfterInstall', 'ApplicationStart', 'ValidateService', 'BeforeAllowTraffic', 'AfterAllowTraffic',
     ];
     const eventLines = quiet.stdout.split('\n').filter((line) => /^[A-Za-z]+: /.test(line));
-    expect(eventLines.map((line) => line.replace(/ in \d+ ms| in \d+\.\d s/, ' in <t>'))).toEqual(
+    expect(eventLines.map((line) => line.replace(/ in \d+ms| in \d+(\.\d)?s/, ' in <t>'))).toEqual(
       events.flatMap((event) => [
         `${event}: started`,
         `${event}: succeeded in <t>${['BeforeBlockTraffic', 'AfterBlockTraffic', 'ApplicationStop', 'BeforeAllowTraffic', 'AfterAllowTraffic'].includes(event) ? ' (nothing to run)' : ''}`,
@@ -235,14 +235,14 @@ describe('codedeploy-agent deploy', () => {
 
     const failing = await deploy(['-l', v2, '-g', 'group-stop'], recordFile);
     expect(failing.exitCode).toBe(1);
-    expect(failing.stdout).toMatch(/^ApplicationStop: failed in \d+ ms: ScriptFailed: Script at specified location: scripts\/fail\.sh failed with exit code 3$/m);
+    expect(failing.stdout).toMatch(/^ApplicationStop: failed in \d+ms: ScriptFailed: Script at specified location: scripts\/fail\.sh failed with exit code 3$/m);
     expect(failing.stdout).toContain('DownloadBundle: skipped');
     expect(failing.stderr).toContain('ERROR: ApplicationStop failed with ScriptFailed (error code 4)');
     expect(readFileSync(join(destination, 'index.html'), 'utf8')).toBe('version v1\n');
 
     const forgiven = await deploy(['-l', v2, '-g', 'group-stop', '--ignore-application-stop-failures'], recordFile);
     expect(forgiven.exitCode).toBe(0);
-    expect(forgiven.stdout).toMatch(/^ApplicationStop: failed in \d+ ms, ignored \(--ignore-application-stop-failures\): ScriptFailed: /m);
+    expect(forgiven.stdout).toMatch(/^ApplicationStop: failed in \d+ms, ignored \(--ignore-application-stop-failures\): ScriptFailed: /m);
     expect(forgiven.stdout).toContain('AppSpec file valid. Local deployment successful');
     expect(readFileSync(join(destination, 'index.html'), 'utf8')).toBe('version v2\n');
   });

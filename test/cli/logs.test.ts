@@ -74,7 +74,7 @@ describe('logs: the recent deployments and one deployment\'s output', () => {
     expect(text.exitCode, text.stderr).toBe(0);
     const [header, newest, older] = text.stdout.trim().split('\n');
     expect(header).toMatch(/^DEPLOYMENT +GROUP +APPLICATION +RESULT +STARTED +DURATION +FAILED EVENT \/ NOW +SCRIPTS LOG$/);
-    expect(newest).toMatch(new RegExp(`^${bad} +group-two \\(NameTwo\\) +AppTwo +Failed +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +\\d+\\.\\ds +AfterInstall: ScriptFailed \\(code 4\\) +${root}/group-two/${bad}/logs/scripts\\.log$`));
+    expect(newest).toMatch(new RegExp(`^${bad} +group-two \\(NameTwo\\) +AppTwo +Failed +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +(\\d+ms|\\d+(\\.\\d)?s) +AfterInstall: ScriptFailed \\(code 4\\) +${root}/group-two/${bad}/logs/scripts\\.log$`));
     expect(older).toMatch(new RegExp(`^${good} +group-one \\(NameOne\\) +AppOne +Succeeded .* ${root}/group-one/${good}/logs/scripts\\.log$`));
 
     const json = jsonLines((await logs(['--json'])).stdout);
@@ -144,7 +144,7 @@ describe('logs -f', () => {
     writeFileSync(go, '');
     expect((await running.exited).exitCode, running.stdout + running.stderr).toBe(0);
     await follow.waitFor(/\[stdout\]second line\n/);
-    await follow.waitFor(/^--- d-\w+-local: Succeeded after \d+\.\ds$/m);
+    await follow.waitFor(/^--- d-\w+-local: Succeeded after (\d+ms|\d+(\.\d)?s)$/m);
 
     // The next deployment, started after -f: followed from its first line.
     const next = await deploy(['-l', bundle('next', { AfterInstall: 'echo "next deployment line"' }), '-g', 'other-group']);

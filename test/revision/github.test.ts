@@ -120,7 +120,7 @@ describe('downloadGitHubBundle', () => {
     await downloadGitHubBundle(revision(), dest, options());
     expect(readFileSync(dest).equals(TARBALL)).toBe(true);
     expect(github.requests.filter((r) => r.server === 'api')).toHaveLength(2);
-    expect(logger.text()).toMatch(/warn .*failed \(500 'Internal Server Error'\); retry 1\/3 in 20 ms/);
+    expect(logger.text()).toMatch(/warn .*failed \(500 'Internal Server Error'\); retry 1\/3 in 20ms/);
   });
 
   it('waits as long as Retry-After asks on a 429', async () => {
