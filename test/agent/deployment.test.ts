@@ -107,7 +107,7 @@ describe('deployments', () => {
       for (const command of deployment.commands) {
         const ends = world.agentLog().split('\n').filter((line) => line.includes(`]: ${command.commandName} of ${deployment.deploymentId}: end of lifecycle event`));
         expect(ends, command.commandName).toHaveLength(1);
-        expect(ends[0]).toMatch(/ INFO  \[codedeploy-agent\(\d+\)\]: .*end of lifecycle event, Succeeded in \d+(\.\d)? s$/);
+        expect(ends[0]).toMatch(/ INFO  \[codedeploy-agent\(\d+\)\]: .*end of lifecycle event, Succeeded in (\d+ms|\d+(\.\d)?s)$/);
       }
     }
     const deploymentsLog = readFileSync(join(world.root, 'deployment-logs', 'codedeploy-agent-deployments.log'), 'utf8');
