@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { UnsafeEntryError, type UnsafeEntryRule } from '../../src/archive/entry-safety.js';
 import { unpackBundle } from '../../src/archive/unpack.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { useTempDir } from '../helpers/tmp.js';
 import { rawTar, type RawTarEntry } from './helpers/raw-tar.js';
 import { rawZip, type RawZipEntry } from './helpers/raw-zip.js';
 import { listTree } from './helpers/tree.js';
@@ -15,18 +15,14 @@ import { listTree } from './helpers/tree.js';
  * must be gone.
  */
 
-let dir: string;
-let cleanup: () => void;
-let sentinel: string;
-let dest: string;
+const tmp = useTempDir('cda-refusal-');
+/** Where the attacks aim: a folder beside the destination that must stay as it is. */
+const sentinel = () => join(tmp.dir, 'sentinel');
+const dest = () => join(tmp.dir, 'deployment-archive');
 beforeEach(() => {
-  ({ dir, cleanup } = makeTempDir('cda-refusal-'));
-  sentinel = join(dir, 'sentinel');
-  mkdirSync(sentinel);
-  writeFileSync(join(sentinel, 'keep.txt'), 'original');
-  dest = join(dir, 'deployment-archive');
+  mkdirSync(sentinel());
+  writeFileSync(join(sentinel(), 'keep.txt'), 'original');
 });
-afterEach(() => cleanup());
 
 const harmless: RawTarEntry[] = [
   { name: 'appspec.yml', data: 'version: 0.0\n' },
@@ -35,15 +31,15 @@ const harmless: RawTarEntry[] = [
 ];
 
 async function expectRefusal(bundle: Buffer, bundleType: 'tar' | 'zip', rule: UnsafeEntryRule, message: string): Promise<void> {
-  const bundlePath = join(dir, 'bundle');
+  const bundlePath = join(tmp.dir, 'bundle');
   writeFileSync(bundlePath, bundle);
-  const failure = unpackBundle(bundlePath, bundleType, dest);
+  const failure = unpackBundle(bundlePath, bundleType, dest());
   await expect(failure).rejects.toBeInstanceOf(UnsafeEntryError);
   await expect(failure).rejects.toMatchObject({ rule, message });
-  expect(existsSync(dest)).toBe(false);
-  expect(readdirSync(dir).sort()).toEqual(['bundle', 'sentinel']);
-  expect(listTree(sentinel)).toEqual(['keep.txt']);
-  expect(readFileSync(join(sentinel, 'keep.txt'), 'utf8')).toBe('original');
+  expect(existsSync(dest())).toBe(false);
+  expect(readdirSync(tmp.dir).sort()).toEqual(['bundle', 'sentinel']);
+  expect(listTree(sentinel())).toEqual(['keep.txt']);
+  expect(readFileSync(join(sentinel(), 'keep.txt'), 'utf8')).toBe('original');
 }
 
 const refused = (entry: string, reason: string) => `Refused to unpack bundle entry '${entry}': ${reason}`;
@@ -149,8 +145,8 @@ const named = <Entry extends { name: string }>(refusal: Refusal<Entry>, sentinel
 
 describe('tar refusals', () => {
   it.each(TAR_REFUSALS.map((refusal) => [refusal.attack, refusal] as const))('%s', async (_attack, refusal) => {
-    const bundle = rawTar([...harmless, ...refusal.entries(sentinel)]);
-    await expectRefusal(bundle, 'tar', refusal.rule, refused(named(refusal, sentinel), refusal.reason));
+    const bundle = rawTar([...harmless, ...refusal.entries(sentinel())]);
+    await expectRefusal(bundle, 'tar', refusal.rule, refused(named(refusal, sentinel()), refusal.reason));
   });
 
   it('a link escaping once the single top folder is stripped', async () => {
@@ -168,7 +164,7 @@ describe('zip refusals', () => {
   const harmlessZip: RawZipEntry[] = [{ name: 'appspec.yml', data: 'version: 0.0\n' }, { name: 'scripts/' }, { name: 'scripts/start.sh', data: '#!/bin/sh\n', mode: 0o100755 }];
 
   it.each(ZIP_REFUSALS.map((refusal) => [refusal.attack, refusal] as const))('%s', async (_attack, refusal) => {
-    const bundle = rawZip([...harmlessZip, ...refusal.entries(sentinel)]);
-    await expectRefusal(bundle, 'zip', refusal.rule, refused(named(refusal, sentinel), refusal.reason));
+    const bundle = rawZip([...harmlessZip, ...refusal.entries(sentinel())]);
+    await expectRefusal(bundle, 'zip', refusal.rule, refused(named(refusal, sentinel()), refusal.reason));
   });
 });

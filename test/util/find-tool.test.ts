@@ -1,13 +1,11 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findTool, toolCommand } from '../../src/util/find-tool.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { useTempDir } from '../helpers/tmp.js';
 
 describe('finding a system tool', () => {
-  let tmp: { dir: string; cleanup: () => void };
-  beforeEach(() => { tmp = makeTempDir('cda-find-tool-'); });
-  afterEach(() => tmp.cleanup());
+  const tmp = useTempDir('cda-find-tool-');
 
   it('finds an executable on PATH, skipping relative folders and files that are not executable', () => {
     const bin = join(tmp.dir, 'bin');
