@@ -267,7 +267,7 @@ function request(
     const req = send(url, { method: 'GET', headers, agent, signal: options.signal }, resolve);
     // A socket timeout: it keeps guarding the body after the headers are in.
     req.setTimeout(options.idleTimeoutMs ?? 60_000, () => {
-      req.destroy(Object.assign(new Error(`no data from ${url.host} for ${options.idleTimeoutMs ?? 60_000} ms`), { code: 'ETIMEDOUT' }));
+      req.destroy(Object.assign(new Error(`no data from ${url.host} for ${formatMs(options.idleTimeoutMs ?? 60_000)}`), { code: 'ETIMEDOUT' }));
     });
     req.on('error', reject);
     req.end();

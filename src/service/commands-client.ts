@@ -210,7 +210,7 @@ export class CommandsClient {
         isRetryable: (error) => isRetryableError(error) || isRetryAtOnce(error),
         delayFor: (error) => (isRetryAtOnce(error) ? 0 : undefined),
         onRetry: (error, attempt, delayMs) =>
-          this.logger.debug(`${operation} failed (${(error as Error).message}); retry ${attempt + 1} in ${delayMs} ms`),
+          this.logger.debug(`${operation} failed (${(error as Error).message}); retry ${attempt + 1} in ${formatMs(delayMs)}`),
       });
     } catch (error) {
       // A request refused only because our clock was off, or lost on a keep-alive socket the server had

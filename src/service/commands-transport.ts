@@ -10,6 +10,7 @@ import { HttpsProxyAgent } from 'https-proxy-agent';
 import type { HttpRequest } from '@smithy/protocol-http';
 import type { Logger } from '../log/logger.js';
 import { registerSecret } from '../log/redact.js';
+import { formatMs } from '../util/duration.js';
 import { abortError, isAbortError } from '../util/retry.js';
 import type { CommandsOperation } from './commands-types.js';
 import { proxyFor } from './proxy.js';
@@ -86,7 +87,7 @@ export class CommandsTransport {
         req.destroy();
       };
       const deadline = setTimeout(() => {
-        finish(transportError(operation, TIMEOUT_ERROR, `no complete answer within ${this.requestTimeoutMs} ms`));
+        finish(transportError(operation, TIMEOUT_ERROR, `no complete answer within ${formatMs(this.requestTimeoutMs)}`));
         req.destroy();
       }, this.requestTimeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -95,7 +96,7 @@ export class CommandsTransport {
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
           const status = res.statusCode ?? 0;
-          this.logger.debug(`${operation} → HTTP ${status} in ${Date.now() - started} ms`);
+          this.logger.debug(`${operation} → HTTP ${status} in ${formatMs(Date.now() - started)}`);
           finish(undefined, { status, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
         });
         res.on('error', (error) => finish(transportError(operation, NETWORKING_ERROR, describe(error), error)));
