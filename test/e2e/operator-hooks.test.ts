@@ -93,7 +93,7 @@ describe.skipIf(!isRoot)('operator hooks', () => {
     const scriptsLog = readFileSync(join(root, 'group-all', id, 'logs', 'scripts.log'), 'utf8');
     expect(scriptsLog).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d OperatorHook - pre-deployment$/m);
     expect(scriptsLog).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[pre-deployment\]\[stdout\]hello from pre-deployment$/m);
-    expect(scriptsLog).toMatch(/OperatorHook - post-event\.d\/10-second succeeded in \d+\.\d s$/m);
+    expect(scriptsLog).toMatch(/OperatorHook - post-event\.d\/10-second succeeded in (\d+ms|\d+(\.\d)?s)$/m);
   });
 
   it('a failing pre-event hook fails its event (error code 4, named) before it runs; the post- hooks still run with the result', async () => {
