@@ -9,8 +9,9 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIFECYCLE_EVENTS } from '../../src/appspec/events.js';
-import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
-import { AgentWorld, localRevision, payloadOf, waitForDeployment } from '../agent/harness.js';
+import { makeSpec } from '../doubles/commands-service.js';
+import { localRevision, payloadOf, waitForDeployment } from '../agent/harness.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -146,17 +147,10 @@ describe.skipIf(!isRoot)('operator hooks', () => {
   });
 
   describe('in the daemon', () => {
-    let service: FakeCommandsService;
-    let world: AgentWorld;
-    beforeAll(async () => {
-      service = await FakeCommandsService.start({ longPollMs: 300 });
-      world = new AgentWorld('cda-ophooks-daemon-');
+    useDaemonWorld('ophooks-daemon');
+    beforeAll(() => {
+      newWorld({}, { iamUser: { arn: 'arn:aws:iam::123456789012:user/onprem-ophooks' } });
       chmodSync(world.dir, 0o755);
-      world.useIamUser('arn:aws:iam::123456789012:user/onprem-ophooks');
-    });
-    afterAll(async () => {
-      await world?.cleanup();
-      await service?.close();
     });
 
     it('pairs pre- and post-deployment across the service\'s commands, closes an abandoned deployment, fails an event on a failing pre-event hook', async () => {
