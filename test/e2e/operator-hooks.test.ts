@@ -13,6 +13,7 @@ import { makeSpec } from '../doubles/commands-service.js';
 import { localRevision, payloadOf, waitForDeployment } from '../agent/harness.js';
 import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
 import { runCli } from '../helpers/cli.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -44,15 +45,14 @@ describe.skipIf(!isRoot)('operator hooks', () => {
 
   beforeAll(() => {
     chmodSync(tmp.dir, 0o755);
-    writeFileSync(configFile, [
-      `:root_dir: ${root}`,
-      `:log_dir: ${join(tmp.dir, 'log')}`,
-      `:pid_dir: ${join(tmp.dir, 'pid')}`,
-      `:operator_hooks_dir: ${hooks}`,
-      ':operator_hook_timeout_seconds: 1',
-      ':hook_kill_grace_seconds: 0.5',
-      '',
-    ].join('\n'));
+    writeAgentConfig(configFile, {
+      root_dir: root,
+      log_dir: join(tmp.dir, 'log'),
+      pid_dir: join(tmp.dir, 'pid'),
+      operator_hooks_dir: hooks,
+      operator_hook_timeout_seconds: 1,
+      hook_kill_grace_seconds: 0.5,
+    });
     // A bundle whose own hooks record themselves in the same file, to see the order.
     mkdirSync(join(bundle, 'scripts'), { recursive: true });
     writeFileSync(join(bundle, 'index.html'), 'hi\n');
