@@ -7,8 +7,9 @@
 import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec, TEST_CREDENTIALS } from '../doubles/commands-service.js';
-import { AgentWorld, localRevision, payloadOf, waitForDeployment } from '../agent/harness.js';
+import { makeSpec, TEST_CREDENTIALS } from '../doubles/commands-service.js';
+import { localRevision, payloadOf, waitForDeployment } from '../agent/harness.js';
+import { newWorld, service, useDaemonWorld } from '../helpers/daemon-world.js';
 import { runCli } from '../helpers/cli.js';
 import { HostileUser, hostileUserMissing, letEveryoneIn } from '../helpers/hostile-user.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -40,6 +41,7 @@ function expectNoSecret(where: string, text: string): void {
 }
 
 describe('hook output never shows the agent\'s secrets', () => {
+  useDaemonWorld('attack-secrets-daemon');
   const root = join(tmp.dir, 'root');
   const logDir = join(tmp.dir, 'log');
   const configFile = join(tmp.dir, 'agent.yml');
@@ -80,37 +82,29 @@ describe('hook output never shows the agent\'s secrets', () => {
   });
 
   it('in the diagnostics the daemon sends and its scripts.log', async () => {
-    const service = await FakeCommandsService.start({ longPollMs: 300 });
-    const world = new AgentWorld('cda-attack-secrets-daemon-');
-    try {
-      world.useIamUser('arn:aws:iam::123456789012:user/secrets-test');
-      world.writeConfig(service.url);
-      // The hook prints the agent's own on-premises secret key, read from the on-premises file.
-      const dir = join(world.dir, 'bundle');
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'leak.sh'), `#!/bin/sh\ncat '${world.onPremisesFile}'\nexit 1\n`);
-      chmodSync(join(dir, 'leak.sh'), 0o755);
-      writeFileSync(join(dir, 'appspec.yml'), 'version: 0.0\nos: linux\nhooks:\n  BeforeInstall:\n    - location: leak.sh\n');
-      const agent = world.start();
-      const deployment = service.addDeployment({
-        hostIdentifier: world.hostIdentifier,
-        commands: ['DownloadBundle', 'BeforeInstall'],
-        spec: makeSpec({ deploymentGroupId: 'leaky', revision: localRevision(dir) }),
-      });
-      await waitForDeployment(service, deployment, agent);
-      expect(deployment.status).toBe('Failed');
-      const log = payloadOf(deployment.commands[1].completions[0]).log;
-      expect(log).toContain('aws_secret_access_key: [REDACTED]');
-      expect(log).not.toContain(TEST_CREDENTIALS.secretAccessKey);
-      const scriptsLog = readFileSync(join(world.root, 'leaky', deployment.deploymentId, 'logs', 'scripts.log'), 'utf8');
-      expect(scriptsLog).toContain('[stdout]aws_secret_access_key: [REDACTED]');
-      expect(scriptsLog).not.toContain(TEST_CREDENTIALS.secretAccessKey);
-      expect(agent.log).not.toContain(TEST_CREDENTIALS.secretAccessKey);
-      expect((await agent.stop()).exitCode).toBe(0);
-    } finally {
-      await world.cleanup();
-      await service.close();
-    }
+    const world = newWorld({}, { iamUser: { arn: 'arn:aws:iam::123456789012:user/secrets-test' } });
+    // The hook prints the agent's own on-premises secret key, read from the on-premises file.
+    const dir = join(world.dir, 'bundle');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'leak.sh'), `#!/bin/sh\ncat '${world.onPremisesFile}'\nexit 1\n`);
+    chmodSync(join(dir, 'leak.sh'), 0o755);
+    writeFileSync(join(dir, 'appspec.yml'), 'version: 0.0\nos: linux\nhooks:\n  BeforeInstall:\n    - location: leak.sh\n');
+    const agent = world.start();
+    const deployment = service.addDeployment({
+      hostIdentifier: world.hostIdentifier,
+      commands: ['DownloadBundle', 'BeforeInstall'],
+      spec: makeSpec({ deploymentGroupId: 'leaky', revision: localRevision(dir) }),
+    });
+    await waitForDeployment(service, deployment, agent);
+    expect(deployment.status).toBe('Failed');
+    const log = payloadOf(deployment.commands[1].completions[0]).log;
+    expect(log).toContain('aws_secret_access_key: [REDACTED]');
+    expect(log).not.toContain(TEST_CREDENTIALS.secretAccessKey);
+    const scriptsLog = readFileSync(join(world.root, 'leaky', deployment.deploymentId, 'logs', 'scripts.log'), 'utf8');
+    expect(scriptsLog).toContain('[stdout]aws_secret_access_key: [REDACTED]');
+    expect(scriptsLog).not.toContain(TEST_CREDENTIALS.secretAccessKey);
+    expect(agent.log).not.toContain(TEST_CREDENTIALS.secretAccessKey);
+    expect((await agent.stop()).exitCode).toBe(0);
   });
 });
 

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseTags, renderOnPremisesConfig } from '../../src/cli/register.js';
 import { readOnPremisesConfig } from '../../src/service/onpremises-config.js';
-import { startControlPlaneDouble, TEST_CREDENTIALS, type ControlPlaneDouble } from '../doubles/codedeploy-control.js';
+import { operatorEnv, startControlPlaneDouble, TEST_CREDENTIALS, type ControlPlaneDouble } from '../doubles/codedeploy-control.js';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -29,16 +29,7 @@ afterEach(async () => {
 /** Runs the CLI against the double, signing with the known test credentials (the operator's). */
 function cli(args: string[], env: Record<string, string> = {}) {
   return runCli([...args, '--region', double.region, '--endpoint', double.endpoint, '--config-file-out', out], {
-    env: {
-      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-      AWS_SESSION_TOKEN: '',
-      AWS_PROFILE: '',
-      AWS_CONFIG_FILE: join(tmp.dir, 'no-aws-config'),
-      AWS_SHARED_CREDENTIALS_FILE: join(tmp.dir, 'no-aws-credentials'),
-      AWS_EC2_METADATA_DISABLED: 'true',
-      ...env,
-    },
+    env: operatorEnv(tmp.dir, env),
     extendEnv: true,
   });
 }
