@@ -2,6 +2,7 @@ import { lstat, mkdir, rm, stat } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { formatMs } from '../util/duration.js';
+import { MB } from '../util/byte-size.js';
 import { removeTree } from '../util/remove-tree.js';
 import type { ArchiveEntry, EntryContent } from './archive-entry.js';
 import { toArchiveFailure } from './archive-failure.js';
@@ -25,7 +26,7 @@ export interface UnpackOptions {
 }
 
 export const DEFAULT_BUNDLE_LIMITS: BundleLimits = {
-  maxUnpackedBytes: DEFAULT_MAX_BUNDLE_UNPACKED_MB * 1024 * 1024,
+  maxUnpackedBytes: DEFAULT_MAX_BUNDLE_UNPACKED_MB * MB,
   maxCompressionRatio: DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO,
 };
 

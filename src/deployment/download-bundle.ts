@@ -8,6 +8,7 @@ import { cleanupOldRevisions } from './retention.js';
 import { linkLocalBundle } from '../revision/local.js';
 import { ProgressTracker, revisionLabel } from '../revision/progress.js';
 import { RevisionError } from '../report/errors.js';
+import { MB } from '../util/byte-size.js';
 
 /** How often a download in progress writes a line to the agent log (a stalled one says so too). */
 const PROGRESS_LOG_INTERVAL_MS = 10_000;
@@ -76,7 +77,7 @@ async function fetchRevision(spec: DeploymentSpec, context: EngineContext, onPro
         endpointOverride: config.s3_endpoint_override,
         useFips: config.use_fips_mode,
         proxyUri: config.proxy_uri,
-        partSizeBytes: config.s3_download_part_size_mb * 1024 * 1024,
+        partSizeBytes: config.s3_download_part_size_mb * MB,
         concurrency: config.s3_download_concurrency,
         onProgress,
         signal: context.signal,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes } from '../../src/util/byte-size.js';
+import { formatBytes, formatMegabytes } from '../../src/util/byte-size.js';
 import { formatDuration, formatMs } from '../../src/util/duration.js';
 import { localDate, localTimestamp, localTimestampMs } from '../../src/util/local-time.js';
 
@@ -39,6 +39,15 @@ describe('byte sizes', () => {
     [-5, '0 B'],
   ])('%s → %s', (bytes, text) => {
     expect(formatBytes(bytes)).toBe(text);
+  });
+
+  it.each([
+    [MiB, '1.0 MB'],
+    [2.5 * MiB, '2.5 MB'],
+    [10 * MiB, '10 MB'],
+    [10240 * MiB, '10240 MB'],
+  ])('%s beside an _mb key → %s', (bytes, text) => {
+    expect(formatMegabytes(bytes)).toBe(text);
   });
 });
 
