@@ -19,7 +19,7 @@ import { RevisionError } from '../report/errors.js';
 import { proxyFor } from '../service/proxy.js';
 import { AGENT_VERSION } from '../version.js';
 import { retry } from '../util/retry.js';
-import { isNetworkError } from './network-errors.js';
+import { isNetworkError } from '../util/network-errors.js';
 import { formatMs } from '../util/duration.js';
 import { transferSummary } from './progress.js';
 

@@ -5,7 +5,7 @@
  */
 import { redact } from '../log/redact.js';
 import { RevisionError } from '../report/errors.js';
-import { errorCode, isConnectError } from './network-errors.js';
+import { errorCode, isUnreachable } from '../util/network-errors.js';
 import type { S3Revision } from './s3.js';
 
 /** `s3://bucket/key` and the version the spec named, as every S3 message names the object. */
@@ -68,7 +68,6 @@ export function toRevisionError(error: unknown, revision: S3Revision, context: S
   const where = describeS3Object(revision);
   const status = statusOf(error);
   const name = (error as { name?: string } | undefined)?.name;
-  const code = errorCode(error);
   const wrap = (message: string): RevisionError => new RevisionError(redact(message), undefined, { cause: error });
 
   if (error instanceof ObjectChangedError) {
@@ -105,7 +104,7 @@ export function toRevisionError(error: unknown, revision: S3Revision, context: S
         'Without s3:ListBucket, S3 also answers 403 for a key that does not exist.',
     );
   }
-  if (isConnectError(error) || name === 'TimeoutError' || code === 'ETIMEDOUT') {
+  if (isUnreachable(error)) {
     const hint = context.fipsMode
       ? `. Check that Fips exists in ${context.region}. Or, try using s3 endpoint override.`
       : '. Try using s3 endpoint override.';

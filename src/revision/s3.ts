@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import type { Revision } from '../deployment/spec-types.js';
 import { retry } from '../util/retry.js';
-import { isNetworkError } from './network-errors.js';
+import { isNetworkError } from '../util/network-errors.js';
 import { formatBytes } from '../util/byte-size.js';
 import { formatMs } from '../util/duration.js';
 import { transferSummary } from './progress.js';

@@ -109,6 +109,16 @@ describe('codedeploy-agent register', () => {
     expect(error.errorType).toBe('IamArnRequiredException');
   });
 
+  it.each([
+    ['ECONNREFUSED', { code: 'ECONNREFUSED' }],
+    ['a DNS failure the SDK wraps', { cause: { code: 'EAI_AGAIN' } }],
+    ['a timeout', { name: 'TimeoutError' }],
+  ])('names the endpoint it cannot reach (%s)', async (_label, fields) => {
+    const { describeControlError } = await import('../../src/service/codedeploy-control.js');
+    const error = describeControlError(Object.assign(new Error('connect failed'), fields), { operation: 'RegisterOnPremisesInstance', region: 'eu-west-1', endpoint: 'https://127.0.0.1:9' });
+    expect(error.message).toBe('Cannot reach CodeDeploy in eu-west-1 (https://127.0.0.1:9): connect failed');
+  });
+
   it('refuses bad usage before calling the service', async () => {
     let result = await cli(['register', '--instance-name', 'x']);
     expect(result.exitCode).toBe(1);
