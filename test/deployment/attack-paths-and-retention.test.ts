@@ -8,9 +8,9 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { HostileUser, hostileUserMissing, letEveryoneIn } from '../helpers/hostile-user.js';
+import { hostileUserMissing, useHostileUser } from '../helpers/hostile-user.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const tmp = makeTempDir('cda-attack-paths-');
@@ -77,14 +77,7 @@ describe('paths and names', () => {
 });
 
 describe.skipIf(hostileUserMissing())('retention against a hostile user', () => {
-  let mallory: HostileUser;
-  beforeAll(() => {
-    mallory = HostileUser.create('ret');
-    letEveryoneIn(tmp.dir);
-  });
-  afterAll(async () => {
-    await mallory?.remove();
-  });
+  const mallory = useHostileUser('ret', tmp.dir);
 
   it('deletes only the agent\'s own deployment folders from a group folder the user can write', async () => {
     const group = 'shared-web';

@@ -15,7 +15,7 @@ import { newWorld, service, useDaemonWorld } from '../helpers/daemon-world.js';
 import { DeploymentGroupBusyError, describeThisProcess, lockDeploymentGroup } from '../../src/deployment/group-lock.js';
 import { groupLockFile } from '../../src/deployment/layout.js';
 import { AGENT_BIN, runCli } from '../helpers/cli.js';
-import { HostileUser, hostileUserMissing, letEveryoneIn } from '../helpers/hostile-user.js';
+import { hostileUserMissing, useHostileUser } from '../helpers/hostile-user.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const tmp = makeTempDir('cda-group-lock-');
@@ -193,14 +193,9 @@ describe('the deployment group lock', () => {
 });
 
 describe.skipIf(hostileUserMissing())('the deployment group lock against a local user', () => {
-  let mallory: HostileUser;
-  afterAll(async () => {
-    await mallory?.remove();
-  });
+  const mallory = useHostileUser('lock', tmp.dir);
 
   it('never writes through a symlink a user races into place of the lock file', async () => {
-    mallory = HostileUser.create('lock');
-    letEveryoneIn(tmp.dir);
     const victim = join(tmp.dir, 'victim-lock.txt');
     writeFileSync(victim, 'must not change\n', { mode: 0o600 });
     const instructions = join(root, 'deployment-instructions');

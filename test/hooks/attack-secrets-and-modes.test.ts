@@ -11,7 +11,7 @@ import { makeSpec, TEST_CREDENTIALS } from '../doubles/commands-service.js';
 import { localRevision, payloadOf, waitForDeployment } from '../agent/harness.js';
 import { newWorld, service, useDaemonWorld } from '../helpers/daemon-world.js';
 import { runCli } from '../helpers/cli.js';
-import { HostileUser, hostileUserMissing, letEveryoneIn } from '../helpers/hostile-user.js';
+import { hostileUserMissing, useHostileUser } from '../helpers/hostile-user.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const tmp = makeTempDir('cda-attack-secrets-');
@@ -141,14 +141,7 @@ describe('modes of hook output', () => {
   });
 
   describe.skipIf(hostileUserMissing())('against a local user', () => {
-    let eve: HostileUser;
-    beforeAll(() => {
-      eve = HostileUser.create('read');
-      letEveryoneIn(tmp.dir);
-    });
-    afterAll(async () => {
-      await eve?.remove();
-    });
+    const eve = useHostileUser('read', tmp.dir);
 
     it('cannot read another deployment\'s hook output', async () => {
       for (const path of [scriptsLog, join(root, 'deployment-logs', 'codedeploy-agent-deployments.log'), join(logDir, 'codedeploy-local.log')]) {
