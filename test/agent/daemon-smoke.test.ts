@@ -17,7 +17,8 @@ describe('daemon smoke', () => {
     });
     const deployment = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: makeSpec({ revision: localRevision(bundle) }) });
     const agent = world.start();
-    await waitForDeployment(service, deployment, agent, 8_000);
+    // A deadline for a loaded machine: the deployment takes 3 s alone.
+    await waitForDeployment(service, deployment, agent, 30_000);
     expect((await agent.stop()).exitCode, agent.log).toBe(0);
     expect(deployment.status).toBe('Succeeded');
     expect(deployment.commands.every((c) => c.completions.length === 1)).toBe(true);
