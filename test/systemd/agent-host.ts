@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { FakeCommandsService, makeSpec, type FakeDeployment } from '../doubles/commands-service.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import type { ExecResult, SystemdContainer } from '../helpers/systemd-container.js';
+import { useSystemdContainer, type ExecResult, type SystemdContainer } from '../helpers/systemd-container.js';
 import { HOST_IDENTIFIER, fastKeys, localRevision, makeGatedBundle, onPremisesConfigText, withConfigKeys, type GatedBundle } from '../ops/live-agent.js';
 import { buildRelease, makeUpgradeRelease, unpackRelease } from '../ops/release.js';
 
@@ -128,6 +128,11 @@ export class AgentHost {
     if (TRIED_DIRECTIVES.length > 0) {
       await this.container.writeFile(join(DROPIN_DIR, '50-tried.conf'), `[Service]\n${TRIED_DIRECTIVES.join('\n')}\n`);
     }
+  }
+
+  /** The agent version sent with the latest request to the double (read from the installed .version at start). */
+  versionSent(): unknown {
+    return this.service.requests.at(-1)?.headers['x-amz-codedeploy-agent-version'];
   }
 
   /** Unpacks a release tarball into the shared folder; returns the release folder (the same path inside). */
@@ -256,4 +261,27 @@ export class AgentHost {
     const result = await this.container.exec(['ps', '-eo', 'pid=,args=']);
     return result.stdout.split('\n').filter((line) => /codedeploy-agent|codedeploy-local/.test(line) && !/\bps -eo\b/.test(line));
   }
+}
+
+export let service: FakeCommandsService;
+export let host: AgentHost;
+
+/**
+ * The set-up every systemd test file shares: a booted container, the commands-service double and an
+ * AgentHost prepared in it (`keys` over the fast test settings; a function when they are known only in an
+ * earlier `beforeAll`, such as moto's endpoint). The file's own `beforeAll` (the install) runs after this
+ * one; the double is closed and the container halted after the file's last test. Call it inside the
+ * file's `describe`; `service` and `host` are live bindings, the returned box holds the container.
+ */
+export function useAgentHost(keys: Record<string, string> | (() => Record<string, string>) = {}): { readonly container: SystemdContainer } {
+  const box = useSystemdContainer();
+  beforeAll(async () => {
+    service = await FakeCommandsService.start({ longPollMs: 300 });
+    host = new AgentHost(box.container, service);
+    await host.prepare(typeof keys === 'function' ? keys() : keys);
+  }, 60_000);
+  afterAll(async () => {
+    await service?.close();
+  });
+  return box;
 }
