@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { missingTool } from '../helpers/prerequisites.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 /**
@@ -56,7 +57,7 @@ function records(file: string): string[][] {
 }
 
 beforeAll(() => {
-  writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${join(tmp.dir, 'log')}\n:pid_dir: ${join(tmp.dir, 'pid')}\n`);
+  writeAgentConfig(configFile, { root_dir: root, log_dir: join(tmp.dir, 'log'), pid_dir: join(tmp.dir, 'pid') });
 });
 
 describe('codedeploy-agent deploy', () => {

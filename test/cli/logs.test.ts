@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CliProcess } from '../helpers/follow-process.js';
 import { runCli } from '../helpers/cli.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 /**
@@ -25,7 +26,7 @@ const configFile = join(tmp.dir, 'agent.yml');
 beforeAll(() => {
   // A user without root reads the config and, when allowed, the root below it.
   chmodSync(tmp.dir, 0o755);
-  writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${join(tmp.dir, 'log')}\n:pid_dir: ${join(tmp.dir, 'pid')}\n`);
+  writeAgentConfig(configFile, { root_dir: root, log_dir: join(tmp.dir, 'log'), pid_dir: join(tmp.dir, 'pid') });
   chmodSync(configFile, 0o644);
 });
 

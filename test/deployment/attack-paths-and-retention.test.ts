@@ -11,13 +11,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { hostileUserMissing, useHostileUser } from '../helpers/hostile-user.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const tmp = makeTempDir('cda-attack-paths-');
 afterAll(tmp.cleanup);
 const root = join(tmp.dir, 'root');
 const configFile = join(tmp.dir, 'agent.yml');
-writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${join(tmp.dir, 'log')}\n:pid_dir: ${join(tmp.dir, 'pid')}\n:max_revisions: 1\n`);
+writeAgentConfig(configFile, { root_dir: root, log_dir: join(tmp.dir, 'log'), pid_dir: join(tmp.dir, 'pid'), max_revisions: 1 });
 
 function bundle(name: string): string {
   const dir = join(tmp.dir, name);

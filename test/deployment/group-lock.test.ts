@@ -23,7 +23,7 @@ afterAll(tmp.cleanup);
 
 const root = join(tmp.dir, 'root');
 const configFile = join(tmp.dir, 'agent.yml');
-writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${join(tmp.dir, 'log')}\n:pid_dir: ${join(tmp.dir, 'pid')}\n`);
+writeAgentConfig(configFile, { root_dir: root, log_dir: join(tmp.dir, 'log'), pid_dir: join(tmp.dir, 'pid') });
 
 /** A bundle whose BeforeInstall says it started (touches `started`) and waits until `release` exists. */
 function waitingBundle(name: string): { dir: string; started: string; release: string } {

@@ -12,6 +12,7 @@ import { localRevision, payloadOf, waitForDeployment } from '../agent/harness.js
 import { newWorld, service, useDaemonWorld } from '../helpers/daemon-world.js';
 import { runCli } from '../helpers/cli.js';
 import { hostileUserMissing, useHostileUser } from '../helpers/hostile-user.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const tmp = makeTempDir('cda-attack-secrets-');
@@ -47,7 +48,7 @@ describe('hook output never shows the agent\'s secrets', () => {
   const configFile = join(tmp.dir, 'agent.yml');
   beforeAll(() => {
     // A proxy nothing goes through (the bundle is local); its password is a secret all the same.
-    writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${logDir}\n:proxy_uri: http://agent:${PROXY_PASSWORD}@127.0.0.1:9\n`);
+    writeAgentConfig(configFile, { root_dir: root, log_dir: logDir, proxy_uri: `http://agent:${PROXY_PASSWORD}@127.0.0.1:9` });
   });
 
   const deploy = (bundle: string, group: string) =>
@@ -115,7 +116,7 @@ describe('modes of hook output', () => {
   let scriptsLog: string;
 
   beforeAll(async () => {
-    writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${logDir}\n`);
+    writeAgentConfig(configFile, { root_dir: root, log_dir: logDir });
     const result = await runCli(['deploy', '-c', configFile, '-l', leakingBundle('modes', 0), '-g', 'modes']);
     expect(result.exitCode, result.all).toBe(0);
     const [deployment] = readdirSync(join(root, 'modes'));
