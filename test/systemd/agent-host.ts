@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import type { ResultPromise } from 'execa';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { AGENT_VERSION } from '../../src/version.js';
 import { FakeCommandsService, makeSpec, type FakeDeployment } from '../doubles/commands-service.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { useSystemdContainer, type ExecResult, type SystemdContainer } from '../helpers/systemd-container.js';
@@ -242,6 +244,34 @@ export class AgentHost {
     const bundle = makeGatedBundle(join(this.shared, name), `/srv/${name}`);
     const spec = makeSpec({ applicationName: 'shop', deploymentGroupName: 'systemd-fleet', revision: localRevision(bundle.dir) });
     return { bundle, deployment: this.service.addDeployment({ hostIdentifier: HOST_IDENTIFIER, spec, commands: options.commands }) };
+  }
+
+  /**
+   * An upgrade (`start`: install.sh or dpkg) begun while a lifecycle event runs: it must say it waits for the
+   * deployment, naming it, within `waitMs`, and leave the running agent alone (same main pid, active, the
+   * installed .version unchanged) while the hook runs; then the event is let finish and the upgrade must end
+   * well. Returns its result, the deployment and the agent's pid before.
+   */
+  async upgradeDuringEvent(start: () => ResultPromise, waitMs: number): Promise<{ stdout: string; deployment: FakeDeployment; before: number }> {
+    const { bundle, deployment } = this.newGatedDeployment();
+    await this.waitForHook('AfterInstall');
+    const before = await this.mainPid();
+
+    const upgrade = start();
+    let output = '';
+    upgrade.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    await this.container.waitFor(async () => output.includes('Waiting for the in-flight deployment to finish'), waitMs, 'the upgrade to wait', async () => output);
+    expect(output).toContain(deployment.deploymentId);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Nothing changed while the hook runs.
+    expect(await this.mainPid()).toBe(before);
+    expect(await this.activeState()).toBe('active');
+    expect(await this.container.readFile(`${PREFIX}/.version`)).toBe(`agent_version: ${AGENT_VERSION}\n`);
+
+    bundle.open();
+    const result = await upgrade;
+    expect(result.exitCode, `${String(result.stdout)}${String(result.stderr)}`).toBe(0);
+    return { stdout: String(result.stdout), deployment, before };
   }
 
   /** The pid (inside the container) of the application a gated bundle's ApplicationStart left running. */

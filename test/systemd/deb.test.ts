@@ -58,23 +58,8 @@ describe.skipIf(unavailable !== undefined)('installed from the .deb with dpkg', 
 
   it('an upgrade during a lifecycle event waits for it, then restarts the agent on the new version', async () => {
     const { container } = box;
-    const { bundle, deployment } = host.newGatedDeployment();
-    await host.waitForHook('AfterInstall');
-    const before = await host.mainPid();
-
-    const upgrade = host.startDpkgInstall(debs['9.9.1']);
-    let output = '';
-    upgrade.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    await container.waitFor(async () => output.includes('Waiting for the in-flight deployment to finish'), 30_000, 'the package to wait', async () => output);
-    expect(output).toContain(deployment.deploymentId);
-    await sleep(1500);
-    expect(await host.mainPid()).toBe(before);
-    expect(await container.readFile(`${PREFIX}/.version`)).toBe(`agent_version: ${AGENT_VERSION}\n`);
-
-    bundle.open();
-    const result = await upgrade;
-    expect(result.exitCode, `${String(result.stdout)}${String(result.stderr)}`).toBe(0);
-    expect(String(result.stdout)).toContain(`Restarted ${UNIT}.service`);
+    const { stdout, deployment, before } = await host.upgradeDuringEvent(() => host.startDpkgInstall(debs['9.9.1']), 30_000);
+    expect(stdout).toContain(`Restarted ${UNIT}.service`);
     expect(await packageState()).toBe('install ok installed 1:9.9.1-1');
     await host.waitForPolling(30_000, before);
     await host.waitForDeployment(deployment);

@@ -33,26 +33,9 @@ describe.skipIf(unavailable !== undefined)('upgrades under systemd', () => {
   it('during a lifecycle event: waits for it, then installs and restarts the agent on the new version', async () => {
     const { container } = box;
     expect(host.versionSent()).toBe(AGENT_VERSION);
-    const { bundle, deployment } = host.newGatedDeployment();
-    await host.waitForHook('AfterInstall');
-    const before = await host.mainPid();
-
-    const upgrade = host.startInstall(releases['9.9.1']);
-    let output = '';
-    upgrade.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    await container.waitFor(async () => output.includes('Waiting for the in-flight deployment to finish'), 15_000, 'install.sh to wait', async () => output);
-    expect(output).toContain(deployment.deploymentId);
-    await sleep(1500);
-    // Nothing changed while the hook runs.
-    expect(await host.mainPid()).toBe(before);
-    expect(await installedVersion()).toBe(`agent_version: ${AGENT_VERSION}`);
-    expect(await host.activeState()).toBe('active');
-
-    bundle.open();
-    const result = await upgrade;
-    expect(result.exitCode, `${String(result.stdout)}${String(result.stderr)}`).toBe(0);
-    expect(String(result.stdout)).toContain('No deployment is in flight any more');
-    expect(String(result.stdout)).toContain('Restarted codedeploy-agent.service on version 9.9.1');
+    const { stdout, deployment, before } = await host.upgradeDuringEvent(() => host.startInstall(releases['9.9.1']), 15_000);
+    expect(stdout).toContain('No deployment is in flight any more');
+    expect(stdout).toContain('Restarted codedeploy-agent.service on version 9.9.1');
     expect(await installedVersion()).toBe('agent_version: 9.9.1');
     await host.waitForPolling(30_000, before);
 
