@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Builds `codedeploy-agent` as a Node.js single executable application (docs/packaging.md): a small CommonJS
-// loader as the main script (scripts/sea-loader.cjs), the agent's code-split chunks as assets with a V8 code
-// cache each (made by the very binary they ship in: a cache is only valid for that V8 and that CPU), all
-// injected with postject into a copy of the official Node.js binary (scripts/runtime.mjs).
+// loader as the main script (scripts/sea-loader.cjs), injected with postject into a copy of the official
+// Node.js binary (scripts/runtime.mjs), and the agent's code-split chunks, each with a V8 code cache made by
+// the very binary they ship in (a cache is only valid for that V8 and that CPU), appended after the ELF
+// image as a table of modules that the loader reads with pread (see MODULES_MAGIC).
 //
 //   node scripts/sea.mjs [--arch x64|arm64] [--out FILE]
 //     default: this machine's architecture, release/linux-<arch>/codedeploy-agent
@@ -11,13 +12,13 @@
 // blob settings, the runtime version): building twice from the same sources costs a copy.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build, transform } from 'esbuild';
-import { embedFileJobWorker } from './file-job-worker.mjs';
+import { agentBundleOptions } from './bundle-options.mjs';
 import { ARCHES, CACHE, checkBinary, cannotRunReason, ensureRuntime, HOST_ARCH, ROOT, runFor, runnerFor, SEA_FUSE } from './runtime.mjs';
 
 const require = createRequire(import.meta.url);
@@ -38,19 +39,10 @@ export const SEA_SETTINGS = { disableExperimentalSEAWarning: true, useCodeCache:
  */
 export async function bundleChunks() {
   const result = await build({
-    entryPoints: { 'codedeploy-agent': join(ROOT, 'src/cli/entry.ts') },
-    // The file workers' text, embedded where the pool is (the single executable has no worker file either).
-    plugins: [embedFileJobWorker(ROOT)],
+    ...agentBundleOptions(ROOT),
     outdir: '/sea',
-    chunkNames: 'chunks/[name]-[hash]',
     write: false,
-    bundle: true,
-    splitting: true,
-    platform: 'node',
-    format: 'esm',
     target: 'node24',
-    legalComments: 'none',
-    logLevel: 'warning',
     // Whitespace and syntax only: names stay, so a stack trace in a log still says where it was.
     minifyWhitespace: true,
     minifySyntax: true,
@@ -86,6 +78,38 @@ for (const file of process.argv.slice(1)) {
   fs.writeFileSync(file + '.cache', script.createCachedData());
 }`;
 
+/** The last bytes of the executable: they say where its table of modules starts (see moduleTable). */
+export const MODULES_MAGIC = 'codedeploy-agent modules v1\n';
+
+/**
+ * The table of modules appended after the ELF image (which neither the kernel nor the dynamic loader
+ * reads past): each chunk's text and code cache, then an index `{ id: [offset, length, cacheOffset,
+ * cacheLength] }` (offsets from the table's start) as JSON, then a footer of the index's length and the
+ * table's length (two 32-bit little-endian numbers) and MODULES_MAGIC. scripts/sea-loader.cjs reads a
+ * module's bytes with pread when it is first required, so they are in the process's memory once, as the
+ * compiled script; SEA assets would be read through the executable's mapping, whose pages then stay
+ * resident (2.7 MB of an idle daemon, docs/decisions.md "Single executable").
+ */
+export function moduleTable(modules) {
+  const parts = [];
+  const index = {};
+  let offset = 0;
+  const add = (bytes) => {
+    parts.push(bytes);
+    offset += bytes.length;
+    return [offset - bytes.length, bytes.length];
+  };
+  for (const [id, { source, cache }] of Object.entries(modules)) {
+    index[id] = [...add(source), ...(cache ? add(cache) : [])];
+  }
+  const indexBytes = Buffer.from(JSON.stringify(index));
+  const magic = Buffer.from(MODULES_MAGIC, 'latin1');
+  const footer = Buffer.alloc(8);
+  footer.writeUInt32LE(indexBytes.length, 0);
+  footer.writeUInt32LE(offset + indexBytes.length + footer.length + magic.length, 4);
+  return Buffer.concat([...parts, indexBytes, footer, magic]);
+}
+
 /**
  * Builds (or takes from the cache) the executable for `arch`; copies it to `out` when given. Returns the
  * path of the executable.
@@ -95,6 +119,7 @@ export async function buildExecutable({ arch = HOST_ARCH, out, log = () => {} } 
   const runtime = ensureRuntime(arch, { log });
   const chunks = await bundleChunks();
   const loader = readFileSync(join(ROOT, 'scripts/sea-loader.cjs'), 'utf8');
+  if (!loader.includes(`'${JSON.stringify(MODULES_MAGIC).slice(1, -1)}'`)) throw new Error('scripts/sea-loader.cjs does not look for MODULES_MAGIC');
   const postjectVersion = require('postject/package.json').version;
   // A code cache made by another CPU's V8 would be rejected at every start: the target binary makes it
   // (under qemu for a foreign architecture). Without qemu the chunks go without one.
@@ -105,24 +130,22 @@ export async function buildExecutable({ arch = HOST_ARCH, out, log = () => {} } 
     mkdirSync(dirname(dirname(cached)), { recursive: true });
     const work = mkdtempSync(join(dirname(dirname(cached)), `.${arch}-`));
     try {
-      const assets = {};
+      const files = {};
       for (const [id, text] of Object.entries(chunks)) {
         mkdirSync(dirname(join(work, 'modules', id)), { recursive: true });
         writeFileSync(join(work, 'modules', id), text);
-        assets[id] = join('modules', id);
+        files[id] = join('modules', id);
       }
       if (codeCache) {
         log(`making the ${arch} code caches with Node.js ${runtime.version}${arch === HOST_ARCH ? '' : ' under qemu'}`);
-        runFor(arch, runtime.node, ['-e', MAKE_CODE_CACHE, ...Object.values(assets)], { cwd: work, stdio: 'pipe' });
-        for (const id of Object.keys(chunks)) assets[`${id}.cache`] = `${assets[id]}.cache`;
+        runFor(arch, runtime.node, ['-e', MAKE_CODE_CACHE, ...Object.values(files)], { cwd: work, stdio: 'pipe' });
       } else {
         log(`${cannotRunReason(arch)}: building the ${arch} executable without code caches`);
       }
       writeFileSync(join(work, 'sea-loader.cjs'), loader);
-      writeFileSync(join(work, 'sea-config.json'), JSON.stringify({ main: 'sea-loader.cjs', output: 'sea.blob', ...SEA_SETTINGS, assets }));
-      // Without code caches the blob is the same for every CPU: this machine's binary can prepare it.
-      const preparer = codeCache ? { arch, node: runtime.node } : { arch: HOST_ARCH, node: ensureRuntime(HOST_ARCH, { log }).node };
-      runFor(preparer.arch, preparer.node, ['--experimental-sea-config', 'sea-config.json'], { cwd: work, stdio: 'pipe' });
+      writeFileSync(join(work, 'sea-config.json'), JSON.stringify({ main: 'sea-loader.cjs', output: 'sea.blob', ...SEA_SETTINGS }));
+      // The blob holds only the loader: the same for every CPU, so this machine's binary can prepare it.
+      runFor(HOST_ARCH, ensureRuntime(HOST_ARCH, { log }).node, ['--experimental-sea-config', 'sea-config.json'], { cwd: work, stdio: 'pipe' });
       const executable = join(work, 'codedeploy-agent');
       copyFileSync(runtime.node, executable);
       chmodSync(executable, 0o755);
@@ -130,6 +153,10 @@ export async function buildExecutable({ arch = HOST_ARCH, out, log = () => {} } 
       execFileSync(process.execPath, [
         require.resolve('postject/dist/cli.js'), executable, 'NODE_SEA_BLOB', join(work, 'sea.blob'), '--sentinel-fuse', SEA_FUSE,
       ], { stdio: 'pipe' });
+      appendFileSync(executable, moduleTable(Object.fromEntries(Object.entries(files).map(([id, file]) => {
+        const cache = join(work, `${file}.cache`);
+        return [id, { source: readFileSync(join(work, file)), cache: codeCache ? readFileSync(cache) : undefined }];
+      }))));
       checkBinary(executable, arch, { fuse: `${SEA_FUSE}:1` });
       if (runnerFor(arch)) {
         const version = runFor(arch, executable, ['--version']).trim();
