@@ -2,6 +2,7 @@
 // executable's modules (scripts/sea.mjs) are the same code split the same way.
 import { join } from 'node:path';
 import { embedFileJobWorker } from './file-job-worker.mjs';
+import { narrowSmithyCore } from './narrow-smithy-core.mjs';
 
 /**
  * commander loads node:child_process when it is loaded, for subcommands that are programs of their own,
@@ -26,8 +27,9 @@ const lazyChildProcessForCommander = {
  *
  * - `mainFields: module first`: the ES module builds of the AWS SDK and Smithy packages (`dist-es`), which
  *   esbuild can tree-shake; their CommonJS builds `require()` whole `@smithy/core` submodules, which put
- *   250 KB of protocol and serde code an idle daemon never runs into the chunks it loads (docs/decisions.md,
- *   "Single executable"). Packages with an `exports` map resolve through it as before.
+ *   90 KB more of protocol and serde code an idle daemon never runs into the chunks it loads
+ *   (docs/decisions.md, "Single executable"). Packages with an `exports` map resolve through it as before.
+ *   The rest of that code goes with narrowSmithyCore.
  * - `process.env.NODE_ENV` is "production": winston's internal diagnostics (@dabh/diagnostics) then take
  *   their no-op build instead of the development one with its colour libraries and `tty`. No other bundled
  *   package reads NODE_ENV, and hooks still get the environment the agent was started with.
@@ -45,6 +47,6 @@ export function agentBundleOptions(root) {
     legalComments: 'none',
     logLevel: 'warning',
     // The file workers' text, embedded where the pool is (no worker file to ship).
-    plugins: [embedFileJobWorker(root), lazyChildProcessForCommander],
+    plugins: [embedFileJobWorker(root), lazyChildProcessForCommander, narrowSmithyCore],
   };
 }
