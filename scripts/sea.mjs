@@ -10,7 +10,9 @@
 //
 // Builds are cached in .build-cache/sea/ by the hash of everything that goes in (the chunks, the loader, the
 // blob settings, the runtime version): building twice from the same sources costs a copy.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';
 import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -70,13 +72,67 @@ function hashOf(...parts) {
   return hash.digest('hex').slice(0, 20);
 }
 
-/** Made by the target binary: a V8 code cache for each chunk, written beside it as `<chunk>.cache`. */
-const MAKE_CODE_CACHE = `
-const fs = require('node:fs'); const vm = require('node:vm');
-for (const file of process.argv.slice(1)) {
-  const script = new vm.Script(fs.readFileSync(file, 'latin1'), { filename: file });
-  fs.writeFileSync(file + '.cache', script.createCachedData());
-}`;
+/**
+ * The V8 code caches of the chunks in `work/modules` (`<chunk>.cache` beside each), made by the target
+ * binary in a training run (scripts/sea-train.cjs): `codedeploy-agent run` against a stand-in commands
+ * service on 127.0.0.1 that answers every call with no command, stopped with SIGTERM after its second poll.
+ * A cache made after the code ran holds every function compiled so far; one made from the bare script holds
+ * only the top level, and V8 compiled the rest lazily at every start (docs/decisions.md, "Single executable").
+ */
+async function trainCodeCaches(arch, node, work, ids, log) {
+  const runner = runnerFor(arch);
+  if (!runner) throw new Error(cannotRunReason(arch));
+  const dir = join(work, 'train');
+  mkdirSync(dir);
+  let polls = 0;
+  let child;
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+      response.end('{}');
+      if (/PollHostCommand$/.test(String(request.headers['x-amz-target'])) && ++polls === 2) child?.kill('SIGTERM');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    writeFileSync(join(dir, 'onpremises.yml'), [
+      'aws_access_key_id: AKIDTRAININGRUN00000',
+      'aws_secret_access_key: training-run-secret-key',
+      'iam_user_arn: arn:aws:iam::123456789012:user/codedeploy-agent-build',
+      'region: us-east-1',
+    ].join('\n'));
+    writeFileSync(join(dir, 'agent.yml'), [
+      `:root_dir: ${join(dir, 'root')}`,
+      `:log_dir: ${join(dir, 'log')}`,
+      `:pid_dir: ${join(dir, 'pid')}`,
+      `:on_premises_config_file: ${join(dir, 'onpremises.yml')}`,
+      `:deploy_control_endpoint: http://127.0.0.1:${server.address().port}`,
+      ':wait_between_runs: 1',
+      ':startup_splay_seconds: 0',
+    ].join('\n'));
+    writeFileSync(join(dir, 'ids.json'), JSON.stringify(ids));
+    const [command, ...args] = [...runner, node, ...SEA_SETTINGS.execArgv, join(ROOT, 'scripts/sea-train.cjs'),
+      join(work, 'modules'), join(dir, 'ids.json'), 'run', '-c', join(dir, 'agent.yml')];
+    child = spawn(command, args, {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, AWS_EC2_METADATA_DISABLED: 'true' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (data) => { output = (output + data).slice(-4000); });
+    child.stderr.on('data', (data) => { output = (output + data).slice(-4000); });
+    // Minutes under qemu on a busy machine; seconds natively.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    const [code, signal] = await once(child, 'exit');
+    clearTimeout(timer);
+    if (polls < 2 || code !== 0 || ids.some((id) => !existsSync(join(work, 'modules', `${id}.cache`)))) {
+      throw new Error(`the ${arch} code-cache training run ended (${signal ?? `exit ${code}`}) after ${polls} poll(s):\n${output}`);
+    }
+    log(output.trim().split('\n').at(-1));
+  } finally {
+    server.close();
+  }
+}
 
 /** The last bytes of the executable: they say where its table of modules starts (see moduleTable). */
 export const MODULES_MAGIC = 'codedeploy-agent modules v1\n';
@@ -124,7 +180,8 @@ export async function buildExecutable({ arch = HOST_ARCH, out, log = () => {} } 
   // A code cache made by another CPU's V8 would be rejected at every start: the target binary makes it
   // (under qemu for a foreign architecture). Without qemu the chunks go without one.
   const codeCache = runnerFor(arch) !== undefined;
-  const key = hashOf(chunks, loader, SEA_SETTINGS, codeCache, runtime.version, arch, postjectVersion, readFileSync(fileURLToPath(import.meta.url), 'utf8'));
+  const trainer = readFileSync(join(ROOT, 'scripts/sea-train.cjs'), 'utf8');
+  const key = hashOf(chunks, loader, trainer, SEA_SETTINGS, codeCache, runtime.version, arch, postjectVersion, readFileSync(fileURLToPath(import.meta.url), 'utf8'));
   const cached = join(CACHE, 'sea', `${arch}-${key}`, 'codedeploy-agent');
   if (!existsSync(cached)) {
     mkdirSync(dirname(dirname(cached)), { recursive: true });
@@ -137,8 +194,8 @@ export async function buildExecutable({ arch = HOST_ARCH, out, log = () => {} } 
         files[id] = join('modules', id);
       }
       if (codeCache) {
-        log(`making the ${arch} code caches with Node.js ${runtime.version}${arch === HOST_ARCH ? '' : ' under qemu'}`);
-        runFor(arch, runtime.node, ['-e', MAKE_CODE_CACHE, ...Object.values(files)], { cwd: work, stdio: 'pipe' });
+        log(`making the ${arch} code caches with Node.js ${runtime.version}${arch === HOST_ARCH ? '' : ' under qemu'} (a training run)`);
+        await trainCodeCaches(arch, runtime.node, work, Object.keys(files), log);
       } else {
         log(`${cannotRunReason(arch)}: building the ${arch} executable without code caches`);
       }
