@@ -4,9 +4,7 @@
  * stale pooled socket apart from a network failure. What the answer means is ./commands-client.ts's business.
  */
 import http from 'node:http';
-import https from 'node:https';
 import { readFileSync } from 'node:fs';
-import { HttpsProxyAgent } from 'https-proxy-agent';
 import type { HttpRequest } from '@smithy/protocol-http';
 import type { Logger } from '../log/logger.js';
 import { registerSecret } from '../log/redact.js';
@@ -43,7 +41,7 @@ const STALE_SOCKET_IDLE_MS = 4_000;
 
 export class CommandsTransport {
   private readonly endpoint: URL;
-  private readonly agent: http.Agent;
+  private readonly agent: http.Agent | Promise<http.Agent>;
   private readonly logger: Logger;
   private readonly requestTimeoutMs: number;
   private readonly staleSocketIdleMs: number;
@@ -56,13 +54,14 @@ export class CommandsTransport {
     this.requestTimeoutMs = options.requestTimeoutMs;
     this.staleSocketIdleMs = options.staleSocketIdleMs ?? STALE_SOCKET_IDLE_MS;
     this.agent = makeAgent(this.endpoint, options.proxyUri, options.env, this.logger);
-    this.agent.on('free', (socket: object) => this.idleSince.set(socket, Date.now()));
+    void Promise.resolve(this.agent).then((agent) => agent.on('free', (socket: object) => this.idleSince.set(socket, Date.now())));
   }
 
   /** Sends `signed` (its body is `body`); rejects with a transport ServiceError or the abort reason. */
-  post(operation: CommandsOperation, signed: HttpRequest, body: string, signal?: AbortSignal): Promise<RawAnswer> {
+  async post(operation: CommandsOperation, signed: HttpRequest, body: string, signal?: AbortSignal): Promise<RawAnswer> {
     const url = this.endpoint;
     const isHttps = url.protocol === 'https:';
+    const agent = await this.agent;
     const started = Date.now();
     return new Promise<RawAnswer>((resolve, reject) => {
       let settled = false;
@@ -74,13 +73,13 @@ export class CommandsTransport {
         if (error) reject(error);
         else resolve(answer!);
       };
-      const req = (isHttps ? https : http).request({
+      const req = (isHttps ? process.getBuiltinModule('node:https') : http).request({
         hostname: url.hostname.replace(/^\[|\]$/g, ''),
         port: url.port || (isHttps ? 443 : 80),
         path: signed.path,
         method: 'POST',
         headers: signed.headers,
-        agent: this.agent,
+        agent,
       });
       const onAbort = () => {
         finish(abortError(signal!));
@@ -121,7 +120,7 @@ export class CommandsTransport {
 
   /** Closes idle keep-alive sockets (call at shutdown). */
   close(): void {
-    this.agent.destroy();
+    void Promise.resolve(this.agent).then((agent) => agent.destroy());
   }
 }
 
@@ -130,8 +129,12 @@ function describe(error: Error): string {
   return code && !error.message.includes(code) ? `${code} ${error.message}` : error.message;
 }
 
-/** Keep-alive agent; tunnelling through the proxy (CONNECT) when one applies. */
-function makeAgent(endpoint: URL, proxyUri: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): http.Agent {
+/**
+ * Keep-alive agent; tunnelling through the proxy (CONNECT) when one applies. node:https (and with it TLS:
+ * 2.5 MB of an idle agent's memory) and https-proxy-agent are loaded only when the endpoint or the proxy
+ * needs them (docs/decisions.md, "Single executable").
+ */
+function makeAgent(endpoint: URL, proxyUri: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): http.Agent | Promise<http.Agent> {
   const isHttps = endpoint.protocol === 'https:';
   const caFile = env.AWS_SSL_CA_BUNDLE;
   let ca: Buffer | undefined;
@@ -147,7 +150,7 @@ function makeAgent(endpoint: URL, proxyUri: string | undefined, env: NodeJS.Proc
     const proxyUrl = new URL(proxy);
     registerSecret(decodeURIComponent(proxyUrl.password));
     logger.info(`Commands service requests go through the proxy ${proxyUrl.protocol}//${proxyUrl.host}`);
-    return new HttpsProxyAgent(proxyUrl, { keepAlive: true, ...(ca ? { ca } : {}) });
+    return import('https-proxy-agent').then(({ HttpsProxyAgent }) => new HttpsProxyAgent(proxyUrl, { keepAlive: true, ...(ca ? { ca } : {}) }));
   }
-  return isHttps ? new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) }) : new http.Agent({ keepAlive: true });
+  return isHttps ? new (process.getBuiltinModule('node:https').Agent)({ keepAlive: true, ...(ca ? { ca } : {}) }) : new http.Agent({ keepAlive: true });
 }
