@@ -4,21 +4,29 @@
 //
 //   node bench/run.mjs [--quick] [--only small,many-files,...] [--runs N] [--idle-seconds S]
 //                      [--scale full|quick|tiny] [--no-tmpfs] [--work-dir D] [--cache-dir D]
+//                      [--soak-deployments N] [--fleet-agents N] [--fleet-outage-seconds S]
 //                      [--out BENCHMARKS.md | --no-write]
-import { existsSync, mkdirSync } from 'node:fs';
+//
+// The soak and the fleet write their own sections of BENCHMARKS.md (and their series and plots into
+// bench/results/ beside it), so `--only soak` or `--only fleet` leaves the main table as it is.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { prepareFixtures } from './lib/fixtures.mjs';
 import { machineInfo, prepareWorkDir } from './lib/machine.mjs';
-import { markdownSection, terminalTable, writeBenchmarksFile } from './lib/report.mjs';
+import { markdownSection, markersOf, terminalTable, writeBenchmarksFile } from './lib/report.mjs';
+import { soakCsv, soakSection, soakSvg } from './lib/soak-report.mjs';
 import { backgroundScenario, bigFileScenarios, hookOutputScenario, manyFilesScenarios, smallScenario } from './scenarios/deploy.mjs';
 import { idleAndPollToAckScenarios, startScenario } from './scenarios/daemon.mjs';
+import { soakScenario } from './scenarios/soak.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-const SCENARIOS = ['start', 'small', 'hook-output', 'background', 'many-files', 'big-file', 'idle'];
+const SCENARIOS = ['start', 'small', 'hook-output', 'background', 'many-files', 'big-file', 'idle', 'soak'];
+/** Scenarios with a section of their own instead of a row of the main table. */
+const OWN_SECTION = ['soak'];
 
 const { values: flags } = parseArgs({
   options: {
@@ -32,6 +40,7 @@ const { values: flags } = parseArgs({
     'cache-dir': { type: 'string' },
     out: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
+    'soak-deployments': { type: 'string' },
   },
 });
 
@@ -44,10 +53,20 @@ for (const name of only) {
 }
 const runsFlag = flags.runs === undefined ? undefined : Number(flags.runs);
 const defaults = {
-  full: { heavyRuns: 5, lightRuns: 7, ackRuns: 10, idleSeconds: 60, outputGraceSeconds: 5, tmpfsBytes: 5 * 2 ** 30 },
-  quick: { heavyRuns: 3, lightRuns: 3, ackRuns: 5, idleSeconds: 15, outputGraceSeconds: 5, tmpfsBytes: 2 * 2 ** 30 },
-  tiny: { heavyRuns: 1, lightRuns: 1, ackRuns: 1, idleSeconds: 2, outputGraceSeconds: 1, tmpfsBytes: 256 * 2 ** 20 },
+  full: {
+    heavyRuns: 5, lightRuns: 7, ackRuns: 10, idleSeconds: 60, outputGraceSeconds: 5, tmpfsBytes: 5 * 2 ** 30,
+    soak: { deployments: 1000, sampleEvery: 10, idleSeconds: 30, settleSeconds: 60, restEvery: 100, restSeconds: 10 },
+  },
+  quick: {
+    heavyRuns: 3, lightRuns: 3, ackRuns: 5, idleSeconds: 15, outputGraceSeconds: 5, tmpfsBytes: 2 * 2 ** 30,
+    soak: { deployments: 200, sampleEvery: 10, idleSeconds: 15, settleSeconds: 30, restEvery: 50, restSeconds: 10 },
+  },
+  tiny: {
+    heavyRuns: 1, lightRuns: 1, ackRuns: 1, idleSeconds: 2, outputGraceSeconds: 1, tmpfsBytes: 256 * 2 ** 20,
+    soak: { deployments: 5, sampleEvery: 1, idleSeconds: 2, settleSeconds: 7, restEvery: 3, restSeconds: 1 },
+  },
 }[scale];
+const soakDeployments = flags['soak-deployments'] === undefined ? defaults.soak.deployments : Number(flags['soak-deployments']);
 
 const log = (line) => process.stderr.write(`[bench] ${line}\n`);
 const benchDir = join(repoRoot, '.bench-tmp');
@@ -86,6 +105,12 @@ try {
     ackRuns: runsFlag ?? defaults.ackRuns,
     idleSeconds: flags['idle-seconds'] === undefined ? defaults.idleSeconds : Number(flags['idle-seconds']),
     outputGraceSeconds: defaults.outputGraceSeconds,
+    soakDeployments,
+    soakSampleEvery: defaults.soak.sampleEvery,
+    soakIdleSeconds: defaults.soak.idleSeconds,
+    soakSettleSeconds: defaults.soak.settleSeconds,
+    soakRestEvery: defaults.soak.restEvery,
+    soakRestSeconds: defaults.soak.restSeconds,
     progress: () => {
       dots++;
       process.stderr.write('.');
@@ -110,6 +135,7 @@ try {
   if (want('many-files')) await step('many-files', () => manyFilesScenarios(ctx));
   if (want('big-file')) await step('big-file', () => bigFileScenarios(ctx));
   if (want('idle') || want('poll-to-ack')) await step('idle + poll-to-ack', () => idleAndPollToAckScenarios(ctx));
+  if (want('soak')) await step(`soak (${soakDeployments} deployments)`, () => soakScenario(ctx));
 } finally {
   work.release();
 }
@@ -117,16 +143,45 @@ try {
 const runs = runsFlag !== undefined
   ? `${runsFlag} measured run(s) per scenario after a warm-up`
   : `${defaults.heavyRuns} measured runs of many-files and big-file, ${defaults.lightRuns} of the others, each after a warm-up; idle ${defaults.idleSeconds} s`;
-process.stdout.write(`\n${terminalTable(results)}\n\n`);
-for (const r of results) if (r.notes?.length) process.stdout.write(`${r.id}: ${r.notes.join('; ')}\n`);
-const missed = results.filter((r) => r.target?.ok === false).map((r) => r.id);
+const tableResults = results.filter((r) => !OWN_SECTION.includes(r.kind));
+const soak = results.find((r) => r.kind === 'soak');
+if (tableResults.length > 0) {
+  process.stdout.write(`\n${terminalTable(tableResults)}\n\n`);
+  for (const r of tableResults) if (r.notes?.length) process.stdout.write(`${r.id}: ${r.notes.join('; ')}\n`);
+}
+const printChecks = (name, result) => {
+  if (!result) return;
+  if (result.skipped) {
+    process.stdout.write(`\n${name}: skipped: ${result.skipped}\n`);
+    return;
+  }
+  process.stdout.write(`\n${name}:\n${result.checks.map((c) => `  ${c.ok ? 'met   ' : 'MISSED'} ${c.what}: ${c.detail}`).join('\n')}\n`);
+};
+printChecks('soak', soak);
+const missed = [
+  ...tableResults.filter((r) => r.target?.ok === false).map((r) => r.id),
+  ...[soak].filter((r) => r?.checks?.some((c) => !c.ok)).map((r) => r.id),
+];
 process.stdout.write(missed.length ? `\ntargets missed: ${missed.join(', ')}\n` : '\nall targets met\n');
 
 if (!flags['no-write']) {
   const out = resolve(flags.out ?? join(repoRoot, 'BENCHMARKS.md'));
   const command = `npm run bench${flags.quick ? ' -- --quick' : ''}${flags.only ? ` (--only ${flags.only})` : ''}`;
   const cacheLabel = relative(repoRoot, cacheDir).startsWith('..') ? cacheDir : relative(repoRoot, cacheDir);
-  const section = markdownSection({ machine, storage: work.storage, mode: scale, runs, results, loadAfter: os.loadavg(), command, cacheLabel });
-  writeBenchmarksFile(out, section);
+  if (tableResults.length > 0) {
+    const section = markdownSection({ machine, storage: work.storage, mode: scale, runs, results: tableResults, loadAfter: os.loadavg(), command, cacheLabel });
+    writeBenchmarksFile(out, section);
+  }
+  // Series and plots go to bench/results/ beside the file written, linked from it by relative paths.
+  const resultsDir = join(dirname(out), 'bench', 'results');
+  const written = (name, text) => {
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(join(resultsDir, name), text);
+    return `bench/results/${name}`;
+  };
+  if (soak) {
+    const paths = soak.skipped ? {} : { csvPath: written('soak.csv', soakCsv(soak)), svgPath: written('soak.svg', soakSvg(soak)) };
+    writeBenchmarksFile(out, soakSection(soak, { machine, command, loadAfter: os.loadavg(), ...paths }), markersOf('soak'));
+  }
   log(`wrote ${out}`);
 }

@@ -1,5 +1,6 @@
-// The commands-service double (test/doubles/commands-service.ts) for the daemon scenarios: bundled with
-// esbuild (a dev dependency) into the work folder, then loaded into this process.
+// The test doubles the daemon scenarios need — the commands service (test/doubles/commands-service.ts),
+// its PKCS7 signer and moto (test/doubles/moto.ts) — bundled with esbuild (a dev dependency) into the
+// work folder, then loaded into this process.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,6 +14,7 @@ export async function loadCommandsServiceDouble(repoRoot, outDir) {
       contents: [
         "export * from './test/doubles/commands-service.ts';",
         "export { signJson, makeSigningIdentity } from './test/doubles/pkcs7.ts';",
+        "export { findMotoServer, startMoto } from './test/doubles/moto.ts';",
       ].join('\n'),
       resolveDir: repoRoot,
       sourcefile: 'bench-double-entry.ts',

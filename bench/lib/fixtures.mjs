@@ -43,14 +43,43 @@ function textBytes(length, seed) {
   return buffer;
 }
 
+/** `hooks`: event → script location, or `{ location, timeout }`. */
 function appspec(files, hooks = {}) {
   let text = 'version: 0.0\nos: linux\n';
   if (files.length > 0) text += `files:\n${files.map(({ source, destination }) => `  - source: ${source}\n    destination: ${destination}\n`).join('')}`;
   const events = Object.keys(hooks);
   if (events.length > 0) {
-    text += `hooks:\n${events.map((event) => `  ${event}:\n    - location: ${hooks[event]}\n      timeout: 300\n`).join('')}`;
+    text += `hooks:\n${events.map((event) => {
+      const { location, timeout } = typeof hooks[event] === 'string' ? { location: hooks[event], timeout: 300 } : hooks[event];
+      return `  ${event}:\n    - location: ${location}\n      timeout: ${timeout}\n`;
+    }).join('')}`;
   }
   return text;
+}
+
+/**
+ * The soak's hook scripts, by event. Which deployments fail is read from the last digits of the
+ * deployment id (`d-SOAK00123`), so the bench knows what to expect: AfterInstall fails for ids ending
+ * in 3, ValidateService for ids ending in 7, and ApplicationStart overruns its 1 s timeout for ids
+ * ending in 25 or 75 (the agent kills it).
+ */
+/** The soak's revision: 200 files, at every scale (the soak's scale is its number of deployments). */
+const SOAK_FILES = 200;
+
+export const SOAK_HOOKS = {
+  ApplicationStop: { body: 'echo "stopping the previous revision for $DEPLOYMENT_ID"' },
+  BeforeInstall: { body: 'echo "before install of $DEPLOYMENT_ID"\nls "$(dirname "$0")" > /dev/null' },
+  AfterInstall: { body: 'echo "after install of $DEPLOYMENT_ID"\ncase "$DEPLOYMENT_ID" in *3) echo "AfterInstall fails for $DEPLOYMENT_ID" >&2; exit 1;; esac' },
+  ApplicationStart: { body: 'case "$DEPLOYMENT_ID" in *25|*75) echo "hanging"; sleep 5;; esac\necho "started $DEPLOYMENT_ID"', timeout: 1 },
+  ValidateService: { body: 'case "$DEPLOYMENT_ID" in *7) echo "ValidateService fails for $DEPLOYMENT_ID" >&2; exit 2;; esac\necho valid' },
+};
+
+/** Whether deployment number `n` of the soak fails, and in which event (see SOAK_HOOKS). */
+export function soakFailure(n) {
+  if (n % 10 === 3) return 'AfterInstall';
+  if (n % 10 === 7) return 'ValidateService';
+  if (n % 50 === 25) return 'ApplicationStart';
+  return undefined;
 }
 
 function writeScript(path, body) {
@@ -192,5 +221,22 @@ export async function prepareFixtures({ cacheDir, workDir, scale, log = () => {}
     writeFileSync(join(dir, 'appspec.yml'), appspec([{ source: 'index.html', destination: dest('daemon') }]));
   });
 
-  return { sizes, small, manyDir, manyTgz, manyZip, bigDir, bigTgz, hookOutput, hookOutputData, background, backgroundPidFile, daemonBundle, dest };
+  // soak: 200 files (about 400 KiB) in 10 folders and the five hooks of SOAK_HOOKS, as a tgz for moto.
+  const soakDir = await cached(join(base, 'soak'), async (dir) => {
+    for (let i = 0; i < SOAK_FILES; i++) {
+      const path = join(dir, 'app', `module${i % 10}`, `file${i}.txt`);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, textBytes(1024 + ((i * 37) % 2048), i + 11));
+    }
+    const hooks = {};
+    for (const [event, { body, timeout = 30 }] of Object.entries(SOAK_HOOKS)) {
+      writeScript(join(dir, 'scripts', `${event}.sh`), body);
+      hooks[event] = { location: `scripts/${event}.sh`, timeout };
+    }
+    writeFileSync(join(dir, 'appspec.yml'), appspec([{ source: 'app', destination: dest('soak') }], hooks));
+  });
+  const soakTgz = await cached(join(base, 'soak.tgz'), (file) => tgzFrom(soakDir, file));
+  made('soak (tgz)');
+
+  return { sizes, soakTgz, small, manyDir, manyTgz, manyZip, bigDir, bigTgz, hookOutput, hookOutputData, background, backgroundPidFile, daemonBundle, dest };
 }
