@@ -18,15 +18,17 @@ import { prepareFixtures } from './lib/fixtures.mjs';
 import { machineInfo, prepareWorkDir } from './lib/machine.mjs';
 import { markdownSection, markersOf, terminalTable, writeBenchmarksFile } from './lib/report.mjs';
 import { soakCsv, soakSection, soakSvg } from './lib/soak-report.mjs';
+import { fleetCsv, fleetSection, fleetSvg } from './lib/fleet-report.mjs';
 import { backgroundScenario, bigFileScenarios, hookOutputScenario, manyFilesScenarios, smallScenario } from './scenarios/deploy.mjs';
 import { idleAndPollToAckScenarios, startScenario } from './scenarios/daemon.mjs';
 import { soakScenario } from './scenarios/soak.mjs';
+import { fleetScenario } from './scenarios/fleet.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-const SCENARIOS = ['start', 'small', 'hook-output', 'background', 'many-files', 'big-file', 'idle', 'soak'];
+const SCENARIOS = ['start', 'small', 'hook-output', 'background', 'many-files', 'big-file', 'idle', 'soak', 'fleet'];
 /** Scenarios with a section of their own instead of a row of the main table. */
-const OWN_SECTION = ['soak'];
+const OWN_SECTION = ['soak', 'fleet'];
 
 const { values: flags } = parseArgs({
   options: {
@@ -41,6 +43,8 @@ const { values: flags } = parseArgs({
     out: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     'soak-deployments': { type: 'string' },
+    'fleet-agents': { type: 'string' },
+    'fleet-outage-seconds': { type: 'string' },
   },
 });
 
@@ -56,17 +60,23 @@ const defaults = {
   full: {
     heavyRuns: 5, lightRuns: 7, ackRuns: 10, idleSeconds: 60, outputGraceSeconds: 5, tmpfsBytes: 5 * 2 ** 30,
     soak: { deployments: 1000, sampleEvery: 10, idleSeconds: 30, settleSeconds: 60, restEvery: 100, restSeconds: 10 },
+    fleet: { agents: 100, spawnGapMs: 50, warmupSeconds: 15, steadySeconds: 60, outageSeconds: 120, recoverySeconds: 60, resumeTimeoutSeconds: 150, binSeconds: 5 },
   },
   quick: {
     heavyRuns: 3, lightRuns: 3, ackRuns: 5, idleSeconds: 15, outputGraceSeconds: 5, tmpfsBytes: 2 * 2 ** 30,
     soak: { deployments: 200, sampleEvery: 10, idleSeconds: 15, settleSeconds: 30, restEvery: 50, restSeconds: 10 },
+    fleet: { agents: 20, spawnGapMs: 50, warmupSeconds: 10, steadySeconds: 30, outageSeconds: 30, recoverySeconds: 60, resumeTimeoutSeconds: 120, binSeconds: 5 },
   },
   tiny: {
     heavyRuns: 1, lightRuns: 1, ackRuns: 1, idleSeconds: 2, outputGraceSeconds: 1, tmpfsBytes: 256 * 2 ** 20,
     soak: { deployments: 5, sampleEvery: 1, idleSeconds: 2, settleSeconds: 7, restEvery: 3, restSeconds: 1 },
+    // A short backoff ceiling so the agents come back within the smoke test's time.
+    fleet: { agents: 3, spawnGapMs: 50, warmupSeconds: 1, steadySeconds: 3, outageSeconds: 5, recoverySeconds: 5, resumeTimeoutSeconds: 30, binSeconds: 1, maxBackoffSeconds: 5 },
   },
 }[scale];
 const soakDeployments = flags['soak-deployments'] === undefined ? defaults.soak.deployments : Number(flags['soak-deployments']);
+const fleetAgents = flags['fleet-agents'] === undefined ? defaults.fleet.agents : Number(flags['fleet-agents']);
+const fleetOutageSeconds = flags['fleet-outage-seconds'] === undefined ? defaults.fleet.outageSeconds : Number(flags['fleet-outage-seconds']);
 
 const log = (line) => process.stderr.write(`[bench] ${line}\n`);
 const benchDir = join(repoRoot, '.bench-tmp');
@@ -111,6 +121,15 @@ try {
     soakSettleSeconds: defaults.soak.settleSeconds,
     soakRestEvery: defaults.soak.restEvery,
     soakRestSeconds: defaults.soak.restSeconds,
+    fleetAgents,
+    fleetOutageSeconds,
+    fleetSpawnGapMs: defaults.fleet.spawnGapMs,
+    fleetWarmupSeconds: defaults.fleet.warmupSeconds,
+    fleetSteadySeconds: defaults.fleet.steadySeconds,
+    fleetRecoverySeconds: defaults.fleet.recoverySeconds,
+    fleetResumeTimeoutSeconds: defaults.fleet.resumeTimeoutSeconds,
+    fleetBinSeconds: defaults.fleet.binSeconds,
+    fleetMaxBackoffSeconds: defaults.fleet.maxBackoffSeconds,
     progress: () => {
       dots++;
       process.stderr.write('.');
@@ -136,6 +155,7 @@ try {
   if (want('big-file')) await step('big-file', () => bigFileScenarios(ctx));
   if (want('idle') || want('poll-to-ack')) await step('idle + poll-to-ack', () => idleAndPollToAckScenarios(ctx));
   if (want('soak')) await step(`soak (${soakDeployments} deployments)`, () => soakScenario(ctx));
+  if (want('fleet')) await step(`fleet (${fleetAgents} agents, ${fleetOutageSeconds} s outage)`, () => fleetScenario(ctx));
 } finally {
   work.release();
 }
@@ -145,6 +165,7 @@ const runs = runsFlag !== undefined
   : `${defaults.heavyRuns} measured runs of many-files and big-file, ${defaults.lightRuns} of the others, each after a warm-up; idle ${defaults.idleSeconds} s`;
 const tableResults = results.filter((r) => !OWN_SECTION.includes(r.kind));
 const soak = results.find((r) => r.kind === 'soak');
+const fleet = results.find((r) => r.kind === 'fleet');
 if (tableResults.length > 0) {
   process.stdout.write(`\n${terminalTable(tableResults)}\n\n`);
   for (const r of tableResults) if (r.notes?.length) process.stdout.write(`${r.id}: ${r.notes.join('; ')}\n`);
@@ -158,9 +179,10 @@ const printChecks = (name, result) => {
   process.stdout.write(`\n${name}:\n${result.checks.map((c) => `  ${c.ok ? 'met   ' : 'MISSED'} ${c.what}: ${c.detail}`).join('\n')}\n`);
 };
 printChecks('soak', soak);
+printChecks('fleet', fleet);
 const missed = [
   ...tableResults.filter((r) => r.target?.ok === false).map((r) => r.id),
-  ...[soak].filter((r) => r?.checks?.some((c) => !c.ok)).map((r) => r.id),
+  ...[soak, fleet].filter((r) => r?.checks?.some((c) => !c.ok)).map((r) => r.id),
 ];
 process.stdout.write(missed.length ? `\ntargets missed: ${missed.join(', ')}\n` : '\nall targets met\n');
 
@@ -182,6 +204,10 @@ if (!flags['no-write']) {
   if (soak) {
     const paths = soak.skipped ? {} : { csvPath: written('soak.csv', soakCsv(soak)), svgPath: written('soak.svg', soakSvg(soak)) };
     writeBenchmarksFile(out, soakSection(soak, { machine, command, loadAfter: os.loadavg(), ...paths }), markersOf('soak'));
+  }
+  if (fleet) {
+    const paths = { csvPath: written('fleet.csv', fleetCsv(fleet)), svgPath: written('fleet.svg', fleetSvg(fleet)) };
+    writeBenchmarksFile(out, fleetSection(fleet, { machine, command, loadAfter: os.loadavg(), ...paths }), markersOf('fleet'));
   }
   log(`wrote ${out}`);
 }
