@@ -17,6 +17,7 @@ import { KeyedMutex } from './concurrency.js';
 import { runCommand, type HostCommand } from './command-runner.js';
 import { Poller, throttleWindowMs } from './poller.js';
 import { ThrottleGate } from '../util/throttle-gate.js';
+import { scopedSignal } from '../util/scoped-signal.js';
 import { StatusReporter } from './status-reporter.js';
 import { NO_METRICS, type AgentMetrics, type PollOutcome } from './agent-metrics.js';
 import { judgeHealth, type HealthVerdict } from './health.js';
@@ -314,14 +315,15 @@ export class Daemon {
     }
   }
 
-  private engineContext(command: HostCommand, spec: DeploymentSpec): EngineContext {
+  /** `signal`: the command's own, which follows the shutdown's kill signal while the command runs. */
+  private engineContext(command: HostCommand, spec: DeploymentSpec, signal: AbortSignal): EngineContext {
     const identity = this.identity!;
     let lastProgressWrite = 0;
     const started = Date.now();
     return {
       config: this.config,
       logger: this.logger,
-      signal: this.killHooks.signal,
+      signal,
       localRun: false,
       aws: { region: identity.region, credentials: identity.credentials },
       onScriptStart: (_event, location) => this.status.commandUpdated(command.HostCommandIdentifier, { script: location }),
@@ -368,6 +370,7 @@ export class Daemon {
       event: command.CommandName ?? '',
       startedAt: new Date().toISOString(),
     });
+    const kill = scopedSignal(this.killHooks.signal);
     const outcome = await runCommand({
       config: this.config,
       logger: this.logger,
@@ -377,7 +380,7 @@ export class Daemon {
       outbox: this.outbox,
       groupLock: this.groupLock,
       deliver: (hostCommandIdentifier) => this.deliver(hostCommandIdentifier),
-      engineContext: (c, spec) => this.engineContext(c, spec),
+      engineContext: (c, spec) => this.engineContext(c, spec, kill.signal),
       onProgress: (_c, { spec }) => {
         if (spec) {
           this.status.commandUpdated(id, {
@@ -388,7 +391,7 @@ export class Daemon {
           });
         }
       },
-    }, command);
+    }, command).finally(() => kill.release());
     if (outcome.spec) this.status.download(undefined, outcome.spec.deploymentId);
     const payload = outcome.diagnostics ? (JSON.parse(outcome.diagnostics.Payload) as { error_code?: number; message?: string }) : undefined;
     this.countCommand(command, outcome.status, payload?.error_code, (Date.now() - started) / 1000);
