@@ -2,7 +2,7 @@
 // `npm run bench`: the issue-7 scenarios against their baselines, on a tmpfs when one can be mounted.
 // Builds nothing itself (the npm script runs `npm run build` first); uses dist/ through bin/.
 //
-//   node bench/run.mjs [--quick] [--only small,many-files,...] [--runs N] [--idle-seconds S]
+//   node bench/run.mjs [--quick] [--only small,many-files,...] [--skip soak,fleet] [--runs N] [--idle-seconds S]
 //                      [--scale full|quick|tiny] [--no-tmpfs] [--work-dir D] [--cache-dir D]
 //                      [--soak-deployments N] [--fleet-agents N] [--fleet-outage-seconds S]
 //                      [--out BENCHMARKS.md | --no-write]
@@ -34,6 +34,7 @@ const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
+    skip: { type: 'string' },
     runs: { type: 'string' },
     'idle-seconds': { type: 'string' },
     scale: { type: 'string' },
@@ -50,8 +51,9 @@ const { values: flags } = parseArgs({
 
 const scale = flags.scale ?? (flags.quick ? 'quick' : 'full');
 if (!['full', 'quick', 'tiny'].includes(scale)) throw new Error(`--scale must be full, quick or tiny, not ${scale}`);
-const only = flags.only ? flags.only.split(',').map((s) => s.trim()) : SCENARIOS;
-for (const name of only) {
+const skip = flags.skip ? flags.skip.split(',').map((s) => s.trim()) : [];
+const only = (flags.only ? flags.only.split(',').map((s) => s.trim()) : SCENARIOS).filter((name) => !skip.includes(name));
+for (const name of [...only, ...skip]) {
   // poll-to-ack is measured by the idle daemon
   if (!SCENARIOS.includes(name) && name !== 'poll-to-ack') throw new Error(`unknown scenario ${name}; known: ${SCENARIOS.join(', ')}, poll-to-ack`);
 }
@@ -188,7 +190,7 @@ process.stdout.write(missed.length ? `\ntargets missed: ${missed.join(', ')}\n` 
 
 if (!flags['no-write']) {
   const out = resolve(flags.out ?? join(repoRoot, 'BENCHMARKS.md'));
-  const command = `npm run bench${flags.quick ? ' -- --quick' : ''}${flags.only ? ` (--only ${flags.only})` : ''}`;
+  const command = `npm run bench${flags.quick ? ' -- --quick' : ''}${flags.only ? ` (--only ${flags.only})` : ''}${flags.skip ? ` (--skip ${flags.skip})` : ''}`;
   const cacheLabel = relative(repoRoot, cacheDir).startsWith('..') ? cacheDir : relative(repoRoot, cacheDir);
   if (tableResults.length > 0) {
     const section = markdownSection({ machine, storage: work.storage, mode: scale, runs, results: tableResults, loadAfter: os.loadavg(), command, cacheLabel });
