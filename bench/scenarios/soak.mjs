@@ -27,7 +27,9 @@ export const SOAK_LIMITS = {
   rssGrowthMiB: 10,
 };
 
+/** An S3 client of the bench's own for moto (without the SDK's Node.js version notice, as the agent does). */
 function motoClient(endpoint) {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   return import('@aws-sdk/client-s3').then(({ S3Client, CreateBucketCommand, PutObjectCommand }) => {
     const client = new S3Client({
       region: 'us-east-1',
@@ -55,6 +57,7 @@ export async function soakScenario(ctx) {
   ]);
   let admin;
   let agent;
+  let stopping = false;
   try {
     const s3 = await motoClient(moto.endpoint);
     admin = s3.client;
@@ -107,6 +110,11 @@ export async function soakScenario(ctx) {
     });
     closeSync(out);
     const pid = agent.pid;
+    // Rejects if the agent exits before the bench stops it (a crash fails the soak at once).
+    const agentGone = new Promise((_, reject) => agent.once('exit', (code, signal) => {
+      if (!stopping) reject(new Error(`the agent exited during the soak (${signal ?? `exit code ${code}`}): see ${join(dir, 'agent-output.log')}`));
+    }));
+    agentGone.catch(() => {}); // observed by the races below; never an unhandled rejection
     const started = performance.now();
     const samples = [];
     let probes = 0;
@@ -186,7 +194,7 @@ export async function soakScenario(ctx) {
       if (n < ctx.soakDeployments) next = signed(n + 1); // signed while this one runs
       const begun = performance.now();
       const deployment = service.addDeployment({ hostIdentifier: HOST, spec, envelope });
-      await service.waitForDeployment(deployment, 180_000);
+      await Promise.race([service.waitForDeployment(deployment, 180_000), agentGone]);
       deploymentSeconds.push((performance.now() - begun) / 1000);
       const expectedFailure = soakFailure(n);
       const failedAt = deployment.commands.find((c) => c.status === 'Failed')?.commandName;
@@ -262,6 +270,7 @@ export async function soakScenario(ctx) {
       groups: GROUPS.length,
     };
   } finally {
+    stopping = true;
     if (agent && agent.exitCode === null && agent.signalCode === null) {
       const gone = new Promise((resolve) => agent.once('exit', resolve));
       agent.kill('SIGTERM');
