@@ -5,6 +5,7 @@
 //   node bench/run.mjs [--quick] [--only small,many-files,...] [--skip soak,fleet] [--runs N] [--idle-seconds S]
 //                      [--scale full|quick|tiny] [--no-tmpfs] [--work-dir D] [--cache-dir D]
 //                      [--soak-deployments N] [--fleet-agents N] [--fleet-outage-seconds S]
+//                      [--soak-agent-env NAME=VALUE ...] (e.g. MALLOC_ARENA_MAX=2, to compare allocator settings)
 //                      [--out BENCHMARKS.md | --no-write]
 //
 // The soak and the fleet write their own sections of BENCHMARKS.md (and their series and plots into
@@ -44,6 +45,7 @@ const { values: flags } = parseArgs({
     out: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     'soak-deployments': { type: 'string' },
+    'soak-agent-env': { type: 'string', multiple: true },
     'fleet-agents': { type: 'string' },
     'fleet-outage-seconds': { type: 'string' },
   },
@@ -123,6 +125,11 @@ try {
     soakSettleSeconds: defaults.soak.settleSeconds,
     soakRestEvery: defaults.soak.restEvery,
     soakRestSeconds: defaults.soak.restSeconds,
+    soakAgentEnv: Object.fromEntries((flags['soak-agent-env'] ?? []).map((pair) => {
+      const at = pair.indexOf('=');
+      if (at <= 0) throw new Error(`--soak-agent-env wants NAME=VALUE, not ${pair}`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    })),
     fleetAgents,
     fleetOutageSeconds,
     fleetSpawnGapMs: defaults.fleet.spawnGapMs,
@@ -190,7 +197,16 @@ process.stdout.write(missed.length ? `\ntargets missed: ${missed.join(', ')}\n` 
 
 if (!flags['no-write']) {
   const out = resolve(flags.out ?? join(repoRoot, 'BENCHMARKS.md'));
-  const command = `npm run bench${flags.quick ? ' -- --quick' : ''}${flags.only ? ` (--only ${flags.only})` : ''}${flags.skip ? ` (--skip ${flags.skip})` : ''}`;
+  const options = [
+    ...(flags.quick ? ['--quick'] : []),
+    ...(flags.only ? [`--only ${flags.only}`] : []),
+    ...(flags.skip ? [`--skip ${flags.skip}`] : []),
+    ...(flags['soak-deployments'] ? [`--soak-deployments ${flags['soak-deployments']}`] : []),
+    ...(flags['soak-agent-env'] ?? []).map((pair) => `--soak-agent-env ${pair}`),
+    ...(flags['fleet-agents'] ? [`--fleet-agents ${flags['fleet-agents']}`] : []),
+    ...(flags['fleet-outage-seconds'] ? [`--fleet-outage-seconds ${flags['fleet-outage-seconds']}`] : []),
+  ];
+  const command = `npm run bench${options.length ? ` -- ${options.join(' ')}` : ''}`;
   const cacheLabel = relative(repoRoot, cacheDir).startsWith('..') ? cacheDir : relative(repoRoot, cacheDir);
   if (tableResults.length > 0) {
     const section = markdownSection({ machine, storage: work.storage, mode: scale, runs, results: tableResults, loadAfter: os.loadavg(), command, cacheLabel });

@@ -266,6 +266,7 @@ export async function soakScenario(ctx) {
       deploymentSeconds: summarizeSeconds(deploymentSeconds),
       settleSeconds: ctx.soakSettleSeconds,
       idleSeconds: ctx.soakIdleSeconds,
+      agentEnv: ctx.soakAgentEnv ?? {},
       maxRevisions: MAX_REVISIONS,
       groups: GROUPS.length,
     };
