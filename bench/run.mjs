@@ -108,7 +108,10 @@ try {
   if (!existsSync(join(repoRoot, 'dist', 'codedeploy-agent.mjs'))) throw new Error('dist/codedeploy-agent.mjs is missing: run `npm run build` (or `npm run bench`)');
   log(`Node.js ${machine.node}, ${machine.cpu}, ${machine.cores} cores, load ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}`);
   log(`preparing bundles (${scale}) in ${cacheDir}`);
-  const fixtures = await prepareFixtures({ cacheDir, workDir: work.dir, scale, log });
+  // Only the bundles the selected scenarios deploy (the 1 GiB one takes a minute to make).
+  const bundlesOf = { small: ['small'], 'hook-output': ['hook-output'], background: ['background'], 'many-files': ['many'], 'big-file': ['big'], idle: ['daemon'], 'poll-to-ack': ['daemon'], soak: ['soak'] };
+  const needs = [...new Set(only.flatMap((name) => bundlesOf[name] ?? []))];
+  const fixtures = await prepareFixtures({ cacheDir, workDir: work.dir, scale, needs, log });
   let dots = 0;
   const ctx = {
     repoRoot,
