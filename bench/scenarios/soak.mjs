@@ -73,7 +73,8 @@ export async function soakScenario(ctx) {
       'region: us-east-1',
     ].join('\n'));
     const configFile = join(dir, 'agent.yml');
-    // The shipped configuration (conf/codedeployagent.yml) without the start-up splay.
+    // The shipped configuration (conf/codedeployagent.yml) without the start-up splay, and 1 s grace periods
+    // so the deployments whose ApplicationStart overruns its timeout are not held up 5 s more.
     writeFileSync(configFile, [
       `:root_dir: ${root}`,
       `:log_dir: ${join(dir, 'log')}`,
@@ -92,7 +93,7 @@ export async function soakScenario(ctx) {
     const preload = new URL('../lib/memory-probe.mjs', import.meta.url).href;
     const { command, args } = agentCommand(ctx.repoRoot, ['run', '-c', configFile], { withUsage: false });
     const out = openSync(join(dir, 'agent-output.log'), 'a');
-    agent = spawn(command, [...(ctx.soakNodeArgs ?? []), '--import', preload, ...args], {
+    agent = spawn(command, ['--import', preload, ...args], {
       env: {
         ...ctx.soakAgentEnv,
         PATH: process.env.PATH ?? '/usr/bin:/bin',
