@@ -121,7 +121,8 @@ export async function soakScenario(ctx) {
     let probes = 0;
     const sample = async (deployments, phase) => {
       const figures = processFigures(pid);
-      const heap = await probeHeap(pid, probeFile, ++probes);
+      // A heap snapshot (CDA_BENCH_HEAP_SNAPSHOTS) can take a while on a busy machine.
+      const heap = await probeHeap(pid, probeFile, ++probes, process.env.CDA_BENCH_HEAP_SNAPSHOTS ? 300_000 : 10_000);
       if (!heap) throw new Error('the memory probe in the agent did not answer');
       const disk = folderSize(root);
       const revisions = Math.max(0, ...GROUPS.map((group) => {
