@@ -1,8 +1,8 @@
 #!/bin/sh
-# Installs, upgrades or removes the CodeDeploy agent from an unpacked release. Run it as root from the
-# release folder: sudo ./install.sh [options]. `./install.sh --help` lists the options.
+# Installs, upgrades or removes the CodeDeploy agent (the single executable) from an unpacked release. Run
+# it as root from the release folder: sudo ./install.sh [options]. `./install.sh --help` lists the options.
 #
-# Promises (users-and-peers themes 4, 6, 11, 17):
+# Promises (docs/packaging.md):
 #  - an edited configuration is never overwritten (codedeployagent.yml is written only when absent);
 #  - an upgrade never cuts an in-flight deployment: it waits until none is in flight (or gives up after
 #    --wait-timeout seconds and changes nothing);
@@ -21,7 +21,6 @@ ACTION=install
 SYSTEMD=auto
 WAIT_TIMEOUT=3600
 FORCE=no
-NODE_BIN=
 POLL_SECONDS=${CODEDEPLOY_INSTALL_POLL_SECONDS:-5}
 
 usage() {
@@ -38,7 +37,6 @@ Installs the CodeDeploy agent from this release, or upgrades it in place.
                              mode 0600; see also `codedeploy-agent register`
   --no-start                 install (and enable) but do not start or restart the agent
   --prefix DIR               install under DIR (default /opt/codedeploy-agent)
-  --node PATH                the Node.js (20.19 or newer) to run the agent with (default: `node` on PATH)
   --wait-timeout SECONDS     how long an upgrade or uninstall waits for an in-flight deployment (default 3600);
                              after that it stops with exit code 75 and changes nothing
   --force                    do not wait for an in-flight deployment (the agent's graceful stop still lets the
@@ -50,15 +48,14 @@ Installs the CodeDeploy agent from this release, or upgrades it in place.
   --systemd auto|yes|no      manage the systemd unit: auto (default) when systemd runs this host
   -h, --help                 this text
 
-Files: <prefix>/{bin,dist,conf,.version}, /usr/bin/codedeploy-agent, /usr/bin/codedeploy-local,
+Files: <prefix>/{bin/codedeploy-agent,bin/codedeploy-local,conf,.version}, /usr/bin/codedeploy-agent,
+/usr/bin/codedeploy-local,
 /etc/systemd/system/codedeploy-agent.service, /etc/codedeploy-agent/conf/codedeployagent.yml,
 log dir and deployment root as the configuration names them.
 EOF
 }
 
-say() { printf '%s\n' "$*"; }
-warn() { printf 'install.sh: warning: %s\n' "$*" >&2; }
-die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+ME=install.sh
 
 need_value() {
   if [ "$#" -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (see --help)"; fi
@@ -73,7 +70,6 @@ while [ "$#" -gt 0 ]; do
     --on-premises-config) need_value "$@"; ONPREM_SOURCE=$2; shift 2 ;;
     --no-start) START=no; shift ;;
     --prefix) need_value "$@"; PREFIX=$2; shift 2 ;;
-    --node) need_value "$@"; NODE_BIN=$2; shift 2 ;;
     --wait-timeout) need_value "$@"; WAIT_TIMEOUT=$2; shift 2 ;;
     --force) FORCE=yes; shift ;;
     --uninstall) [ "$ACTION" = purge ] || ACTION=uninstall; shift ;;
@@ -92,7 +88,7 @@ case $PREFIX in
   /*) ;;
   *) die "--prefix must be an absolute path, not '$PREFIX'" ;;
 esac
-# Paths end up inside single-quoted shell words of the generated launchers.
+# Paths end up in the status output that is parsed and in messages with quotes.
 case $PREFIX$ROOT in *\'*|*'
 '*) die "paths with quotes or newlines are not supported" ;; esac
 PREFIX=${PREFIX%/}
@@ -121,6 +117,13 @@ ENV_FILE=$ROOT/etc/default/$PROGRAM
 CHANGED=no
 UNIT_CHANGED=no
 
+# ---- shared block: scripts/package.mjs copies everything up to the end marker into the packages'
+# ---- maintainer scripts, which set PROGRAM, PREFIX, ROOT, DEST, CONF, ME, WAIT_TIMEOUT, FORCE,
+# ---- POLL_SECONDS, WAIT_OPTION and WAIT_ADVICE first. One home for these rules.
+say() { printf '%s\n' "$*"; }
+warn() { printf '%s: warning: %s\n' "$ME" "$*" >&2; }
+die() { printf '%s: %s\n' "$ME" "$*" >&2; exit 1; }
+
 # ---------------------------------------------------------------------------------------------------------
 # Configuration values (paths in the configuration name the target system; $ROOT is prepended to use them).
 
@@ -141,27 +144,101 @@ load_paths() {
 }
 
 # ---------------------------------------------------------------------------------------------------------
+# In-flight deployments (a tracking file younger than 24 h means a command is running, for this agent and
+# for AWS's alike: docs/packaging.md).
+
+in_flight() {
+  tracking_dir=$ROOT$ROOT_DIR/$TRACKING
+  if [ -d "$tracking_dir" ]; then
+    young=$(find "$tracking_dir" -type f -mmin -1440 2>/dev/null | head -n 1)
+    if [ -n "$young" ]; then
+      printf 'deployment %s is in progress (tracking file %s)' "$(basename "$young")" "$young"
+      return 0
+    fi
+  fi
+  # The installed agent's own view (exit 3/4 when it is not running: nothing in flight). Its JSON is
+  # indented by two spaces a level; the in-flight commands are the objects of the top-level inFlight list.
+  if [ -x "$DEST/bin/$PROGRAM" ]; then
+    commands=$("$DEST/bin/$PROGRAM" status --json -c "$CONF" 2>/dev/null | awk '
+      /^  "status": "running"/ { running = 1 }
+      /^  "inFlight": \[$/ { inside = 1; next }
+      inside && /^  \]/ { inside = 0 }
+      inside && /^      "deploymentId": "/ { id = $0; sub(/^      "deploymentId": "/, "", id); sub(/",?$/, "", id) }
+      inside && /^      "event": "/ { ev = $0; sub(/^      "event": "/, "", ev); sub(/",?$/, "", ev); list = list sep id " " ev; sep = ", " }
+      END { if (running) printf "%s", list }' || true)
+    if [ -n "$commands" ]; then
+      printf 'the agent reports in-flight commands: %s' "$commands"
+      return 0
+    fi
+  fi
+  return 1
+}
+
+wait_for_idle() {
+  reason=$(in_flight) || return 0
+  if [ "$FORCE" = yes ]; then
+    warn "$reason; going ahead because of --force"
+    return 0
+  fi
+  say "Waiting for the in-flight deployment to finish before changing anything: $reason (up to ${WAIT_TIMEOUT}s, $WAIT_OPTION)"
+  started=$(date +%s)
+  while reason=$(in_flight); do
+    now=$(date +%s)
+    if [ $((now - started)) -ge "$WAIT_TIMEOUT" ]; then
+      printf '%s: a deployment is still in progress after %ss: %s.\nNothing was changed. %s\n' "$ME" "$WAIT_TIMEOUT" "$reason" "$WAIT_ADVICE" >&2
+      exit 75
+    fi
+    sleep "$POLL_SECONDS"
+  done
+  say "No deployment is in flight any more; going on."
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Folders.
+
+# mkdir_mode DIR MODE: create DIR (and parents) with MODE; an existing DIR keeps the mode its owner gave it.
+mkdir_mode() {
+  if [ ! -d "$1" ]; then
+    mkdir -p "$1"
+    chmod "$2" "$1"
+  fi
+}
+
+# safe_remove PATH: rm -rf, but only folders that are recognisably CodeDeploy's own: a configuration naming
+# root_dir: / or log_dir: /var/log must not wipe the host. Others are left with a note.
+safe_remove() {
+  target=${1%/}
+  inner=${target#"$ROOT"}
+  case $inner in
+    /*[Cc]ode[Dd]eploy*) rm -rf -- "$target" ;;
+    *) warn "not removing $target: it does not look like a folder of CodeDeploy's own; remove it yourself if you mean to" ;;
+  esac
+}
+
+# ---- end of the shared block
+
+# ---------------------------------------------------------------------------------------------------------
 # Checks.
 
-find_node() {
-  NODE=${NODE_BIN:-$(command -v node || true)}
-  [ -n "$NODE" ] || die "the agent needs Node.js 20.19 or newer and there is no \`node\` on PATH. Install it (your distribution's nodejs package, NodeSource or https://nodejs.org) or pass --node /path/to/node."
-  case $NODE in
-    /*) ;;
-    */*) NODE=$(cd "$(dirname "$NODE")" && pwd)/$(basename "$NODE") ;;
-    *) NODE=$(command -v "$NODE" || true); [ -n "$NODE" ] || die "--node: not found" ;;
-  esac
-  [ -x "$NODE" ] || die "$NODE is not an executable Node.js"
-  node_version=$("$NODE" -p 'process.versions.node' 2>/dev/null) || die "$NODE does not run"
-  node_major=${node_version%%.*}
-  node_rest=${node_version#*.}
-  node_minor=${node_rest%%.*}
-  case $node_major$node_minor in *[!0-9]*|'') die "cannot read the version of $NODE ('$node_version')" ;; esac
-  if [ "$node_major" -lt 20 ] || { [ "$node_major" -eq 20 ] && [ "$node_minor" -lt 19 ]; }; then
-    die "the agent needs Node.js 20.19 or newer; $NODE is $node_version. Install a newer Node.js or pass --node /path/to/node."
+# check_executable: the release's program runs on this host (architecture, C library); sets VERSION.
+check_executable() {
+  run_error=$(mktemp "${TMPDIR:-/tmp}/codedeploy-agent-run.XXXXXX")
+  if ! VERSION=$("$SRC/bin/$PROGRAM" --version 2>"$run_error"); then
+    error=$(cat "$run_error"); rm -f "$run_error"
+    arch=$(uname -m)
+    die "$SRC/bin/$PROGRAM does not run on this $arch host${error:+: $error}
+  This release is for $(release_arch). The agent needs Linux with glibc 2.28 or newer (ldd --version shows
+  yours) and libstdc++: Amazon Linux 2023, Ubuntu 20.04+, Debian 10+ and RHEL 8+ have them (Amazon Linux 2 does not)."
   fi
-  case $NODE in
-    /home/*|/root/*) warn "the agent will run with $NODE ($node_version), which lives in a home folder (nvm?); if it goes away the agent stops. A system-wide Node.js is safer." ;;
+  rm -f "$run_error"
+}
+
+# release_arch: the CPU the release's program is built for, from its ELF header.
+release_arch() {
+  case $(od -An -tx1 -j18 -N2 "$SRC/bin/$PROGRAM" 2>/dev/null | tr -d ' \n') in
+    3e00) echo x86_64 ;;
+    b700) echo aarch64 ;;
+    *) echo "an unknown CPU" ;;
   esac
 }
 
@@ -181,58 +258,11 @@ detect_systemd() {
 # AWS's Ruby agent in the same place: its package owns these files and its service would fight ours.
 refuse_ruby_agent() {
   if [ -f "$DEST/lib/codedeploy-agent.rb" ] || [ -d "$DEST/lib/instance_agent" ]; then
-    die "AWS's CodeDeploy agent (Ruby) is installed in $PREFIX. Stop it and remove its package first, keeping
-  its configuration and deployment history: systemctl stop codedeploy-agent, then
-  dpkg -r codedeploy-agent (Debian/Ubuntu) or yum remove codedeploy-agent (Amazon Linux/RHEL) (not --purge).
-  /etc/codedeploy-agent/conf/codedeployagent.yml and $PREFIX/deployment-root are kept and used by this agent.
-  Then run this installer again."
+    die "AWS's CodeDeploy agent (Ruby) is installed in $PREFIX by its package. Install this agent's .deb or .rpm
+  instead: it replaces that package in place and keeps /etc/codedeploy-agent/conf/codedeployagent.yml,
+  $PREFIX/deployment-root and the service (docs/packaging.md). Or remove AWS's package first (dpkg -r or
+  yum remove codedeploy-agent, not --purge) and run this installer again."
   fi
-}
-
-# ---------------------------------------------------------------------------------------------------------
-# In-flight deployments (agent-spec §7.4: a tracking file younger than 24 h means a command is running).
-
-in_flight() {
-  tracking_dir=$ROOT$ROOT_DIR/$TRACKING
-  if [ -d "$tracking_dir" ]; then
-    young=$(find "$tracking_dir" -type f -mmin -1440 2>/dev/null | head -n 1)
-    if [ -n "$young" ]; then
-      printf 'deployment %s is in progress (tracking file %s)' "$(basename "$young")" "$young"
-      return 0
-    fi
-  fi
-  agent_entry=$DEST/bin/$PROGRAM.mjs
-  if [ -n "${NODE:-}" ] && [ -f "$agent_entry" ]; then
-    # The installed agent's own view (exit 3/4 when it is not running: nothing in flight).
-    commands=$("$NODE" "$agent_entry" status --json -c "$CONF" 2>/dev/null |
-      "$NODE" -e 'let s = ""; process.stdin.on("data", (d) => { s += d; }).on("end", () => {
-        try { const r = JSON.parse(s); const f = r.status === "running" && Array.isArray(r.inFlight) ? r.inFlight : [];
-          process.stdout.write(f.map((c) => c.deploymentId + " " + c.event).join(", ")); } catch { /* not JSON */ } });' 2>/dev/null || true)
-    if [ -n "$commands" ]; then
-      printf 'the agent reports in-flight commands: %s' "$commands"
-      return 0
-    fi
-  fi
-  return 1
-}
-
-wait_for_idle() {
-  reason=$(in_flight) || return 0
-  if [ "$FORCE" = yes ]; then
-    warn "$reason; going ahead because of --force"
-    return 0
-  fi
-  say "Waiting for the in-flight deployment to finish before changing anything: $reason (up to ${WAIT_TIMEOUT}s, --wait-timeout)"
-  started=$(date +%s)
-  while reason=$(in_flight); do
-    now=$(date +%s)
-    if [ $((now - started)) -ge "$WAIT_TIMEOUT" ]; then
-      printf 'install.sh: a deployment is still in progress after %ss: %s.\nNothing was changed. Run install.sh again when it has finished, give it longer with --wait-timeout, or use --force.\n' "$WAIT_TIMEOUT" "$reason" >&2
-      exit 75
-    fi
-    sleep "$POLL_SECONDS"
-  done
-  say "No deployment is in flight any more; going on."
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -260,60 +290,20 @@ link() {
   CHANGED=yes
 }
 
-# launcher ENTRY: a small sh script that runs ENTRY (a .mjs in $PREFIX/bin) with the Node.js found now.
-launcher() {
-  cat <<EOF
-#!/bin/sh
-# Written by install.sh: runs the CodeDeploy agent with the Node.js that was found when it was installed.
-node='$NODE'
-if [ ! -x "\$node" ]; then
-  echo "$PROGRAM: Node.js is no longer at \$node; run install.sh from the release again (or pass it --node)" >&2
-  exit 1
-fi
-exec "\$node" '$PREFIX/bin/$1' "\$@"
-EOF
-}
-
-# mkdir_mode DIR MODE: create DIR (and parents) with MODE; an existing DIR keeps the mode its owner gave it.
-mkdir_mode() {
-  if [ ! -d "$1" ]; then
-    mkdir -p "$1"
-    chmod "$2" "$1"
-  fi
-}
-
-# safe_remove PATH: rm -rf, but only folders that are recognisably CodeDeploy's own: a configuration naming
-# root_dir: / or log_dir: /var/log must not wipe the host. Others are left with a note.
-safe_remove() {
-  target=${1%/}
-  inner=${target#"$ROOT"}
-  case $inner in
-    /*[Cc]ode[Dd]eploy*) rm -rf -- "$target" ;;
-    *) warn "not removing $target: it does not look like a folder of CodeDeploy's own; remove it yourself if you mean to" ;;
-  esac
-}
-
 install_files() {
   work=$(mktemp -d "${TMPDIR:-/tmp}/codedeploy-agent-install.XXXXXX")
   trap 'rm -rf "$work"' EXIT
 
-  # The parts loaded on demand first, so the new entry finds them. Their names carry a content hash: new
-  # ones go beside the old, which an agent still running the previous version may yet load (prune_chunks
-  # removes the old ones once no agent runs that version).
-  for chunk in "$SRC"/dist/chunks/*; do
-    [ -f "$chunk" ] || continue
-    put "$chunk" "$DEST/dist/chunks/${chunk##*/}" 0644
-  done
-  put "$SRC/dist/$PROGRAM.mjs" "$DEST/dist/$PROGRAM.mjs" 0644
-  if [ -f "$SRC/dist/$PROGRAM.mjs.map" ]; then put "$SRC/dist/$PROGRAM.mjs.map" "$DEST/dist/$PROGRAM.mjs.map" 0644; fi
-  put "$SRC/bin/$PROGRAM.mjs" "$DEST/bin/$PROGRAM.mjs" 0755
-  # codedeploy-local is the same program reached by another name (it dispatches on its own name).
-  link "$PROGRAM.mjs" "$DEST/bin/codedeploy-local.mjs"
-  launcher "$PROGRAM.mjs" > "$work/agent"
-  put "$work/agent" "$DEST/bin/$PROGRAM" 0755
-  launcher codedeploy-local.mjs > "$work/local"
-  put "$work/local" "$DEST/bin/codedeploy-local" 0755
-  put "$SRC/package.json" "$DEST/package.json" 0644
+  # The executable is replaced by a rename: an agent still running keeps its own (now unlinked) file.
+  put "$SRC/bin/$PROGRAM" "$DEST/bin/$PROGRAM" 0755
+  # codedeploy-local is the same program reached by another name (it dispatches on its own name). Until
+  # the single executable it was a launcher script, as were the Node.js bundle's files removed here.
+  if [ -f "$DEST/bin/codedeploy-local" ] && [ ! -L "$DEST/bin/codedeploy-local" ]; then rm -f "$DEST/bin/codedeploy-local"; fi
+  link "$PROGRAM" "$DEST/bin/codedeploy-local"
+  if [ -e "$DEST/dist" ] || [ -e "$DEST/package.json" ] || [ -e "$DEST/bin/$PROGRAM.mjs" ]; then
+    rm -rf "${DEST:?}/dist" "${DEST:?}/package.json" "${DEST:?}/bin/$PROGRAM.mjs" "${DEST:?}/bin/codedeploy-local.mjs"
+    CHANGED=yes
+  fi
   # The pristine default configuration, with this prefix, for reference (and the anchor's fallback path).
   sed "s:/opt/codedeploy-agent:$PREFIX:g" "$SRC/conf/codedeployagent.yml" > "$work/codedeployagent.yml"
   put "$work/codedeployagent.yml" "$DEST/conf/codedeployagent.yml" 0644
@@ -370,15 +360,6 @@ install_files() {
   fi
 }
 
-# prune_chunks: remove the on-demand parts this release does not have. Call it only when no agent runs an
-# older version (fresh install, restarted, or not running).
-prune_chunks() {
-  for chunk in "$DEST"/dist/chunks/*; do
-    [ -f "$chunk" ] || continue
-    [ -f "$SRC/dist/chunks/${chunk##*/}" ] || rm -f "$chunk"
-  done
-}
-
 remove_files() {
   for name in "$PROGRAM" codedeploy-local; do
     if [ -L "$BIN_DIR/$name" ]; then
@@ -386,7 +367,7 @@ remove_files() {
     fi
   done
   rm -rf "${DEST:?}/bin" "${DEST:?}/dist" "${DEST:?}/conf" "${DEST:?}/state"
-  rm -f "${DEST:?}/.version" "${DEST:?}/package.json"
+  rm -f "${DEST:?}/.version" "${DEST:?}/package.json" "${DEST:?}/LICENSE" "${DEST:?}/LICENSE.node"
   if [ -f "$UNIT" ]; then rm -f "$UNIT"; UNIT_CHANGED=yes; fi
 }
 
@@ -406,7 +387,7 @@ how_to_start() {
 }
 
 agent_running_without_systemd() {
-  "$NODE" "$DEST/bin/$PROGRAM.mjs" status -c "$CONF" >/dev/null 2>&1
+  "$DEST/bin/$PROGRAM" status -c "$CONF" >/dev/null 2>&1
 }
 
 start_or_restart() {
@@ -414,7 +395,6 @@ start_or_restart() {
   if [ "$SYSTEMD_RUNNING" = yes ]; then
     if [ "$UNIT_CHANGED" = yes ]; then systemctl daemon-reload; fi
     if [ "$fresh" = yes ]; then
-      prune_chunks
       systemctl_root enable "$PROGRAM"
       if [ "$START" = yes ]; then
         systemctl start "$PROGRAM"
@@ -427,13 +407,11 @@ start_or_restart() {
     elif systemctl is-active --quiet "$PROGRAM"; then
       if [ "$START" = yes ]; then
         systemctl restart "$PROGRAM"
-        prune_chunks
-        say "Restarted $PROGRAM.service on version $VERSION."
+          say "Restarted $PROGRAM.service on version $VERSION."
       else
         say "The agent still runs the old version; restart it when convenient: systemctl restart $PROGRAM"
       fi
     else
-      prune_chunks
       say "The agent was not running; it was not started (start it with: systemctl start $PROGRAM)."
     fi
   else
@@ -446,7 +424,6 @@ start_or_restart() {
     elif [ "$fresh" = no ] && [ "$CHANGED" = no ]; then
       say "Already up to date ($VERSION)."
     else
-      prune_chunks
       how_to_start
     fi
   fi
@@ -460,24 +437,24 @@ stop_service() {
     systemctl_root disable "$PROGRAM" || true
   fi
   # Without systemd (the pid file names the agent). Not with --root: that agent is not running here.
-  if [ -z "$ROOT" ] && [ -n "${NODE:-}" ] && [ -f "$DEST/bin/$PROGRAM.mjs" ]; then
-    "$NODE" "$DEST/bin/$PROGRAM.mjs" stop -c "$CONF" || warn "could not stop the agent"
+  if [ -z "$ROOT" ] && [ -x "$DEST/bin/$PROGRAM" ]; then
+    "$DEST/bin/$PROGRAM" stop -c "$CONF" || warn "could not stop the agent"
   fi
 }
 
 # ---------------------------------------------------------------------------------------------------------
 
+WAIT_OPTION=--wait-timeout
+WAIT_ADVICE='Run install.sh again when it has finished, give it longer with --wait-timeout, or use --force.'
 detect_systemd
 refuse_ruby_agent
 load_paths
 
 if [ "$ACTION" = install ]; then
-  for file in dist/$PROGRAM.mjs bin/$PROGRAM.mjs systemd/$PROGRAM.service conf/codedeployagent.yml package.json; do
+  for file in bin/$PROGRAM systemd/$PROGRAM.service conf/codedeployagent.yml; do
     [ -f "$SRC/$file" ] || die "$SRC/$file is missing: run install.sh from an unpacked release (npm run package builds one)"
   done
-  find_node
-  VERSION=$("$NODE" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).version' "$SRC/package.json") ||
-    die "cannot read the version from $SRC/package.json"
+  check_executable
   if [ -f "$DEST/.version" ]; then
     fresh=no
     old_version=$(sed -n 's/^agent_version: *//p' "$DEST/.version")
@@ -488,7 +465,7 @@ if [ "$ACTION" = install ]; then
     fi
   else
     fresh=yes
-    say "Installing $PROGRAM $VERSION in $DEST (Node.js $node_version at $NODE)"
+    say "Installing $PROGRAM $VERSION in $DEST"
   fi
   wait_for_idle
   install_files
@@ -501,7 +478,6 @@ if [ "$ACTION" = uninstall ] && [ ! -e "$DEST/.version" ] && [ ! -e "$UNIT" ] &&
   say "$PROGRAM is not installed in $DEST; nothing to remove."
   exit 0
 fi
-NODE=${NODE_BIN:-$(command -v node || true)}
 wait_for_idle
 stop_service
 remove_files

@@ -6,10 +6,12 @@
 //                      [--scale full|quick|tiny] [--no-tmpfs] [--work-dir D] [--cache-dir D]
 //                      [--soak-deployments N] [--fleet-agents N] [--fleet-outage-seconds S]
 //                      [--soak-agent-env NAME=VALUE ...] (e.g. MALLOC_ARENA_MAX=2, to compare allocator settings)
-//                      [--out BENCHMARKS.md | --no-write]
+//                      [--out BENCHMARKS.md | --no-write] [--executable FILE]
+// `executable` runs start and idle again with the single executable (default: built by scripts/sea.mjs).
 //
 // The soak and the fleet write their own sections of BENCHMARKS.md (and their series and plots into
 // bench/results/ beside it), so `--only soak` or `--only fleet` leaves the main table as it is.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -24,10 +26,12 @@ import { backgroundScenario, bigFileScenarios, hookOutputScenario, manyFilesScen
 import { idleAndPollToAckScenarios, startScenario } from './scenarios/daemon.mjs';
 import { soakScenario } from './scenarios/soak.mjs';
 import { fleetScenario } from './scenarios/fleet.mjs';
+import { ensureRuntime, HOST_ARCH } from '../scripts/runtime.mjs';
+import { buildExecutable } from '../scripts/sea.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-const SCENARIOS = ['start', 'small', 'hook-output', 'background', 'many-files', 'big-file', 'idle', 'soak', 'fleet'];
+const SCENARIOS = ['start', 'small', 'hook-output', 'background', 'many-files', 'big-file', 'idle', 'executable', 'soak', 'fleet'];
 /** Scenarios with a section of their own instead of a row of the main table. */
 const OWN_SECTION = ['soak', 'fleet'];
 
@@ -48,6 +52,7 @@ const { values: flags } = parseArgs({
     'soak-agent-env': { type: 'string', multiple: true },
     'fleet-agents': { type: 'string' },
     'fleet-outage-seconds': { type: 'string' },
+    executable: { type: 'string' },
   },
 });
 
@@ -109,7 +114,7 @@ try {
   log(`Node.js ${machine.node}, ${machine.cpu}, ${machine.cores} cores, load ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}`);
   log(`preparing bundles (${scale}) in ${cacheDir}`);
   // Only the bundles the selected scenarios deploy (the 1 GiB one takes a minute to make).
-  const bundlesOf = { small: ['small'], 'hook-output': ['hook-output'], background: ['background'], 'many-files': ['many'], 'big-file': ['big'], idle: ['daemon'], 'poll-to-ack': ['daemon'], soak: ['soak'] };
+  const bundlesOf = { small: ['small'], 'hook-output': ['hook-output'], background: ['background'], 'many-files': ['many'], 'big-file': ['big'], idle: ['daemon'], 'poll-to-ack': ['daemon'], executable: ['daemon'], soak: ['soak'] };
   const needs = [...new Set(only.flatMap((name) => bundlesOf[name] ?? []))];
   const fixtures = await prepareFixtures({ cacheDir, workDir: work.dir, scale, needs, log });
   let dots = 0;
@@ -166,6 +171,19 @@ try {
   if (want('many-files')) await step('many-files', () => manyFilesScenarios(ctx));
   if (want('big-file')) await step('big-file', () => bigFileScenarios(ctx));
   if (want('idle') || want('poll-to-ack')) await step('idle + poll-to-ack', () => idleAndPollToAckScenarios(ctx));
+  if (want('executable')) {
+    // The single executable for this machine (built, or taken from the build cache, by scripts/sea.mjs).
+    const runtime = ensureRuntime(HOST_ARCH, { log });
+    const executable = flags.executable ? resolve(flags.executable) : await buildExecutable({ log });
+    log(`executable: ${relative(repoRoot, executable)}`);
+    // A file just written sits in the page cache in large folios, and mapping it then makes the process's
+    // file-backed RSS about 16 MB larger than when the same file is read in from disk (after a boot or an
+    // install): drop the file's cached pages so every run measures the latter (docs/decisions.md).
+    execFileSync('sync', [executable]);
+    execFileSync('dd', [`if=${executable}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
+    await step('start (executable)', () => startScenario(ctx, { executable, runtime }));
+    await step('idle + poll-to-ack (executable)', () => idleAndPollToAckScenarios(ctx, { executable }));
+  }
   if (want('soak')) await step(`soak (${soakDeployments} deployments)`, () => soakScenario(ctx));
   if (want('fleet')) await step(`fleet (${fleetAgents} agents, ${fleetOutageSeconds} s outage)`, () => fleetScenario(ctx));
 } finally {

@@ -5,7 +5,7 @@ _codedeploy_agent() {
   prev="${COMP_WORDS[COMP_CWORD-1]}"
   if [ "${COMP_WORDS[0]##*/}" = codedeploy-local ]; then
     command=deploy
-    flags="-l --bundle-location -t --type -b --file-exists-behavior -g --deployment-group -d --deployment-group-name -a --application-name -e --events -c --agent-configuration-file -A --appspec-filename --verbose --ignore-application-stop-failures --github-token -v --version --config -h --help"
+    flags="-l --bundle-location -t --type -b --file-exists-behavior -g --deployment-group -d --deployment-group-name -a --application-name -e --events -c --agent-configuration-file -A --appspec-filename --verbose --ignore-application-stop-failures --github-token --dry-run --json -v --version --config -h --help"
     file_flags="-l --bundle-location -c --agent-configuration-file --config"
     value_flags="-l --bundle-location -t --type -b --file-exists-behavior -g --deployment-group -d --deployment-group-name -a --application-name -e --events -c --agent-configuration-file -A --appspec-filename --github-token --config"
   else
@@ -14,7 +14,7 @@ _codedeploy_agent() {
       case "$word" in -*) ;; *) command="$word"; break ;; esac
     done
     if [ -z "$command" ]; then
-      COMPREPLY=($(compgen -W "run deploy validate status stop start restart register deregister completion help --version --help" -- "$cur"))
+      COMPREPLY=($(compgen -W "run deploy validate status logs stop start restart register deregister completion help --version --help" -- "$cur"))
       return
     fi
     case "$command" in
@@ -25,7 +25,7 @@ _codedeploy_agent() {
       path_argument=0
       ;;
     deploy)
-      flags="-l --bundle-location -t --type -b --file-exists-behavior -g --deployment-group -d --deployment-group-name -a --application-name -e --events -c --agent-configuration-file -A --appspec-filename --verbose --ignore-application-stop-failures --github-token -v --version --config -h --help"
+      flags="-l --bundle-location -t --type -b --file-exists-behavior -g --deployment-group -d --deployment-group-name -a --application-name -e --events -c --agent-configuration-file -A --appspec-filename --verbose --ignore-application-stop-failures --github-token --dry-run --json -v --version --config -h --help"
       file_flags="-l --bundle-location -c --agent-configuration-file --config"
       value_flags="-l --bundle-location -t --type -b --file-exists-behavior -g --deployment-group -d --deployment-group-name -a --application-name -e --events -c --agent-configuration-file -A --appspec-filename --github-token --config"
       path_argument=0
@@ -41,6 +41,12 @@ _codedeploy_agent() {
       file_flags="-c --config"
       value_flags="-c --config"
       path_argument=0
+      ;;
+    logs)
+      flags="-f --follow -g --group -e --event --json -c --config -h --help"
+      file_flags="-c --config"
+      value_flags="-g --group -e --event -c --config"
+      path_argument=1
       ;;
     stop)
       flags="-c --config --timeout -h --help"

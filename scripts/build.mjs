@@ -13,7 +13,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 mkdirSync(dist, { recursive: true });
 const result = await build({
-  entryPoints: { 'codedeploy-agent': join(root, 'src/cli/main.ts') },
+  entryPoints: { 'codedeploy-agent': join(root, 'src/cli/entry.ts') },
   outdir: dist,
   outExtension: { '.js': '.mjs' },
   chunkNames: 'chunks/[name]-[hash]',

@@ -38,6 +38,9 @@ export function readPrerequisites(file = join(repo, 'test/prerequisites.txt')) {
 }
 
 function onPath(command, path) {
+  // An absolute path names a file that must exist (a library), not a command; CDA_TEST_FILES_ROOT (tests of
+  // this script) puts such files under another root.
+  if (command.startsWith('/')) return existsSync(`${process.env.CDA_TEST_FILES_ROOT ?? ''}${command}`);
   for (const dir of path.split(delimiter)) {
     if (!dir) continue;
     try {

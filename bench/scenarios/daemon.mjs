@@ -1,7 +1,7 @@
 // The daemon scenarios: start (process start → first PollHostCommand), idle (polling the double) and
 // poll-to-ack (command queued on the double → acknowledgement received). The daemon is the real
 // `codedeploy-agent run` with the on-premises IAM-user identity, its endpoint the double on 127.0.0.1.
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -28,6 +28,9 @@ class DaemonWorld {
     this.service = service;
     this.dir = join(ctx.workDir, 'daemon');
     rmSync(this.dir, { recursive: true, force: true });
+    // A fresh deployment root has no record of the files an earlier daemon (the source build's, before the
+    // executable's) installed there: they would be "already there" to its first Install.
+    rmSync(ctx.fixtures.dest('daemon'), { recursive: true, force: true });
     mkdirSync(this.dir, { recursive: true });
     const onPremises = join(this.dir, 'onpremises.yml');
     writeFileSync(onPremises, [
@@ -50,9 +53,14 @@ class DaemonWorld {
     ].join('\n'));
   }
 
-  /** Starts `codedeploy-agent run`; its output goes to a file. */
-  start() {
-    const { command, args } = agentCommand(this.ctx.repoRoot, ['run', '-c', this.configFile], { withUsage: false });
+  /**
+   * Starts `codedeploy-agent run` (from the source bundle, or the single executable `executable`); its
+   * output goes to a file.
+   */
+  start(executable) {
+    const { command, args } = executable
+      ? { command: executable, args: ['run', '-c', this.configFile] }
+      : agentCommand(this.ctx.repoRoot, ['run', '-c', this.configFile], { withUsage: false });
     const out = openSync(join(this.dir, 'agent-output.log'), 'a');
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.dir, AWS_EC2_METADATA_DISABLED: 'true' };
     const startedAt = Date.now();
@@ -97,8 +105,11 @@ async function withDouble(ctx, body) {
   }
 }
 
-/** Process start → first PollHostCommand, alternating with `node -e 0`. */
-export async function startScenario(ctx) {
+/**
+ * Process start → first PollHostCommand, alternating with `node -e 0`. With `executable` (the single
+ * executable and the official Node.js binary it was built from), that executable against `<runtime> -e 0`.
+ */
+export async function startScenario(ctx, { executable, runtime } = {}) {
   return withDouble(ctx, async (world) => {
     const toFirstPoll = [];
     const cpuAtPoll = [];
@@ -106,7 +117,7 @@ export async function startScenario(ctx) {
     const nodeAlone = [];
     const once = async (measured) => {
       const before = world.polls().length;
-      const daemon = world.start();
+      const daemon = world.start(executable);
       try {
         const poll = await waitFor(() => world.polls()[before], 30_000, 'the first PollHostCommand');
         if (measured) {
@@ -118,7 +129,8 @@ export async function startScenario(ctx) {
         await world.stop(daemon);
       }
     };
-    const baseline = async () => runMeasured(process.execPath, ['-e', '0']);
+    const node = executable ? runtime.node : process.execPath;
+    const baseline = async () => runMeasured(node, ['-e', '0']);
     await once(false);
     await baseline();
     for (let i = 0; i < ctx.lightRuns; i++) {
@@ -129,6 +141,18 @@ export async function startScenario(ctx) {
     }
     const agent = { wall: summarize(toFirstPoll), cpu: summarize(cpuAtPoll), rss: summarize(rssAtPoll) };
     const base = { wall: summarize(nodeAlone.map((r) => r.wallMs)), cpu: summarize(nodeAlone.map((r) => r.cpuMs)) };
+    if (executable) {
+      return {
+        id: 'start (executable)',
+        what: `the same, with the single executable (Node.js ${runtime.version} inside)`,
+        agent,
+        baseline: base,
+        baselineLabel: `node ${runtime.version} -e 0`,
+        ratio: { wall: agent.wall.median / base.wall.median, cpu: agent.cpu.median / base.cpu.median },
+        notes: ['the baseline is the official binary the executable was built from'],
+        target: { text: '≤ 100 ms', ok: agent.wall.median <= 100 },
+      };
+    }
     return {
       id: 'start',
       what: 'process start to first PollHostCommand (`codedeploy-agent run`, startup_splay_seconds 0)',
@@ -146,9 +170,10 @@ export async function startScenario(ctx) {
  * One daemon: `idleSeconds` of polling (CPU and RSS sampled every window), then `deployments` Local
  * Directory deployments, each queued while a poll is held, timed to the first acknowledgement.
  */
-export async function idleAndPollToAckScenarios(ctx) {
+export async function idleAndPollToAckScenarios(ctx, { executable } = {}) {
+  const suffix = executable ? ' (executable)' : '';
   return withDouble(ctx, async (world) => {
-    const daemon = world.start();
+    const daemon = world.start(executable);
     try {
       await waitFor(() => world.polls().length > 0, 30_000, 'the first PollHostCommand');
       await delay(Math.min(3000, ctx.idleSeconds * 250));
@@ -197,14 +222,17 @@ export async function idleAndPollToAckScenarios(ctx) {
         if (i > 0) latencies.push(ack.at - queuedAt);
         else ctx.firstAckMs = ack.at - queuedAt;
         await world.service.waitForDeployment(deployment, 60_000);
-        if (deployment.status !== 'Succeeded') throw new Error(`bench deployment ${deployment.deploymentId} ${deployment.status}`);
+        if (deployment.status !== 'Succeeded') {
+          const output = readFileSync(join(world.dir, 'agent-output.log'), 'utf8').slice(-4000);
+          throw new Error(`bench deployment ${deployment.deploymentId} ${deployment.status}: ${JSON.stringify(deployment.commands.map((c) => c.completions))}\nagent output:\n${output}`);
+        }
       }
       ctx.progress();
       const finalRss = processMemoryKb(daemon.pid);
       return [
         {
-          id: 'idle',
-          what: `the daemon polling the double for ${ctx.idleSeconds} s (long poll held 0.5 s, wait_between_runs 1 s: ${idlePolls} polls)`,
+          id: `idle${suffix}`,
+          what: `${executable ? 'the single executable' : 'the daemon'} polling the double for ${ctx.idleSeconds} s (long poll held 0.5 s, wait_between_runs 1 s: ${idlePolls} polls)`,
           agent: { cpu: summarize(cpuPerMinute), rss: summarize(rss) },
           cpuUnit: 'per minute',
           notes: [
@@ -214,7 +242,7 @@ export async function idleAndPollToAckScenarios(ctx) {
           target: { text: 'RSS ≤ 60 MB, CPU ≤ 0.3 s per minute', ok: summarize(rss).median <= 60 && summarize(cpuPerMinute).median <= 300 },
         },
         {
-          id: 'poll-to-ack',
+          id: `poll-to-ack${suffix}`,
           what: `command queued on the double while a poll is held → acknowledgement received (${signed ? 'PKCS7/JSON' : 'TEXT/JSON'} spec)`,
           agent: { wall: summarize(latencies) },
           notes: [

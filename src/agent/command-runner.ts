@@ -107,7 +107,8 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
   let releaseGroup: (() => void) | undefined;
   try {
     spec = await fetchSpec(deps, command);
-    releaseGroup = await deps.groupLock.acquire(spec.deploymentGroupId);
+    const releaseInProcess = await deps.groupLock.acquire(spec.deploymentGroupId);
+    releaseGroup = releaseInProcess;
     deps.onProgress?.(command, { spec, phase: 'acknowledging' });
     const noop = await isNoop(deps, command, spec);
     const ack = await api.putHostCommandAcknowledgement(id, ackDiagnostics(noop));
@@ -124,12 +125,33 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
       return { status: 'NotRun', spec: again };
     }
 
+    // Across processes too, from here to the completion: a local `deploy` of this group is refused while
+    // the command runs, and the command fails, naming the holder, while a `deploy` runs. Taken after the
+    // acknowledgement, so the lock's few milliseconds never delay it.
+    const { lockDeploymentGroup } = await import('../deployment/group-lock.js');
+    const crossProcess = await lockDeploymentGroup(deps.config.root_dir, spec.deploymentGroupId);
+    releaseGroup = () => {
+      crossProcess.release();
+      releaseInProcess();
+    };
     deps.tracker.start(spec.deploymentId, id);
     trackedDeployment = spec.deploymentId;
     try {
       deps.onProgress?.(command, { spec, phase: 'running' });
       const { runEvent } = await import('../deployment/engine.js');
-      const result = await runEvent(spec, command.CommandName ?? '', deps.engineContext(command, spec));
+      const { DeploymentRecorder } = await import('../deployment/deployment-record.js');
+      // For `codedeploy-agent logs`: which deployments ran here, how each event went, which one runs now.
+      const recorder = new DeploymentRecorder(deps.config.root_dir, spec, 'daemon', (message) => logger.warn(message));
+      const event = command.CommandName ?? '';
+      recorder.eventStarted(event);
+      let result;
+      try {
+        result = await runEvent(spec, event, deps.engineContext(command, spec));
+      } catch (error) {
+        recorder.eventFinished(event, 'Failed', { error });
+        throw error;
+      }
+      recorder.eventFinished(event, 'Succeeded', { noop: result.noop });
       const diagnostics = successDiagnostics(result.logTail);
       await decide('Succeeded', diagnostics);
       logger.info(`${command.CommandName} of ${spec.deploymentId}: end of lifecycle event, Succeeded in ${took()}`);

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fchmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError } from '../report/errors.js';
 
@@ -99,6 +99,8 @@ export function writePidFile(pidDir: string, pid: number = process.pid): void {
   const temp = `${path}.${process.pid}.tmp`;
   const fd = openSync(temp, 'w', 0o644);
   try {
+    // 0644 whatever the umask, like the status file: `status` reads it as any user, and it holds no secret.
+    fchmodSync(fd, 0o644);
     writeSync(fd, `${pid}\n`);
     fsyncSync(fd);
   } finally {
@@ -175,6 +177,7 @@ export function claimPidFile(pidDir: string, pid: number = process.pid): { repla
       continue;
     }
     try {
+      fchmodSync(fd, 0o644);
       writeSync(fd, `${pid}\n`);
       fsyncSync(fd);
     } finally {
@@ -185,21 +188,4 @@ export function claimPidFile(pidDir: string, pid: number = process.pid): { repla
   throw new AgentError(`Could not create ${path}: another process keeps recreating it`);
 }
 
-/**
- * When the process started, from /proc (clock ticks since boot + boot time). Used for uptime when the
- * status file does not say. Assumes USER_HZ = 100, which Linux has used on every architecture for years.
- */
-export function processStartTime(pid: number): Date | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses; fields after the last ')' are fixed.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const startTicks = Number(fields[19]);
-    const btimeLine = readFileSync('/proc/stat', 'utf8').split('\n').find((line) => line.startsWith('btime '));
-    if (!btimeLine || !Number.isFinite(startTicks)) return undefined;
-    const bootSeconds = Number(btimeLine.slice(6));
-    return new Date((bootSeconds + startTicks / 100) * 1000);
-  } catch {
-    return undefined;
-  }
-}
+export { processStartTime } from '../util/process-start-time.js';

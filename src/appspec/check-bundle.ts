@@ -1,5 +1,6 @@
-import { closeSync, openSync, readSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
+import { diskFiles, HEAD_BYTES, type RevisionFileStats, type RevisionFiles } from '../archive/revision-files.js';
+import { isCrlfShebang } from '../hooks/script-path.js';
 import type { AppSpecProblem, SourcePosition } from '../report/errors.js';
 import { closestName } from './suggest.js';
 import type { AppSpec, FileMapping, HookScript } from './types.js';
@@ -14,28 +15,33 @@ export interface BundleCheck {
  * exist (a missing script is the most common failed deployment, users-and-peers theme 16). Each
  * location is reported once, at the first place the appspec names it.
  */
-export function checkBundle(spec: Pick<AppSpec, 'hooks' | 'files'>, positions: Map<HookScript | FileMapping, SourcePosition>, bundleRoot: string): BundleCheck {
+export function checkBundle(
+  spec: Pick<AppSpec, 'hooks' | 'files'>,
+  positions: Map<HookScript | FileMapping, SourcePosition>,
+  bundleRoot: string,
+  files: RevisionFiles = diskFiles,
+): BundleCheck {
   const result: BundleCheck = { problems: [], warnings: [] };
   const seen = new Set<string>();
   for (const [event, scripts] of Object.entries(spec.hooks)) {
     for (const script of scripts) {
       if (seen.has(script.location)) continue;
       seen.add(script.location);
-      checkScript(result, bundleRoot, event, script.location, positions.get(script));
+      checkScript(result, files, bundleRoot, event, script.location, positions.get(script));
     }
   }
-  spec.files.forEach((mapping, index) => checkSource(result, bundleRoot, index, mapping.source, positions.get(mapping)));
+  spec.files.forEach((mapping, index) => checkSource(result, files, bundleRoot, index, mapping.source, positions.get(mapping)));
   return result;
 }
 
-function checkScript(result: BundleCheck, root: string, event: string, location: string, at: SourcePosition | undefined): void {
+function checkScript(result: BundleCheck, files: RevisionFiles, root: string, event: string, location: string, at: SourcePosition | undefined): void {
   const path = join(root, location);
   if (isOutside(root, path)) {
     result.warnings.push({ ...at, message: `the ${event} script ${location} lies outside the bundle`, hint: 'keep scripts inside the bundle so every revision carries its own' });
   }
-  const stats = statOf(path);
+  const stats = statOf(files, path);
   if (stats === undefined) {
-    result.problems.push({ ...at, message: `the ${event} script ${location} does not exist in the bundle`, hint: missingHint(root, path) });
+    result.problems.push({ ...at, message: `the ${event} script ${location} does not exist in the bundle`, hint: missingHint(files, root, path) });
     return;
   }
   if (!stats.isFile()) {
@@ -45,7 +51,7 @@ function checkScript(result: BundleCheck, root: string, event: string, location:
   if ((stats.mode & 0o111) === 0) {
     result.warnings.push({ ...at, message: `the ${event} script ${location} is not executable; the agent will make it executable`, hint: `run chmod +x ${location} before packing the bundle` });
   }
-  if (hasCrlfShebang(path)) {
+  if (hasCrlfShebang(files, path)) {
     result.warnings.push({
       ...at,
       message: `the ${event} script ${location} has Windows (CRLF) line endings, so its #! line names an interpreter that does not exist`,
@@ -54,22 +60,22 @@ function checkScript(result: BundleCheck, root: string, event: string, location:
   }
 }
 
-function checkSource(result: BundleCheck, root: string, index: number, source: string, at: SourcePosition | undefined): void {
+function checkSource(result: BundleCheck, files: RevisionFiles, root: string, index: number, source: string, at: SourcePosition | undefined): void {
   const path = join(root, source);
   if (isOutside(root, path)) {
     result.problems.push({ ...at, message: `files[${index}].source ${source} lies outside the bundle`, hint: 'sources are paths inside the bundle; / means the whole bundle' });
     return;
   }
-  if (statOf(path) === undefined) {
-    result.problems.push({ ...at, message: `files[${index}].source ${source} does not exist in the bundle`, hint: missingHint(root, path) });
+  if (statOf(files, path) === undefined) {
+    result.problems.push({ ...at, message: `files[${index}].source ${source} does not exist in the bundle`, hint: missingHint(files, root, path) });
   }
 }
 
-function missingHint(root: string, path: string): string {
+function missingHint(files: RevisionFiles, root: string, path: string): string {
   const folder = dirname(path);
   let names: string[] = [];
   try {
-    names = readdirSync(folder);
+    names = files.readdir(folder).map((entry) => entry.name);
   } catch {
     // The folder itself is missing; there is nothing to suggest.
   }
@@ -83,28 +89,14 @@ function isOutside(root: string, path: string): boolean {
   return fromRoot === '..' || fromRoot.startsWith('../');
 }
 
-function statOf(path: string): Stats | undefined {
+function statOf(files: RevisionFiles, path: string): RevisionFileStats | undefined {
   try {
-    return statSync(path);
+    return files.stat(path);
   } catch {
     return undefined;
   }
 }
 
-function hasCrlfShebang(path: string): boolean {
-  const buffer = Buffer.alloc(512);
-  let length = 0;
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      length = readSync(fd, buffer, 0, buffer.length, 0);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return false;
-  }
-  const head = buffer.subarray(0, length).toString('latin1');
-  const lineEnd = head.indexOf('\n');
-  return head.startsWith('#!') && lineEnd > 0 && head[lineEnd - 1] === '\r';
+function hasCrlfShebang(files: RevisionFiles, path: string): boolean {
+  return isCrlfShebang(files.readHead(path, HEAD_BYTES));
 }

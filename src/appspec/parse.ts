@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { LineCounter, isMap, isScalar, parseAllDocuments, type Document, type Node, type YAMLError } from 'yaml';
 import { AppSpecError, type AppSpecProblem, type SourcePosition } from '../report/errors.js';
 import { parseFiles } from './files.js';
-import { findAppSpec } from './find.js';
+import { findAppSpec, readAppSpecText } from './find.js';
 import { parseHooks } from './hooks.js';
 import { parsePermissions } from './permissions.js';
 import { AppSpecReader, type MapEntry } from './reader.js';
@@ -110,12 +109,7 @@ export function parseAppSpec(text: string, file: string, options: ParseOptions =
 
 /** Reads and parses one appspec file; throws `AppSpecError` listing every problem. */
 export function loadAppSpec(path: string, options: LoadOptions = {}): AppSpec {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new AppSpecError([{ file: path, message: `cannot read the AppSpec file: ${(error as Error).message}` }]);
-  }
+  const text = readAppSpecText(path);
   const result = parseAppSpec(text, path, options);
   for (const warning of result.warnings) options.onWarning?.(warning);
   if (!result.spec) throw new AppSpecError(result.problems);

@@ -1,7 +1,7 @@
-import { linkSync, mkdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import type { ArchiveEntry, EntryContent, EntryKind } from './archive-entry.js';
+import type { BundleBudget } from './bundle-limits.js';
 import {
   ancestorsOf,
   refuseRootReplacement,
@@ -13,10 +13,8 @@ import {
 } from './entry-safety.js';
 import { LoopYield } from './loop-yield.js';
 import { OwnerLookup } from './owner-lookup.js';
-import { createSymlinkSync, restoreDirectorySync } from '../util/file-jobs/destination.js';
-import { FileJobPool } from '../util/file-jobs/file-job-pool.js';
+import { DiskTarget, type UnpackTarget } from './unpack-target.js';
 import { toSeconds, type InodeAttributes } from '../util/file-jobs/inode-attributes.js';
-import { writeStreamedFile } from './write-file.js';
 
 export interface EntryWriterOptions {
   /** Restore ownership recorded in the archive (what `tar -p` does as root). */
@@ -25,6 +23,8 @@ export interface EntryWriterOptions {
   signal?: AbortSignal;
   /** Files up to this size are read whole and written at once; larger ones are streamed. */
   smallFileLimit?: number;
+  /** What the bundle may unpack to; each file is charged before it is written. */
+  budget?: BundleBudget;
 }
 
 export interface WriterResult {
@@ -38,7 +38,9 @@ const DEFAULT_SMALL_FILE_LIMIT = 256 * 1024;
 
 /**
  * Writes archive entries under a root folder, one at a time in archive order, applying the rules of
- * ./entry-safety.ts before anything touches the disk. Shared by the tar and zip readers.
+ * ./entry-safety.ts before anything touches the disk. Shared by the tar and zip readers. What it
+ * creates goes through an UnpackTarget: the disk, or a manifest in memory for the dry run, which so
+ * refuses and replaces entries exactly as unpacking would.
  *
  * Three things are deferred to `finish()`, as GNU tar defers them:
  * - symlinks: until the end nothing on disk is a symlink, so no write can pass through one, even by
@@ -48,23 +50,16 @@ const DEFAULT_SMALL_FILE_LIMIT = 256 * 1024;
  *   and writing into a directory changes its mtime.
  */
 export class EntryWriter {
-  readonly #root: string;
-  readonly #rootPrefix: string;
+  readonly #target: UnpackTarget;
   readonly #logger: Logger;
   readonly #signal: AbortSignal | undefined;
-  readonly #smallFileLimit: number;
+  readonly #budget: BundleBudget | undefined;
   readonly #owners: OwnerLookup | undefined;
   /** Unpacked inodes' access time (seconds): when the unpacking started. */
   readonly #now = Date.now() / 1000;
-  readonly #umask = process.umask();
   readonly #uid = process.getuid?.() ?? -1;
   readonly #gid = process.getgid?.() ?? -1;
   readonly #loop = new LoopYield();
-  /**
-   * Small files are written by worker threads (see FileJobPool): with tens of thousands of them, the
-   * system calls that create them are most of the time, and several threads make them in parallel.
-   */
-  readonly #pool = new FileJobPool({ callerRuns: false });
 
   /** What each archive-relative path is right now (pending symlinks included). */
   readonly #unpacked = new Map<string, EntryKind>();
@@ -76,14 +71,25 @@ export class EntryWriter {
   readonly #directoryAttributes = new Map<string, InodeAttributes>();
   #entries = 0;
   #bytes = 0;
+  #directoriesRestored = false;
 
-  constructor(root: string, options: EntryWriterOptions = {}) {
-    this.#root = root;
-    this.#rootPrefix = root.endsWith('/') ? root : `${root}/`;
+  /** `root`: the folder to unpack into, or another target (the dry run's manifest). */
+  constructor(root: string | UnpackTarget, options: EntryWriterOptions = {}) {
+    this.#target = typeof root === 'string'
+      ? new DiskTarget(root, { smallFileLimit: options.smallFileLimit ?? DEFAULT_SMALL_FILE_LIMIT, signal: options.signal })
+      : root;
     this.#logger = options.logger ?? silentLogger;
     this.#signal = options.signal;
-    this.#smallFileLimit = options.smallFileLimit ?? DEFAULT_SMALL_FILE_LIMIT;
+    this.#budget = options.budget;
     this.#owners = options.preserveOwner ? new OwnerLookup() : undefined;
+  }
+
+  /**
+   * Whether folders may now carry the archive's owners (restored at the end of finish()): until then every
+   * folder is this process's, and removing the tree cannot be raced by another user.
+   */
+  get directoriesRestored(): boolean {
+    return this.#directoriesRestored;
   }
 
   /** Checks and writes one entry. */
@@ -94,13 +100,14 @@ export class EntryWriter {
     refuseSpecialFile(entry.path, entry.kind);
     refuseSymlinkAncestor(entry.path, path, this.#symlinks);
     // A hard link needs its target on disk, and replacing an entry needs the earlier one there to remove.
-    if (entry.kind === 'hardlink' || this.#unpacked.has(path)) await this.#pool.flush();
+    if (entry.kind === 'hardlink' || this.#unpacked.has(path)) await this.#target.flush();
     switch (entry.kind) {
       case 'directory':
         this.#directory(path, entry);
         break;
       case 'file':
         if (!content) throw new Error(`file entry '${entry.path}' has no content`);
+        this.#budget?.charge(entry.path, entry.size);
         await this.#file(path, entry, content);
         break;
       case 'symlink':
@@ -117,22 +124,23 @@ export class EntryWriter {
 
   /** Creates the deferred links and restores directory attributes; call once, after the last add(). */
   async finish(): Promise<WriterResult> {
-    await this.#pool.flush();
+    await this.#target.flush();
     const links = this.#finalSymlinks();
     for (const [path, target] of links) {
       refuseSymlinkAncestor(path, path, links);
       refuseSymlinkOutside(path, path, target, links);
     }
     for (const [path, target] of this.#symlinks) {
-      createSymlinkSync(this.#absolute(path), target, this.#symlinkAttributes.get(path)!);
+      this.#target.symlink(path, target, this.#symlinkAttributes.get(path)!);
       await this.#loop.maybeYield();
     }
-    for (const [path, target] of this.#deferredHardlinks) linkSync(this.#absolute(target), this.#absolute(path));
+    for (const [path, target] of this.#deferredHardlinks) this.#target.hardlink(target, path);
     // Deepest first, so no directory is locked before its children are done.
     const depthOf = (path: string) => (path === '' ? 0 : path.split('/').length);
     const directories = [...this.#directoryAttributes].sort(([a], [b]) => depthOf(b) - depthOf(a));
+    this.#directoriesRestored = true;
     for (const [path, attributes] of directories) {
-      restoreDirectorySync(this.#absolute(path), attributes);
+      this.#target.restoreDirectory(path, attributes);
       await this.#loop.maybeYield();
     }
     return { entries: this.#entries, bytes: this.#bytes, symlinks: links };
@@ -140,7 +148,7 @@ export class EntryWriter {
 
   /** Waits for the writes in flight; call once (after finish() or a failure), before the folder may be removed. */
   close(): Promise<void> {
-    return this.#pool.close();
+    return this.#target.close();
   }
 
   /**
@@ -155,11 +163,6 @@ export class EntryWriter {
       if (linkTarget !== undefined) links.set(path, linkTarget);
     }
     return links;
-  }
-
-  /** `path` is already normalised (resolveEntryPath): concatenation, a fraction of join's cost per entry. */
-  #absolute(path: string): string {
-    return path === '' ? this.#root : `${this.#rootPrefix}${path}`;
   }
 
   #attributes(entry: ArchiveEntry): InodeAttributes {
@@ -191,7 +194,7 @@ export class EntryWriter {
       return;
     }
     if (this.#deferredHardlinks.delete(path)) return;
-    unlinkSync(this.#absolute(path));
+    this.#target.remove(path);
   }
 
   #ensureParent(path: string): void {
@@ -201,8 +204,7 @@ export class EntryWriter {
     const kind = this.#unpacked.get(parent);
     if (kind === 'directory') return;
     if (kind !== undefined) throw new Error(`cannot unpack '${path}': '${parent}' is not a directory`);
-    // Parents the archive does not list get the usual 0755 (less the umask), as with GNU tar.
-    mkdirSync(this.#absolute(parent), { recursive: true, mode: 0o755 });
+    this.#target.makeParents(parent);
     this.#unpacked.set(parent, 'directory');
     for (const ancestor of ancestorsOf(parent)) {
       if (!this.#unpacked.has(ancestor)) this.#unpacked.set(ancestor, 'directory');
@@ -216,7 +218,7 @@ export class EntryWriter {
         throw new Error(`cannot replace the directory '${path}' with a later entry of the same name: it is not empty`);
       }
     }
-    rmdirSync(this.#absolute(path));
+    this.#target.removeDirectory(path);
     this.#unpacked.delete(path);
     this.#directoryAttributes.delete(path);
   }
@@ -224,8 +226,7 @@ export class EntryWriter {
   #directory(path: string, entry: ArchiveEntry): void {
     this.#prepare(path, 'directory');
     if (path !== '' && this.#unpacked.get(path) !== 'directory') {
-      // Owner-writable while it fills up; the archive's mode is applied in finish().
-      mkdirSync(this.#absolute(path), { mode: 0o700 });
+      this.#target.makeDirectory(path);
       this.#unpacked.set(path, 'directory');
     }
     this.#directoryAttributes.set(path, this.#attributes(entry));
@@ -237,13 +238,7 @@ export class EntryWriter {
     this.#unpacked.set(path, 'file');
     this.#entries++;
     this.#bytes += content.size;
-    const target = this.#absolute(path);
-    const attributes = this.#attributes(entry);
-    if (content.size > this.#smallFileLimit) {
-      await writeStreamedFile(target, content.chunks(), attributes, this.#umask, this.#signal);
-    } else {
-      await this.#pool.add({ kind: 'write', to: target, data: await content.readAll(), attributes });
-    }
+    await this.#target.writeFile(path, content, this.#attributes(entry));
   }
 
   #symlink(path: string, entry: ArchiveEntry): void {
@@ -268,7 +263,7 @@ export class EntryWriter {
     if (this.#symlinks.has(inode)) {
       this.#deferredHardlinks.set(path, inode);
     } else {
-      linkSync(this.#absolute(inode), this.#absolute(path));
+      this.#target.hardlink(inode, path);
     }
   }
 }

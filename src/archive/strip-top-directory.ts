@@ -9,6 +9,16 @@ export function stripTempDirFor(archiveDir: string): string {
   return join(dirname(archiveDir), `${basename(archiveDir)}-temp`);
 }
 
+/** The rule's first half: the name of the archive folder's only entry, when that entry is a directory. */
+export function loneTopDirectory(entries: readonly { name: string; isDirectory(): boolean }[]): string | undefined {
+  return entries.length === 1 && entries[0].isDirectory() ? entries[0].name : undefined;
+}
+
+/** The rule's second half: that directory's listing has a name matching /appspec/i. */
+export function namesAnAppSpec(names: readonly string[]): boolean {
+  return names.some((name) => APPSPEC_NAME.test(name));
+}
+
 /**
  * The anchor rule for wrapped bundles (GitHub tarballs and zipballs always wrap the tree in one
  * `<owner>-<repo>-<sha>/` folder): if `archiveDir` holds exactly one entry, that entry is a
@@ -21,11 +31,8 @@ export function stripTempDirFor(archiveDir: string): string {
  * @returns the stripped directory's name, or undefined when the rule did not apply
  */
 export async function stripTopDirectory(archiveDir: string): Promise<string | undefined> {
-  const entries = await readdir(archiveDir, { withFileTypes: true });
-  if (entries.length !== 1 || !entries[0].isDirectory()) return undefined;
-  const top = entries[0].name;
-  const inner = await readdir(join(archiveDir, top));
-  if (!inner.some((name) => APPSPEC_NAME.test(name))) return undefined;
+  const top = loneTopDirectory(await readdir(archiveDir, { withFileTypes: true }));
+  if (top === undefined || !namesAnAppSpec(await readdir(join(archiveDir, top)))) return undefined;
 
   const tempDir = stripTempDirFor(archiveDir);
   await rm(tempDir, { recursive: true, force: true });

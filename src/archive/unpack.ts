@@ -1,7 +1,10 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, rm, stat } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
+import { removeTree } from '../util/remove-tree.js';
+import type { ArchiveEntry, EntryContent } from './archive-entry.js';
 import { toArchiveFailure } from './archive-failure.js';
+import { BundleBudget, DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO, DEFAULT_MAX_BUNDLE_UNPACKED_MB, type BundleLimits } from './bundle-limits.js';
 import { refuseSymlinksEscapingAfterStrip } from './entry-safety.js';
 import { EntryWriter, type WriterResult } from './entry-writer.js';
 import { stripTempDirFor, stripTopDirectory } from './strip-top-directory.js';
@@ -16,7 +19,14 @@ export interface UnpackOptions {
   stripSingleTopDirectory?: boolean;
   logger?: Logger;
   signal?: AbortSignal;
+  /** What the bundle may unpack to (bundle-limits.ts); default the configuration's defaults. */
+  limits?: BundleLimits;
 }
+
+export const DEFAULT_BUNDLE_LIMITS: BundleLimits = {
+  maxUnpackedBytes: DEFAULT_MAX_BUNDLE_UNPACKED_MB * 1024 * 1024,
+  maxCompressionRatio: DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO,
+};
 
 export interface UnpackResult {
   /** Files, directories and links created. */
@@ -49,13 +59,16 @@ export async function unpackBundle(
   const format = bundleType === 'zip' ? 'zip' : 'tar';
   signal?.throwIfAborted();
   const started = performance.now();
-  // unzip (without -X) never restores owners; tar -p does, but only as root.
-  const writer = new EntryWriter(destDir, { preserveOwner: format === 'tar' && process.getuid?.() === 0, logger, signal });
   let stripping = false;
+  let writer: EntryWriter | undefined;
   try {
-    await rm(destDir, { recursive: true, force: true });
+    const budget = new BundleBudget(options.limits ?? DEFAULT_BUNDLE_LIMITS, (await stat(bundlePath)).size);
+    // unzip (without -X) never restores owners; tar -p does, but only as root.
+    writer = new EntryWriter(destDir, { preserveOwner: format === 'tar' && process.getuid?.() === 0, logger, signal, budget });
+    // A folder left by an earlier attempt may hold folders of the archive's owners: removed without following a symlink.
+    if (await exists(destDir)) await removeTree(destDir);
     await mkdir(destDir, { recursive: true });
-    const written = format === 'zip' ? await extractZip(bundlePath, writer) : await extractTar(bundlePath, writer);
+    const written = await readArchiveInto(bundlePath, format, writer);
     let strippedTopDirectory: string | undefined;
     if (stripSingleTopDirectory) {
       stripping = true;
@@ -69,32 +82,49 @@ export async function unpackBundle(
     }
     return { entries: written.entries, bytes: written.bytes, strippedTopDirectory };
   } catch (error) {
-    await rm(destDir, { recursive: true, force: true }).catch(() => {});
-    if (stripping) await rm(stripTempDirFor(destDir), { recursive: true, force: true }).catch(() => {});
+    // Folders with the archive's owners (a user's) are removed without following a symlink; before
+    // they exist, every folder is ours and fs.rm is safe and costs no process.
+    const remove = writer?.directoriesRestored ? removeTree : (path: string) => rm(path, { recursive: true, force: true });
+    await remove(destDir).catch(() => {});
+    if (stripping) await remove(stripTempDirFor(destDir)).catch(() => {});
     throw toArchiveFailure(error, `Error extracting ${format} archive`, signal);
   }
 }
 
-async function extractTar(bundlePath: string, writer: EntryWriter): Promise<WriterResult> {
+/** Every entry of the archive through `writer` (which checks each), then its finish; the writer is closed either way. */
+export async function readArchiveInto(bundlePath: string, format: 'tar' | 'zip', writer: EntryWriter): Promise<WriterResult> {
   try {
-    const source = await openTarSource(bundlePath);
-    for await (const { entry, content } of readTarMembers(source)) await writer.add(entry, content);
+    await forEachMember(bundlePath, format, (entry, content) => writer.add(entry, content));
     return await writer.finish();
   } finally {
     await writer.close();
   }
 }
 
-async function extractZip(bundlePath: string, writer: EntryWriter): Promise<WriterResult> {
+/** Each member of the archive in order, unchecked; a file's content must be read (or left) before the next. */
+export async function forEachMember(
+  bundlePath: string,
+  format: 'tar' | 'zip',
+  visit: (entry: ArchiveEntry, content: EntryContent | undefined) => Promise<void>,
+): Promise<void> {
+  if (format === 'tar') {
+    const source = await openTarSource(bundlePath);
+    for await (const { entry, content } of readTarMembers(source)) await visit(entry, content);
+    return;
+  }
+  const zip = await openZip(bundlePath);
   try {
-    const zip = await openZip(bundlePath);
-    try {
-      for await (const { entry, content } of zip.members()) await writer.add(entry, content);
-      return await writer.finish();
-    } finally {
-      zip.close();
-    }
+    for await (const { entry, content } of zip.members()) await visit(entry, content);
   } finally {
-    await writer.close();
+    zip.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
   }
 }

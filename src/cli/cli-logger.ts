@@ -1,7 +1,8 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
+import { openLogForAppend } from '../log/log-file-mode.js';
 import { redact } from '../log/redact.js';
 
 /**
@@ -11,8 +12,8 @@ import { redact } from '../log/redact.js';
 export async function openCliLogger(config: AgentConfig, fileName: string): Promise<{ logger: Logger; close: () => Promise<void> }> {
   let file: string | undefined = join(config.log_dir, fileName);
   try {
-    mkdirSync(config.log_dir, { recursive: true });
-    appendFileSync(file, '');
+    // 0640 in a 0750 folder, like the daemon's log: it quotes hook failures and their output.
+    closeSync(openLogForAppend(file));
   } catch {
     file = undefined;
   }

@@ -9,11 +9,12 @@ import { runLocalDeployment, type EventOutcome } from '../deployment/run-local-d
 import type { DeploymentSpec } from '../deployment/spec-types.js';
 import type { Logger } from '../log/logger.js';
 import { registerSecret } from '../log/redact.js';
+import { registerEnvironmentSecrets } from '../log/environment-secrets.js';
 import { formatProblem } from '../report/errors.js';
 import { ProgressTracker, revisionLabel } from '../revision/progress.js';
 import { ImdsClient } from '../service/imds.js';
 import { readOnPremisesConfig } from '../service/onpremises-config.js';
-import { sessionFileCredentials, staticCredentials } from '../service/identity.js';
+import { sdkDefaultCredentials, sessionFileCredentials, staticCredentials } from '../service/identity.js';
 import { AGENT_VERSION } from '../version.js';
 import { openCliLogger } from './cli-logger.js';
 import { checkRootWritable } from './root-writable.js';
@@ -31,6 +32,8 @@ interface DeployFlags {
   verbose?: boolean;
   ignoreApplicationStopFailures?: boolean;
   githubToken?: string;
+  dryRun?: boolean;
+  json?: boolean;
 }
 
 function addDeployOptions(command: Command): Command {
@@ -48,6 +51,8 @@ function addDeployOptions(command: Command): Command {
     .option('--ignore-application-stop-failures', 'do not fail the deployment when ApplicationStop or the block-traffic hooks fail')
     // From the environment too, so the token need not show in `ps` or the shell history.
     .addOption(new Option('--github-token <token>', 'token for a private GitHub repository (never logged)').env('CODEDEPLOY_GITHUB_TOKEN'))
+    .option('--dry-run', 'check the revision and print what the deployment would do, writing nothing (exit 1 if it would fail)')
+    .option('--json', 'with --dry-run: print the plan as one JSON object')
     .version(AGENT_VERSION, '-v, --version', 'print the version');
 }
 
@@ -88,9 +93,78 @@ function followFile(path: string, write: (text: string) => void): { pump: () => 
   };
 }
 
+/**
+ * The deployment a local run describes: its spec and events, from the flags. Called with the agent
+ * configuration already loaded; `note` hears how the bundle type was worked out when -t was not given.
+ */
+function localRunFrom(flags: DeployFlags, note: (line: string) => void): { spec: DeploymentSpec; events: string[] } {
+  // Before anything can log it (the spec, a URL, an error); and hooks inherit this process's
+  // environment, so the variable it may have come from goes.
+  registerSecret(flags.githubToken);
+  delete process.env.CODEDEPLOY_GITHUB_TOKEN;
+  const rawEvents = flags.events;
+  const givenEvents = rawEvents === undefined ? undefined : rawEvents.split(',');
+  if (givenEvents && rawEvents) {
+    const problem = checkLocalEventOrder(givenEvents, rawEvents);
+    if (problem) throw new LocalDeployError(problem);
+  }
+  const spec = buildLocalSpec({
+    bundleLocation: flags.bundleLocation ?? process.cwd(),
+    type: flags.type,
+    fileExistsBehavior: flags.fileExistsBehavior,
+    deploymentGroup: flags.deploymentGroup,
+    deploymentGroupName: flags.deploymentGroupName,
+    applicationName: flags.applicationName,
+    events: givenEvents,
+    appspecFilename: flags.appspecFilename,
+    githubToken: flags.githubToken,
+    onNote: note,
+  });
+  return { spec, events: localEventsToRun(givenEvents) };
+}
+
+/**
+ * `deploy --dry-run`: the plan of ../deployment/dry-run.ts, printed; nothing is written (no log file,
+ * no deployment root). Exit 0 when the deployment would get past Install's checks, 1 otherwise.
+ */
+async function dryRun(flags: DeployFlags): Promise<number> {
+  const { config, warnings } = loadAgentConfig(flags.agentConfigurationFile);
+  // With --json, stdout holds the JSON alone.
+  const note = (line: string) => (flags.json ? process.stderr : process.stdout).write(`${line}\n`);
+  for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+  const { spec, events } = localRunFrom(flags, note);
+  const { planDryRun } = await import('../deployment/dry-run.js');
+  const plan = await planDryRun(spec, events, {
+    config,
+    bundleShown: flags.bundleLocation ?? process.cwd(),
+    ignoreApplicationStopFailures: flags.ignoreApplicationStopFailures,
+    checkRoot: () => checkRootWritable(config.root_dir, flags.agentConfigurationFile),
+  });
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
+  } else {
+    const { renderDryRun } = await import('./dry-run-text.js');
+    // https://no-color.org: any non-empty NO_COLOR turns colour off.
+    process.stdout.write(renderDryRun(plan, process.stdout.isTTY === true && !process.env.NO_COLOR));
+  }
+  return plan.ok ? 0 : 1;
+}
+
 async function deploy(flags: DeployFlags): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const err = (line: string) => process.stderr.write(`${line}\n`);
+  if (flags.json && !flags.dryRun) {
+    err('ERROR: --json goes with --dry-run (a deployment prints its progress as text)');
+    return 1;
+  }
+  if (flags.dryRun) {
+    try {
+      return await dryRun(flags);
+    } catch (error) {
+      err(`ERROR: ${error instanceof Error ? error.message : String(error)}`);
+      return 1;
+    }
+  }
   let logger: Logger | undefined;
   let closeLogger: (() => Promise<void>) | undefined;
   try {
@@ -99,30 +173,11 @@ async function deploy(flags: DeployFlags): Promise<number> {
     logger = opened.logger;
     closeLogger = opened.close;
     for (const warning of warnings) logger.warn(warning);
+    // Unknown and repeated keys are said where the user looks, not only in the log (the built-in defaults are no news).
+    if (config.config_file !== undefined) for (const warning of warnings) err(`warning: ${warning}`);
 
-    // Before anything can log it (the spec, a URL, an error); and hooks inherit this process's
-    // environment, so the variable it may have come from goes.
-    registerSecret(flags.githubToken);
-    delete process.env.CODEDEPLOY_GITHUB_TOKEN;
-    const rawEvents = flags.events;
-    const givenEvents = rawEvents === undefined ? undefined : rawEvents.split(',');
-    if (givenEvents && rawEvents) {
-      const problem = checkLocalEventOrder(givenEvents, rawEvents);
-      if (problem) throw new LocalDeployError(problem);
-    }
-    const spec = buildLocalSpec({
-      bundleLocation: flags.bundleLocation ?? process.cwd(),
-      type: flags.type,
-      fileExistsBehavior: flags.fileExistsBehavior,
-      deploymentGroup: flags.deploymentGroup,
-      deploymentGroupName: flags.deploymentGroupName,
-      applicationName: flags.applicationName,
-      events: givenEvents,
-      appspecFilename: flags.appspecFilename,
-      githubToken: flags.githubToken,
-      onNote: out,
-    });
-    const events = localEventsToRun(givenEvents);
+    registerEnvironmentSecrets(process.env, config.proxy_uri);
+    const { spec, events } = localRunFrom(flags, out);
     // Known before the deployment starts, so a missing region fails here and not halfway through.
     const aws = spec.revision.type === 'S3' ? await s3Access(spec, config, process.env, logger) : { region: process.env.AWS_REGION };
     const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
@@ -254,7 +309,7 @@ async function s3Access(
   config: AgentConfig,
   env: NodeJS.ProcessEnv,
   logger: Logger,
-): Promise<{ region: string; credentials?: AwsCredentialIdentityProvider }> {
+): Promise<{ region: string; credentials: AwsCredentialIdentityProvider }> {
   const onPremises = readOnPremisesConfig(config.on_premises_config_file);
   let credentials: AwsCredentialIdentityProvider | undefined;
   if (onPremises?.kind === 'iam-session') {
@@ -262,6 +317,8 @@ async function s3Access(
   } else if (onPremises?.kind === 'iam-user' && !env.AWS_ACCESS_KEY_ID) {
     credentials = staticCredentials(onPremises.accessKeyId, onPremises.secretAccessKey);
   }
+  // The SDK's default chain otherwise, through a wrapper that registers what it yields as secrets.
+  credentials ??= sdkDefaultCredentials();
   let region = onPremises?.region || env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim();
   if (!region && env.AWS_EC2_METADATA_DISABLED?.trim().toLowerCase() !== 'true') {
     const imds = new ImdsClient({ disableImdsV1: config.disable_imds_v1, env, logger, timeoutMs: 1000 });
@@ -274,7 +331,7 @@ async function s3Access(
         'or run on EC2 with instance metadata reachable, or on a host registered with an on-premises configuration file.',
     );
   }
-  return { region, ...(credentials ? { credentials } : {}) };
+  return { region, credentials };
 }
 
 export function register(program: Command): void {

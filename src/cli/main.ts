@@ -22,6 +22,7 @@ const SUBCOMMANDS: ReadonlyArray<readonly [names: readonly string[], load: () =>
   [['deploy'], () => import('./deploy.js')],
   [['validate'], () => import('./validate.js')],
   [['status'], () => import('./status.js')],
+  [['logs'], () => import('./logs.js')],
   [['stop'], () => import('./stop.js')],
   [['start', 'restart'], () => import('./start.js')],
   [['register', 'deregister'], () => import('./register.js')],
@@ -72,5 +73,3 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const code = await main(process.argv);
-process.exitCode = code;

@@ -94,6 +94,12 @@ function onPremisesFile(options: CommonOptions): string {
   return options.configFileOut ?? loadAgentConfig(options.config).config.on_premises_config_file;
 }
 
+/** The CodeDeploy client of these commands: through `:proxy_uri:` (or the proxy variables), like every other request. */
+function controlClient(options: CommonOptions, region: string) {
+  const { config } = loadAgentConfig(options.config);
+  return createControlClient({ region, endpoint: options.endpoint, proxyUri: config.proxy_uri, env: process.env });
+}
+
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
 export async function runRegister(options: RegisterOptions): Promise<void> {
@@ -123,7 +129,7 @@ export async function runRegister(options: RegisterOptions): Promise<void> {
   }
   mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
 
-  const client = createControlClient({ region, endpoint: options.endpoint });
+  const client = controlClient(options, region);
   const context = { region, endpoint: options.endpoint, iamUserArn: options.iamUserArn, iamSessionArn: options.iamSessionArn };
   try {
     await registerOnPremisesInstance(client, { instanceName: options.instanceName, iamUserArn: options.iamUserArn, iamSessionArn: options.iamSessionArn }, context);
@@ -154,7 +160,7 @@ export async function runRegister(options: RegisterOptions): Promise<void> {
 export async function runDeregister(options: CommonOptions & { keepConfig?: boolean }): Promise<void> {
   const region = regionOf(options);
   const file = onPremisesFile(options);
-  const client = createControlClient({ region, endpoint: options.endpoint });
+  const client = controlClient(options, region);
   const context = { region, endpoint: options.endpoint };
   try {
     const info = await getOnPremisesInstance(client, options.instanceName, context);

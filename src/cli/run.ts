@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadAgentConfig } from '../config/agent-config.js';
 import { createAgentLogger } from '../log/winston-logger.js';
 import { Daemon } from '../agent/daemon.js';
+import { registerEnvironmentSecrets } from '../log/environment-secrets.js';
 import { AGENT_VERSION } from '../version.js';
 
 /**
@@ -15,6 +16,7 @@ async function run(configFile: string | undefined): Promise<number> {
   const { logger } = agentLogger;
   logger.info(`codedeploy-agent ${AGENT_VERSION} starting (Node.js ${process.versions.node}, pid ${process.pid}, config ${config.config_file ?? 'built-in defaults'})`);
   for (const warning of loaded.warnings) logger.warn(warning);
+  registerEnvironmentSecrets(process.env, config.proxy_uri);
 
   const daemon = new Daemon({ config, logger });
   const onStop = (signal: NodeJS.Signals) => daemon.requestStop(signal);

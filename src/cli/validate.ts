@@ -1,11 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, type Stats } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { archiveTypeFromContents, archiveTypeFromName, type ArchiveType } from '../archive/bundle-type.js';
 import { checkBundle } from '../appspec/check-bundle.js';
 import { customEventsOf, customEventsWithoutScripts } from '../appspec/custom-events.js';
-import { findAppSpec } from '../appspec/find.js';
+import { findAppSpec, readAppSpecText } from '../appspec/find.js';
+import { bundleLimitsOf, type BundleLimits } from '../archive/bundle-limits.js';
+import { diskFiles, type RevisionFiles } from '../archive/revision-files.js';
 import { parseAppSpec } from '../appspec/parse.js';
 import { loadAgentConfig } from '../config/agent-config.js';
 import { missingRunasUsers } from '../deployment/revision-check.js';
@@ -50,18 +51,12 @@ export function register(program: Command): void {
 export async function validateTarget(path: string, options: ValidateOptions = {}): Promise<ValidationReport> {
   const problems: AppSpecProblem[] = [];
   const warnings: AppSpecProblem[] = [];
-  if (options.config !== undefined) checkConfig(options.config, problems, warnings);
+  // An archive is held to the limits of the configuration it would be deployed with.
+  const limits = options.config !== undefined ? checkConfig(options.config, problems, warnings) : undefined;
 
-  const target = await openTarget(path, options);
-  try {
-    if ('problem' in target) {
-      problems.push(target.problem);
-    } else {
-      await checkAppSpec(target, options, problems, warnings);
-    }
-  } finally {
-    if ('cleanup' in target) target.cleanup?.();
-  }
+  const target = await openTarget(path, options, limits);
+  if ('problem' in target) problems.push(target.problem);
+  else await checkAppSpec(target, options, problems, warnings);
   return { ok: problems.length === 0, problems, warnings };
 }
 
@@ -70,12 +65,13 @@ interface Target {
   bundleRoot: string;
   /** The appspec file itself, when PATH named it. */
   appspecFile?: string;
-  /** How to show files of the bundle in messages (the temp folder of an archive means nothing to the user). */
+  /** How to show files of the bundle in messages. */
   display: (file: string) => string;
-  cleanup?: () => void;
+  /** The bundle's files: the disk, or an archive read into memory (nothing of it is written anywhere). */
+  files: RevisionFiles;
 }
 
-async function openTarget(path: string, options: ValidateOptions): Promise<Target | { problem: AppSpecProblem }> {
+async function openTarget(path: string, options: ValidateOptions, limits: BundleLimits | undefined): Promise<Target | { problem: AppSpecProblem }> {
   const absolute = resolve(path);
   const stats = statOrUndefined(absolute);
   if (stats === undefined) return { problem: { message: `${path} does not exist`, hint: 'give a bundle folder, an archive or an appspec file' } };
@@ -87,24 +83,23 @@ async function openTarget(path: string, options: ValidateOptions): Promise<Targe
     if (options.type !== undefined && options.type !== 'directory') {
       return { problem: { message: `${path} is a folder, but --type says it is a ${options.type} archive`, hint: 'leave out --type for a folder' } };
     }
-    return { bundleRoot: absolute, display: underPath };
+    return { bundleRoot: absolute, display: underPath, files: diskFiles };
   }
   const archiveType = options.type === 'directory' ? undefined : ((options.type as ArchiveType | undefined) ?? archiveTypeFromContents(absolute) ?? archiveTypeFromName(absolute));
   if (archiveType === undefined) {
     if (options.type === 'directory') return { problem: { message: `${path} is a file, but --type says it is a folder` } };
-    return { bundleRoot: dirname(absolute), appspecFile: absolute, display: (file) => join(dirname(path), relative(dirname(absolute), file)) };
+    return { bundleRoot: dirname(absolute), appspecFile: absolute, display: (file) => join(dirname(path), relative(dirname(absolute), file)), files: diskFiles };
   }
-  const unpacked = mkdtempSync(join(tmpdir(), 'codedeploy-validate-'));
-  const cleanup = () => rmSync(unpacked, { recursive: true, force: true });
   try {
-    // Imported lazily: only archives need it.
-    const { unpackBundle } = await import('../archive/unpack.js');
-    await unpackBundle(absolute, archiveType, unpacked, { stripSingleTopDirectory: true });
+    // Read as the dry run reads it: through the unpacker's checks and the bundle limits, into memory
+    // (the appspec's text, the first bytes of scripts), so $TMPDIR never holds any of it. Loaded
+    // lazily: only archives need it.
+    const { readBundleManifest, appspecCandidates } = await import('../archive/bundle-manifest.js');
+    const manifest = await readBundleManifest(absolute, archiveType, { root: absolute, keepText: appspecCandidates(options.appspecFilename), limits });
+    return { bundleRoot: absolute, display: (file) => (file === absolute ? path : `${path}/${relative(absolute, file)}`), files: manifest };
   } catch (error) {
-    cleanup();
     return { problem: { file: path, message: `cannot unpack ${path} as a ${archiveType} archive: ${error instanceof Error ? error.message : String(error)}` } };
   }
-  return { bundleRoot: unpacked, display: (file) => (file === unpacked ? path : `${path}/${relative(unpacked, file)}`), cleanup };
 }
 
 /**
@@ -116,10 +111,10 @@ async function checkAppSpec(target: Target, options: ValidateOptions, problems: 
   const events = options.events?.split(',').map((event) => event.trim()).filter(Boolean) ?? [];
   let appspecPath: string;
   try {
-    appspecPath = target.appspecFile ?? findAppSpec(target.bundleRoot, options.appspecFilename);
+    appspecPath = target.appspecFile ?? findAppSpec(target.bundleRoot, options.appspecFilename, target.files);
   } catch (error) {
     if (!(error instanceof AppSpecError)) throw error;
-    // The lookup names the folder it searched; for an archive that is a temporary folder, gone by now.
+    // The lookup names the folder it searched: for an archive, say the archive.
     const shown = target.display(target.bundleRoot);
     for (const problem of error.problems) {
       problems.push({
@@ -134,42 +129,53 @@ async function checkAppSpec(target: Target, options: ValidateOptions, problems: 
   const file = target.display(appspecPath);
   let text: string;
   try {
-    text = readFileSync(appspecPath, 'utf8');
+    text = readAppSpecText(appspecPath, file, target.files);
   } catch (error) {
-    problems.push({ file, message: `cannot read the AppSpec file: ${(error as Error).message}` });
+    if (!(error instanceof AppSpecError)) throw error;
+    for (const item of error.problems) problems.push(item);
     return;
   }
   const parsed = parseAppSpec(text, file, { customEvents: customEventsOf(events) });
-  problems.push(...parsed.problems);
-  warnings.push(...parsed.warnings);
+  for (const item of parsed.problems) problems.push(item);
+  for (const item of parsed.warnings) warnings.push(item);
   if (parsed.sections) {
-    const bundle = checkBundle(parsed.sections, parsed.positions, target.bundleRoot);
-    problems.push(...bundle.problems);
-    warnings.push(...bundle.warnings);
-    warnings.push(...(await missingRunasUsers(parsed.sections.hooks, parsed.positions)));
-    problems.push(...customEventsWithoutScripts(parsed.sections.hooks, events, basename(appspecPath)).map((problem) => ({ ...problem, file })));
+    const bundle = checkBundle(parsed.sections, parsed.positions, target.bundleRoot, target.files);
+    for (const item of bundle.problems) problems.push(item);
+    for (const item of bundle.warnings) warnings.push(item);
+    for (const item of await missingRunasUsers(parsed.sections.hooks, parsed.positions)) warnings.push(item);
+    for (const item of customEventsWithoutScripts(parsed.sections.hooks, events, basename(appspecPath)).map((problem) => ({ ...problem, file }))) problems.push(item);
   }
 }
 
-function checkConfig(configFile: string, problems: AppSpecProblem[], warnings: AppSpecProblem[]): void {
+function checkConfig(configFile: string, problems: AppSpecProblem[], warnings: AppSpecProblem[]): BundleLimits | undefined {
   try {
-    for (const message of loadAgentConfig(configFile).warnings) warnings.push({ file: configFile, message });
+    const loaded = loadAgentConfig(configFile);
+    for (const message of loaded.warnings) warnings.push({ file: configFile, message });
+    return bundleLimitsOf(loaded.config);
   } catch (error) {
     if (!(error instanceof AgentError)) throw error;
     problems.push({ file: configFile, message: error.message });
+    return undefined;
   }
 }
 
-/** Compiler-style lines (`file:line:col: error: message (hint)`), in file order, then a summary line. */
-export function formatReport(report: ValidationReport, path: string): string {
-  const lines = [
+/** Lines printed at most; the rest are counted (all of them are in --json). */
+export const MAX_PRINTED_PROBLEMS = 200;
+
+/**
+ * Compiler-style lines (`file:line:col: error: message (hint)`), in file order, then a summary line. At
+ * most MAX_PRINTED_PROBLEMS lines: an appspec generated wrong can hold a problem per line, and a screen of
+ * the first ones says as much as a hundred thousand.
+ */
+export function formatReport(report: ValidationReport, path: string, maxLines = MAX_PRINTED_PROBLEMS): string {
+  const all = [
     ...report.problems.map((problem) => ({ problem, severity: 'error' })),
     ...report.warnings.map((problem) => ({ problem, severity: 'warning' })),
-  ]
-    .sort((a, b) =>
-      (a.problem.file ?? '').localeCompare(b.problem.file ?? '') || (a.problem.line ?? 0) - (b.problem.line ?? 0) || (a.problem.col ?? 0) - (b.problem.col ?? 0))
-    .map(({ problem, severity }) => `${where(problem)}${severity}: ${problem.message}${problem.hint ? ` (${problem.hint})` : ''}`);
+  ].sort((a, b) =>
+    (a.problem.file ?? '').localeCompare(b.problem.file ?? '') || (a.problem.line ?? 0) - (b.problem.line ?? 0) || (a.problem.col ?? 0) - (b.problem.col ?? 0));
+  const lines = all.slice(0, maxLines).map(({ problem, severity }) => `${where(problem)}${severity}: ${problem.message}${problem.hint ? ` (${problem.hint})` : ''}`);
   const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (all.length > maxLines) lines.push(`... ${count(all.length - maxLines, 'more problem')} not shown (--json lists them all)`);
   const summary = report.ok
     ? `${path}: AppSpec file valid${report.warnings.length > 0 ? ` (${count(report.warnings.length, 'warning')})` : ''}`
     : `${path}: ${count(report.problems.length, 'error')}, ${count(report.warnings.length, 'warning')}`;

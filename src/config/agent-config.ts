@@ -1,7 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { readFileSync, realpathSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { isMap, isScalar, parseDocument, type Document } from 'yaml';
 import { ConfigError } from '../report/errors.js';
 import { parseListenAddress } from './listen-address.js';
+
+/** Defaults of the bundle limits (archive/bundle-limits.ts says why these numbers). */
+export const DEFAULT_MAX_BUNDLE_UNPACKED_MB = 32 * 1024;
+export const DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO = 500;
 
 export const DEFAULT_CONFIG_FILE = '/etc/codedeploy-agent/conf/codedeployagent.yml';
 
@@ -77,11 +82,17 @@ export interface AgentConfig {
   operator_hooks_dir: string;
   /** Timeout of each operator hook (then SIGTERM, hook_kill_grace_seconds, SIGKILL, as for bundle hooks). */
   operator_hook_timeout_seconds: number;
+  /** Most a bundle may unpack to, in MiB (archive/bundle-limits.ts). */
+  max_bundle_unpacked_mb: number;
+  /** Most a bundle may unpack to, as a multiple of its own size (a compression bomb goes past it at once). */
+  max_bundle_compression_ratio: number;
 }
 
 export interface LoadedConfig {
   config: AgentConfig;
   warnings: string[];
+  /** The file sets no key at all (empty, or only comments). */
+  empty?: boolean;
 }
 
 type Kind = 'string' | 'optional-string' | 'boolean' | 'integer' | 'number' | 'log-format' | 'listen-address';
@@ -132,6 +143,8 @@ const SCHEMA: Record<keyof Omit<AgentConfig, 'config_file'>, { kind: Kind; defau
   health_poll_failure_seconds: { kind: 'number', default: 300 },
   operator_hooks_dir: { kind: 'string', default: '/etc/codedeploy-agent/hooks.d' },
   operator_hook_timeout_seconds: { kind: 'number', default: 300 },
+  max_bundle_unpacked_mb: { kind: 'integer', default: DEFAULT_MAX_BUNDLE_UNPACKED_MB },
+  max_bundle_compression_ratio: { kind: 'number', default: DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO },
 };
 
 /** Keys the anchor reads (or used to) that this agent accepts without using them. */
@@ -209,9 +222,68 @@ function checkRanges(config: AgentConfig, file: string): void {
     'hook_output_grace_seconds', 'startup_splay_seconds', 'max_poll_backoff_seconds'] as const) {
     if (config[key] < 0) throw fail(key, 'a number of 0 or more');
   }
-  for (const key of ['health_poll_failure_seconds', 'operator_hook_timeout_seconds'] as const) {
+  for (const key of ['health_poll_failure_seconds', 'operator_hook_timeout_seconds', 'max_bundle_unpacked_mb', 'max_bundle_compression_ratio'] as const) {
     if (!(config[key] > 0)) throw fail(key, 'a number above 0');
   }
+}
+
+/**
+ * Folders the agent's own folders may not be: it creates, empties and deletes inside root_dir, and writes
+ * logs and pid files as root. `/proc`, `/sys`, `/dev` and `/boot` refuse anything inside them too.
+ */
+const SYSTEM_FOLDERS = new Set([
+  '/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt', '/proc', '/root',
+  '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/usr/bin', '/usr/sbin', '/usr/lib', '/usr/lib64', '/usr/local',
+  '/usr/local/bin', '/usr/local/sbin', '/usr/share', '/usr/include', '/usr/src', '/var/lib', '/var/log', '/var/tmp', '/var/cache',
+  '/var/spool', '/var/mail', '/var/run', '/var/www',
+]);
+const SYSTEM_TREES = ['/proc/', '/sys/', '/dev/', '/boot/'];
+
+/** Why `value` cannot be one of the agent's folders (root_dir, log_dir, pid_dir), or undefined. */
+export function agentFolderProblem(value: string): string | undefined {
+  if (!isAbsolute(value)) return 'not an absolute path (it must start with /)';
+  const candidates = [resolve(value)];
+  try {
+    // A symlink to a system folder is that folder.
+    candidates.push(realpathSync(value));
+  } catch {
+    // not there yet: the agent makes it
+  }
+  for (const path of candidates) {
+    if (SYSTEM_FOLDERS.has(path)) return `${path === '/' ? 'the root folder' : `the system folder ${path}`}, which the agent would write into and delete from`;
+    if (SYSTEM_TREES.some((tree) => path.startsWith(tree))) return `inside the system folder ${path.split('/').slice(0, 2).join('/')}`;
+  }
+  return undefined;
+}
+
+function checkAgentFolders(config: AgentConfig, file: string): void {
+  for (const key of ['root_dir', 'log_dir', 'pid_dir'] as const) {
+    const problem = agentFolderProblem(config[key]);
+    if (problem !== undefined) {
+      throw new ConfigError(`${file}: key ${key} has the value ${JSON.stringify(config[key])}, which is ${problem}; give a folder of the agent's own, such as ${SCHEMA[key].default as string}`);
+    }
+  }
+}
+
+/**
+ * Keys set more than once (`:root_dir:` and `root_dir` are one key): YAML keeps the last, which is easy
+ * to miss when a key is added at the end of a long file.
+ */
+function duplicateKeyWarnings(doc: Document, text: string, file: string): string[] {
+  if (!isMap(doc.contents)) return [];
+  const seen = new Map<string, number[]>();
+  for (const item of doc.contents.items) {
+    if (!isScalar(item.key)) continue;
+    const key = normaliseKey(String(item.key.value));
+    const line = item.key.range ? text.slice(0, item.key.range[0]).split('\n').length : 0;
+    seen.set(key, [...(seen.get(key) ?? []), line]);
+  }
+  const warnings: string[] = [];
+  for (const [key, lines] of seen) {
+    if (lines.length < 2) continue;
+    warnings.push(`${file}: key ${key} is set ${lines.length} times (lines ${lines.join(', ')}); the last one (line ${lines[lines.length - 1]}) is used`);
+  }
+  return warnings;
 }
 
 /** Parses config YAML text (already read) into the typed config; pure apart from nothing. */
@@ -236,7 +308,8 @@ export function parseAgentConfig(text: string, file: string): LoadedConfig {
   }
   const config = defaultConfig();
   config.config_file = file;
-  if (raw === null || raw === undefined) return { config, warnings };
+  if (raw === null || raw === undefined) return { config, warnings, empty: true };
+  warnings.push(...duplicateKeyWarnings(doc, text, file));
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(`${file}: the agent configuration must be a YAML mapping of keys to values`);
   }
@@ -251,6 +324,7 @@ export function parseAgentConfig(text: string, file: string): LoadedConfig {
     (config as unknown as Record<string, unknown>)[key] = coerce(key, spec.kind, value, file);
   }
   checkRanges(config, file);
+  checkAgentFolders(config, file);
   if (config.http_read_timeout < LONG_POLL_HOLD_SECONDS) {
     warnings.push(`${file}: http_read_timeout is ${config.http_read_timeout} s, shorter than the commands service holds a poll `
       + `(up to about ${LONG_POLL_HOLD_SECONDS} s): polls will time out and be retried as errors; keep it at 80 (the default) or more`);
@@ -273,5 +347,12 @@ export function loadAgentConfig(file: string | undefined): LoadedConfig {
     }
     throw new ConfigError(`The config file ${path} does not exist or is not readable`);
   }
-  return parseAgentConfig(text, path);
+  const loaded = parseAgentConfig(text, path);
+  // A file asked for by name that sets nothing is a mistake (the wrong file, or one emptied by accident):
+  // running on the built-in defaults instead would deploy into folders nobody chose.
+  if (file !== undefined && loaded.empty) {
+    throw new ConfigError(`The config file ${path} is empty (or only comments): it sets no key. Give a configuration that sets at least :root_dir:, or leave out -c to use the built-in defaults`);
+  }
+  return loaded;
 }
+

@@ -28,8 +28,12 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   await syncDirectory(dirname(path));
 }
 
-/** The synchronous twin, for the small pointer files written between steps. */
-export function writeFileAtomicSync(path: string, data: string | Uint8Array, mode = 0o644): void {
+/**
+ * The synchronous twin, for the small pointer files written between steps. `durable: false` skips the
+ * two fsyncs, for files rewritten often that only describe what is happening (a crash may lose the
+ * last update, never tear the file).
+ */
+export function writeFileAtomicSync(path: string, data: string | Uint8Array, mode = 0o644, { durable = true }: { durable?: boolean } = {}): void {
   const temp = tempPathFor(path);
   try {
     const fd = openSync(temp, 'wx', mode);
@@ -38,7 +42,7 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array, mod
       let written = 0;
       while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
       fchmodSync(fd, mode);
-      fsyncSync(fd);
+      if (durable) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -47,7 +51,7 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array, mod
     rmSync(temp, { force: true });
     throw error;
   }
-  syncDirectorySync(dirname(path));
+  if (durable) syncDirectorySync(dirname(path));
 }
 
 function tempPathFor(path: string): string {

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import type { EngineContext } from './engine.js';
 import type { BundleType, DeploymentSpec } from './spec-types.js';
+import { bundleLimitsOf } from '../archive/bundle-limits.js';
 import { deploymentPaths, groupDir, instructionsDir, mostRecentInstallFile } from './layout.js';
 import { writeMarker } from './markers.js';
 import { cleanupOldRevisions } from './retention.js';
@@ -49,7 +50,7 @@ export async function runDownloadBundle(spec: DeploymentSpec, context: EngineCon
   if (bundleType !== 'directory') {
     // unpackBundle clears deployment-archive itself (the anchor's `rm -rf` before extracting).
     const { unpackBundle } = await import('../archive/unpack.js');
-    await unpackBundle(paths.bundleFile, bundleType, paths.archiveDir, { stripSingleTopDirectory: true, logger, signal: context.signal });
+    await unpackBundle(paths.bundleFile, bundleType, paths.archiveDir, { stripSingleTopDirectory: true, logger, signal: context.signal, limits: bundleLimitsOf(config) });
   }
   mkdirSync(instructionsDir(config.root_dir), { recursive: true });
   writeMarker(mostRecentInstallFile(config.root_dir, spec.deploymentGroupId), paths.deploymentDir);

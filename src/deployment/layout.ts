@@ -44,6 +44,11 @@ export function cleanupFile(rootDir: string, groupId: string): string {
   return join(instructionsDir(rootDir), `${groupId}-cleanup`);
 }
 
+/** The group's cross-process lock (./group-lock.ts): beside its other per-group files, never in the group folder retention empties. */
+export function groupLockFile(rootDir: string, groupId: string): string {
+  return join(instructionsDir(rootDir), `${groupId}.lock`);
+}
+
 export function installJsonFile(rootDir: string, groupId: string): string {
   return join(instructionsDir(rootDir), `${groupId}-install.json`);
 }

@@ -5,6 +5,7 @@ import { archiveTypeFromContents, archiveTypeFromName, describeArchiveType, same
 import { AgentError } from '../report/errors.js';
 import type { BundleType, DeploymentSpec, Revision } from './spec-types.js';
 import { allPossibleLocalEvents } from './lifecycle.js';
+import { groupIdProblem } from './folder-names.js';
 
 /** Flags of `codedeploy-local`, already parsed. */
 export interface LocalDeployOptions {
@@ -170,6 +171,11 @@ function gitHubRevision(location: string, type: string | undefined): Revision {
 
 /** The deployment specification codedeploy-local simulates (§8.3). */
 export function buildLocalSpec(options: LocalDeployOptions, deploymentId = localDeploymentId()): DeploymentSpec {
+  // The group id becomes a folder under the deployment root that retention empties: the daemon's rule.
+  const groupProblem = groupIdProblem(options.deploymentGroup);
+  if (groupProblem !== undefined) {
+    throw new LocalDeployError(`-g ${JSON.stringify(options.deploymentGroup)} cannot be a deployment group: ${groupProblem}. Give one folder name, such as my-app`);
+  }
   const revision = revisionFromLocation(options.bundleLocation, options.type, options.appspecFilename, options.onNote);
   return {
     deploymentId,

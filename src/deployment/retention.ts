@@ -1,8 +1,11 @@
-import { readdir, rm, lstat } from 'node:fs/promises';
+import { readdir, lstat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from '../log/logger.js';
+import { removeTree } from '../util/remove-tree.js';
 import { groupDir } from './layout.js';
 import { readLastSuccessfulInstall } from './markers.js';
+import { isDeploymentFolderEntry, isDeploymentFolderName } from './folder-names.js';
 
 export interface RevisionEntry {
   /** Folder name under ROOT/<group> (the deployment id). */
@@ -33,15 +36,28 @@ export function selectRevisionsToDelete(
 }
 
 /**
- * Delete the group's old deployment folders before a new bundle is downloaded. A folder that cannot be
- * deleted is logged and skipped: a full disk is better reported by the download than by this tidy-up.
+ * Whether a group folder's entry is a deployment folder of the agent's, the only thing retention may
+ * delete: named like one (`d-` + nine capitals or digits, `-local` for `deploy`'s), a real folder (never
+ * a symlink), owned by the agent's user, and empty or holding something the agent puts there
+ * (deployment-archive, bundle.tar, logs...). Anything else found in a group folder is left alone.
  */
-export async function cleanupOldRevisions(
+export async function isAgentDeploymentFolder(path: string, name: string, stats: Stats, uid = process.geteuid?.()): Promise<boolean> {
+  if (!isDeploymentFolderName(name) || !stats.isDirectory() || (uid !== undefined && stats.uid !== uid)) return false;
+  const inside = await readdir(path);
+  return inside.length === 0 || inside.some(isDeploymentFolderEntry);
+}
+
+/**
+ * The group's old deployment folders the next DownloadBundle deletes (full paths), read from the
+ * disk without changing it: what `cleanupOldRevisions` deletes, and what the dry run shows. Only the
+ * agent's own deployment folders count and go (isAgentDeploymentFolder); others are named once to `logger`.
+ */
+export async function revisionsToDelete(
   rootDir: string,
   groupId: string,
   currentDeploymentDir: string,
   maxRevisions: number,
-  logger: Logger,
+  logger?: Logger,
 ): Promise<string[]> {
   const dir = groupDir(rootDir, groupId);
   let names: string[];
@@ -52,24 +68,44 @@ export async function cleanupOldRevisions(
     throw error;
   }
   const entries: RevisionEntry[] = [];
+  const strangers: string[] = [];
   for (const name of names) {
+    const path = join(dir, name);
     try {
-      entries.push({ name, mtimeMs: (await lstat(join(dir, name))).mtimeMs });
+      const stats = await lstat(path);
+      if (await isAgentDeploymentFolder(path, name, stats)) entries.push({ name, mtimeMs: stats.mtimeMs });
+      else if (path !== resolve(currentDeploymentDir)) strangers.push(name);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
+  }
+  if (strangers.length > 0) {
+    logger?.warn(`${dir} holds ${strangers.map((name) => `'${name}'`).join(', ')}, which the agent did not make as a deployment folder; retention leaves ${strangers.length === 1 ? 'it' : 'them'} alone`);
   }
   const lastSuccessfulDir = readLastSuccessfulInstall(rootDir, groupId);
   // The pointer holds a full path; only a folder of this group can be protected by it.
   const lastSuccessful =
     lastSuccessfulDir !== undefined && resolve(dirname(lastSuccessfulDir)) === resolve(dir) ? basename(lastSuccessfulDir) : undefined;
-  const doomed = selectRevisionsToDelete(entries, basename(currentDeploymentDir), lastSuccessful, maxRevisions);
+  return selectRevisionsToDelete(entries, basename(currentDeploymentDir), lastSuccessful, maxRevisions).map((name) => join(dir, name));
+}
+
+/**
+ * Delete the group's old deployment folders before a new bundle is downloaded. A folder that cannot be
+ * deleted is logged and skipped: a full disk is better reported by the download than by this tidy-up.
+ */
+export async function cleanupOldRevisions(
+  rootDir: string,
+  groupId: string,
+  currentDeploymentDir: string,
+  maxRevisions: number,
+  logger: Logger,
+): Promise<string[]> {
   const deleted: string[] = [];
-  for (const name of doomed) {
-    const path = join(dir, name);
+  for (const path of await revisionsToDelete(rootDir, groupId, currentDeploymentDir, maxRevisions, logger)) {
     try {
       logger.info(`Deleting old revision ${path} (keeping at most ${maxRevisions} revisions)`);
-      await rm(path, { recursive: true, force: true });
+      // Never through a symlink, at the top or swapped in below while it runs (see removeTree).
+      await removeTree(path);
       deleted.push(path);
     } catch (error) {
       logger.warn(`Could not delete old revision ${path}: ${(error as Error).message}`);

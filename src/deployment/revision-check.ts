@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { diskFiles, type RevisionFiles } from '../archive/revision-files.js';
 import { checkBundle } from '../appspec/check-bundle.js';
 import { customEventsOf, customEventsWithoutScripts } from '../appspec/custom-events.js';
-import { findAppSpec } from '../appspec/find.js';
+import { findAppSpec, readAppSpecText } from '../appspec/find.js';
 import { parseAppSpec } from '../appspec/parse.js';
 import type { FileMapping, HookScript } from '../appspec/types.js';
 import { lookupUser } from '../hooks/script-command.js';
@@ -13,14 +13,16 @@ import { deploymentPaths } from './layout.js';
 import { isBuiltinEvent } from './lifecycle.js';
 import type { DeploymentSpec } from './spec-types.js';
 
+/** Problems a message lists at most (an appspec generated wrong can have one per line). */
+const MAX_PROBLEMS_IN_MESSAGE = 200;
+
 /** The new revision cannot run the events asked for; found before anything of it was installed or run. */
 export class RevisionCheckError extends AgentError {
   readonly problems: AppSpecProblem[];
   constructor(problems: AppSpecProblem[], code: ErrorCodeValue) {
-    super(
-      `The revision cannot run the events of this deployment, so nothing of it was installed or run:\n${problems.map(formatProblem).join('\n')}`,
-      code,
-    );
+    const shown = problems.slice(0, MAX_PROBLEMS_IN_MESSAGE).map(formatProblem);
+    if (problems.length > shown.length) shown.push(`... ${problems.length - shown.length} more problems not shown (codedeploy-agent validate --json lists them all)`);
+    super(`The revision cannot run the events of this deployment, so nothing of it was installed or run:\n${shown.join('\n')}`, code);
     this.problems = problems;
   }
 }
@@ -35,6 +37,8 @@ export interface RevisionCheckInput {
   eventsFromRevision: readonly string[];
   /** How to name a file of the bundle in messages (the deployment-archive copy means little to the user). */
   display?: (path: string) => string;
+  /** Where the revision's files are read: the disk, or an archive read in place (the dry run). */
+  files?: RevisionFiles;
 }
 
 /**
@@ -48,11 +52,12 @@ export interface RevisionCheckInput {
  */
 export async function inspectRevision(input: RevisionCheckInput): Promise<{ problems: AppSpecProblem[]; warnings: AppSpecProblem[]; code: ErrorCodeValue }> {
   const display = input.display ?? ((path: string) => path);
+  const files = input.files ?? diskFiles;
   let appspecPath: string;
   let text: string;
   try {
-    appspecPath = findAppSpec(input.bundleRoot, input.appspecFilename);
-    text = readFileSync(appspecPath, 'utf8');
+    appspecPath = findAppSpec(input.bundleRoot, input.appspecFilename, files);
+    text = readAppSpecText(appspecPath, display(appspecPath), files);
   } catch (error) {
     if (!(error instanceof AppSpecError)) throw error;
     return { problems: error.problems.map((problem) => shownIn(problem, input.bundleRoot, display(input.bundleRoot))), warnings: [], code: ErrorCode.UnknownError };
@@ -60,18 +65,20 @@ export async function inspectRevision(input: RevisionCheckInput): Promise<{ prob
   const file = display(appspecPath);
   const parsed = parseAppSpec(text, file, { customEvents: customEventsOf(input.events) });
   const warnings = [...parsed.warnings];
-  if (!parsed.spec) return { problems: parsed.problems, warnings, code: ErrorCode.UnknownError };
+  // Scripts are checked also when other parts of the appspec have problems: every problem at once.
+  const parsedHooks = parsed.spec?.hooks ?? parsed.sections?.hooks;
+  if (!parsedHooks) return { problems: parsed.problems, warnings, code: ErrorCode.UnknownError };
 
-  const problems: AppSpecProblem[] = customEventsWithoutScripts(parsed.spec.hooks, input.events, basename(appspecPath)).map((problem) => ({ ...problem, file }));
+  const problems: AppSpecProblem[] = [...parsed.problems, ...customEventsWithoutScripts(parsedHooks, input.events, basename(appspecPath)).map((problem) => ({ ...problem, file }))];
   const hooks: Record<string, HookScript[]> = {};
   for (const event of input.eventsFromRevision) {
-    if (!isBuiltinEvent(event) && parsed.spec.hooks[event]) hooks[event] = parsed.spec.hooks[event];
+    if (!isBuiltinEvent(event) && parsedHooks[event]) hooks[event] = parsedHooks[event];
   }
-  const bundle = checkBundle({ hooks, files: [] }, parsed.positions, input.bundleRoot);
-  warnings.push(...bundle.warnings);
-  const missingScripts = bundle.problems.length > 0;
-  problems.push(...bundle.problems);
-  warnings.push(...(await missingRunasUsers(hooks, parsed.positions)));
+  const bundle = checkBundle({ hooks, files: [] }, parsed.positions, input.bundleRoot, files);
+  for (const item of bundle.warnings) warnings.push(item);
+  const missingScripts = bundle.problems.length > 0 && parsed.problems.length === 0;
+  for (const item of bundle.problems) problems.push(item);
+  for (const item of await missingRunasUsers(hooks, parsed.positions)) warnings.push(item);
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
   return { problems, warnings, code: missingScripts ? ErrorCode.ScriptMissing : ErrorCode.UnknownError };
 }

@@ -3,6 +3,8 @@ import { runEvent } from './engine.js';
 import type { DeploymentSpec } from './spec-types.js';
 import { STOP_EVENTS } from './lifecycle.js';
 import { checkRevisionForLocalRun, inspectRevision, reportRevisionCheck } from './revision-check.js';
+import { DeploymentRecorder } from './deployment-record.js';
+import { lockDeploymentGroup } from './group-lock.js';
 import { AgentError, FileExistsError, OperatorHookError, ScriptError, type AppSpecProblem } from '../report/errors.js';
 import { ErrorCode, errorCodeName } from '../report/error-codes.js';
 
@@ -53,6 +55,21 @@ export async function runLocalDeployment(
   context: EngineContext,
   options: { ignoreApplicationStopFailures?: boolean; observer?: LocalDeploymentObserver; display?: (path: string) => string } = {},
 ): Promise<{ ok: boolean; outcomes: EventOutcome[]; failure?: EventOutcome }> {
+  // The whole run holds the group (the daemon takes it per command): refused at once when it is busy.
+  const lock = await lockDeploymentGroup(context.config.root_dir, spec.deploymentGroupId);
+  try {
+    return await runLockedLocalDeployment(spec, events, context, options);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLockedLocalDeployment(
+  spec: DeploymentSpec,
+  events: string[],
+  context: EngineContext,
+  options: { ignoreApplicationStopFailures?: boolean; observer?: LocalDeploymentObserver; display?: (path: string) => string },
+): Promise<{ ok: boolean; outcomes: EventOutcome[]; failure?: EventOutcome }> {
   const fromRevision = events.slice(events.indexOf('DownloadBundle') + 1);
   const warn = (warning: AppSpecProblem) => options.observer?.warning?.(warning);
   const checkedBeforehand = spec.revision.type === 'Local Directory';
@@ -60,6 +77,8 @@ export async function runLocalDeployment(
     const result = await inspectRevision({ bundleRoot: spec.revision.location, appspecFilename: spec.appSpecFilename, events, eventsFromRevision: fromRevision });
     reportRevisionCheck(result, context, warn);
   }
+  // For `codedeploy-agent logs`: this deployment, its events, and that it is running (deployment-record.ts).
+  const recorder = new DeploymentRecorder(context.config.root_dir, spec, 'local', (message) => context.logger.warn(message));
   const outcomes: EventOutcome[] = [];
   let failure: EventOutcome | undefined;
   for (const event of events) {
@@ -68,8 +87,10 @@ export async function runLocalDeployment(
       continue;
     }
     options.observer?.eventStarted?.(event);
+    recorder.eventStarted(event);
     const started = Date.now();
     let outcome: EventOutcome;
+    let failedWith: unknown;
     try {
       const result: EventResult = await runEvent(spec, event, { ...context, plannedEvents: events });
       if (event === 'DownloadBundle' && !checkedBeforehand) {
@@ -77,12 +98,14 @@ export async function runLocalDeployment(
       }
       outcome = { event, status: 'Succeeded', durationMs: Date.now() - started, noop: result.noop, ...(result.operatorHookWarnings?.length ? { warnings: result.operatorHookWarnings } : {}) };
     } catch (error) {
+      failedWith = error;
       const described = describeError(error);
       const forgiven = options.ignoreApplicationStopFailures && (STOP_EVENTS as readonly string[]).includes(event);
       outcome = { event, status: forgiven ? 'Ignored' : 'Failed', durationMs: Date.now() - started, noop: false, error: described };
       if (!forgiven) failure = outcome;
     }
     outcomes.push(outcome);
+    recorder.eventFinished(event, outcome.status === 'Skipped' ? 'Succeeded' : outcome.status, { error: failedWith, noop: outcome.noop });
     options.observer?.eventFinished?.(outcome);
   }
   return { ok: failure === undefined, outcomes, failure };

@@ -1,6 +1,7 @@
 import { DeploymentSpecError } from '../report/errors.js';
 import { registerSecret } from '../log/redact.js';
 import type { DeploymentSpec, Revision } from './spec-types.js';
+import { groupIdProblem, pathSegmentProblem } from './folder-names.js';
 
 /**
  * The deployment specification's JSON payload (agent-spec §2.2), with the anchor's messages. Two
@@ -78,10 +79,8 @@ export function parseDeploymentId(raw: string): string {
 }
 
 /** DeploymentGroupId and DeploymentId name folders under the deployment root: one safe segment each. */
-function checkPathSegment(field: string, value: string): void {
-  if (value === '.' || value === '..' || /[/\\\0]/.test(value)) {
-    fail(`Deployment Spec has a ${field} that cannot be used as a folder name: ${JSON.stringify(value)}`);
-  }
+function checkFolderName(field: string, value: string, problem: string | undefined): void {
+  if (problem !== undefined) fail(`Deployment Spec has a ${field} that cannot be used as a folder name: ${JSON.stringify(value)} (${problem})`);
 }
 
 function subRevision(revision: Json, key: string, revisionType: string): Json {
@@ -173,8 +172,8 @@ export function parseDeploymentSpec(json: string): DeploymentSpec {
 
   const deploymentId = parseDeploymentId(text(data.DeploymentId, 'DeploymentId'));
   const deploymentGroupId = text(data.DeploymentGroupId, 'DeploymentGroupId');
-  checkPathSegment('DeploymentId', deploymentId);
-  checkPathSegment('DeploymentGroupId', deploymentGroupId);
+  checkFolderName('DeploymentId', deploymentId, pathSegmentProblem(deploymentId));
+  checkFolderName('DeploymentGroupId', deploymentGroupId, groupIdProblem(deploymentGroupId));
 
   if (!isTruthy(data.Revision)) fail('Must specify a revison');
   if (!isObject(data.Revision)) fail('Revision in Deployment Spec must be an object');

@@ -7,24 +7,9 @@
  * removed; everything else still passes through, as in the anchor, so existing scripts keep working.
  */
 
-/** Variables that hold (or point at) the agent's credentials. */
-export const CREDENTIAL_VARIABLES: readonly string[] = [
-  'AWS_ACCESS_KEY_ID',
-  'AWS_SECRET_ACCESS_KEY',
-  'AWS_SESSION_TOKEN',
-  'AWS_SECURITY_TOKEN',
-  'AWS_ACCESS_KEY',
-  'AWS_SECRET_KEY',
-  'AWS_CREDENTIAL_FILE',
-  'AWS_CREDENTIALS_FILE',
-];
+import { isCredentialVariable } from '../log/environment-secrets.js';
 
-/** ECS/EKS-style credential endpoints and tokens: `AWS_CONTAINER_CREDENTIALS_*`, `AWS_CONTAINER_AUTHORIZATION_TOKEN*`. */
-const CREDENTIAL_PREFIXES: readonly string[] = ['AWS_CONTAINER_'];
-
-export function isCredentialVariable(name: string): boolean {
-  return CREDENTIAL_VARIABLES.includes(name) || CREDENTIAL_PREFIXES.some((prefix) => name.startsWith(prefix));
-}
+export { CREDENTIAL_VARIABLES, isCredentialVariable } from '../log/environment-secrets.js';
 
 /**
  * `base` minus the agent's credentials, with `vars` applied on top (`undefined` removes a variable,

@@ -1,5 +1,5 @@
-import { closeSync, fstatSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, write } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fstatSync, renameSync, statSync, unlinkSync, write } from 'node:fs';
+import { openLogForAppend } from '../log/log-file-mode.js';
 
 /**
  * An append-only log file rotated by size: `name` → `name.1` → … → `name.<maxFiles-1>`, the oldest
@@ -21,8 +21,8 @@ export class RotatingAppendFile {
     private readonly maxFiles: number,
     private readonly onError: (error: unknown) => void = () => {},
   ) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.fd = openSync(path, 'a');
+    // 0640 in a 0750 folder: hook output is for root, not for every local user.
+    this.fd = openLogForAppend(path);
   }
 
   /** Resolves once `data` is written; write errors go to `onError`, never to the caller. */
@@ -84,8 +84,7 @@ export class RotatingAppendFile {
       }
     }
     this.fd = undefined;
-    mkdirSync(dirname(this.path), { recursive: true });
-    this.fd = openSync(this.path, 'a');
+    this.fd = openLogForAppend(this.path);
   }
 
   private rotate(): void {

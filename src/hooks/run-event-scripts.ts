@@ -7,7 +7,7 @@ import { buildHookEnvironment } from './hook-environment.js';
 import { LogTail } from './log-tail.js';
 import { runScriptProcess, type OutputStreamName, type ScriptProcessResult } from './run-script-process.js';
 import { buildScriptCommand, lookupUser, type HostUser, type ScriptCommand } from './script-command.js';
-import { ensureExecutable, resolveScriptPath } from './script-path.js';
+import { CRLF_HINT, ensureExecutable, hasCrlfShebang, resolveScriptPath } from './script-path.js';
 import type { ScriptsLog } from './scripts-log.js';
 
 /*
@@ -102,8 +102,9 @@ export async function runEventScripts(options: RunEventScriptsOptions): Promise<
     }
 
     let command: ScriptCommand;
+    let scriptPath: string;
     try {
-      const scriptPath = resolveScriptPath(options.archiveDir, location);
+      scriptPath = resolveScriptPath(options.archiveDir, location);
       const warning = ensureExecutable(scriptPath, location, logger);
       if (warning) await log([warning]);
       const runas = script.runas ? accounts.get(script.runas) : undefined;
@@ -149,6 +150,11 @@ export async function runEventScripts(options: RunEventScriptsOptions): Promise<
     await reportLeftOpenStreams(result, location, outputGraceMs, log, logger);
 
     const error = scriptFailure(result, prefix, location, timeoutSeconds);
+    if (error && interpreterNotFound(result) && hasCrlfShebang(scriptPath)) {
+      // The kernel's ENOENT (or env's 127) names no cause; the usual one is a script saved on Windows.
+      error.message += `: ${CRLF_HINT}`;
+      await log([`Script at specified location: ${location}: ${CRLF_HINT}`]);
+    }
     if (error) {
       if (result.killed) await log([`Script at specified location: ${location} did not stop after SIGTERM; its process group was killed (SIGKILL)`]);
       logger.error(error.message);
@@ -176,6 +182,12 @@ export async function reportLeftOpenStreams(
     `as it is, it gets SIGPIPE if it writes to ${streams} again.`;
   logger.warn(warning);
   await log([warning]);
+}
+
+/** The failures a `#!` line naming a missing interpreter produces: ENOENT from exec, or 126/127 from env or a shell. */
+function interpreterNotFound(result: ScriptProcessResult): boolean {
+  if (result.outcome === 'spawn-failed') return (result.spawnError as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+  return result.outcome === 'exited' && (result.exitCode === 126 || result.exitCode === 127);
 }
 
 function scriptFailure(

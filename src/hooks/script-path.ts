@@ -1,4 +1,4 @@
-import { accessSync, chmodSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { ErrorCode } from '../report/error-codes.js';
@@ -60,4 +60,31 @@ export function ensureExecutable(scriptPath: string, location: string, logger?: 
     );
   }
   return warning;
+}
+
+/** What to do about a script whose `#!` line ends in a carriage return; said wherever its failure is. */
+export const CRLF_HINT = 'its #! line ends in a carriage return (Windows CRLF line endings), so it names an interpreter that does not exist: convert the script to LF line endings, e.g. with dos2unix, and deploy again';
+
+/** Whether a file's first bytes are a `#!` line that ends in `\r\n` (a script saved on Windows). */
+export function isCrlfShebang(head: Buffer): boolean {
+  const text = head.toString('latin1');
+  const lineEnd = text.indexOf('\n');
+  return text.startsWith('#!') && lineEnd > 0 && text[lineEnd - 1] === '\r';
+}
+
+/** isCrlfShebang of a script on the disk. */
+export function hasCrlfShebang(path: string): boolean {
+  const buffer = Buffer.alloc(512);
+  let length = 0;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      length = readSync(fd, buffer, 0, buffer.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+  return isCrlfShebang(buffer.subarray(0, length));
 }

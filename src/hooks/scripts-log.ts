@@ -1,4 +1,5 @@
 import type { Logger } from '../log/logger.js';
+import { redactKnownSecrets } from '../log/redact.js';
 import { RotatingAppendFile } from './rotating-file.js';
 
 export const DEFAULT_SCRIPTS_LOG_MAX_BYTES = 64 * 1024 * 1024;
@@ -84,12 +85,14 @@ export class ScriptsLog {
     const stamp = scriptsLogTimestamp(now);
     let text = '';
     for (const message of messages) text += `${stamp} ${message}\n`;
-    const writes = [this.scripts.append(text)];
+    // A hook that prints one of the agent's secrets (read from a file, the environment of a child...)
+    // must not put it in a file: the known values are replaced before anything is written.
+    const writes = [this.scripts.append(redactKnownSecrets(text))];
     if (this.deployments) {
       const prefix = `[${deploymentsLogTimestamp(now)}] [${deploymentId}]`;
       let lines = '';
       for (const message of messages) lines += `${prefix}${message.trim()}\n`;
-      writes.push(this.deployments.append(lines));
+      writes.push(this.deployments.append(redactKnownSecrets(lines)));
     }
     await Promise.all(writes);
   }

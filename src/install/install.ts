@@ -9,7 +9,8 @@ import { contextsFromInstallJson } from './install-json.js';
 import { withInstallLock } from './install-lock.js';
 import { planInstall } from './plan.js';
 import { scanInstall } from './scan.js';
-import { findTool, requireTools } from './tools.js';
+import { findTool, requireTools, type ToolPaths } from './tools.js';
+import type { RevisionFiles } from '../archive/revision-files.js';
 import type { InstallPlan } from './types.js';
 
 export interface InstallOptions {
@@ -42,25 +43,56 @@ export function runInstall(options: InstallOptions): Promise<InstallResult> {
   return withInstallLock(() => install(options));
 }
 
-async function install(options: InstallOptions): Promise<InstallResult> {
-  const { rootDir, groupId, appspec, logger } = options;
-  mkdirSync(instructionsDir(rootDir), { recursive: true });
+/** What planning Install needs: no logger, nothing written. */
+export type PlanGroupInstallOptions = Pick<InstallOptions, 'rootDir' | 'groupId' | 'archiveDir' | 'appspec' | 'fileExistsBehavior' | 'cwd'> & {
+  /** Where the revision's files are read: the disk, or an archive read in place (the dry run). */
+  revisionFiles?: RevisionFiles;
+};
+
+export interface PlannedInstall {
+  plan: InstallPlan;
+  cleanupPath: string;
+  installJsonPath: string;
+  /** What the group's previous Install left (undefined: there was none). */
+  previousCleanup?: string;
+  previousInstallJson?: string;
+}
+
+/**
+ * Reads what the group's previous Install left and plans this one (every check of the plan done):
+ * the first half of Install, and all of what `deploy --dry-run` shows of it. Reads only.
+ */
+export function planGroupInstall(options: PlanGroupInstallOptions): PlannedInstall {
+  const { rootDir, groupId, appspec } = options;
   const cleanupPath = cleanupFile(rootDir, groupId);
   const installJsonPath = installJsonFile(rootDir, groupId);
   const previousCleanup = readOptional(cleanupPath);
   const previousInstallJson = readOptional(installJsonPath);
-
   const scan = scanInstall({
     archiveDir: options.archiveDir,
     files: appspec.files,
     permissions: appspec.permissions,
     cleanupEntries: parseCleanupFile(previousCleanup ?? ''),
     cwd: options.cwd,
+    revisionFiles: options.revisionFiles,
   });
   const plan = planInstall({ appspec, scan, fileExistsBehavior: options.fileExistsBehavior });
-  const identities = await resolveIdentities(plan.users, plan.groups);
+  return { plan, cleanupPath, installJsonPath, previousCleanup, previousInstallJson };
+}
+
+/** The tools the plan runs, each found on this host (or an InstallError naming what to install). */
+export function toolsFor(plan: InstallPlan): ToolPaths {
   const tools = requireTools(plan.tools);
   if (plan.removals.some((op) => op.type === 'semanage-delete')) tools.semanage ??= findTool('semanage');
+  return tools;
+}
+
+async function install(options: InstallOptions): Promise<InstallResult> {
+  const { rootDir, groupId, logger } = options;
+  const { plan, cleanupPath, installJsonPath, previousCleanup, previousInstallJson } = planGroupInstall(options);
+  const identities = await resolveIdentities(plan.users, plan.groups);
+  const tools = toolsFor(plan);
+  mkdirSync(instructionsDir(rootDir), { recursive: true });
   logger.info(
     `Install: ${plan.removals.length} path(s) of the previous deployment to remove, ${plan.operations.length} instruction(s), file_exists_behavior ${plan.fileExistsBehavior}`,
   );

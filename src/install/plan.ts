@@ -32,6 +32,7 @@ export function planInstall(input: PlanInput): InstallPlan {
   // The disk as it will be once the previous deployment's files are gone (the anchor removes them first).
   const stateOf = (path: string): PathState | undefined => (removed.has(path) ? undefined : scan.destination.get(path));
   const conflicts: string[] = [];
+  const kept: string[] = [];
 
   const mkdirMissingAncestors = (path: string, source: string) => {
     const missing: string[] = [];
@@ -59,6 +60,7 @@ export function planInstall(input: PlanInput): InstallPlan {
           builder.copy(entry, target, true);
           return;
         case 'RETAIN':
+          kept.push(target);
           return;
         default:
           throw new InstallError(
@@ -129,7 +131,7 @@ export function planInstall(input: PlanInput): InstallPlan {
     }
   }
 
-  return { fileExistsBehavior, removals, operations: builder.operations, ...builder.requirements() };
+  return { fileExistsBehavior, removals, operations: builder.operations, kept, ...builder.requirements() };
 }
 
 /**

@@ -1,6 +1,7 @@
-import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { FileMapping, Permission } from '../appspec/types.js';
+import { diskFiles, type RevisionFileStats, type RevisionFiles } from '../archive/revision-files.js';
 import type { CleanupEntry } from './cleanup-file.js';
 import type { EntryStats, EntryType, InstallScan, PathState, SourceEntry, SourceScan } from './types.js';
 
@@ -10,6 +11,8 @@ export interface ScanInput {
   permissions: readonly Permission[];
   cleanupEntries: CleanupEntry[];
   cwd?: string;
+  /** Where the revision's files are read: the disk, or an archive read in place (the dry run). */
+  revisionFiles?: RevisionFiles;
 }
 
 /**
@@ -19,7 +22,7 @@ export interface ScanInput {
  */
 export function scanInstall(input: ScanInput): InstallScan {
   const cwd = input.cwd ?? process.cwd();
-  const sources = input.files.map((mapping) => scanSource(input.archiveDir, mapping));
+  const sources = input.files.map((mapping) => scanSource(input.archiveDir, mapping, input.revisionFiles));
   const destination = new Map<string, PathState>();
   const probe = (path: string): PathState | undefined => {
     if (destination.has(path)) return destination.get(path);
@@ -43,44 +46,44 @@ export function scanInstall(input: ScanInput): InstallScan {
 }
 
 /** The files of one `files` entry, links recorded as links and never descended (§10.20). */
-export function scanSource(archiveDir: string, mapping: FileMapping): SourceScan {
+export function scanSource(archiveDir: string, mapping: FileMapping, files: RevisionFiles = diskFiles): SourceScan {
   // `File.join` semantics: `/` is the archive itself, `/bin` is `<archive>/bin`.
   // Without its trailing slash: `link/` would make lstat follow the link this scan must not follow.
   const sourcePath = join(archiveDir, mapping.source).replace(/(?<=.)\/+$/, '');
   const scan: SourceScan = { mapping, sourcePath, entries: [] };
-  if (isOutside(archiveDir, sourcePath)) return { ...scan, problem: 'outside' };
-  const stats = lstatSync(sourcePath, { throwIfNoEntry: false });
+  if (isOutside(archiveDir, sourcePath, files)) return { ...scan, problem: 'outside' };
+  const stats = files.lstat(sourcePath);
   if (!stats) return { ...scan, problem: 'missing' };
-  walk(sourcePath, '', stats, scan.entries);
+  walk(sourcePath, '', stats, scan.entries, files);
   return scan;
 }
 
-function walk(absolutePath: string, relativePath: string, stats: Stats, entries: SourceEntry[]): void {
+function walk(absolutePath: string, relativePath: string, stats: RevisionFileStats, entries: SourceEntry[], files: RevisionFiles): void {
   const type = typeOf(stats);
   const entry: SourceEntry = { relativePath, absolutePath, type, stats: statsOf(stats) };
-  if (type === 'symlink') entry.linkTarget = readlinkSync(absolutePath);
+  if (type === 'symlink') entry.linkTarget = files.readlink(absolutePath);
   entries.push(entry);
-  if (type === 'directory') walkChildren(absolutePath, relativePath, entries);
+  if (type === 'directory') walkChildren(absolutePath, relativePath, entries, files);
 }
 
 /** Below a folder the types come from readdir; only links are lstat'ed (their copies need owner and times). */
-function walkChildren(absolutePath: string, relativePath: string, entries: SourceEntry[]): void {
+function walkChildren(absolutePath: string, relativePath: string, entries: SourceEntry[], files: RevisionFiles): void {
   // Names from readdir hold no '/': concatenation, which costs a fraction of join's normalising.
   const prefix = absolutePath.endsWith('/') ? absolutePath : `${absolutePath}/`;
-  for (const child of readdirSync(absolutePath, { withFileTypes: true })) {
+  for (const child of files.readdir(absolutePath)) {
     const childPath = prefix + child.name;
     const childRelative = relativePath === '' ? child.name : `${relativePath}/${child.name}`;
     if (child.isSymbolicLink()) {
-      walk(childPath, childRelative, lstatSync(childPath), entries);
+      walk(childPath, childRelative, files.lstat(childPath) as RevisionFileStats, entries, files);
       continue;
     }
     const type: EntryType = child.isDirectory() ? 'directory' : child.isFile() ? 'file' : 'other';
     entries.push({ relativePath: childRelative, absolutePath: childPath, type });
-    if (type === 'directory') walkChildren(childPath, childRelative, entries);
+    if (type === 'directory') walkChildren(childPath, childRelative, entries, files);
   }
 }
 
-function statsOf(stats: Stats): EntryStats {
+function statsOf(stats: RevisionFileStats): EntryStats {
   return { mode: stats.mode, uid: stats.uid, gid: stats.gid, atimeMs: stats.atimeMs, mtimeMs: stats.mtimeMs };
 }
 
@@ -120,23 +123,23 @@ function probePath(path: string): PathState | undefined {
  * A source must stay inside the revision, also through links in its parent folders: an appspec could
  * otherwise install `/etc/shadow` from `../../../etc/shadow` or through a link to `/`.
  */
-function isOutside(archiveDir: string, sourcePath: string): boolean {
+function isOutside(archiveDir: string, sourcePath: string, files: RevisionFiles): boolean {
   if (escapes(relative(archiveDir, sourcePath))) return true;
   if (resolve(sourcePath) === resolve(archiveDir)) return false;
   let realParent: string;
   try {
-    realParent = realpathSync(dirname(sourcePath));
+    realParent = files.realpath(dirname(sourcePath));
   } catch {
     return false; // a missing parent is reported as a missing source
   }
-  return escapes(relative(realpathSync(archiveDir), realParent));
+  return escapes(relative(files.realpath(archiveDir), realParent));
 }
 
 function escapes(relativePath: string): boolean {
   return relativePath === '..' || relativePath.startsWith(`..${sep}`) || isAbsolute(relativePath);
 }
 
-function typeOf(stats: Stats): EntryType {
+function typeOf(stats: RevisionFileStats | Stats): EntryType {
   if (stats.isSymbolicLink()) return 'symlink';
   if (stats.isDirectory()) return 'directory';
   if (stats.isFile()) return 'file';

@@ -94,6 +94,8 @@ export interface InstallPlan {
   removals: RemovalOperation[];
   /** In the anchor's order: mkdir and copy as the files section walks, then per object chmod, setfacl, semanage, chown. */
   operations: InstallOperation[];
+  /** Files of the revision not installed because one is already there and file_exists_behavior is RETAIN. */
+  kept: string[];
   users: Requirement[];
   groups: Requirement[];
   tools: Requirement<ToolName>[];

@@ -269,7 +269,7 @@ async function fetchPart(
     async () => {
       const from = start + written;
       try {
-        const response = await job.clients.send((client) =>
+        const response = await job.clients.sendPart((client) =>
           client.send(
             new GetObjectCommand({
               Bucket: revision.bucket,
@@ -328,6 +328,8 @@ async function writeAt(file: FileHandle, chunk: Buffer, length: number, position
 class S3Clients {
   region: string;
   private readonly byRegion = new Map<string, S3Client>();
+  private readonly partsByRegion = new Map<string, S3Client>();
+  private readonly agentsByRegion = new Map<string, { httpAgent: http.Agent; httpsAgent: https.Agent }>();
   private readonly agents: http.Agent[] = [];
   private redirects = 0;
 
@@ -343,20 +345,33 @@ class S3Clients {
   }
 
   client(): S3Client {
-    let client = this.byRegion.get(this.region);
+    return this.clientFor(this.region, this.byRegion, false);
+  }
+
+  /**
+   * The client of part GETs: the SDK's own retries off (maxAttempts 1), because each part has the agent's
+   * retries (maxPartAttempts, resuming where the body stopped); with both, one failing part sent
+   * maxPartAttempts × 3 GETs.
+   */
+  partClient(): S3Client {
+    return this.clientFor(this.region, this.partsByRegion, true);
+  }
+
+  private clientFor(region: string, cache: Map<string, S3Client>, forParts: boolean): S3Client {
+    let client = cache.get(region);
     if (!client) {
-      client = this.create(this.region);
-      this.byRegion.set(this.region, client);
+      client = this.create(region, forParts);
+      cache.set(region, client);
     }
     return client;
   }
 
   /** Runs `operation`, following an "the bucket is in region X" answer by switching region and trying again. */
-  async send<T>(operation: (client: S3Client) => Promise<T>): Promise<T> {
+  async send<T>(operation: (client: S3Client) => Promise<T>, forParts = false): Promise<T> {
     for (;;) {
       const regionBefore = this.region;
       try {
-        return await operation(this.client());
+        return await operation(forParts ? this.partClient() : this.client());
       } catch (error) {
         const hinted = bucketRegionHint(error);
         if (!hinted || hinted === regionBefore) throw error;
@@ -369,6 +384,11 @@ class S3Clients {
         }
       }
     }
+  }
+
+  /** `send` with the client of part GETs (no SDK retries under the agent's own). */
+  sendPart<T>(operation: (client: S3Client) => Promise<T>): Promise<T> {
+    return this.send(operation, true);
   }
 
   /** The proxy for this region's S3 host: `:proxy_uri:`, else the environment's, unless NO_PROXY names the host. */
@@ -393,14 +413,15 @@ class S3Clients {
   }
 
   destroy(): void {
-    for (const client of this.byRegion.values()) client.destroy();
+    for (const client of [...this.byRegion.values(), ...this.partsByRegion.values()]) client.destroy();
     for (const agent of this.agents) agent.destroy();
   }
 
-  private create(region: string): S3Client {
-    const { options } = this;
-    const endpoint = s3EndpointFor(region, options);
-    const sockets = Math.max(8, options.concurrency * 2);
+  /** The connection pool of a region, shared by its two clients. */
+  private agentsFor(region: string): { httpAgent: http.Agent; httpsAgent: https.Agent } {
+    const known = this.agentsByRegion.get(region);
+    if (known) return known;
+    const sockets = Math.max(8, this.options.concurrency * 2);
     let httpAgent: http.Agent;
     let httpsAgent: https.Agent;
     const proxyUri = this.proxyFor(region);
@@ -414,6 +435,15 @@ class S3Clients {
       httpsAgent = new https.Agent({ keepAlive: true, maxSockets: sockets });
     }
     this.agents.push(httpAgent, httpsAgent);
+    const agents = { httpAgent, httpsAgent };
+    this.agentsByRegion.set(region, agents);
+    return agents;
+  }
+
+  private create(region: string, forParts: boolean): S3Client {
+    const { options } = this;
+    const endpoint = s3EndpointFor(region, options);
+    const { httpAgent, httpsAgent } = this.agentsFor(region);
     return withoutNodeVersionWarning(() => new S3Client({
       region,
       credentials: options.credentials,
@@ -426,6 +456,7 @@ class S3Clients {
         socketTimeout: options.idleTimeoutMs ?? 60_000,
       }),
       ...options.clientOverrides,
+      ...(forParts ? { maxAttempts: 1 } : {}),
     }));
   }
 }

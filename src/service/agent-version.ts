@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { isSea } from 'node:sea';
 import { versionFile } from '../deployment/layout.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
@@ -15,11 +17,29 @@ export function parseVersionFile(text: string): string {
 }
 
 /**
- * The value of the `x-amz-codedeploy-agent-version` header (agent-spec §1.1): read once from
- * `<root_dir>/../.version`, else `/opt/codedeploy-agent/.version`, else `UNKNOWN_VERSION` with a warning.
+ * `.version` of the installation the running program belongs to: `<prefix>/.version` for
+ * `<prefix>/bin/codedeploy-agent` (the single executable, or bin/codedeploy-agent.mjs of a source build),
+ * links resolved. Undefined when the program's path cannot be told.
  */
-export function readAgentVersion(rootDir: string, logger: Logger = silentLogger, fallbackFile = FALLBACK_VERSION_FILE): string {
-  for (const file of [versionFile(rootDir), fallbackFile]) {
+export function programVersionFile(): string | undefined {
+  const program = isSea() ? process.execPath : process.argv[1];
+  if (!program) return undefined;
+  try {
+    return join(dirname(dirname(realpathSync(program))), '.version');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The value of the `x-amz-codedeploy-agent-version` header (docs/packaging.md): read once from
+ * `<root_dir>/../.version` (where AWS's agent reads it), else the running program's own installation's
+ * (an agent installed with --prefix and a root_dir elsewhere), else `/opt/codedeploy-agent/.version`, else
+ * `UNKNOWN_VERSION` with a warning.
+ */
+export function readAgentVersion(rootDir: string, logger: Logger = silentLogger, fallbackFile = FALLBACK_VERSION_FILE, programFile = programVersionFile()): string {
+  const candidates = [versionFile(rootDir), ...(programFile ? [programFile] : []), fallbackFile];
+  for (const file of candidates) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -29,6 +49,6 @@ export function readAgentVersion(rootDir: string, logger: Logger = silentLogger,
     const version = parseVersionFile(text);
     if (version) return version;
   }
-  logger.warn(`Unable to read the agent version from ${versionFile(rootDir)} or ${fallbackFile}; sending ${UNKNOWN_VERSION}`);
+  logger.warn(`Unable to read the agent version from ${candidates.join(', ')}; sending ${UNKNOWN_VERSION}`);
   return UNKNOWN_VERSION;
 }

@@ -8,8 +8,13 @@ import {
   type InstanceInfo,
   type Tag,
 } from '@aws-sdk/client-codedeploy';
+import type https from 'node:https';
 import type { AwsCredentialIdentity } from '@smithy/types';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import { registerSecret } from '../log/redact.js';
 import { AgentError } from '../report/errors.js';
+import { proxyFor } from './proxy.js';
 
 /**
  * The CodeDeploy control plane (the public `CodeDeploy_20141006` API, not the agent's commands service):
@@ -22,18 +27,46 @@ export interface ControlClientOptions {
   endpoint?: string;
   /** Default: the SDK's credential chain (environment, shared files, instance profile, ...). */
   credentials?: AwsCredentialIdentity;
+  /** `:proxy_uri:` of the agent configuration; without it HTTPS_PROXY / HTTP_PROXY of `env`, minus NO_PROXY hosts. */
+  proxyUri?: string;
+  env?: NodeJS.ProcessEnv;
 }
 
 export type OnPremisesTag = { Key: string; Value: string };
 
+/** The proxy CodeDeploy is reached through, as for every other request of the agent (service/proxy.ts). */
+export function controlProxy(options: ControlClientOptions): string | undefined {
+  const endpoint = new URL(options.endpoint ?? `https://codedeploy.${options.region}.amazonaws.com`);
+  return proxyFor(endpoint, options.proxyUri, options.env ?? process.env);
+}
+
 export function createControlClient(options: ControlClientOptions): CodeDeployClient {
+  const proxy = controlProxy(options);
+  let agent: HttpsProxyAgent<string> | undefined;
+  if (proxy) {
+    // Its password must never reach a message (a refused CONNECT, a network error).
+    registerSecret(safeDecode(new URL(proxy).password));
+    agent = new HttpsProxyAgent(proxy, { keepAlive: true });
+  }
   return new CodeDeployClient({
     region: options.region,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
     maxAttempts: 3,
-    requestHandler: { connectionTimeout: 10_000, requestTimeout: 30_000 },
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: 10_000,
+      requestTimeout: 30_000,
+      ...(agent ? { httpAgent: agent, httpsAgent: agent as unknown as https.Agent } : {}),
+    }),
   });
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /** The service (or the SDK on its way there) refused; the message says what to do about it. */

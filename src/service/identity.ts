@@ -52,6 +52,18 @@ const sdkProviders = async (): Promise<CredentialProviders> => {
   return typeof loaded.fromIni === 'function' ? loaded : loaded.default!;
 };
 
+/**
+ * The SDK's own default chain (environment, ~/.aws, SSO, container, instance profile), as an S3 client
+ * would use it by itself, with the values it yields registered as secrets (hook output never shows them).
+ */
+export function sdkDefaultCredentials(): AwsCredentialIdentityProvider {
+  let chain: AwsCredentialIdentityProvider | undefined;
+  return memoizeCredentials(async (options) => {
+    chain ??= (await sdkProviders()).fromNodeProviderChain();
+    return chain(options);
+  });
+}
+
 /** Refresh credentials this long before they expire. */
 export const REFRESH_WINDOW_MS = 5 * 60_000;
 

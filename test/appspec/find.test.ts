@@ -33,9 +33,16 @@ describe('findAppSpec', () => {
   it('falls back to appspec.yml, then appspec.yaml (the same for Install and hooks)', () => {
     writeFileSync(join(dir, 'appspec.yaml'), VALID);
     expect(findAppSpec(dir)).toBe(join(dir, 'appspec.yaml'));
-    expect(findAppSpec(dir, 'missing.yml')).toBe(join(dir, 'appspec.yaml'));
+    expect(findAppSpec(dir, 'appspec.yml')).toBe(join(dir, 'appspec.yaml'));
     writeFileSync(join(dir, 'appspec.yml'), VALID);
     expect(findAppSpec(dir)).toBe(join(dir, 'appspec.yml'));
+  });
+
+  it('never uses appspec.yml in place of a name of its own that the revision lacks, and names it', () => {
+    writeFileSync(join(dir, 'appspec.yml'), VALID);
+    const error = caught(() => findAppSpec(dir, 'deploy-spec.yml'));
+    expect(error.problems[0].message).toContain('at revision-relative path "deploy-spec.yml"');
+    expect(error.problems[0].hint).toBe('the revision has no deploy-spec.yml, but it has appspec.yml: leave out --appspec-filename (-A) to use it, or add deploy-spec.yml to the bundle');
   });
 
   it('returns an absolute path for a relative folder', () => {
@@ -49,7 +56,7 @@ describe('findAppSpec', () => {
     expect(findAppSpec(dir)).toBe(join(dir, 'appspec.yaml'));
   });
 
-  it('fails with the anchor message and the other names tried', () => {
+  it('fails with the message of AWS\'s agent and says the name of its own is missing', () => {
     const error = caught(() => findAppSpec(dir, 'app_spec'));
     expect(error.problems).toHaveLength(1);
     expect(error.problems[0].message).toBe(
@@ -57,7 +64,7 @@ describe('findAppSpec', () => {
         `The revision was unpacked to directory "${dir}", and the AppSpec file was expected but not found at path "${join(dir, 'app_spec')}". ` +
         'Consult the AWS CodeDeploy Appspec documentation for more information at http://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file.html',
     );
-    expect(error.problems[0].hint).toContain('also looked for "appspec.yml" and "appspec.yaml"');
+    expect(error.problems[0].hint).toBe('the revision has no app_spec: add it at the top of the bundle, or fix the name given with --appspec-filename (-A)');
     expect(error.message).toContain('did not find an AppSpec file');
   });
 

@@ -31,7 +31,7 @@ describe('bench smoke', () => {
     expect(result.exitCode, String(result.all)).toBe(0);
     const written = readFileSync(out, 'utf8');
     for (const scenario of ['start', 'small', 'hook-output', 'background', 'many-files (directory)', 'many-files (tgz)', 'many-files (zip)',
-      'big-file (directory)', 'big-file (tgz)', 'idle', 'poll-to-ack']) {
+      'big-file (directory)', 'big-file (tgz)', 'idle', 'poll-to-ack', 'start (executable)', 'idle (executable)', 'poll-to-ack (executable)']) {
       expect(written, `${scenario} row`).toContain(`| ${scenario} |`);
     }
     expect(written).toContain(`Node.js ${process.version}`);

@@ -133,7 +133,7 @@ describe('codedeploy-agent validate', () => {
     const result = await validate(['empty', '-A', 'my.yml'], dir);
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toContain('error: The CodeDeploy agent did not find an AppSpec file within the unpacked revision directory at revision-relative path "my.yml"');
-    expect(result.stdout).toContain('also looked for "appspec.yml" and "appspec.yaml"');
+    expect(result.stdout).toContain('the revision has no my.yml: add it at the top of the bundle, or fix the name given with --appspec-filename (-A)');
     expect(result.stdout).toMatch(/\nempty: 1 error, 0 warnings$/);
   });
 

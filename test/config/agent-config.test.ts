@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig, loadAgentConfig, parseAgentConfig } from '../../src/config/agent-config.js';
@@ -96,5 +96,51 @@ describe('agent config', () => {
     writeFileSync(file, ':root_dir: /x\n');
     expect(loadAgentConfig(file).config.root_dir).toBe('/x');
     expect(() => loadAgentConfig(join(t.dir, 'missing.yml'))).toThrow('does not exist or is not readable');
+  });
+});
+
+describe('agent config: folders, empty files and repeated keys', () => {
+  it.each([
+    ['root_dir', '/'],
+    ['root_dir', '/etc'],
+    ['root_dir', '/usr/'],
+    ['root_dir', '/opt/../home'],
+    ['log_dir', '/var/log'],
+    ['pid_dir', '/proc/self'],
+    ['root_dir', '/dev/shm/x'],
+  ])('refuses %s %s (a system folder)', (key, value) => {
+    expect(() => parseAgentConfig(`:${key}: ${value}\n`, 'c.yml')).toThrow(new RegExp(`c\\.yml: key ${key} has the value .*, which is (the root folder|the system folder|inside the system folder)`));
+  });
+
+  it('refuses a relative folder', () => {
+    expect(() => parseAgentConfig(':root_dir: deployment-root\n', 'c.yml')).toThrow(/key root_dir has the value "deployment-root", which is not an absolute path/);
+  });
+
+  it('refuses a symlink to a system folder', () => {
+    const t = makeTempDir();
+    cleanups.push(t.cleanup);
+    const link = join(t.dir, 'root');
+    symlinkSync('/etc', link);
+    expect(() => parseAgentConfig(`:root_dir: ${link}\n`, 'c.yml')).toThrow(/the system folder \/etc/);
+  });
+
+  it('accepts folders of the agent\'s own', () => {
+    expect(() => parseAgentConfig(':root_dir: /opt/codedeploy-agent/deployment-root\n:log_dir: /var/log/aws/codedeploy-agent/\n', 'c.yml')).not.toThrow();
+  });
+
+  it('refuses an empty or comments-only file named with -c, but not a missing default', () => {
+    const t = makeTempDir();
+    cleanups.push(t.cleanup);
+    for (const text of ['', '# nothing here\n\n# at all\n', '---\n']) {
+      const file = join(t.dir, 'empty.yml');
+      writeFileSync(file, text);
+      expect(() => loadAgentConfig(file)).toThrow(`The config file ${file} is empty (or only comments): it sets no key`);
+    }
+  });
+
+  it('warns about a key set twice, in either spelling, naming the lines and the value used', () => {
+    const { config, warnings } = parseAgentConfig(':root_dir: /a\n:verbose: true\nroot_dir: /b\n', 'c.yml');
+    expect(config.root_dir).toBe('/b');
+    expect(warnings).toEqual(['c.yml: key root_dir is set 2 times (lines 1, 3); the last one (line 3) is used']);
   });
 });

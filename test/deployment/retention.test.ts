@@ -39,17 +39,18 @@ describe('cleanupOldRevisions', () => {
 
   it('deletes the oldest folders of the group, keeping the current and the last successful one', async () => {
     const group = join(root, 'grp');
-    ['d1', 'd2', 'd3', 'd4', 'cur'].forEach((name, index) => {
+    const [d1, d2, d3, d4, cur] = ['d-AAAAAAAA1', 'd-AAAAAAAA2', 'd-AAAAAAAA3', 'd-AAAAAAAA4-local', 'd-CURRENT00'];
+    [d1, d2, d3, d4, cur].forEach((name, index) => {
       mkdirSync(join(group, name, 'deployment-archive'), { recursive: true });
       writeFileSync(join(group, name, 'deployment-archive', 'f'), 'x');
       utimesSync(join(group, name), 1000 + index, 1000 + index);
     });
-    writeLastSuccessfulInstall(root, 'grp', join(group, 'd1'));
+    writeLastSuccessfulInstall(root, 'grp', join(group, d1));
     const logger = new MemoryLogger();
-    const deleted = await cleanupOldRevisions(root, 'grp', join(group, 'cur'), 3, logger);
-    expect(deleted).toEqual([join(group, 'd2'), join(group, 'd3')]);
-    expect(readdirSync(group).sort()).toEqual(['cur', 'd1', 'd4']);
-    expect(logger.text()).toContain(`Deleting old revision ${join(group, 'd2')}`);
+    const deleted = await cleanupOldRevisions(root, 'grp', join(group, cur), 3, logger);
+    expect(deleted).toEqual([join(group, d2), join(group, d3)]);
+    expect(readdirSync(group).sort()).toEqual([d1, d4, cur].sort());
+    expect(logger.text()).toContain(`Deleting old revision ${join(group, d2)}`);
   });
 
   it('does nothing when the group has no folder yet', async () => {

@@ -107,7 +107,7 @@ export interface FrontRequest {
   ifMatch?: string;
   /** The region in the SigV4 credential scope of the request. */
   signedRegion?: string;
-  /** What the front did: `proxied`, `reset`, `denied`, `redirected`. */
+  /** What the front did: `proxied`, `reset`, `failed`, `denied`, `redirected`. */
   outcome: string;
 }
 
@@ -116,6 +116,8 @@ export interface S3Front {
   requests: FrontRequest[];
   /** The next `count` ranged GETs are cut after `afterBytes` bytes of body (connection destroyed). */
   resetRangedGets(count: number, afterBytes?: number): void;
+  /** The next `count` ranged GETs are answered `status` (503 SlowDown by default) without reaching moto. */
+  failRangedGets(count: number, status?: number): void;
   /** Requests whose path contains `pathPart` get 403 AccessDenied. */
   deny(pathPart: string): void;
   /**
@@ -134,6 +136,7 @@ export async function startS3Front(target: string): Promise<S3Front> {
   const upstream = new URL(target);
   const requests: FrontRequest[] = [];
   let resets: { count: number; afterBytes: number } = { count: 0, afterBytes: 0 };
+  let failures: { count: number; status: number } = { count: 0, status: 503 };
   const denied: string[] = [];
   const regions = new Map<string, { region: string; style: 'header' | 'body' }>();
   let pending: { remaining: number; action: () => Promise<void> } | undefined;
@@ -174,6 +177,14 @@ export async function startS3Front(target: string): Promise<S3Front> {
       return;
     }
     const ranged = req.method === 'GET' && req.headers.range !== undefined;
+    if (ranged && failures.count > 0) {
+      failures.count--;
+      record.outcome = 'failed';
+      req.resume();
+      res.writeHead(failures.status, { 'content-type': 'application/xml' });
+      res.end(errorXml(failures.status === 503 ? 'SlowDown' : 'InternalError', 'Please reduce your request rate.', ''));
+      return;
+    }
     const cut = ranged && resets.count > 0;
     if (cut) {
       resets.count--;
@@ -224,6 +235,9 @@ export async function startS3Front(target: string): Promise<S3Front> {
     requests,
     resetRangedGets(count, afterBytes = 1024) {
       resets = { count, afterBytes };
+    },
+    failRangedGets(count, status = 503) {
+      failures = { count, status };
     },
     deny(pathPart) {
       denied.push(pathPart);

@@ -7,14 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeCommandsService, makeSpec, TEST_CREDENTIALS, type FakeDeployment } from '../doubles/commands-service.js';
 import { startGitHubDouble, type GitHubDouble } from '../doubles/github.js';
 import { motoMissingReason, startMoto, type MotoServer } from '../doubles/moto.js';
-import { AGENT_BIN, runCli } from '../helpers/cli.js';
+import { AGENT_TARGETS, runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { agentEnv, filesContaining, makeRecordingBundle, motoAdmin, readRecords, tgzOf } from './fixtures.js';
 
 /**
  * The daemon (`codedeploy-agent run`) deploying S3 and GitHub revisions handed out by the commands-service
  * double: the real process, the real commands client (SigV4 with the on-premises IAM user's keys), moto
- * behind `:s3_endpoint_override:` and the GitHub double behind `:github_api_base:`.
+ * behind `:s3_endpoint_override:` and the GitHub double behind `:github_api_base:`. Against the source build
+ * and the single executable alike.
  */
 const HOST = 'arn:aws:iam::123456789012:user/onprem-e2e';
 const TOKEN = 'daemonE2eGitHubToken-Hq27pL';
@@ -22,7 +23,7 @@ const SHA = '0123456789abcdef0123456789abcdef01234567';
 const BUCKET = 'e2e-daemon-bundles';
 const KEY = 'releases/app.tgz';
 
-describe.skipIf(motoMissingReason !== undefined)('daemon deployments of S3 and GitHub revisions', () => {
+describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('daemon deployments of S3 and GitHub revisions ($name)', (target) => {
   const tmp = makeTempDir('cda-e2e-daemon-');
   const recordFile = join(tmp.dir, 'records.txt');
   let service: FakeCommandsService;
@@ -78,7 +79,8 @@ describe.skipIf(motoMissingReason !== undefined)('daemon deployments of S3 and G
   });
 
   function startAgent(): ResultPromise<{ reject: false; all: true; extendEnv: false }> {
-    return execa(process.execPath, [AGENT_BIN, 'run', '-c', configFile], { reject: false, all: true, extendEnv: false, env: agentEnv(tmp.dir) });
+    const [command, ...before] = target.command;
+    return execa(command, [...before, 'run', '-c', configFile], { reject: false, all: true, extendEnv: false, env: agentEnv(tmp.dir) });
   }
 
   /** Runs the daemon until `deployment` is done (or `timeoutMs`), stops it with SIGTERM, returns its output. */
@@ -164,7 +166,7 @@ describe.skipIf(motoMissingReason !== undefined)('daemon deployments of S3 and G
     const watchStatus = async () => {
       const deadline = Date.now() + 25_000;
       while (Date.now() < deadline && deployment.status !== 'Succeeded' && deployment.status !== 'Failed') {
-        const status = await runCli(['status', '--json', '-c', configFile], { extendEnv: false, env: agentEnv(tmp.dir) });
+        const status = await runCli(['status', '--json', '-c', configFile], { extendEnv: false, env: agentEnv(tmp.dir) }, target);
         try {
           const report = JSON.parse(status.stdout) as { downloads?: typeof seen };
           seen.push(...(report.downloads ?? []));

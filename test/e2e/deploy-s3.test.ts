@@ -4,16 +4,17 @@ import { CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand, type
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImdsDouble } from '../doubles/imds.js';
 import { motoMissingReason, startMoto, type MotoServer } from '../doubles/moto.js';
-import { runCli } from '../helpers/cli.js';
+import { AGENT_TARGETS, runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { agentEnv, makeRecordingBundle, motoAdmin, readRecords, S3_TEST_CREDENTIALS, tgzOf } from './fixtures.js';
 
 /**
  * `codedeploy-agent deploy -l s3://...` end to end: the built CLI, a real S3 (moto on loopback) with a
  * versioned bucket, real hooks. The S3 endpoint comes from `:s3_endpoint_override:` in the agent config
- * (path-style), credentials and region from the environment, as an operator would run it.
+ * (path-style), credentials and region from the environment, as an operator would run it. Against the source
+ * build and the single executable alike.
  */
-describe.skipIf(motoMissingReason !== undefined)('deploy from S3', () => {
+describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('deploy from S3 ($name)', (target) => {
   const tmp = makeTempDir('cda-e2e-s3-');
   const bucket = 'e2e-versioned-bundles';
   const key = 'apps/web/bundle.tgz';
@@ -60,7 +61,7 @@ describe.skipIf(motoMissingReason !== undefined)('deploy from S3', () => {
         AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey,
         ...env,
       }),
-    });
+    }, target);
   }
 
   function freshRecords(before: number) {
@@ -141,7 +142,7 @@ describe.skipIf(motoMissingReason !== undefined)('deploy from S3', () => {
     const result = await runCli(['deploy', '-c', onPremConfig, '-l', `s3://${bucket}/${key}`, '-t', 'tgz', '-g', 'group-onprem', '-b', 'OVERWRITE'], {
       extendEnv: false,
       env: agentEnv(tmp.dir),
-    });
+    }, target);
     expect(result.exitCode, result.all).toBe(0);
     expect(readFileSync(join(tmp.dir, 'log', 'codedeploy-local.log'), 'utf8')).not.toContain('onPremisesSecretKeyForTheE2eTest');
   });

@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { howToGet, readPrerequisites, toolsDir } from '../../scripts/test-prerequisites.mjs';
 
@@ -12,6 +12,8 @@ const warned = new Set<string>();
 
 /** Where `command` is: on PATH, or in the folder where test-prerequisites.mjs sets up moto_server. */
 export function findTestTool(command: string): string | undefined {
+  // An absolute path names a file that must exist (a library), not a command.
+  if (command.startsWith('/')) return existsSync(command) ? command : undefined;
   for (const dir of [...(process.env.PATH ?? '').split(delimiter), join(toolsDir(), 'bin')]) {
     if (!dir) continue;
     try {

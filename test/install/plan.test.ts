@@ -118,8 +118,11 @@ describe('planInstall: file_exists_behavior', () => {
     ]);
   });
 
-  it('RETAIN leaves existing files alone and does not track them', () => {
-    expect(summary(run('RETAIN'))).toEqual(['copy /archive/sub/b.sh /opt/app/sub/b.sh']);
+  it('RETAIN leaves existing files alone and does not track them; the plan lists them as kept', () => {
+    const plan = run('RETAIN');
+    expect(summary(plan)).toEqual(['copy /archive/sub/b.sh /opt/app/sub/b.sh']);
+    expect(plan.kept).toEqual(['/opt/app/a.txt', '/opt/app/sub/c.txt']);
+    expect(run('OVERWRITE').kept).toEqual([]);
   });
 
   it('the appspec value wins over the deployment value, which is upper-cased, and DISALLOW is the default', () => {

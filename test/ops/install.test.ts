@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import {
-  chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, utimesSync, writeFileSync, rmSync,
+  chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync, rmSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,16 +60,16 @@ describe('install.sh', () => {
     const p = h.paths;
     expect(h.version()).toBe(`agent_version: ${AGENT_VERSION}\n`);
     expect(parseVersionFile(h.version())).toBe(AGENT_VERSION); // what the commands client sends
-    expect(readFileSync(join(p.prefix, 'dist/codedeploy-agent.mjs'))).toEqual(readFileSync(join(release, 'dist/codedeploy-agent.mjs')));
+    // The single executable, byte for byte, and codedeploy-local a link to it; nothing of the Node.js bundle.
+    expect(readFileSync(join(p.prefix, 'bin/codedeploy-agent')).equals(readFileSync(join(release, 'bin/codedeploy-agent')))).toBe(true);
     expect(mode(join(p.prefix, 'bin/codedeploy-agent'))).toBe(0o755);
+    expect(readlinkSync(join(p.prefix, 'bin/codedeploy-local'))).toBe('codedeploy-agent');
+    expect(readdirSync(p.prefix).sort()).toEqual(['.version', 'bin', 'conf', 'deployment-root', 'state']);
     expect(readlinkSync(h.installed('usr/bin/codedeploy-agent'))).toBe('/opt/codedeploy-agent/bin/codedeploy-agent');
     expect(readlinkSync(h.installed('usr/bin/codedeploy-local'))).toBe('/opt/codedeploy-agent/bin/codedeploy-local');
-    const launcher = readFileSync(join(p.prefix, 'bin/codedeploy-agent'), 'utf8');
-    expect(launcher).toContain(`node='${process.execPath}'`);
-    expect(launcher).toContain("exec \"$node\" '/opt/codedeploy-agent/bin/codedeploy-agent.mjs' \"$@\"");
-    // The installed program runs (its launcher points at /opt, so run its entry directly).
-    expect(execFileSync(process.execPath, [join(p.prefix, 'bin/codedeploy-agent.mjs'), '--version'], { encoding: 'utf8' }).trim()).toBe(AGENT_VERSION);
-    expect(execFileSync(process.execPath, [join(p.prefix, 'bin/codedeploy-local.mjs'), '--help'], { encoding: 'utf8' })).toContain('codedeploy-local');
+    // The installed program runs, and answers as codedeploy-local through its link.
+    expect(execFileSync(join(p.prefix, 'bin/codedeploy-agent'), ['--version'], { encoding: 'utf8' }).trim()).toBe(AGENT_VERSION);
+    expect(execFileSync(join(p.prefix, 'bin/codedeploy-local'), ['--help'], { encoding: 'utf8' })).toContain('Usage: codedeploy-local');
 
     const { config, warnings } = parseAgentConfig(readFileSync(p.conf, 'utf8'), p.conf);
     expect(warnings).toEqual([]);
@@ -90,7 +90,7 @@ describe('install.sh', () => {
     writeFileSync(h.paths.conf, edited);
     mkdirSync(join(h.paths.envFile, '..'), { recursive: true });
     writeFileSync(h.paths.envFile, 'AWS_REGION=us-east-2\n');
-    const bundle = join(h.paths.prefix, 'dist/codedeploy-agent.mjs');
+    const bundle = join(h.paths.prefix, 'bin/codedeploy-agent');
     const before = statSync(bundle).mtimeMs;
     writeFileSync(h.systemctl.log, '');
 
@@ -116,8 +116,7 @@ describe('install.sh', () => {
     expect(result.stdout).toContain(`Upgrading codedeploy-agent ${AGENT_VERSION} to 9.9.9`);
     expect(result.stdout).toContain('Restarted codedeploy-agent.service on version 9.9.9');
     expect(h.version()).toBe('agent_version: 9.9.9\n');
-    expect(readFileSync(join(h.paths.prefix, 'dist/codedeploy-agent.mjs'), 'utf8')).toMatch(/\/\/ 9\.9\.9\n$/);
-    expect(JSON.parse(readFileSync(join(h.paths.prefix, 'package.json'), 'utf8')).version).toBe('9.9.9');
+    expect(readFileSync(join(h.paths.prefix, 'bin/codedeploy-agent'), 'utf8')).toContain('# 9.9.9');
     expect(h.systemctl.calls()).toEqual(['is-active --quiet codedeploy-agent', 'restart codedeploy-agent']);
 
     // Back to the first version while the agent is stopped: files change, nothing is started (#45).
@@ -129,31 +128,23 @@ describe('install.sh', () => {
     expect(h.systemctl.calls()).toEqual(['is-active --quiet codedeploy-agent']);
   });
 
-  it('installs the on-demand chunks beside the bundle; an old version\'s chunks go only once no agent runs it', async () => {
-    const h = host('chunks');
-    expect((await h.install()).exitCode).toBe(0);
-    const installedChunks = join(h.paths.prefix, 'dist/chunks');
-    const released = readdirSync(join(release, 'dist/chunks')).sort();
-    expect(released.some((name) => /^run-[\w-]+\.mjs$/.test(name))).toBe(true);
-    expect(readdirSync(installedChunks).sort()).toEqual(released);
-
-    // An upgrade whose build has a chunk the first lacks, and lacks one the first has.
-    const next = makeUpgradeRelease(release, join(h.dir, 'release-9.9.9'), '9.9.9');
-    const dropped = released.find((name) => /^chunk-[\w-]+\.mjs$/.test(name))!;
-    rmSync(join(next, 'dist/chunks', dropped));
-    writeFileSync(join(next, 'dist/chunks/added-9ZZZZZZZ.mjs'), 'export {};\n');
-    // Installed without a restart: the running agent is still the old version and may load its old chunks.
-    let result = await h.install(['--no-start'], { FAKE_SYSTEMD_ACTIVE: 'yes' }, next);
+  it('upgrades an install of the Node.js bundle (the releases before the executable), removing the bundle\'s files', async () => {
+    const h = host('from-bundle');
+    // What install.sh of the bundle releases left: launchers, the bundle and its chunks, package.json.
+    const bin = join(h.paths.prefix, 'bin');
+    mkdirSync(join(h.paths.prefix, 'dist/chunks'), { recursive: true });
+    mkdirSync(bin, { recursive: true });
+    for (const file of ['dist/codedeploy-agent.mjs', 'dist/chunks/run-ABCDEFGH.mjs', 'bin/codedeploy-agent.mjs', 'package.json']) writeFileSync(join(h.paths.prefix, file), '// 0.1\n');
+    for (const name of ['codedeploy-agent', 'codedeploy-local']) writeFileSync(join(bin, name), `#!/bin/sh\nexec node '/opt/codedeploy-agent/bin/${name}.mjs' "$@"\n`, { mode: 0o755 });
+    writeFileSync(join(h.paths.prefix, '.version'), 'agent_version: 0.0.9\n');
+    const result = await h.install([], { FAKE_SYSTEMD_ACTIVE: 'yes' });
     expect(result.exitCode, String(result.all)).toBe(0);
-    expect(result.stdout).toContain('The agent still runs the old version');
-    expect(existsSync(join(installedChunks, 'added-9ZZZZZZZ.mjs'))).toBe(true);
-    expect(existsSync(join(installedChunks, dropped))).toBe(true);
-
-    // Back to the first release with a restart: chunks that release does not have are removed.
-    result = await h.install([], { FAKE_SYSTEMD_ACTIVE: 'yes' });
-    expect(result.exitCode, String(result.all)).toBe(0);
-    expect(result.stdout).toContain('Restarted codedeploy-agent.service');
-    expect(readdirSync(installedChunks).sort()).toEqual(released);
+    expect(result.stdout).toContain(`Upgrading codedeploy-agent 0.0.9 to ${AGENT_VERSION}`);
+    expect(result.stderr).not.toContain('replacing');
+    expect(readdirSync(h.paths.prefix).sort()).toEqual(['.version', 'bin', 'conf', 'deployment-root', 'state']);
+    expect(readdirSync(bin).sort()).toEqual(['codedeploy-agent', 'codedeploy-local']);
+    expect(readlinkSync(join(bin, 'codedeploy-local'))).toBe('codedeploy-agent');
+    expect(h.systemctl.calls()).toContain('restart codedeploy-agent');
   });
 
   it('waits for an in-flight deployment (tracking file) and goes on once it is gone', async () => {
@@ -247,7 +238,7 @@ describe('install.sh', () => {
     const h = host('prefix');
     const result = await h.install(['--no-start', '--prefix', '/usr/local/cda']);
     expect(result.exitCode, String(result.all)).toBe(0);
-    expect(existsSync(h.installed('usr/local/cda/dist/codedeploy-agent.mjs'))).toBe(true);
+    expect(existsSync(h.installed('usr/local/cda/bin/codedeploy-agent'))).toBe(true);
     expect(readlinkSync(h.installed('usr/bin/codedeploy-agent'))).toBe('/usr/local/cda/bin/codedeploy-agent');
     const { config } = parseAgentConfig(readFileSync(h.paths.conf, 'utf8'), h.paths.conf);
     expect(config.root_dir).toBe('/usr/local/cda/deployment-root');
@@ -256,23 +247,39 @@ describe('install.sh', () => {
     expect(result.stdout).toContain('start it now with: systemctl start codedeploy-agent');
   });
 
-  it('refuses a Node.js older than 20.19, and AWS\'s Ruby agent in the same prefix', async () => {
+  it('needs no Node.js; refuses a program that does not run here, and AWS\'s Ruby agent in the same prefix', async () => {
     const h = host('refuse');
-    const oldNode = join(h.dir, 'oldnode');
-    mkdirSync(oldNode);
-    writeFileSync(join(oldNode, 'node'), '#!/bin/sh\necho 20.18.3\n');
-    chmodSync(join(oldNode, 'node'), 0o755);
-    let result = await runInstall(release, ['--root', h.root, '--systemd', 'no'], { PATH: `${oldNode}:${process.env.PATH}` });
+    // No node anywhere on PATH: the executable carries its own.
+    const bare = join(h.dir, 'bare');
+    mkdirSync(bare);
+    for (const tool of ['sh', 'sed', 'cp', 'mv', 'chmod', 'mkdir', 'cmp', 'ln', 'readlink', 'dirname', 'basename', 'mktemp', 'rm', 'cat', 'tail', 'grep', 'find', 'head', 'date', 'id', 'od', 'tr', 'uname', 'awk', 'printf']) {
+      const found = execFileSync('sh', ['-c', `command -v ${tool} || true`], { encoding: 'utf8' }).trim();
+      if (found.startsWith('/')) symlinkSync(found, join(bare, tool));
+    }
+    let result = await runInstall(release, ['--root', h.root, '--systemd', 'no'], { PATH: bare });
+    expect(result.exitCode, String(result.all)).toBe(0);
+    expect(execFileSync(join(h.paths.prefix, 'bin/codedeploy-agent'), ['--version'], { encoding: 'utf8', env: { PATH: bare } }).trim()).toBe(AGENT_VERSION);
+
+    // A release for another CPU (or a C library too old) does not run: said before anything changes.
+    const foreign = join(h.dir, 'foreign');
+    cpSync(release, foreign, { recursive: true });
+    const elf = readFileSync(join(foreign, 'bin/codedeploy-agent'));
+    elf.writeUInt16LE(0xb7, 18); // aarch64
+    writeFileSync(join(foreign, 'bin/codedeploy-agent'), elf);
+    const other = host('refuse-foreign');
+    result = await other.install([], {}, foreign);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain('needs Node.js 20.19 or newer');
-    expect(result.stderr).toContain('is 20.18.3');
-    expect(existsSync(h.paths.prefix)).toBe(false);
+    expect(result.stderr).toContain('does not run on this');
+    expect(result.stderr).toContain('This release is for aarch64');
+    expect(result.stderr).toContain('glibc 2.28 or newer');
+    expect(existsSync(other.paths.prefix)).toBe(false);
 
     mkdirSync(join(h.paths.prefix, 'lib'), { recursive: true });
     writeFileSync(join(h.paths.prefix, 'lib/codedeploy-agent.rb'), '# ruby');
     result = await h.install();
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toContain("AWS's CodeDeploy agent (Ruby) is installed in /opt/codedeploy-agent");
+    expect(result.stderr).toContain(".deb or .rpm");
   });
 
   it('--uninstall keeps config, deployment history and logs; --purge removes them', async () => {
@@ -288,7 +295,7 @@ describe('install.sh', () => {
     let result = await h.install(['--uninstall']);
     expect(result.exitCode, String(result.all)).toBe(0);
     expect(result.stdout).toContain('Kept the configuration');
-    for (const gone of ['usr/bin/codedeploy-agent', 'usr/bin/codedeploy-local', 'opt/codedeploy-agent/bin', 'opt/codedeploy-agent/dist',
+    for (const gone of ['usr/bin/codedeploy-agent', 'usr/bin/codedeploy-local', 'opt/codedeploy-agent/bin', 'opt/codedeploy-agent/conf',
       'opt/codedeploy-agent/.version', 'etc/systemd/system/codedeploy-agent.service']) {
       expect(existsSync(h.installed(gone)) || lstatExists(h.installed(gone)), gone).toBe(false);
     }

@@ -6,9 +6,9 @@ import { list } from 'tar';
 import { parseAgentConfig } from '../../src/config/agent-config.js';
 import { AGENT_VERSION } from '../../src/version.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { missingTool } from '../helpers/prerequisites.js';
+import { findTestTool, missingTool } from '../helpers/prerequisites.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { buildTarball } from './release.js';
+import { buildRelease } from './release.js';
 
 /** A tool the test needs: in CI its absence fails the test; elsewhere the test says why it skips. */
 const requireTool = (command: string): boolean => missingTool(command) === undefined;
@@ -100,41 +100,180 @@ describe('default configuration', () => {
   });
 });
 
-describe('release tarball', () => {
-  it('holds the bundle, launcher, installer, unit, config, package.json and README, and no node_modules', async () => {
-    const tmp = makeTempDir('cda-package-');
-    try {
-      const tarball = buildTarball(tmp.dir);
-      expect(tarball).toBe(join(tmp.dir, `codedeploy-agent-${AGENT_VERSION}.tar.gz`));
-      const entries: { path: string; mode: number }[] = [];
-      await list({ file: tarball, onReadEntry: (entry) => { entries.push({ path: entry.path, mode: entry.mode ?? 0 }); } });
-      const top = `codedeploy-agent-${AGENT_VERSION}/`;
-      const files = entries.map((e) => e.path).filter((p) => !p.endsWith('/')).map((p) => p.slice(top.length)).sort();
-      expect(entries.every((e) => e.path.startsWith(top))).toBe(true);
-      expect(files).toEqual(expect.arrayContaining([
-        'README.md', 'bin/codedeploy-agent.mjs', 'conf/codedeployagent.yml', 'dist/codedeploy-agent.mjs', 'install.sh',
-        'package.json', 'systemd/codedeploy-agent.service',
-      ]));
-      expect(files.filter((f) => !/^(README\.md|LICENSE|install\.sh|package\.json|bin\/codedeploy-agent\.mjs|dist\/codedeploy-agent\.mjs(\.map)?|dist\/chunks\/[\w-]+\.mjs(\.map)?|systemd\/codedeploy-agent\.service|conf\/codedeployagent\.yml)$/.test(f))).toEqual([]);
-      // Exactly the chunks the bundle imports (a content hash names each): no leftovers of older builds.
-      const chunks = files.filter((f) => /^dist\/chunks\/.*\.mjs$/.test(f));
-      expect(chunks.sort()).toEqual(reachableChunks(join(REPO_ROOT, 'dist')).sort());
-      expect(entries.find((e) => e.path === `${top}install.sh`)!.mode & 0o777).toBe(0o755);
+describe('release files', () => {
+  let tmp: { dir: string; cleanup: () => void };
+  let made: string[];
+  // Without dpkg-deb or rpmbuild (outside CI) those packages are not made and their tests say so.
+  const formats = ['tar', ...(findTestTool('dpkg-deb') !== undefined ? ['deb'] : []), ...(findTestTool('rpmbuild') !== undefined ? ['rpm'] : [])];
+  beforeAll(() => {
+    tmp = makeTempDir('cda-package-');
+    made = buildRelease(tmp.dir, formats);
+  }, 600_000);
+  afterAll(() => tmp?.cleanup());
+  const file = (suffix: string) => made.find((f) => f.endsWith(suffix))!;
+  const VERSION = AGENT_VERSION;
+  /** What both packages install, with modes (links as `-> target`). */
+  const PACKAGE_FILES = [
+    './opt/codedeploy-agent/.version 0444',
+    './opt/codedeploy-agent/bin/codedeploy-agent 0755',
+    './opt/codedeploy-agent/bin/codedeploy-local -> codedeploy-agent',
+    './opt/codedeploy-agent/conf/codedeployagent.yml 0644',
+    './usr/bin/codedeploy-agent -> /opt/codedeploy-agent/bin/codedeploy-agent',
+    './usr/bin/codedeploy-local -> /opt/codedeploy-agent/bin/codedeploy-local',
+    './usr/lib/systemd/system/codedeploy-agent.service 0644',
+    './usr/share/bash-completion/completions/codedeploy-agent 0644',
+    './usr/share/bash-completion/completions/codedeploy-local -> codedeploy-agent',
+    './usr/share/doc/codedeploy-agent/LICENSE 0644',
+    './usr/share/doc/codedeploy-agent/LICENSE.node 0644',
+    './usr/share/doc/codedeploy-agent/README.md 0644',
+    './usr/share/man/man8/codedeploy-agent.8.gz 0644',
+    './usr/share/zsh/vendor-completions/_codedeploy-agent 0644',
+  ];
 
-      const unpacked = join(tmp.dir, 'x');
-      execFileSync('mkdir', ['-p', unpacked]);
-      execFileSync('tar', ['-xzf', tarball, '-C', unpacked]);
-      const pkg = JSON.parse(readFileSync(join(unpacked, top, 'package.json'), 'utf8'));
-      expect(pkg.version).toBe(AGENT_VERSION);
-      expect(pkg.dependencies).toBeUndefined();
-      // The bundle runs from the release with no node_modules anywhere near it.
-      const version = execFileSync(process.execPath, [join(unpacked, top, 'bin/codedeploy-agent.mjs'), '--version'], { encoding: 'utf8', cwd: '/' });
-      expect(version.trim()).toBe(AGENT_VERSION);
-    } finally {
-      tmp.cleanup();
+  it('names the files predictably: release/linux-x64/codedeploy-agent, the tarball, the .deb and the .rpm', () => {
+    expect(made.map((f) => relative(tmp.dir, f)).sort()).toEqual([
+      `codedeploy-agent-${VERSION}-1.x86_64.rpm`, `codedeploy-agent-${VERSION}-linux-x64.tar.gz`, `codedeploy-agent_${VERSION}-1_amd64.deb`, 'linux-x64/codedeploy-agent',
+    ].filter((name) => (formats.includes('rpm') || !name.endsWith('.rpm')) && (formats.includes('deb') || !name.endsWith('.deb'))));
+  });
+
+  it('the tarball holds the executable, install.sh, the unit, the default configuration, the licences and README, nothing else', async () => {
+    const tarball = file('.tar.gz');
+    const entries: { path: string; mode: number }[] = [];
+    await list({ file: tarball, onReadEntry: (entry) => { entries.push({ path: entry.path, mode: entry.mode ?? 0 }); } });
+    const top = `codedeploy-agent-${VERSION}-linux-x64/`;
+    expect(entries.every((e) => e.path.startsWith(top))).toBe(true);
+    const files = entries.filter((e) => !e.path.endsWith('/')).map((e) => `${e.path.slice(top.length)} ${(e.mode & 0o777).toString(8)}`).sort();
+    expect(files).toEqual([
+      'LICENSE 644', 'LICENSE.node 644', 'README.md 644', 'bin/codedeploy-agent 755', 'conf/codedeployagent.yml 644', 'install.sh 755', 'systemd/codedeploy-agent.service 644',
+    ]);
+    const unpacked = join(tmp.dir, 'x');
+    execFileSync('mkdir', ['-p', unpacked]);
+    execFileSync('tar', ['-xzf', tarball, '-C', unpacked]);
+    // The executable runs with nothing around it: no Node.js on PATH, no node_modules.
+    const version = execFileSync(join(unpacked, top, 'bin/codedeploy-agent'), ['--version'], { encoding: 'utf8', cwd: '/', env: { PATH: '/usr/bin:/bin' } });
+    expect(version.trim()).toBe(AGENT_VERSION);
+    expect(readFileSync(join(unpacked, top, 'LICENSE.node'), 'utf8')).toContain('Node.js is licensed for use as follows');
+  });
+
+  it('the .deb: metadata, files and maintainer scripts as dpkg-deb reads them', () => {
+    if (!requireTool('dpkg-deb')) return;
+    const deb = file('.deb');
+    const field = (name: string) => execFileSync('dpkg-deb', ['--field', deb, name], { encoding: 'utf8' }).trim();
+    expect(field('Package')).toBe('codedeploy-agent');
+    // Epoch 1: newer than any of AWS's codedeploy-agent packages, so installing it replaces theirs.
+    expect(field('Version')).toBe(`1:${VERSION}-1`);
+    expect(field('Architecture')).toBe('amd64');
+    expect(field('Depends')).toContain('libc6 (>= 2.28)');
+    const info = execFileSync('dpkg-deb', ['--info', deb], { encoding: 'utf8' });
+    for (const script of ['preinst', 'postinst', 'prerm', 'postrm']) expect(info).toMatch(new RegExp(`\\d+ bytes,\\s+\\d+ lines\\s+\\*\\s+${script}\\s+#!/bin/sh`));
+    // No conffiles: the configuration in /etc is made by postinst when absent, so dpkg never asks about it.
+    expect(info).not.toContain('conffiles');
+    const contents = execFileSync('dpkg-deb', ['--contents', deb], { encoding: 'utf8' }).trim().split('\n')
+      .filter((line) => !line.startsWith('d'))
+      .map((line) => {
+        const [perm, , , , , ...rest] = line.split(/\s+/);
+        const path = rest.join(' ');
+        return perm.startsWith('l') ? path : `${path} 0${modeOf(perm)}`;
+      }).sort();
+    expect(contents).toEqual(PACKAGE_FILES);
+    expect(contents.some((line) => line.includes('/etc/'))).toBe(false);
+
+    const control = join(tmp.dir, 'deb-control');
+    execFileSync('dpkg-deb', ['--control', deb, control]);
+    const scripts = Object.fromEntries(['preinst', 'postinst', 'prerm', 'postrm'].map((name) => [name, readFileSync(join(control, name), 'utf8')]));
+    for (const [name, text] of Object.entries(scripts)) {
+      expect(spawnSync('sh', ['-n', join(control, name)]).status, name).toBe(0);
+      if (findTestTool('shellcheck')) expect(spawnSync('shellcheck', ['-s', 'sh', '-e', 'SC2034', join(control, name)], { encoding: 'utf8' }).stdout, name).toBe('');
+      // Never around systemd (aws-codedeploy-agent #131): no service(8), no /etc/init.d.
+      expect(text, name).not.toMatch(/^\s*(service|invoke-rc\.d|\/etc\/init\.d\/)/m);
+    }
+    expect(scripts.preinst).toMatch(/upgrade\) wait_before_change/);
+    expect(scripts.postinst).toMatch(/configure\) if \[ -n "\$\{2:-\}" \]; then configure no; else configure yes; fi/);
+    expect(scripts.prerm).toMatch(/remove\) stop_before_remove/);
+    expect(scripts.prerm).not.toMatch(/upgrade\)/);
+    expect(scripts.postrm).toMatch(/purge\) purge/);
+    // Starting goes through systemctl, and only when systemd runs the host.
+    expect(scripts.postinst).toContain('systemd_running() { [ -d /run/systemd/system ]');
+    expect(scripts.postinst).toContain('systemctl restart "$PROGRAM"');
+    // AWS's init script (a conffile of its package) is taken away properly on the way in.
+    expect(scripts.postinst).toContain('dpkg-maintscript-helper rm_conffile /etc/init.d/codedeploy-agent 1:0~ codedeploy-agent -- "$@"');
+  });
+
+  it('the .rpm: metadata, the same files and its scriptlets as rpm reads them', () => {
+    if (!requireTool('rpmbuild')) return;
+    const rpmFile = file('.rpm');
+    const query = (...args: string[]) => execFileSync('rpm', ['-qp', ...args, rpmFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(query('--qf', '%{NAME} %{EPOCH}:%{VERSION}-%{RELEASE} %{ARCH}')).toBe(`codedeploy-agent 1:${VERSION}-1 x86_64`);
+    const dump = query('--dump').trim().split('\n').map((line) => line.split(' '));
+    const files = dump.map(([path, , , , mode, , , , , , linkto]) => {
+      const type = Number.parseInt(mode, 8) & 0o170000;
+      if (type === 0o120000) return `.${path} -> ${linkto}`;
+      if (type === 0o040000) return undefined;
+      return `.${path} 0${(Number.parseInt(mode, 8) & 0o777).toString(8)}`;
+    }).filter((f): f is string => f !== undefined).sort();
+    expect(files).toEqual(PACKAGE_FILES);
+    const requires = query('--requires');
+    expect(requires).toContain('glibc >= 2.28');
+    expect(requires).toContain('libstdc++.so.6');
+    const scripts = query('--scripts');
+    for (const scriptlet of ['preinstall', 'postinstall', 'preuninstall', 'postuninstall', 'posttrans']) expect(scripts).toContain(`${scriptlet} scriptlet (using /bin/sh)`);
+    expect(scripts).toContain('if [ "$1" -gt 1 ]; then wait_before_change; fi');
+    expect(scripts).toContain('if [ "$1" -eq 0 ]; then stop_before_remove; fi');
+    expect(scripts).toContain('if [ -f "$PKG_STATE/upgrade" ]; then configure no; else configure yes; fi');
+    expect(scripts).not.toMatch(/^\s*(service|\/etc\/init\.d\/)/m);
+    // The payload's executable is the one built, unstripped (its program is an ELF note strip would drop).
+    const extracted = join(tmp.dir, 'rpm-x');
+    execFileSync('mkdir', ['-p', extracted]);
+    // rpm2archive (part of rpm) turns the payload into a tar archive.
+    execFileSync('sh', ['-c', `rpm2archive - < '${rpmFile}' | tar -xzf -`], { cwd: extracted });
+    expect(readFileSync(join(extracted, 'opt/codedeploy-agent/bin/codedeploy-agent')).equals(readFileSync(file('linux-x64/codedeploy-agent')))).toBe(true);
+  });
+});
+
+describe('arm64 release files', () => {
+  let tmp: { dir: string; cleanup: () => void };
+  let made: string[];
+  const formats = ['tar', ...(findTestTool('dpkg-deb') !== undefined ? ['deb'] : []), ...(findTestTool('rpmbuild') !== undefined ? ['rpm'] : [])];
+  beforeAll(() => {
+    tmp = makeTempDir('cda-package-arm64-');
+    made = execFileSync(process.execPath, [join(REPO_ROOT, 'scripts/package.mjs'), '--arch', 'arm64', '--formats', formats.join(','), '--out-dir', tmp.dir], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim().split('\n');
+  }, 600_000);
+  afterAll(() => tmp?.cleanup());
+  const aarch64 = (bytes: Buffer) => bytes.readUInt32BE(0) === 0x7f454c46 && bytes.readUInt16LE(18) === 0xb7;
+
+  it('hold the aarch64 executable, under arm64 / aarch64 names and metadata', async () => {
+    const executable = made.find((f) => f.endsWith('linux-arm64/codedeploy-agent'))!;
+    expect(aarch64(readFileSync(executable))).toBe(true);
+    const tarball = made.find((f) => f.endsWith(`codedeploy-agent-${AGENT_VERSION}-linux-arm64.tar.gz`))!;
+    const unpacked = join(tmp.dir, 'x');
+    execFileSync('mkdir', ['-p', unpacked]);
+    execFileSync('tar', ['-xzf', tarball, '-C', unpacked]);
+    expect(readFileSync(join(unpacked, `codedeploy-agent-${AGENT_VERSION}-linux-arm64/bin/codedeploy-agent`)).equals(readFileSync(executable))).toBe(true);
+    if (formats.includes('deb')) {
+      const deb = made.find((f) => f.endsWith(`codedeploy-agent_${AGENT_VERSION}-1_arm64.deb`))!;
+      expect(execFileSync('dpkg-deb', ['--field', deb, 'Architecture'], { encoding: 'utf8' }).trim()).toBe('arm64');
+      const payload = execFileSync('dpkg-deb', ['--fsys-tarfile', deb], { maxBuffer: 512 * 2 ** 20 });
+      const extracted = join(tmp.dir, 'deb-x');
+      execFileSync('mkdir', ['-p', extracted]);
+      execFileSync('tar', ['-xf', '-', '-C', extracted, './opt/codedeploy-agent/bin/codedeploy-agent'], { input: payload });
+      expect(readFileSync(join(extracted, 'opt/codedeploy-agent/bin/codedeploy-agent')).equals(readFileSync(executable))).toBe(true);
+    }
+    if (formats.includes('rpm')) {
+      const rpmFile = made.find((f) => f.endsWith(`codedeploy-agent-${AGENT_VERSION}-1.aarch64.rpm`))!;
+      expect(execFileSync('rpm', ['-qp', '--qf', '%{ARCH}', rpmFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })).toBe('aarch64');
+      expect(execFileSync('rpm', ['-qp', '--requires', rpmFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })).toContain('ld-linux-aarch64.so.1');
     }
   });
 });
+
+function modeOf(perm: string): string {
+  const bits = perm.slice(1).split('');
+  let value = 0;
+  for (let i = 0; i < 9; i++) if (bits[i] !== '-') value |= 1 << (8 - i);
+  return value.toString(8);
+}
 
 /** Chunk files an entry imports (statically or on demand), directly or through other chunks, as `dist/chunks/x.mjs`. */
 function reachableChunks(distDir: string, entry = join(distDir, 'codedeploy-agent.mjs'), staticOnly = false): string[] {

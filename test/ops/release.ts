@@ -1,30 +1,45 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type Options } from 'execa';
 import { REPO_ROOT } from '../helpers/cli.js';
 
-/** Builds the release tarball into `dir` (the bundle itself is built by vitest's globalSetup). */
+const VERSION = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version as string;
+
+/**
+ * Release files for this machine's architecture in `dir` (scripts/package.mjs; the executable comes from the
+ * build cache the global setup filled). Returns the paths it printed.
+ */
+export function buildRelease(dir: string, formats: string[] = ['tar']): string[] {
+  const out = execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'package.mjs'), '--arch', process.arch, '--formats', formats.join(','), '--out-dir', dir], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return out.trim().split('\n');
+}
+
+/** Builds the release tarball into `dir`. */
 export function buildTarball(dir: string): string {
-  const out = execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'package.mjs'), '--out-dir', dir], { encoding: 'utf8' });
-  return out.trim().split('\n').pop()!;
+  return buildRelease(dir, ['tar']).find((file) => file.endsWith('.tar.gz'))!;
 }
 
 /** Unpacks the release tarball into `dir`; returns the release folder. */
 export function unpackRelease(tarball: string, dir: string): string {
   mkdirSync(dir, { recursive: true });
   execFileSync('tar', ['-xzf', tarball, '-C', dir]);
-  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'));
-  return join(dir, `codedeploy-agent-${pkg.version}`);
+  return join(dir, `codedeploy-agent-${VERSION}-linux-${process.arch}`);
 }
 
-/** A copy of a release with another version number and a changed bundle (an upgrade). */
+/**
+ * A copy of a release that says it is `version`: its bin/codedeploy-agent answers --version with it and runs
+ * the real executable (kept beside it) for everything else, as a new build would.
+ */
 export function makeUpgradeRelease(release: string, target: string, version: string): string {
   cpSync(release, target, { recursive: true });
-  const pkgFile = join(target, 'package.json');
-  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8'));
-  writeFileSync(pkgFile, `${JSON.stringify({ ...pkg, version }, null, 2)}\n`);
-  appendFileSync(join(target, 'dist', 'codedeploy-agent.mjs'), `\n// ${version}\n`);
+  const bin = join(target, 'bin', 'codedeploy-agent');
+  const real = join(target, 'bin', `codedeploy-agent-${VERSION}`);
+  if (!existsSync(real)) renameSync(bin, real);
+  writeFileSync(bin, `#!/bin/sh\n# ${version}\nif [ "$1" = --version ]; then echo ${version}; exit 0; fi\nexec '${real}' "$@"\n`);
+  chmodSync(bin, 0o755);
   return target;
 }
 

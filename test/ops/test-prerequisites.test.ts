@@ -1,5 +1,5 @@
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readPrerequisites } from '../../scripts/test-prerequisites.mjs';
@@ -16,14 +16,19 @@ afterAll(tmp.cleanup);
 
 const SCRIPT = join(REPO_ROOT, 'scripts/test-prerequisites.mjs');
 
-/** A PATH folder holding node and fake executables for `commands`. */
+/**
+ * A PATH folder holding node and fake executables for `commands`; the entries that are absolute paths (files,
+ * not commands) go under its files-root folder, which check() passes as CDA_TEST_FILES_ROOT.
+ */
 function pathWith(name: string, commands: string[]): string {
   const dir = join(tmp.dir, name);
   mkdirSync(dir);
   symlinkSync(process.execPath, join(dir, 'node'));
   for (const command of commands) {
-    writeFileSync(join(dir, command), '#!/bin/sh\n');
-    chmodSync(join(dir, command), 0o755);
+    const file = command.startsWith('/') ? join(dir, 'files-root', command) : join(dir, command);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, '#!/bin/sh\n');
+    chmodSync(file, 0o755);
   }
   return dir;
 }
@@ -31,7 +36,7 @@ function pathWith(name: string, commands: string[]): string {
 function check(path: string, ...flags: string[]) {
   return execa(process.execPath, [SCRIPT, '--check', ...flags], {
     reject: false,
-    env: { PATH: path, CDA_TEST_TOOLS: join(tmp.dir, 'tools'), CI: '' },
+    env: { PATH: path, CDA_TEST_TOOLS: join(tmp.dir, 'tools'), CDA_TEST_FILES_ROOT: join(path, 'files-root'), CI: '' },
     extendEnv: false,
   });
 }

@@ -1,11 +1,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync, mkdirSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CommandsClient, createCommandsClient, matchesNoProxy, proxyFor } from '../../src/service/commands-client.js';
 import type { CommandsClientOptions } from '../../src/service/commands-client.js';
-import { parseVersionFile, readAgentVersion, UNKNOWN_VERSION } from '../../src/service/agent-version.js';
+import { parseVersionFile, programVersionFile, readAgentVersion, UNKNOWN_VERSION } from '../../src/service/agent-version.js';
 import { decodeServiceError, isAuthError, isRetryableError, isThrottlingError, stripErrorType } from '../../src/service/service-errors.js';
 import { openEnvelope } from '../../src/deployment/envelope.js';
 import { parseDeploymentSpec } from '../../src/deployment/spec.js';
@@ -369,13 +369,23 @@ describe('agent version file (agent-spec §1.1)', () => {
     const { dir, cleanup } = makeTempDir();
     try {
       const logger = new MemoryLogger();
-      expect(readAgentVersion(join(dir, 'root'), logger, join(dir, 'nope'))).toBe(UNKNOWN_VERSION);
+      expect(readAgentVersion(join(dir, 'root'), logger, join(dir, 'nope'), join(dir, 'nope-either'))).toBe(UNKNOWN_VERSION);
       expect(logger.lines.some((l) => l.level === 'warn')).toBe(true);
       writeFileSync(join(dir, 'fallback'), 'agent_version: FALLBACK_1\n');
-      expect(readAgentVersion(join(dir, 'root'), logger, join(dir, 'fallback'))).toBe('FALLBACK_1');
+      expect(readAgentVersion(join(dir, 'root'), logger, join(dir, 'fallback'), join(dir, 'nope-either'))).toBe('FALLBACK_1');
+      // The running program's installation comes before the default path, after <root_dir>/../.version.
+      writeFileSync(join(dir, 'program-version'), 'agent_version: PROGRAM_1\n');
+      expect(readAgentVersion(join(dir, 'root'), logger, join(dir, 'fallback'), join(dir, 'program-version'))).toBe('PROGRAM_1');
+      writeFileSync(join(dir, '.version'), 'agent_version: ROOT_1\n');
+      expect(readAgentVersion(join(dir, 'root'), logger, join(dir, 'fallback'), join(dir, 'program-version'))).toBe('ROOT_1');
     } finally {
       cleanup();
     }
+  });
+
+  it('looks for the running program\'s .version beside the folder of its program (<prefix>/bin/x → <prefix>/.version)', () => {
+    // Here the program is the test runner's entry script (not a single executable).
+    expect(programVersionFile()).toBe(join(dirname(dirname(realpathSync(process.argv[1]))), '.version'));
   });
 });
 

@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * When the process started, from /proc (clock ticks since boot + boot time): with the pid, it tells a
+ * live process from a later one that reuses its number. Assumes USER_HZ = 100, which Linux has used on
+ * every architecture for years.
+ */
+export function processStartTime(pid: number): Date | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses; fields after the last ')' are fixed.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const startTicks = Number(fields[19]);
+    const btimeLine = readFileSync('/proc/stat', 'utf8').split('\n').find((line) => line.startsWith('btime '));
+    if (!btimeLine || !Number.isFinite(startTicks)) return undefined;
+    const bootSeconds = Number(btimeLine.slice(6));
+    return new Date((bootSeconds + startTicks / 100) * 1000);
+  } catch {
+    return undefined;
+  }
+}
