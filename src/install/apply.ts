@@ -233,7 +233,7 @@ function copyJob(op: Operation<'copy'>, owner: { change: boolean; keep: boolean 
  * so the error names the object, as the anchor's message does.
  */
 async function setAcls(ops: readonly Operation<'setfacl'>[], setfacl: string, concurrency: number): Promise<void> {
-  // Without ACLs, execa is never loaded: it stays in the daemon's heap for good once it is (about 1 MiB).
+  // Without ACLs, execa is never loaded: once loaded it stays in the daemon's heap for good (about 0.5 MiB).
   if (ops.length === 0) return;
   const filesByAcl = new Map<string, string[]>();
   const completed = await Promise.all(
