@@ -4,7 +4,6 @@ import type { Logger } from '../log/logger.js';
 import { formatListenAddress } from '../config/listen-address.js';
 import { trackingDir } from '../deployment/layout.js';
 import type { DeploymentSpec } from '../deployment/spec-types.js';
-import type { EngineContext } from '../deployment/engine.js';
 import { failedAfterRestartDiagnostics } from '../report/diagnostics.js';
 import { resolveIdentity, type HostIdentity } from '../service/identity.js';
 import { createCommandsClient, type CommandsClient } from '../service/commands-client.js';
@@ -14,7 +13,8 @@ import { claimPidFile, removePidFile } from './pid-file.js';
 import { CommandTracker } from './command-tracker.js';
 import { CompletionOutbox } from './completion-outbox.js';
 import { KeyedMutex } from './concurrency.js';
-import { runCommand, type HostCommand } from './command-runner.js';
+import { runCommand, type CommandEvents, type HostCommand } from './command-runner.js';
+import { CommandWorker, type EventCallbacks } from './command-worker.js';
 import { Poller, throttleWindowMs } from './poller.js';
 import { ThrottleGate } from '../util/throttle-gate.js';
 import { scopedSignal } from '../util/scoped-signal.js';
@@ -66,12 +66,15 @@ export class Daemon {
   /** Prometheus metrics when `:metrics_listen:` is set (see startMetrics); counting nothing otherwise. */
   private metrics: AgentMetrics = NO_METRICS;
   private closeMetrics?: () => Promise<void>;
+  /** Where specifications are opened and events run, so this process never loads that code (see CommandWorker). */
+  private readonly worker: CommandWorker;
 
   constructor(private readonly options: DaemonOptions) {
     const { config, logger } = options;
     this.status = new StatusReporter(config.pid_dir, logger);
     this.tracker = new CommandTracker(trackingDir(config.root_dir, config.ongoing_deployment_tracking));
     this.outbox = new CompletionOutbox(outboxDir(config.root_dir));
+    this.worker = new CommandWorker({ logger, credentials: () => this.identity?.credentials });
   }
 
   private get config(): AgentConfig {
@@ -147,6 +150,7 @@ export class Daemon {
         await this.drain(() => [...poller.active(), ...this.backgroundDeliveries]);
       }
     } finally {
+      await this.worker.close();
       this.client?.close();
       await this.closeMetrics?.();
       removePidFile(config.pid_dir, process.pid);
@@ -315,17 +319,27 @@ export class Daemon {
     }
   }
 
-  /** `signal`: the command's own, which follows the shutdown's kill signal while the command runs. */
-  private engineContext(command: HostCommand, spec: DeploymentSpec, signal: AbortSignal): EngineContext {
-    const identity = this.identity!;
+  /**
+   * The command's work in the command worker. `signal`: the command's own, which follows the shutdown's
+   * kill signal while the command runs.
+   */
+  private commandEvents(command: HostCommand, signal: AbortSignal): CommandEvents {
+    return {
+      openSpec: (c, envelope) => this.worker.openSpec(this.config, c.DeploymentExecutionId ?? '', envelope),
+      isNoop: (c, spec) => this.worker.isNoop(this.config, spec, c.CommandName ?? ''),
+      run: (c, spec) => this.worker.runEvent(this.config, spec, c.CommandName ?? '', {
+        region: this.identity!.region,
+        signal,
+        callbacks: this.eventCallbacks(command, spec),
+      }),
+    };
+  }
+
+  /** What a running event reports back: the status file and the metrics. */
+  private eventCallbacks(command: HostCommand, spec: DeploymentSpec): EventCallbacks {
     let lastProgressWrite = 0;
     const started = Date.now();
     return {
-      config: this.config,
-      logger: this.logger,
-      signal,
-      localRun: false,
-      aws: { region: identity.region, credentials: identity.credentials },
       onScriptStart: (_event, location) => this.status.commandUpdated(command.HostCommandIdentifier, { script: location }),
       onDownloaded: (record) => this.metrics.download(record),
       onOperatorHook: (point, outcome) => this.metrics.operatorHook(point, outcome),
@@ -380,7 +394,7 @@ export class Daemon {
       outbox: this.outbox,
       groupLock: this.groupLock,
       deliver: (hostCommandIdentifier) => this.deliver(hostCommandIdentifier),
-      engineContext: (c, spec) => this.engineContext(c, spec, kill.signal),
+      events: this.commandEvents(command, kill.signal),
       onProgress: (_c, { spec }) => {
         if (spec) {
           this.status.commandUpdated(id, {
