@@ -23,6 +23,26 @@ export function processFigures(pid) {
   };
 }
 
+/**
+ * The pids of the daemon's command worker (`codedeploy-agent command-worker`, a child of the daemon that
+ * runs lifecycle events and exits when idle): none, or one (two briefly, while an idle one exits).
+ */
+export function commandWorkers(pid) {
+  let children;
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return children.filter((child) => {
+    try {
+      return readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0').includes('command-worker');
+    } catch {
+      return false; // exited meanwhile
+    }
+  });
+}
+
 export function isAlive(pid) {
   return existsSync(`/proc/${pid}/status`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
 }
