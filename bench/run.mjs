@@ -67,17 +67,17 @@ for (const name of [...only, ...skip]) {
 const runsFlag = flags.runs === undefined ? undefined : Number(flags.runs);
 const defaults = {
   full: {
-    heavyRuns: 5, lightRuns: 7, ackRuns: 10, idleSeconds: 60, outputGraceSeconds: 5, tmpfsBytes: 5 * 2 ** 30,
+    heavyRuns: 5, lightRuns: 7, ackRuns: 10, burstRuns: 5, idleSeconds: 60, outputGraceSeconds: 5, tmpfsBytes: 5 * 2 ** 30,
     soak: { deployments: 1000, sampleEvery: 10, idleSeconds: 30, settleSeconds: 60, restEvery: 100, restSeconds: 10 },
     fleet: { agents: 100, spawnGapMs: 50, warmupSeconds: 15, steadySeconds: 60, outageSeconds: 120, recoverySeconds: 60, resumeTimeoutSeconds: 150, binSeconds: 5 },
   },
   quick: {
-    heavyRuns: 3, lightRuns: 3, ackRuns: 5, idleSeconds: 15, outputGraceSeconds: 5, tmpfsBytes: 2 * 2 ** 30,
+    heavyRuns: 3, lightRuns: 3, ackRuns: 5, burstRuns: 3, idleSeconds: 15, outputGraceSeconds: 5, tmpfsBytes: 2 * 2 ** 30,
     soak: { deployments: 200, sampleEvery: 10, idleSeconds: 15, settleSeconds: 30, restEvery: 50, restSeconds: 10 },
     fleet: { agents: 20, spawnGapMs: 50, warmupSeconds: 10, steadySeconds: 30, outageSeconds: 30, recoverySeconds: 60, resumeTimeoutSeconds: 120, binSeconds: 5 },
   },
   tiny: {
-    heavyRuns: 1, lightRuns: 1, ackRuns: 1, idleSeconds: 2, outputGraceSeconds: 1, tmpfsBytes: 256 * 2 ** 20,
+    heavyRuns: 1, lightRuns: 1, ackRuns: 1, burstRuns: 1, idleSeconds: 2, outputGraceSeconds: 1, tmpfsBytes: 256 * 2 ** 20,
     soak: { deployments: 5, sampleEvery: 1, idleSeconds: 2, settleSeconds: 7, restEvery: 3, restSeconds: 1 },
     // A short backoff ceiling so the agents come back within the smoke test's time.
     fleet: { agents: 3, spawnGapMs: 50, warmupSeconds: 1, steadySeconds: 3, outageSeconds: 5, recoverySeconds: 5, resumeTimeoutSeconds: 30, binSeconds: 1, maxBackoffSeconds: 5 },
@@ -125,6 +125,7 @@ try {
     heavyRuns: runsFlag ?? defaults.heavyRuns,
     lightRuns: runsFlag ?? defaults.lightRuns,
     ackRuns: runsFlag ?? defaults.ackRuns,
+    burstRuns: runsFlag ?? defaults.burstRuns,
     idleSeconds: flags['idle-seconds'] === undefined ? defaults.idleSeconds : Number(flags['idle-seconds']),
     outputGraceSeconds: defaults.outputGraceSeconds,
     soakDeployments,

@@ -78,13 +78,25 @@ export class CommandWorker {
     return this.#call({ type: 'run-event', config, spec, event, region: options.region }, options.signal, options.callbacks) as Promise<EventResult>;
   }
 
-  /** Closes the channel (the worker exits once its calls are answered) and waits for it to exit. */
-  async close(): Promise<void> {
+  /**
+   * Closes the channel (the worker exits once its calls are answered) and waits for it to exit; one that has
+   * not exited after `waitMs` (it stops its hooks first) is killed.
+   */
+  async close(waitMs: number): Promise<void> {
     clearTimeout(this.#idleTimer);
     const connection = this.#connection;
     if (!connection) return;
     this.#release(connection);
-    await connection.exited;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), waitMs);
+    });
+    if ((await Promise.race([connection.exited, late])) === 'late') {
+      this.options.logger.warn(`The command worker (pid ${connection.child.pid}) did not exit; killing it`);
+      connection.child.kill('SIGKILL');
+      await connection.exited;
+    }
+    clearTimeout(timer);
   }
 
   #call(message: DistributiveOmit<WorkerCall, 'id'>, signal?: AbortSignal, callbacks?: EventCallbacks): Promise<unknown> {

@@ -150,7 +150,7 @@ export class Daemon {
         await this.drain(() => [...poller.active(), ...this.backgroundDeliveries]);
       }
     } finally {
-      await this.worker.close();
+      await this.worker.close((config.hook_kill_grace_seconds + 10) * 1000);
       this.client?.close();
       await this.closeMetrics?.();
       removePidFile(config.pid_dir, process.pid);

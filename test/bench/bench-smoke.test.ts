@@ -31,7 +31,8 @@ describe('bench smoke', () => {
     expect(result.exitCode, String(result.all)).toBe(0);
     const written = readFileSync(out, 'utf8');
     for (const scenario of ['start', 'small', 'hook-output', 'background', 'many-files (directory)', 'many-files (tgz)', 'many-files (zip)',
-      'big-file (directory)', 'big-file (tgz)', 'idle', 'poll-to-ack', 'start (executable)', 'idle (executable)', 'poll-to-ack (executable)']) {
+      'big-file (directory)', 'big-file (tgz)', 'idle', 'deployment after a pause', 'poll-to-ack', 'start (executable)', 'idle (executable)',
+      'deployment after a pause (executable)', 'poll-to-ack (executable)']) {
       expect(written, `${scenario} row`).toContain(`| ${scenario} |`);
     }
     expect(written).toContain(`Node.js ${process.version}`);
@@ -52,5 +53,5 @@ describe('bench smoke', () => {
     expect(fleet).toContain('| every agent kept running through the outage | 3 of 3 | yes |');
     expect(fleet).toMatch(/\| every agent resumed polling after the outage \| 3 of 3;/);
     expect(existsSync(join(tmp.dir, 'bench', 'results', 'fleet.svg'))).toBe(true);
-  }, 300_000);
+  }, 420_000);
 });
