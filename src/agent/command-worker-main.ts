@@ -110,6 +110,9 @@ export async function serveCommands(): Promise<number> {
         void call(message);
     }
   });
+  // Every command needs this code (the specification, then IsCommandNoop): loaded while the daemon is still
+  // fetching the specification. A call that comes first waits for the same imports.
+  void Promise.all([import('../deployment/envelope.js'), import('../deployment/spec.js'), import('../deployment/engine.js')]).catch(() => {});
   // Lives as long as the IPC channel is open (the daemon closes it when the worker has been idle a while).
   return new Promise<number>(() => {});
 }

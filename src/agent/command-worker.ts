@@ -65,6 +65,15 @@ export class CommandWorker {
     return this.#connection?.child.pid;
   }
 
+  /**
+   * Starts a worker now if none runs, so that its start (and its loading the deployment code) overlaps the
+   * daemon's GetDeploymentSpecification; it stops when idle like any other.
+   */
+  prepare(): void {
+    const connection = this.#connect();
+    if (connection.calls.size === 0) this.#armIdleTimer(connection);
+  }
+
   openSpec(config: AgentConfig, deploymentExecutionId: string, envelope: SpecEnvelope): Promise<DeploymentSpec> {
     return this.#call({ type: 'open-spec', config, deploymentExecutionId, envelope }) as Promise<DeploymentSpec>;
   }

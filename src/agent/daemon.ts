@@ -384,6 +384,7 @@ export class Daemon {
       event: command.CommandName ?? '',
       startedAt: new Date().toISOString(),
     });
+    this.worker.prepare();
     const kill = scopedSignal(this.killHooks.signal);
     const outcome = await runCommand({
       config: this.config,
