@@ -144,13 +144,15 @@ async function runHookEvent(spec: DeploymentSpec, event: string, context: Engine
 
 /**
  * The one entry point the daemon (per command) and `deploy` (per event) call: runs one lifecycle event
- * of a deployment. Throws a typed error carrying the CodeDeploy error code on failure.
+ * of a deployment. Throws a typed error carrying the CodeDeploy error code on failure. `work` stands in
+ * for the event's own work when the caller did most of it ahead (a local run stages DownloadBundle
+ * before the stop events); the operator hooks still run around it at the event's turn.
  */
-export async function runEvent(spec: DeploymentSpec, event: string, context: EngineContext): Promise<EventResult> {
+export async function runEvent(spec: DeploymentSpec, event: string, context: EngineContext, work?: () => Promise<EventResult>): Promise<EventResult> {
   assertSupported(event, context);
   const paths = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
   ensureDeploymentDir(paths.deploymentDir);
-  return runWithOperatorHooks(spec, event, context, () => runEventItself(spec, event, context));
+  return runWithOperatorHooks(spec, event, context, work ?? (() => runEventItself(spec, event, context)));
 }
 
 async function runEventItself(spec: DeploymentSpec, event: string, context: EngineContext): Promise<EventResult> {
