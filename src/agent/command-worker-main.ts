@@ -38,8 +38,12 @@ export async function serveCommands(): Promise<number> {
   const post = (message: FromWorker) => {
     if (process.connected) send(message);
   };
+  /** The last call's `verbose`: debug lines the daemon would drop are not sent (the specification's is large). */
+  let verbose = false;
   const logger: Logger = {
-    debug: (message) => post({ type: 'log', level: 'debug', message: redact(message) }),
+    debug: (message) => {
+      if (verbose) post({ type: 'log', level: 'debug', message: redact(message) });
+    },
     info: (message) => post({ type: 'log', level: 'info', message: redact(message) }),
     warn: (message) => post({ type: 'log', level: 'warn', message: redact(message) }),
     error: (message) => post({ type: 'log', level: 'error', message: redact(message) }),
@@ -80,6 +84,7 @@ export async function serveCommands(): Promise<number> {
     const controller = new AbortController();
     running.set(message.id, controller);
     killGraceMs = Math.max(killGraceMs, message.config.hook_kill_grace_seconds * 1000);
+    verbose = message.config.verbose;
     try {
       const value = await perform(message, { logger, credentials, signal: controller.signal, post });
       post({ type: 'result', id: message.id, value });
