@@ -11,13 +11,13 @@ import { runInstall } from '../install/install.js';
  * Install (agent-spec §3.5): read the new revision's appspec, install its files and permissions, then
  * record this deployment as the group's last successful install (what the next ApplicationStop runs).
  */
-export async function runInstallStep(spec: DeploymentSpec, context: EngineContext): Promise<void> {
+export async function runInstallStep(spec: DeploymentSpec, context: EngineContext): Promise<{ warnings: string[] }> {
   const { config, logger } = context;
   const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
   mkdirSync(instructionsDir(config.root_dir), { recursive: true });
   const appspec = loadAppSpecFromDir(paths.archiveDir, spec.appSpecFilename);
   if (spec.allPossibleLifecycleEvents) checkLifecycleEvents(appspec, spec.allPossibleLifecycleEvents);
-  await runInstall({
+  const { warnings } = await runInstall({
     rootDir: config.root_dir,
     groupId: spec.deploymentGroupId,
     deploymentId: spec.deploymentId,
@@ -27,4 +27,5 @@ export async function runInstallStep(spec: DeploymentSpec, context: EngineContex
     logger,
   });
   writeMarker(lastSuccessfulInstallFile(config.root_dir, spec.deploymentGroupId), paths.deploymentDir);
+  return { warnings };
 }

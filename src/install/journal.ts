@@ -1,8 +1,12 @@
-import { statSync } from 'node:fs';
+import { fstatSync, lstatSync, readdirSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, rename, rm, rmdir, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SelinuxContext } from '../appspec/types.js';
 import type { Logger } from '../log/logger.js';
+import { descriptorPath } from '../util/descriptor-path.js';
+import { onlyRootChanges } from '../util/folder-trust.js';
+import { removeTree } from '../util/remove-tree.js';
+import { naming, type DestinationTree } from './destination-tree.js';
 import { copyPreserving } from './preserving-copy.js';
 import { semanageAddArguments } from './selinux.js';
 import { loadExeca, type ToolPaths } from './tools.js';
@@ -18,6 +22,9 @@ type JournalEntry =
  * nothing is deleted during Install (files the previous deployment left and files OVERWRITE replaces
  * are moved into a backup folder under the deployment folder), and the rollback undoes the entries
  * in reverse. The backup is deleted once Install succeeded, or once the rollback completed.
+ *
+ * Destination paths are reached through the DestinationTree: a rollback undoes what was done to the very
+ * folders Install worked in, even if one of them was renamed or replaced by a symlink since.
  */
 export class InstallJournal {
   private readonly entries: JournalEntry[] = [];
@@ -28,21 +35,33 @@ export class InstallJournal {
   constructor(
     private readonly backupParent: string,
     private readonly logger: Logger,
+    private readonly tree: DestinationTree,
   ) {}
 
-  /** Directories whose times Install will change by adding or removing entries; put back on rollback. */
+  /**
+   * Directories whose times Install will change by adding or removing entries; put back on rollback.
+   * Opening them walks every destination folder that exists before anything is written, so a symlink
+   * Install may not follow refuses the deployment here (see DestinationTree).
+   */
   rememberDirectoryTimes(directories: Iterable<string>): void {
     for (const dir of directories) {
-      const stats = statSync(dir, { throwIfNoEntry: false });
+      const fd = this.tree.existingDirectory(dir);
+      if (fd === undefined) continue;
+      const stats = fstatSync(fd);
       // Seconds as numbers keep sub-millisecond precision, which Date objects would cut.
-      if (stats?.isDirectory()) this.directoryTimes.set(dir, { atime: stats.atimeMs / 1000, mtime: stats.mtimeMs / 1000 });
+      this.directoryTimes.set(dir, { atime: stats.atimeMs / 1000, mtime: stats.mtimeMs / 1000 });
     }
   }
 
   /** Take `path` out of the way, keeping it to put back. */
   async moveAside(path: string): Promise<void> {
     const backup = join(await this.backupFolder(), String(this.backupCount++));
-    await move(path, backup);
+    const name = this.tree.entry(path);
+    await move(name, backup).catch((error: unknown) => {
+      throw naming(error, name, path);
+    });
+    // A folder moved into the backup: its descriptors (and those below it) now name backup folders.
+    this.tree.forget(path);
     this.entries.push({ kind: 'moved', original: path, backup });
   }
 
@@ -73,7 +92,11 @@ export class InstallJournal {
       }
     }
     for (const [dir, times] of this.directoryTimes) {
-      await utimes(dir, times.atime, times.mtime).catch(() => undefined);
+      try {
+        await utimes(descriptorPath(this.tree.directory(dir)), times.atime, times.mtime);
+      } catch {
+        // only times: the rollback's result does not depend on them
+      }
     }
     this.entries.length = 0;
     return problems;
@@ -83,22 +106,44 @@ export class InstallJournal {
     if (!this.backupDir) return;
     const dir = await this.backupDir;
     try {
-      await rm(dir, { recursive: true, force: true });
+      if (this.othersCouldWriteInto(dir)) await removeTree(dir);
+      else await rm(dir, { recursive: true, force: true });
     } catch (error) {
       this.logger.warn(`Could not delete the install backup ${dir}: ${(error as Error).message}`);
     }
   }
 
+  /**
+   * Whether a folder moved into the backup can have gained entries since (its owner, or anyone, may write
+   * it): the backup is then removed by removeTree, which never follows a symlink swapped in while it runs.
+   * Folders are moved only once empty, and the backup folder itself is the agent's alone (mkdtemp: 0700).
+   */
+  private othersCouldWriteInto(dir: string): boolean {
+    const uid = process.geteuid?.() ?? 0;
+    return readdirSync(dir, { withFileTypes: true }).some((entry) => entry.isDirectory() && !onlyRootChanges(lstatSync(join(dir, entry.name)), uid));
+  }
+
   private async undo(entry: JournalEntry, tools: ToolPaths): Promise<void> {
     switch (entry.kind) {
-      case 'created':
-        if (entry.directory) await rmdir(entry.path).catch(ignoreMissing);
-        else await unlink(entry.path).catch(ignoreMissing);
+      case 'created': {
+        const name = this.tree.entry(entry.path);
+        const named = (error: unknown) => ignoreMissing(naming(error, name, entry.path) as NodeJS.ErrnoException);
+        if (entry.directory) {
+          await rmdir(name).catch(named);
+          this.tree.forget(entry.path);
+        } else {
+          await unlink(name).catch(named);
+        }
         return;
-      case 'moved':
-        if (await exists(entry.original)) throw new Error(`${entry.original} exists again; its previous version is kept at ${entry.backup}`);
-        await move(entry.backup, entry.original);
+      }
+      case 'moved': {
+        const name = this.tree.entry(entry.original);
+        if (await exists(name)) throw new Error(`${entry.original} exists again; its previous version is kept at ${entry.backup}`);
+        await move(entry.backup, name).catch((error: unknown) => {
+          throw naming(error, name, entry.original);
+        });
         return;
+      }
       case 'context-added':
         if (tools.semanage) await (await loadExeca()).execa(tools.semanage, ['fcontext', '-d', entry.path], { reject: false });
         return;
