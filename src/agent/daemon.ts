@@ -41,7 +41,8 @@ export function outboxDir(rootDir: string): string {
 
 /**
  * `codedeploy-agent run`: resolves the host's identity, recovers from a crash, polls the commands
- * service and runs each command through the engine until asked to stop (agent-spec §7.2–7.4).
+ * service and runs each command's lifecycle event in its command worker (./command-worker.ts) until asked to stop
+ * (agent-spec §7.2–7.4).
  *
  * Shutdown: the first SIGTERM/SIGINT aborts the open long poll at once and lets running commands finish
  * for up to `kill_agent_max_wait_time_seconds`; then (or at a second signal) their hooks are killed
