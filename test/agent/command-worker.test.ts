@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { makeSpec } from '../doubles/commands-service.js';
 import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
 import { expectCompletedOnce, localRevision, payloadOf, waitForDeployment, type RunningAgent } from './harness.js';
+import { isAlive } from '../hooks/proc.js';
 
 useDaemonWorld('worker');
 
@@ -25,14 +26,6 @@ afterEach(() => {
   }
 });
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 /** The parent pid of `pid`, from /proc (the name may hold spaces and parentheses). */
 function parentOf(pid: number): number {

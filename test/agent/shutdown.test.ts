@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { makeSpec } from '../doubles/commands-service.js';
 import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
 import { expectAllRequestsAuthenticated, expectCompletedOnce, localRevision, payloadOf, waitForDeployment } from './harness.js';
+import { isAlive } from '../hooks/proc.js';
 
 const RESTART_MESSAGE = 'Failed: Failing in-progress lifecycle event after an agent restart.';
 
@@ -49,15 +50,6 @@ async function hookPids(pidFile: string): Promise<{ shell: number; child: number
   return { shell, child };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    // A zombie still answers signal 0; it is not running any more.
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 
 const COMMANDS = ['DownloadBundle', 'BeforeInstall', 'Install', 'AfterInstall'];
