@@ -4,19 +4,21 @@ import type { Logger } from '../log/logger.js';
 import { formatListenAddress } from '../config/listen-address.js';
 import { trackingDir } from '../deployment/layout.js';
 import type { DeploymentSpec } from '../deployment/spec-types.js';
-import type { EngineContext } from '../deployment/engine.js';
 import { failedAfterRestartDiagnostics } from '../report/diagnostics.js';
 import { resolveIdentity, type HostIdentity } from '../service/identity.js';
 import { createCommandsClient, type CommandsClient } from '../service/commands-client.js';
 import { isAuthError, isRetryableError, isThrottlingError } from '../service/service-errors.js';
+import { formatMs } from '../util/duration.js';
 import { backoffDelay, isAbortError, sleep } from '../util/retry.js';
 import { claimPidFile, removePidFile } from './pid-file.js';
 import { CommandTracker } from './command-tracker.js';
 import { CompletionOutbox } from './completion-outbox.js';
 import { KeyedMutex } from './concurrency.js';
-import { runCommand, type HostCommand } from './command-runner.js';
+import { runCommand, type CommandEvents, type HostCommand } from './command-runner.js';
+import { CommandWorker, type EventCallbacks } from './command-worker.js';
 import { Poller, throttleWindowMs } from './poller.js';
 import { ThrottleGate } from '../util/throttle-gate.js';
+import { scopedSignal } from '../util/scoped-signal.js';
 import { StatusReporter } from './status-reporter.js';
 import { NO_METRICS, type AgentMetrics, type PollOutcome } from './agent-metrics.js';
 import { judgeHealth, type HealthVerdict } from './health.js';
@@ -40,7 +42,8 @@ export function outboxDir(rootDir: string): string {
 
 /**
  * `codedeploy-agent run`: resolves the host's identity, recovers from a crash, polls the commands
- * service and runs each command through the engine until asked to stop (docs/architecture.md, "The daemon").
+ * service and runs each command's lifecycle event in its command worker (./command-worker.ts) until asked to stop
+ * (docs/architecture.md, "The daemon").
  *
  * Shutdown: the first SIGTERM/SIGINT aborts the open long poll at once and lets running commands finish
  * for up to `kill_agent_max_wait_time_seconds`; then (or at a second signal) their hooks are killed
@@ -65,12 +68,15 @@ export class Daemon {
   /** Prometheus metrics when `:metrics_listen:` is set (see startMetrics); counting nothing otherwise. */
   private metrics: AgentMetrics = NO_METRICS;
   private closeMetrics?: () => Promise<void>;
+  /** Where specifications are opened and events run, so this process never loads that code (see CommandWorker). */
+  private readonly worker: CommandWorker;
 
   constructor(private readonly options: DaemonOptions) {
     const { config, logger } = options;
     this.status = new StatusReporter(config.pid_dir, logger);
     this.tracker = new CommandTracker(trackingDir(config.root_dir, config.ongoing_deployment_tracking));
     this.outbox = new CompletionOutbox(outboxDir(config.root_dir));
+    this.worker = new CommandWorker({ logger, credentials: () => this.identity?.credentials });
   }
 
   private get config(): AgentConfig {
@@ -146,6 +152,7 @@ export class Daemon {
         await this.drain(() => [...poller.active(), ...this.backgroundDeliveries]);
       }
     } finally {
+      await this.worker.close((config.hook_kill_grace_seconds + 10) * 1000);
       this.client?.close();
       await this.closeMetrics?.();
       removePidFile(config.pid_dir, process.pid);
@@ -219,7 +226,7 @@ export class Daemon {
         const message = (error as Error).message;
         this.status.error(message);
         const delay = backoffDelay(attempt, { baseMs: this.config.wait_after_connection_problem * 1000, capMs: 300_000, jitter: 'equal' });
-        this.logger.error(`Cannot determine this host's identity: ${message}; retrying in ${(delay / 1000).toFixed(0)} s`);
+        this.logger.error(`Cannot determine this host's identity: ${message}; retrying in ${formatMs(delay)}`);
         try {
           await sleep(delay, this.stopPolling.signal);
         } catch {
@@ -304,7 +311,7 @@ export class Daemon {
           return;
         }
         const delay = backoffDelay(attempt, { baseMs: 1000, capMs: 60_000, jitter: 'equal' });
-        this.logger.warn(`PutHostCommandComplete for ${hostCommandIdentifier} failed (${(error as Error).message}); retrying in ${(delay / 1000).toFixed(1)} s`);
+        this.logger.warn(`PutHostCommandComplete for ${hostCommandIdentifier} failed (${(error as Error).message}); retrying in ${formatMs(delay)}`);
         try {
           await sleep(delay, this.stopPolling.signal);
         } catch {
@@ -314,16 +321,27 @@ export class Daemon {
     }
   }
 
-  private engineContext(command: HostCommand, spec: DeploymentSpec): EngineContext {
-    const identity = this.identity!;
+  /**
+   * The command's work in the command worker. `signal`: the command's own, which follows the shutdown's
+   * kill signal while the command runs.
+   */
+  private commandEvents(command: HostCommand, signal: AbortSignal): CommandEvents {
+    return {
+      openSpec: (c, envelope) => this.worker.openSpec(this.config, c.DeploymentExecutionId ?? '', envelope),
+      isNoop: (c, spec) => this.worker.isNoop(this.config, spec, c.CommandName ?? ''),
+      run: (c, spec) => this.worker.runEvent(this.config, spec, c.CommandName ?? '', {
+        region: this.identity!.region,
+        signal,
+        callbacks: this.eventCallbacks(command, spec),
+      }),
+    };
+  }
+
+  /** What a running event reports back: the status file and the metrics. */
+  private eventCallbacks(command: HostCommand, spec: DeploymentSpec): EventCallbacks {
     let lastProgressWrite = 0;
     const started = Date.now();
     return {
-      config: this.config,
-      logger: this.logger,
-      signal: this.killHooks.signal,
-      localRun: false,
-      aws: { region: identity.region, credentials: identity.credentials },
       onScriptStart: (_event, location) => this.status.commandUpdated(command.HostCommandIdentifier, { script: location }),
       onDownloaded: (record) => this.metrics.download(record),
       onOperatorHook: (point, outcome) => this.metrics.operatorHook(point, outcome),
@@ -368,6 +386,8 @@ export class Daemon {
       event: command.CommandName ?? '',
       startedAt: new Date().toISOString(),
     });
+    this.worker.prepare();
+    const kill = scopedSignal(this.killHooks.signal);
     const outcome = await runCommand({
       config: this.config,
       logger: this.logger,
@@ -377,7 +397,7 @@ export class Daemon {
       outbox: this.outbox,
       groupLock: this.groupLock,
       deliver: (hostCommandIdentifier) => this.deliver(hostCommandIdentifier),
-      engineContext: (c, spec) => this.engineContext(c, spec),
+      events: this.commandEvents(command, kill.signal),
       onProgress: (_c, { spec }) => {
         if (spec) {
           this.status.commandUpdated(id, {
@@ -388,7 +408,7 @@ export class Daemon {
           });
         }
       },
-    }, command);
+    }, command).finally(() => kill.release());
     if (outcome.spec) this.status.download(undefined, outcome.spec.deploymentId);
     const payload = outcome.diagnostics ? (JSON.parse(outcome.diagnostics.Payload) as { error_code?: number; message?: string }) : undefined;
     this.countCommand(command, outcome.status, payload?.error_code, (Date.now() - started) / 1000);

@@ -8,7 +8,7 @@ import { OPERATOR_HOOK_POINTS, pointHasHooks, scanOperatorHooks, type OperatorHo
 import { runOperatorHooks, type OperatorHookFailure } from '../hooks/run-operator-hooks.js';
 import { ScriptsLog } from '../hooks/scripts-log.js';
 import { tailOf } from '../hooks/log-tail.js';
-import { writeFileAtomicSync } from './atomic-write.js';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 import type { EngineContext, EventResult } from './engine.js';
 import { hookVariables } from './hook-variables.js';
 import { deploymentPaths, deploymentsLogFile, groupDir, operatorHooksStateFile } from './layout.js';

@@ -4,26 +4,19 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
-import { AgentWorld, expectAllRequestsAuthenticated, expectCompletedOnce, localRevision, payloadOf, waitForDeployment } from './harness.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeSpec } from '../doubles/commands-service.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
+import { expectAllRequestsAuthenticated, expectCompletedOnce, localRevision, payloadOf, waitForDeployment } from './harness.js';
+import { isAlive } from '../hooks/proc.js';
 
 const RESTART_MESSAGE = 'Failed: Failing in-progress lifecycle event after an agent restart.';
 
-let service: FakeCommandsService;
-let world: AgentWorld;
-let hostCounter = 0;
 /** Process groups of hooks the tests made, killed at the end if still there. */
 const hookGroups: number[] = [];
 
-beforeAll(async () => {
-  service = await FakeCommandsService.start({ longPollMs: 300 });
-});
-afterAll(async () => {
-  await service.close();
-});
-afterEach(async () => {
-  service.clearFaults();
+useDaemonWorld('shutdown');
+afterEach(() => {
   for (const pgid of hookGroups.splice(0)) {
     try {
       process.kill(-pgid, 'SIGKILL');
@@ -31,16 +24,7 @@ afterEach(async () => {
       // already gone
     }
   }
-  await world?.cleanup();
 });
-
-function newWorld(extra: Record<string, string | number | boolean> = {}): AgentWorld {
-  hostCounter += 1;
-  world = new AgentWorld('cda-shutdown-');
-  world.useIamUser(`arn:aws:iam::123456789012:user/shutdown-test-${hostCounter}`);
-  world.writeConfig(service.url, extra);
-  return world;
-}
 
 /** A BeforeInstall hook that records its process group, starts a background child in it, and sleeps. */
 function slowBundle(label: string, seconds: number): { bundle: string; pidFile: string } {
@@ -66,15 +50,6 @@ async function hookPids(pidFile: string): Promise<{ shell: number; child: number
   return { shell, child };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    // A zombie still answers signal 0; it is not running any more.
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 
 const COMMANDS = ['DownloadBundle', 'BeforeInstall', 'Install', 'AfterInstall'];
@@ -89,7 +64,11 @@ describe('crash recovery', () => {
     agent.signal('SIGKILL');
     await agent.waitForExit();
     expect(existsSync(join(world.root, 'ongoing-deployment', deployment.deploymentId))).toBe(true);
-    process.kill(-shell, 'SIGKILL'); // the orphaned hook (the test started it, through the agent)
+    try {
+      process.kill(-shell, 'SIGKILL'); // the hook, if the command worker has not stopped it yet (test/agent/command-worker.test.ts)
+    } catch {
+      // already stopped
+    }
 
     agent = world.start();
     await waitForDeployment(service, deployment, agent);
