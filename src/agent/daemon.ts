@@ -5,6 +5,7 @@ import { formatListenAddress } from '../config/listen-address.js';
 import { trackingDir } from '../deployment/layout.js';
 import type { DeploymentSpec } from '../deployment/spec-types.js';
 import type { EngineContext } from '../deployment/engine.js';
+import { recoverInterruptedWork } from '../deployment/interrupted-work.js';
 import { failedAfterRestartDiagnostics } from '../report/diagnostics.js';
 import { resolveIdentity, type HostIdentity } from '../service/identity.js';
 import { createCommandsClient, type CommandsClient } from '../service/commands-client.js';
@@ -104,6 +105,8 @@ export class Daemon {
     claimPidFile(config.pid_dir);
     try {
       this.status.state('starting');
+      // Before anything can run a hook again: what a killed agent left running is stopped first.
+      await recoverInterruptedWork(config, logger);
       if (config.metrics_listen !== undefined) await this.startMetrics(config.metrics_listen);
       const identity = await this.resolveIdentityUntilStopped(env);
       if (identity) {

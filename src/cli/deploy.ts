@@ -5,6 +5,7 @@ import { loadAgentConfig, type AgentConfig } from '../config/agent-config.js';
 import { buildLocalSpec, LocalDeployError } from '../deployment/local-spec.js';
 import { checkLocalEventOrder, localEventsToRun } from '../deployment/lifecycle.js';
 import { deploymentPaths } from '../deployment/layout.js';
+import { recoverInterruptedWork } from '../deployment/interrupted-work.js';
 import { runLocalDeployment, type EventOutcome } from '../deployment/run-local-deployment.js';
 import type { DeploymentSpec } from '../deployment/spec-types.js';
 import type { Logger } from '../log/logger.js';
@@ -182,6 +183,8 @@ async function deploy(flags: DeployFlags): Promise<number> {
     const aws = spec.revision.type === 'S3' ? await s3Access(spec, config, process.env, logger) : { region: process.env.AWS_REGION };
     const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
     checkRootWritable(config.root_dir, flags.agentConfigurationFile);
+    // Before any event: what an agent killed on this deployment root left behind is put right first.
+    for (const line of await recoverInterruptedWork(config, logger)) out(line);
     // The unpacked copy under the deployment root means little to the user: messages name their bundle.
     const bundleShown = flags.bundleLocation ?? process.cwd();
     const display = (path: string) => (path === paths.archiveDir || path.startsWith(`${paths.archiveDir}/`) ? `${bundleShown}${path.slice(paths.archiveDir.length)}` : path);

@@ -4,7 +4,7 @@ import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
 import type { DownloadRecord } from '../agent/agent-metrics.js';
 import { AgentError } from '../report/errors.js';
-import { deploymentPaths, deploymentsLogFile, lastSuccessfulInstallFile, mostRecentInstallFile } from './layout.js';
+import { deploymentPaths, deploymentsLogFile, lastSuccessfulInstallFile, mostRecentInstallFile, runningHooksDir } from './layout.js';
 import { isBuiltinEvent, isHookEvent, revisionModeFor } from './lifecycle.js';
 import type { DeploymentSpec } from './spec-types.js';
 import { readMarker } from './markers.js';
@@ -14,6 +14,7 @@ import { loadAppSpecFromDir } from '../appspec/parse.js';
 import type { AppSpec } from '../appspec/types.js';
 import { runEventScripts } from '../hooks/run-event-scripts.js';
 import { ScriptsLog } from '../hooks/scripts-log.js';
+import { RunningHooks } from '../hooks/running-hooks.js';
 import { hookVariables } from './hook-variables.js';
 import { operatorHooksPresent, runWithOperatorHooks } from './operator-hooks.js';
 
@@ -121,6 +122,7 @@ async function runHookEvent(spec: DeploymentSpec, event: string, context: Engine
     maxBytes: config.scripts_log_max_bytes,
     maxFiles: config.scripts_log_max_files,
   });
+  const runningHooks = new RunningHooks(runningHooksDir(config.root_dir), logger);
   try {
     const result = await runEventScripts({
       event,
@@ -133,6 +135,7 @@ async function runHookEvent(spec: DeploymentSpec, event: string, context: Engine
       outputGraceMs: config.hook_output_grace_seconds * 1000,
       signal: context.signal,
       onScriptStart: (location) => context.onScriptStart?.(event, location),
+      recordHook: (pid, script) => runningHooks.record(pid, { group: spec.deploymentGroupId, deployment: spec.deploymentId, event, script }),
       logger,
       baseEnv: context.baseEnv,
     });

@@ -69,6 +69,11 @@ export function trackingDir(rootDir: string, trackingName = 'ongoing-deployment'
   return join(rootDir, trackingName);
 }
 
+/** Our own (not in AWS's layout): one record per running hook, for the clean-up after a crash (hooks/running-hooks.ts). */
+export function runningHooksDir(rootDir: string): string {
+  return join(rootDir, 'running-hooks');
+}
+
 /** `ROOT/../.version` holds `agent_version: <v>` (§1.1). */
 export function versionFile(rootDir: string): string {
   return join(rootDir, '..', '.version');
