@@ -176,6 +176,9 @@ async function deploy(flags: DeployFlags): Promise<number> {
     for (const warning of warnings) logger.warn(warning);
     // Unknown and repeated keys are said where the user looks, not only in the log (the built-in defaults are no news).
     if (config.config_file !== undefined) for (const warning of warnings) err(`warning: ${warning}`);
+    // Before anything else with this configuration: what an agent killed on this deployment root left
+    // behind (hooks still running, an Install half done) is put right first.
+    for (const line of await recoverInterruptedWork(config, logger)) out(line);
 
     registerEnvironmentSecrets(process.env, config.proxy_uri);
     const { spec, events } = localRunFrom(flags, out);
@@ -183,8 +186,6 @@ async function deploy(flags: DeployFlags): Promise<number> {
     const aws = spec.revision.type === 'S3' ? await s3Access(spec, config, process.env, logger) : { region: process.env.AWS_REGION };
     const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
     checkRootWritable(config.root_dir, flags.agentConfigurationFile);
-    // Before any event: what an agent killed on this deployment root left behind is put right first.
-    for (const line of await recoverInterruptedWork(config, logger)) out(line);
     // The unpacked copy under the deployment root means little to the user: messages name their bundle.
     const bundleShown = flags.bundleLocation ?? process.cwd();
     const display = (path: string) => (path === paths.archiveDir || path.startsWith(`${paths.archiveDir}/`) ? `${bundleShown}${path.slice(paths.archiveDir.length)}` : path);

@@ -26,6 +26,16 @@ export function deploymentPaths(rootDir: string, groupId: string, deploymentId: 
   };
 }
 
+/** Install's journal of what it changes (ours, not AWS's): present while an Install runs, or after one was interrupted. */
+export function installJournalFile(deploymentDir: string): string {
+  return join(deploymentDir, 'install-journal');
+}
+
+/** What Install moved out of the way, kept until it commits or is rolled back. */
+export function installBackupDir(deploymentDir: string): string {
+  return join(deploymentDir, 'install-backup');
+}
+
 /** Whether this deployment's operator `pre-deployment` hooks ran and its `post-deployment` hooks are due (ours, not AWS's). */
 export function operatorHooksStateFile(deploymentDir: string): string {
   return join(deploymentDir, 'operator-hooks.json');

@@ -1,5 +1,5 @@
 import fs, { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { chmod, lchown, lstat, realpath, rm, stat } from 'node:fs/promises';
+import { chmod, lchown, lstat, realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { SelinuxContext } from '../appspec/types.js';
 import { writeFileAtomic } from '../deployment/atomic-write.js';
@@ -9,7 +9,9 @@ import { completeAcl } from './acl.js';
 import { formatCleanupLine, type CleanupEntry } from './cleanup-file.js';
 import type { Identities } from './identity.js';
 import { formatInstallJson } from './install-json.js';
+import { changeMade } from './crash-switch.js';
 import { InstallJournal } from './journal.js';
+import type { JournalRecord } from './journal-records.js';
 import { runBounded } from './pool.js';
 import { LoopYield } from '../archive/loop-yield.js';
 import { failedJob, FileJobPool, type FileJob } from '../util/file-jobs/file-job-pool.js';
@@ -30,8 +32,10 @@ export interface ApplyOptions {
   /** What the two files held before Install (undefined: absent), put back if Install fails. */
   previousCleanup: string | undefined;
   previousInstallJson: string | undefined;
-  /** The backup of moved-aside files goes in a folder here (the deployment folder). */
-  backupParent: string;
+  /** The deployment folder: Install's journal and the backup of moved-aside files go in it. */
+  deploymentDir: string;
+  groupId: string;
+  deploymentId: string;
   /** SELinux rules the previous deployment set, by file, to re-add if Install fails. */
   previousContexts: ReadonlyMap<string, SelinuxContext>;
   logger: Logger;
@@ -50,19 +54,28 @@ export interface ApplyResult {
  * Carry out a checked plan: remove the previous deployment's files, write install.json, create the
  * directories, copy the files, set permissions, recording each created path in the cleanup file as
  * the anchor does. If anything fails, everything is undone (see InstallJournal) and the cleanup file
- * and install.json get their previous content back, so the host is as it was before Install.
+ * and install.json get their previous content back, so the host is as it was before Install; if the
+ * agent is killed, the next start does the same from the journal (recovery.ts).
  */
 export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
   const { plan, logger } = options;
   const concurrency = options.concurrency ?? 32;
-  const journal = new InstallJournal(options.backupParent, logger);
-  journal.rememberDirectoryTimes(parentDirectories(plan));
+  const journal = InstallJournal.open({
+    deploymentDir: options.deploymentDir,
+    group: options.groupId,
+    deployment: options.deploymentId,
+    cleanupFile: options.cleanupFile,
+    installJsonFile: options.installJsonFile,
+    previousCleanup: options.previousCleanup,
+    previousInstallJson: options.previousInstallJson,
+    directories: parentDirectories(plan),
+    logger,
+  });
   const result: ApplyResult = { removed: 0, directoriesCreated: 0, filesCopied: 0, linksCreated: 0, permissionObjects: 0 };
   const mkdirs = plan.operations.filter((op): op is Operation<'mkdir'> => op.type === 'mkdir');
   const copies = plan.operations.filter((op): op is Operation<'copy'> => op.type === 'copy');
 
   let cleanupFd: number | undefined;
-  let filesTouched = false;
   // Unbuffered writes, each path listed before it is created (after, for directories) as in the anchor,
   // so that after a crash the next deployment still removes what this one left.
   const recordAll = (entries: readonly CleanupEntry[]) => {
@@ -72,15 +85,23 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
 
   try {
     result.removed = await removePrevious(plan.removals, journal, options, concurrency);
+    journal.removalsDone();
 
-    filesTouched = true;
     await writeFileAtomic(options.installJsonFile, formatInstallJson(plan.operations));
     cleanupFd = openSync(options.cleanupFile, 'w', 0o644);
 
     // Directories first, in plan order (parents before children), so the copies can run in parallel.
     // Synchronous: a thread-pool round trip each cost more than the mkdir itself.
+    await journal.intend(mkdirs.map((op) => ({ t: 'create', path: op.directory, dir: true })));
     for (const op of mkdirs) {
-      await failWithContext(`creating the directory ${op.directory}`, () => fs.mkdirSync(op.directory));
+      await failWithContext(`creating the directory ${op.directory}`, () => {
+        try {
+          fs.mkdirSync(op.directory);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EEXIST') journal.notCreated(op.directory);
+          throw error;
+        }
+      });
       journal.created(op.directory, true);
       record({ kind: 'path', path: op.directory });
       result.directoriesCreated++;
@@ -92,9 +113,10 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     // once for many files: objects are independent of each other.
     const ofType = <Type extends InstallOperation['type']>(type: Type) =>
       plan.operations.filter((op): op is Operation<Type> => op.type === type);
-    await runBounded(ofType('chmod'), concurrency, (op) =>
-      failWithContext(`setting mode ${op.mode.toString(8)} on ${op.file}`, () => chmod(op.file, op.mode)),
-    );
+    await runBounded(ofType('chmod'), concurrency, async (op) => {
+      await failWithContext(`setting mode ${op.mode.toString(8)} on ${op.file}`, () => chmod(op.file, op.mode));
+      changeMade('install');
+    });
     await setAcls(ofType('setfacl'), options.tools.setfacl ?? 'setfacl', concurrency);
     for (const op of ofType('semanage')) await setContext(op, options, journal, record);
     await runBounded(ofType('chown'), concurrency, (op) => changeOwner(op, options.identities));
@@ -103,23 +125,32 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     fsyncSync(cleanupFd);
     closeSync(cleanupFd);
     cleanupFd = undefined;
+    await journal.commit();
   } catch (error) {
     if (cleanupFd !== undefined) closeSync(cleanupFd);
-    throw await rollBack(error, journal, filesTouched, options);
+    throw await rollBack(error, journal, options);
   }
-  await journal.discardBackups();
+  await journal.discard();
   return result;
 }
 
-/** The previous deployment's files: links and files in parallel, then directories children first. */
+/**
+ * The previous deployment's files: links and files in parallel, then directories children first. Each
+ * move is announced in the journal before it is made (see announcedBatches).
+ */
 async function removePrevious(
   removals: readonly RemovalOperation[],
   journal: InstallJournal,
   options: ApplyOptions,
   concurrency: number,
 ): Promise<number> {
-  const leaves = removals.filter((op) => op.type === 'remove' && op.entryType !== 'directory');
-  await runBounded(leaves, concurrency, (op) => failWithContext(`removing ${op.path} (previous deployment)`, () => journal.moveAside(op.path)));
+  const leaves = removals.filter((op) => op.type === 'remove' && op.entryType !== 'directory').map((op) => ({ path: op.path, n: journal.entry() }));
+  await announcedBatches(journal, leaves, ({ path, n }) => [{ t: 'move', n, path }], (batch) =>
+    runBounded(batch, concurrency, ({ path, n }) => failWithContext(`removing ${path} (previous deployment)`, () => journal.moveAside(n, path))),
+  );
+  const directories = new Map<RemovalOperation, number>();
+  for (const op of removals) if (op.type === 'remove' && op.entryType === 'directory') directories.set(op, journal.entry());
+  await journal.intend([...directories].map(([op, n]) => ({ t: 'move', n, path: op.path })));
   for (const op of removals) {
     if (op.type === 'semanage-delete') {
       if (!options.tools.semanage) {
@@ -127,14 +158,46 @@ async function removePrevious(
         continue;
       }
       // The anchor ignores the result: the rule may already be gone.
+      const removing = journal.contextRemoving(op.path, options.previousContexts.get(op.path));
       const { execa } = await loadExeca();
       const deleted = await execa(options.tools.semanage, ['fcontext', '-d', op.path], { reject: false });
-      if (deleted.exitCode === 0) journal.contextRemoved(op.path, options.previousContexts.get(op.path));
-    } else if (op.entryType === 'directory') {
-      await failWithContext(`removing ${op.path} (previous deployment)`, () => journal.moveAside(op.path));
+      if (deleted.exitCode === 0) removing.deleted();
+    } else {
+      const n = directories.get(op);
+      if (n !== undefined) await failWithContext(`removing ${op.path} (previous deployment)`, () => journal.moveAside(n, op.path));
     }
   }
   return removals.filter((op) => op.type === 'remove').length;
+}
+
+/** Records announced (and synced) at a time: a few fdatasyncs per 10,000 changes, each hidden behind the changes before it. */
+const JOURNAL_BATCH = 2048;
+
+/**
+ * Runs `items` in batches, each announced in the journal and on disk before its first change is made;
+ * the next batch is announced and synced while this one runs, so the syncs cost almost no time.
+ */
+async function announcedBatches<T>(
+  journal: InstallJournal,
+  items: readonly T[],
+  announce: (item: T) => JournalRecord[],
+  run: (batch: readonly T[]) => Promise<void>,
+): Promise<void> {
+  const batches: T[][] = [];
+  for (let start = 0; start < items.length; start += JOURNAL_BATCH) batches.push(items.slice(start, start + JOURNAL_BATCH));
+  const announceBatch = (index: number): Promise<void> | undefined => {
+    if (index >= batches.length) return undefined;
+    const synced = journal.intend(batches[index].flatMap(announce));
+    // Awaited before the batch runs; until then a failure must not count as unhandled.
+    synced.catch(() => undefined);
+    return synced;
+  };
+  let synced = announceBatch(0);
+  for (let index = 0; index < batches.length; index++) {
+    await synced;
+    synced = announceBatch(index + 1);
+    await run(batches[index]);
+  }
 }
 
 /**
@@ -192,21 +255,30 @@ async function copyEntries(
     },
   });
   const loop = new LoopYield();
+  // A file OVERWRITE replaces is moved aside first, as backup entry `n`; its copy is announced as
+  // coming only after that move, which the `moved` record then confirms.
+  const items = copies.map((op) => ({ op, n: op.replaces ? journal.entry() : undefined }));
+  const announce = ({ op, n }: (typeof items)[number]): JournalRecord[] =>
+    n === undefined ? [{ t: 'create', path: op.destination }] : [{ t: 'move', n, path: op.destination }, { t: 'create', path: op.destination, after: n }];
   try {
-    for (let start = 0; start < copies.length; start += RECORD_AHEAD) {
-      // Writing the next lines ahead keeps "listed before copied" at a fraction of the system calls of one
-      // write per file.
-      const batch = copies.slice(start, start + RECORD_AHEAD);
-      recordAll(batch.map((copy) => ({ kind: 'path', path: copy.destination })));
-      for (const op of batch) {
-        if (op.replaces) await failWithContext(`moving aside ${op.destination} (OVERWRITE)`, () => journal.moveAside(op.destination));
-        await pool.add(copyJob(op, needsChown(op)));
-        await loop.maybeYield();
+    await announcedBatches(journal, items, announce, async (batch) => {
+      for (let start = 0; start < batch.length; start += RECORD_AHEAD) {
+        // Writing the next lines ahead keeps "listed before copied" at a fraction of the system calls of one
+        // write per file.
+        const chunk = batch.slice(start, start + RECORD_AHEAD);
+        recordAll(chunk.map(({ op }) => ({ kind: 'path', path: op.destination })));
+        for (const { op, n } of chunk) {
+          if (n !== undefined) await failWithContext(`moving aside ${op.destination} (OVERWRITE)`, () => journal.moveAside(n, op.destination, { mark: true }));
+          await pool.add(copyJob(op, needsChown(op)));
+          await loop.maybeYield();
+        }
       }
-    }
+    });
     await pool.flush();
   } catch (error) {
     const job = failedJob(error);
+    // Something was at the path already: not this Install's to remove, even after a crash.
+    if (job && (error as NodeJS.ErrnoException).code === 'EEXIST') journal.notCreated(job.to);
     if (!job || error instanceof InstallError) throw error;
     const what = job.kind === 'copy' ? `copying ${job.from} to ${job.to}` : `creating the link ${job.to}`;
     throw new InstallError(`The deployment failed while ${what}: ${(error as Error).message}`, undefined, { cause: error });
@@ -272,6 +344,7 @@ async function setContext(op: Operation<'semanage'>, options: ApplyOptions, jour
   const args = semanageAddArguments(op.context, object);
   await runContextCommand(options.tools.semanage ?? 'semanage', 'semanage', args);
   journal.contextAdded(object);
+  changeMade('install');
   await runContextCommand(options.tools.restorecon ?? 'restorecon', 'restorecon', ['-v', object]);
   record({ kind: 'semanage', path: object });
 }
@@ -285,6 +358,7 @@ async function changeOwner(op: Operation<'chown'>, identities: Identities): Prom
     // The anchor ran chmod before chown, so `mode: 4755` with an owner lost its setuid bit; keep it.
     if (!op.link && before.mode & 0o6000) await chmod(op.file, before.mode & 0o7777);
   });
+  changeMade('install');
 }
 
 async function runContextCommand(executable: string, name: string, args: string[]): Promise<void> {
@@ -298,31 +372,16 @@ async function runContextCommand(executable: string, name: string, args: string[
 }
 
 /** Undo everything and say what happened, and whether the host is back as it was. */
-async function rollBack(error: unknown, journal: InstallJournal, filesTouched: boolean, options: ApplyOptions): Promise<InstallError> {
-  const problems = await journal.rollback(options.tools);
-  if (filesTouched) {
-    await restoreFile(options.cleanupFile, options.previousCleanup).catch((restoreError: Error) =>
-      problems.push(`could not restore ${options.cleanupFile}: ${restoreError.message}`),
-    );
-    await restoreFile(options.installJsonFile, options.previousInstallJson).catch((restoreError: Error) =>
-      problems.push(`could not restore ${options.installJsonFile}: ${restoreError.message}`),
-    );
-  }
+async function rollBack(error: unknown, journal: InstallJournal, options: ApplyOptions): Promise<InstallError> {
+  const { problems } = await journal.rollback(options.tools);
   const reason = error instanceof Error ? error.message : String(error);
   if (problems.length === 0) {
-    await journal.discardBackups();
     options.logger.warn(`Install failed and was rolled back; the host is as it was before Install: ${reason}`);
     return new InstallError(`${reason}\nEverything Install had changed was undone.`, undefined, { cause: error });
   }
-  const backup = await journal.backupLocation;
-  const message = `${reason}\nInstall could not undo everything it had changed:\n${problems.join('\n')}${backup ? `\nPrevious files are kept in ${backup}.` : ''}`;
+  const message = `${reason}\nInstall could not undo everything it had changed:\n${problems.join('\n')}\nPrevious files are kept in ${journal.backupDir}.`;
   options.logger.error(message);
   return new InstallError(message, undefined, { cause: error });
-}
-
-async function restoreFile(path: string, content: string | undefined): Promise<void> {
-  if (content === undefined) await rm(path, { force: true });
-  else await writeFileAtomic(path, content);
 }
 
 function* parentDirectories(plan: InstallPlan): Iterable<string> {

@@ -1,0 +1,277 @@
+/**
+ * Crash consistency of Install: a real `deploy` (and the daemon) installing a revision over a previous
+ * one of 20,000 files is killed with SIGKILL, at exact points (after its n-th change to the host, by a
+ * test-only switch in its environment, see src/install/crash-switch.ts) and at random times; the next
+ * start must leave the destination exactly the previous tree or exactly the new one (bytes, modes,
+ * owners, links, file times), with no journal or backup left and the cleanup file to match, before
+ * anything else runs. For a directory and a tgz bundle.
+ *
+ * CRASH_KILL_POINTS=<n> runs n exact points per bundle type instead of the default few (all of them
+ * spread over the Install's phases); CRASH_RANDOM_KILLS=<n> more random kills; CRASH_FILES=<n> the size
+ * of the revisions. A random kill prints its delay, to replay it.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_BIN } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
+import { AgentWorld, payloadOf, waitForDeployment } from '../agent/harness.js';
+import { makeTgz, manifest, manifestDifference, writeOutsiderFile, writeRevision, type RevisionCounts } from './crash-fixtures.js';
+
+const FILES = Number(process.env.CRASH_FILES ?? 20_000);
+const KILL_POINTS = Number(process.env.CRASH_KILL_POINTS ?? 4);
+const RANDOM_KILLS = Number(process.env.CRASH_RANDOM_KILLS ?? 2);
+
+const tmp = makeTempDir('cda-crash-');
+afterAll(tmp.cleanup);
+
+interface State {
+  manifest: string[];
+  cleanup: string;
+}
+
+/** One group, destination and pair of bundles, driven through `deploy`. */
+class DeployWorld {
+  readonly root: string;
+  readonly dest: string;
+  readonly config: string;
+  readonly group: string;
+  old!: State;
+  next!: State;
+  bundles!: Record<'v1' | 'v2', string>;
+  counts!: Record<'v1' | 'v2', RevisionCounts>;
+
+  constructor(readonly type: 'directory' | 'tgz') {
+    const dir = join(tmp.dir, type);
+    mkdirSync(dir, { recursive: true });
+    this.root = join(dir, 'root');
+    this.dest = join(dir, 'dest');
+    this.group = `crash-${type}`;
+    this.config = join(dir, 'agent.yml');
+    writeFileSync(this.config, `:root_dir: ${this.root}\n:log_dir: ${join(dir, 'log')}\n:pid_dir: ${join(dir, 'pid')}\n`);
+  }
+
+  prepare(): void {
+    const dir = join(tmp.dir, this.type);
+    // There before any revision: no cleanup file lists it, whichever revision came first.
+    mkdirSync(this.dest);
+    this.counts = { v1: writeRevision(join(dir, 'v1'), 'v1', this.dest, FILES), v2: writeRevision(join(dir, 'v2'), 'v2', this.dest, FILES) };
+    this.bundles = this.type === 'tgz'
+      ? { v1: makeTgz(join(dir, 'v1'), join(dir, 'v1.tgz')), v2: makeTgz(join(dir, 'v2'), join(dir, 'v2.tgz')) }
+      : { v1: join(dir, 'v1'), v2: join(dir, 'v2') };
+  }
+
+  deploy(version: 'v1' | 'v2', env: Record<string, string> = {}, events?: string) {
+    const args = ['deploy', '-c', this.config, '-l', this.bundles[version], '-t', this.type, '-g', this.group, ...(events ? ['-e', events] : [])];
+    return execa(process.execPath, [AGENT_BIN, ...args], { reject: false, all: true, env: { CODEDEPLOY_AGENT_TEST_CRASH: '', CRASH_PROBE: '', ...env } });
+  }
+
+  async deployCleanly(version: 'v1' | 'v2'): Promise<void> {
+    const result = await this.deploy(version);
+    expect(result.exitCode, result.all).toBe(0);
+  }
+
+  state(): State {
+    return { manifest: manifest(this.dest), cleanup: readFileSync(join(this.root, 'deployment-instructions', `${this.group}-cleanup`), 'utf8') };
+  }
+
+  /** v1 installed, plus the operator's own local.conf that v2 replaces. */
+  async backToOld(): Promise<void> {
+    await this.deployCleanly('v1');
+    writeOutsiderFile(this.dest);
+  }
+
+  /**
+   * The next start after a kill: a `deploy` whose first event (ApplicationStop, from the last
+   * successful revision) records that it ran and fails, so the deployment ends before it changes
+   * anything; the destination is then what the start left. Returns what it printed.
+   */
+  async probe(env: Record<string, string> = {}): Promise<string> {
+    const probeFile = join(tmp.dir, `${this.type}-probe`);
+    const result = await this.deploy('v2', { CRASH_PROBE: probeFile, ...env }, 'ApplicationStop,DownloadBundle,Install');
+    if (env.CODEDEPLOY_AGENT_TEST_CRASH) return result.all ?? '';
+    expect(result.exitCode, result.all).toBe(1);
+    expect(result.all).toContain('ApplicationStop failed');
+    expect(readFileSync(probeFile, 'utf8')).toMatch(/^ApplicationStop v[12]\n$/);
+    return result.all ?? '';
+  }
+
+  /** Old or new, exactly; nothing of the journal left. Returns which. */
+  expectOldOrNew(context: string): 'old' | 'new' {
+    const now = this.state();
+    expect(journalsLeft(this.root), context).toEqual([]);
+    if (now.manifest.length === this.old.manifest.length && now.manifest.every((line, i) => line === this.old.manifest[i])) {
+      expect(now.cleanup, context).toBe(this.old.cleanup);
+      return 'old';
+    }
+    const same = now.manifest.length === this.next.manifest.length && now.manifest.every((line, i) => line === this.next.manifest[i]);
+    expect(same, `${context}: neither the old tree nor the new one; against the old: ${manifestDifference(now.manifest, this.old.manifest)}\nagainst the new: ${manifestDifference(now.manifest, this.next.manifest)}`).toBe(true);
+    expect(now.cleanup, context).toBe(this.next.cleanup);
+    return 'new';
+  }
+}
+
+/** install-journal files and install-backup folders anywhere under the root. */
+function journalsLeft(root: string): string[] {
+  const left: string[] = [];
+  for (const group of readdirSync(root, { withFileTypes: true })) {
+    if (!group.isDirectory()) continue;
+    for (const deployment of readdirSync(join(root, group.name), { withFileTypes: true })) {
+      if (!deployment.isDirectory()) continue;
+      for (const name of ['install-journal', 'install-backup']) {
+        if (existsSync(join(root, group.name, deployment.name, name))) left.push(`${group.name}/${deployment.name}/${name}`);
+      }
+    }
+  }
+  return left;
+}
+
+/**
+ * Exact points spread over the Install of v2 over v1: moving v1 aside (files, then folders), creating
+ * v2's folders and files, permissions, and the commit; the changes Install makes, in order.
+ */
+function killPoints(counts: Record<'v1' | 'v2', RevisionCounts>, wanted: number): (number | 'commit')[] {
+  const removals = counts.v1.files + counts.v1.directories;
+  const creates = counts.v2.directories + counts.v2.files + 1;
+  const chosen: number[] = [1, Math.round(removals / 2), removals - 2, removals + Math.round(counts.v2.directories / 2), removals + Math.round(creates / 2), removals + creates + Math.round(counts.v2.permissionObjects / 2)];
+  const points = wanted <= 4 ? [chosen[1], chosen[3], chosen[4], chosen[5]] : chosen;
+  for (let extra = points.length; extra < wanted - 1; extra++) points.push(1 + Math.floor(Math.random() * (removals + creates)));
+  return [...points.sort((a, b) => a - b), 'commit'];
+}
+
+for (const type of ['directory', 'tgz'] as const) {
+  describe(`deploy killed during Install (${type} bundle, over ${FILES.toLocaleString('en-US')} files)`, () => {
+    const world = new DeployWorld(type);
+    let installMs = 0;
+
+    beforeAll(async () => {
+      world.prepare();
+      await world.deployCleanly('v1');
+      writeOutsiderFile(world.dest);
+      world.old = world.state();
+      const started = Date.now();
+      await world.deployCleanly('v2');
+      installMs = Date.now() - started;
+      world.next = world.state();
+      await world.backToOld();
+      expect(world.state()).toEqual(world.old);
+    }, 600_000);
+
+    it('leaves the old tree or the new one after the next start, killed after an exact number of changes', async () => {
+      for (const point of killPoints(world.counts, KILL_POINTS)) {
+        const killed = await world.deploy('v2', { CODEDEPLOY_AGENT_TEST_CRASH: `install:${point}` });
+        expect(killed.signal, `kill point ${point} was not reached:\n${killed.all}`).toBe('SIGKILL');
+        expect(journalsLeft(world.root).length, `kill point ${point}`).toBeGreaterThan(0);
+        const said = await world.probe();
+        const outcome = world.expectOldOrNew(`killed after change ${point}`);
+        if (point === 'commit') {
+          expect(outcome).toBe('new');
+          expect(said).toContain('it had completed; the new revision stays');
+          // The finished Install counts as the group's last successful one: ApplicationStop ran v2's script.
+          expect(readFileSync(join(tmp.dir, `${type}-probe`), 'utf8')).toBe('ApplicationStop v2\n');
+        } else {
+          expect(outcome, `killed after change ${point}`).toBe('old');
+          expect(said).toMatch(/Rolled back the interrupted Install of deployment d-\S+ \(group crash-\S+\): removed \d+ path\(s\) it had created, put back \d+ from its backup/);
+        }
+        if (outcome === 'new') await world.backToOld();
+      }
+    }, 1_800_000);
+
+    it('leaves the old tree or the new one after the next start, killed at random times, and when the recovery itself is killed', async () => {
+      for (let kill = 0; kill < RANDOM_KILLS; kill++) {
+        const running = world.deploy('v2');
+        // Once Install has begun (its journal exists), a random moment within how long an Install takes.
+        const began = Date.now();
+        while (journalsLeft(world.root).length === 0 && Date.now() - began < 120_000 && running.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 20));
+        const delay = Math.floor(Math.random() * installMs);
+        console.log(`${type}: random kill ${kill + 1} at ${delay} ms into Install (of about ${installMs} ms)`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        running.kill('SIGKILL');
+        await running;
+        await world.probe();
+        if (world.expectOldOrNew(`killed ${delay} ms into Install`) === 'new') await world.backToOld();
+      }
+
+      // A recovery killed half-way is taken up again by the next start.
+      const removals = world.counts.v1.files + world.counts.v1.directories;
+      const killed = await world.deploy('v2', { CODEDEPLOY_AGENT_TEST_CRASH: `install:${removals + Math.round(world.counts.v2.files / 2)}` });
+      expect(killed.signal).toBe('SIGKILL');
+      for (const step of [Math.round(world.counts.v2.files / 4), 3]) {
+        await world.probe({ CODEDEPLOY_AGENT_TEST_CRASH: `recovery:${step}` });
+        expect(journalsLeft(world.root).length, `recovery killed after step ${step}`).toBeGreaterThan(0);
+      }
+      await world.probe();
+      expect(world.expectOldOrNew('recovery killed twice')).toBe('old');
+    }, 1_800_000);
+  });
+}
+
+describe(`the daemon killed during Install (over ${FILES.toLocaleString('en-US')} files)`, () => {
+  let service: FakeCommandsService;
+  let world: AgentWorld;
+  const bundles = { v1: '', v2: '' };
+  const dest = join(tmp.dir, 'daemon-dest');
+  let counts: Record<'v1' | 'v2', RevisionCounts>;
+
+  beforeAll(async () => {
+    service = await FakeCommandsService.start({ longPollMs: 300 });
+    world = new AgentWorld('cda-crash-daemon-');
+    world.useIamUser('arn:aws:iam::123456789012:user/crash-daemon');
+    world.writeConfig(service.url);
+    bundles.v1 = join(tmp.dir, 'daemon-v1');
+    bundles.v2 = join(tmp.dir, 'daemon-v2');
+    counts = { v1: writeRevision(bundles.v1, 'v1', dest, FILES), v2: writeRevision(bundles.v2, 'v2', dest, FILES) };
+    mkdirSync(dest);
+  }, 600_000);
+  afterAll(async () => {
+    await world?.cleanup();
+    await service?.close();
+  });
+
+  const spec = (version: 'v1' | 'v2') =>
+    makeSpec({ deploymentGroupId: 'crash-daemon', revision: { RevisionType: 'Local Directory', LocalRevision: { Location: bundles[version], BundleType: 'directory' } } });
+
+  async function deployCleanly(version: 'v1' | 'v2'): Promise<void> {
+    const agent = world.start();
+    const deployment = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: spec(version), commands: ['DownloadBundle', 'Install'] });
+    await waitForDeployment(service, deployment, agent, 300_000);
+    expect(deployment.status, agent.log).toBe('Succeeded');
+    expect((await agent.stop()).exitCode).toBe(0);
+  }
+
+  it('rolls the interrupted Install back before it polls again, and fails its command with code 7', async () => {
+    await deployCleanly('v1');
+    writeOutsiderFile(dest);
+    const old = manifest(dest);
+    const removals = counts.v1.files + counts.v1.directories;
+    for (const crash of [`install:${removals + Math.round(counts.v2.files / 3)}`, 'random']) {
+      const agent = world.start({ env: crash === 'random' ? {} : { CODEDEPLOY_AGENT_TEST_CRASH: crash } });
+      const deployment = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: spec('v2'), commands: ['DownloadBundle', 'Install'] });
+      if (crash === 'random') {
+        await agent.waitForLog('Install: ', 300_000);
+        const delay = Math.floor(Math.random() * 1500);
+        console.log(`daemon: random kill at ${delay} ms into Install`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        agent.signal('SIGKILL');
+      }
+      const exit = await agent.waitForExit(300_000);
+      expect(exit.signal, agent.log).toBe('SIGKILL');
+
+      const restarted = world.start();
+      await waitForDeployment(service, deployment, restarted, 300_000);
+      const install = deployment.commands[1];
+      expect(install.completions.map((c) => [c.commandStatus, payloadOf(c).error_code])).toEqual([['Failed', 7]]);
+      expect(journalsLeft(world.root)).toEqual([]);
+      const now = manifest(dest);
+      expect(now.length === old.length && now.every((line, i) => line === old[i]), manifestDifference(now, old)).toBe(true);
+      const log = restarted.log;
+      const rolledBack = log.search(/Rolled back the Install of deployment \S+ \(group crash-daemon\): removed \d+ path\(s\) it had created, put back \d+ path\(s\) from the backup/);
+      expect(rolledBack, log).toBeGreaterThanOrEqual(0);
+      // Before the agent asked the service for anything.
+      expect(rolledBack).toBeLessThan(log.indexOf('Host identifier'));
+      expect((await restarted.stop()).exitCode).toBe(0);
+    }
+  }, 1_800_000);
+});
