@@ -373,13 +373,13 @@ async function runContextCommand(executable: string, name: string, args: string[
 
 /** Undo everything and say what happened, and whether the host is back as it was. */
 async function rollBack(error: unknown, journal: InstallJournal, options: ApplyOptions): Promise<InstallError> {
-  const { problems } = await journal.rollback(options.tools);
+  const { problems, kept } = await journal.rollback(options.tools);
   const reason = error instanceof Error ? error.message : String(error);
   if (problems.length === 0) {
     options.logger.warn(`Install failed and was rolled back; the host is as it was before Install: ${reason}`);
     return new InstallError(`${reason}\nEverything Install had changed was undone.`, undefined, { cause: error });
   }
-  const message = `${reason}\nInstall could not undo everything it had changed:\n${problems.join('\n')}\nPrevious files are kept in ${journal.backupDir}.`;
+  const message = `${reason}\nInstall could not undo everything it had changed:\n${problems.join('\n')}\nPrevious files are kept in ${kept}.`;
   options.logger.error(message);
   return new InstallError(message, undefined, { cause: error });
 }

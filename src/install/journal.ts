@@ -8,7 +8,7 @@ import { thisProcess } from '../util/process-identity.js';
 import { changeMade } from './crash-switch.js';
 import { formatRecords, type JournalRecord } from './journal-records.js';
 import { moveEntry, SAVED_CLEANUP, SAVED_INSTALL_JSON, syncDirectory, writeDurably } from './backup.js';
-import { retireJournal, undoInstall, type UndoOutcome } from './recovery.js';
+import { journalBeingRecovered, retireJournal, undoInstall, type UndoOutcome } from './recovery.js';
 import type { ToolPaths } from './tools.js';
 
 export interface JournalOpening {
@@ -63,6 +63,9 @@ export class InstallJournal {
   static open(opening: JournalOpening): InstallJournal {
     const file = installJournalFile(opening.deploymentDir);
     const backupDir = installBackupDir(opening.deploymentDir);
+    if (journalBeingRecovered(opening.deploymentDir)) {
+      throw new InstallError(`Another agent process is rolling back an interrupted Install of this deployment (${opening.deploymentDir}); deploy again once it is done`);
+    }
     let fd: number;
     try {
       fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, 0o600);
@@ -173,16 +176,16 @@ export class InstallJournal {
 
   /**
    * Undoes everything that completed, newest first, and puts the cleanup file and install.json back;
-   * the journal is then retired. What could not be undone is returned (and its backup kept).
+   * the journal is then retired. What could not be undone is returned, with where its backup is kept.
    */
-  async rollback(tools: ToolPaths): Promise<UndoOutcome> {
+  async rollback(tools: ToolPaths): Promise<UndoOutcome & { kept: string }> {
     const records = [...this.start, ...this.done];
     const outcome = await undoInstall(records, this.backupDir, tools, (record) => this.write([record]));
     // Said before the backup goes, so a crash in between is not taken for an Install to undo again.
     if (outcome.problems.length === 0) this.write([{ t: 'undone' }]);
     this.close();
-    await retireJournal(this.file, this.backupDir, { keepBackup: outcome.problems.length > 0 });
-    return outcome;
+    const kept = await retireJournal(this.file, this.backupDir, { keepBackup: outcome.problems.length > 0 });
+    return { ...outcome, kept };
   }
 
   private begin(record: JournalRecord): void {

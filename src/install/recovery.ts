@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { readFile, rename, rm, utimes } from 'node:fs/promises';
 import fs from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../deployment/atomic-write.js';
 import { installBackupDir, installJournalFile } from '../deployment/layout.js';
 import type { Logger } from '../log/logger.js';
-import { isRunning } from '../util/process-identity.js';
+import { isProcessIdentity, isRunning, thisProcess, type ProcessIdentity } from '../util/process-identity.js';
 import { exists, removeEntry, SAVED_CLEANUP, SAVED_INSTALL_JSON } from './backup.js';
 import { changeMade } from './crash-switch.js';
 import { formatRecords, parseJournal, type JournalRecord } from './journal-records.js';
@@ -185,15 +185,65 @@ function describeProblem(record: JournalRecord, error: unknown): string {
 /**
  * Ends a journal whose Install committed or was undone: the backup goes, then the journal (in that
  * order, so a crash in between finds the journal and finishes the job). With `keepBackup` (something
- * could not be undone) the backup stays for the operator and the journal is renamed, never replayed.
+ * could not be undone) both are renamed `….unfinished-<time>`: kept for the operator, never replayed over
+ * a later deployment. Returns where the backup is then.
  */
-export async function retireJournal(file: string, backupDir: string, { keepBackup }: { keepBackup: boolean }): Promise<void> {
+export async function retireJournal(file: string, backupDir: string, { keepBackup }: { keepBackup: boolean }): Promise<string> {
   if (keepBackup) {
-    await rename(file, `${file}.unfinished`);
-    return;
+    const suffix = `.unfinished-${Date.now()}`;
+    await rename(backupDir, `${backupDir}${suffix}`).catch(ignoreMissing);
+    await rename(file, `${installJournalFile(dirname(file))}${suffix}`);
+    return `${backupDir}${suffix}`;
   }
   await rm(backupDir, { recursive: true, force: true });
   await rm(file, { force: true });
+  return backupDir;
+}
+
+function ignoreMissing(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'ENOENT') throw error;
+}
+
+/** A journal a recovery has claimed: `install-journal.recovering.<pid>.<start>.<boot>` of the recovering process. */
+const RECOVERING = '.recovering.';
+
+function claimedName(deploymentDir: string, process: ProcessIdentity): string {
+  return `${installJournalFile(deploymentDir)}${RECOVERING}${process.pid}.${process.start}.${process.boot}`;
+}
+
+/** The process a journal file belongs to now: the Install's agent, or the recovery that claimed it. */
+function journalHolder(file: string, begin: JournalRecord | undefined): ProcessIdentity | undefined {
+  const name = basename(file);
+  const at = name.indexOf(RECOVERING);
+  if (at < 0) return begin?.t === 'begin' ? begin.owner : undefined;
+  const [pid, start, ...boot] = name.slice(at + RECOVERING.length).split('.');
+  const holder = { pid: Number(pid), start, boot: boot.join('.') };
+  return isProcessIdentity(holder) ? holder : undefined;
+}
+
+/**
+ * Takes a journal for this process to recover, by renaming it to its claimed name: of two agents that
+ * start at once (the daemon restarted by systemd, an operator's `deploy`) only one rename succeeds, and
+ * a recovery killed half-way leaves a name whose process is gone, for the next start to claim.
+ * Undefined when the journal's process runs (an Install or a recovery in progress) or another took it.
+ */
+async function claimJournal(file: string, begin: JournalRecord | undefined): Promise<string | undefined> {
+  const holder = journalHolder(file, begin);
+  if (holder && holder.pid !== process.pid && isRunning(holder)) return undefined;
+  const claimed = claimedName(dirname(file), thisProcess());
+  if (file === claimed) return claimed;
+  try {
+    await rename(file, claimed);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  return claimed;
+}
+
+/** Whether a recovery is taking a journal of this deployment folder back (Install must wait for it). */
+export function journalBeingRecovered(deploymentDir: string): boolean {
+  return listJournals(deploymentDir).some((file) => file.includes(RECOVERING));
 }
 
 export interface RecoveryReport {
@@ -221,33 +271,54 @@ export async function recoverInstalls(rootDir: string, logger: Logger, options: 
   return reports;
 }
 
-/** `ROOT/<group>/<deployment>/install-journal` files. */
+/** `ROOT/<group>/<deployment>/install-journal` files, and those a recovery claimed (see claimJournal). */
 export function findInstallJournals(rootDir: string, group?: string): string[] {
   const found: string[] = [];
-  const folders = (dir: string): Dirent[] => {
-    try {
-      return readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isDirectory());
-    } catch {
-      return [];
-    }
-  };
-  const groups = group === undefined ? folders(rootDir).map((entry) => entry.name) : [group];
+  const groups = group === undefined ? folders(rootDir) : [group];
   for (const name of groups.sort()) {
-    for (const deployment of folders(join(rootDir, name))) {
-      const file = installJournalFile(join(rootDir, name, deployment.name));
-      if (fs.lstatSync(file, { throwIfNoEntry: false })?.isFile()) found.push(file);
-    }
+    for (const deployment of folders(join(rootDir, name))) found.push(...listJournals(join(rootDir, name, deployment)));
   }
   return found;
 }
 
-async function recoverInstall(file: string, logger: Logger, tools: ToolPaths = { semanage: findTool('semanage'), restorecon: findTool('restorecon') }): Promise<RecoveryReport | undefined> {
-  const deploymentDir = dirname(file);
+function folders(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  } catch {
+    return [];
+  }
+}
+
+function listJournals(deploymentDir: string): string[] {
+  const active = basename(installJournalFile(deploymentDir));
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(deploymentDir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((entry) => entry.isFile() && (entry.name === active || entry.name.startsWith(`${active}${RECOVERING}`)))
+    .map((entry) => join(deploymentDir, entry.name))
+    .sort();
+}
+
+async function recoverInstall(found: string, logger: Logger, tools: ToolPaths = { semanage: findTool('semanage'), restorecon: findTool('restorecon') }): Promise<RecoveryReport | undefined> {
+  const deploymentDir = dirname(found);
   const backupDir = installBackupDir(deploymentDir);
-  const { records, skipped } = parseJournal(readFileSync(file, 'utf8'));
+  let text: string;
+  try {
+    text = readFileSync(found, 'utf8');
+  } catch (error) {
+    // Claimed and finished by another agent meanwhile.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  const { records, skipped } = parseJournal(text);
   const begin = records.find((record) => record.t === 'begin');
-  // An Install of another agent that is running now (a daemon while `deploy` starts): not ours to touch.
-  if (begin?.t === 'begin' && begin.owner.pid !== process.pid && isRunning(begin.owner)) return undefined;
+  // An Install or a recovery of another agent that is running now (a daemon while `deploy` starts): not ours.
+  const file = await claimJournal(found, begin);
+  if (!file) return undefined;
   const report: RecoveryReport = {
     file,
     group: begin?.t === 'begin' ? begin.group : '',
@@ -286,10 +357,10 @@ async function recoverInstall(file: string, logger: Logger, tools: ToolPaths = {
   }
   if (report.problems.length > 0) {
     report.outcome = 'incomplete';
-    await retireJournal(file, backupDir, { keepBackup: true });
+    const kept = await retireJournal(file, backupDir, { keepBackup: true });
     logger.error(
       `The ${what} could not be rolled back completely: removed ${report.removed} path(s) it had created and put back ${report.restored} from the backup, but:\n${report.problems.join('\n')}\n` +
-        `What could not be put back is kept in ${backupDir}; the journal is kept as ${file}.unfinished`,
+        `What could not be put back is kept in ${kept}, with the journal`,
     );
     return report;
   }

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
+import { waitForOwnRecord } from '../hooks/proc.js';
 import { AgentWorld, expectAllRequestsAuthenticated, expectCompletedOnce, localRevision, payloadOf, waitForDeployment } from './harness.js';
 
 const RESTART_MESSAGE = 'Failed: Failing in-progress lifecycle event after an agent restart.';
@@ -112,7 +113,7 @@ describe('crash recovery', () => {
     const bundle = world.makeBundle({
       label: 'orphan',
       hooks: {
-        BeforeInstall: { body: `setsid sleep 300 < /dev/null > /dev/null 2>&1 &\napp=$!\nsleep 300 &\necho "$$ $! $app" > '${pidFile}'\nwait` },
+        BeforeInstall: { body: `${waitForOwnRecord(world.root)}\nsetsid sleep 300 < /dev/null > /dev/null 2>&1 &\napp=$!\nsleep 300 &\necho "$$ $! $app" > '${pidFile}'\nwait` },
         AfterInstall: {},
       },
     });

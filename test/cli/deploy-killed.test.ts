@@ -9,7 +9,9 @@ import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AGENT_BIN, runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { isAlive, waitFor } from '../hooks/proc.js';
+import { isAlive, waitFor, waitForOwnRecord } from '../hooks/proc.js';
+import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
+import { AgentWorld, localRevision, waitForDeployment } from '../agent/harness.js';
 
 const tmp = makeTempDir('cda-deploy-killed-');
 const groups: number[] = [];
@@ -41,7 +43,7 @@ function makeBundle(name: string): string {
     writeFileSync(join(dir, 'scripts', file), `#!/bin/sh\n${body}\n`);
     chmodSync(join(dir, 'scripts', file), 0o755);
   };
-  script('start.sh', `setsid sleep 300 < /dev/null > /dev/null 2>&1 &\napp=$!\nsleep 300 &\necho "$$ $! $app" > '${pidFile}'\nwait`);
+  script('start.sh', `${waitForOwnRecord(root)}\nsetsid sleep 300 < /dev/null > /dev/null 2>&1 &\napp=$!\nsleep 300 &\necho "$$ $! $app" > '${pidFile}'\nwait`);
   script('stop.sh', `m=$(cut -d' ' -f2 '${pidFile}')\nstate=$(cut -d' ' -f3 /proc/$m/stat 2>/dev/null)\nif [ -n "$state" ] && [ "$state" != Z ]; then echo "ApplicationStop ${name}: leftover alive" >> '${recordFile}'; else echo "ApplicationStop ${name}: leftover gone" >> '${recordFile}'; fi`);
   writeFileSync(
     join(dir, 'appspec.yml'),
@@ -72,5 +74,51 @@ describe('deploy after a deploy was killed', () => {
     expect(log).toMatch(/The hook scripts\/start\.sh of ApplicationStart \(deployment d-\S+, group group-killed, process group \d+\), started by agent pid \d+ which stopped without ending it, is still running; stopping it/);
     expect(log).toMatch(/stopped after SIGTERM/);
     expect(second.stdout).toContain('Stopped 1 hook(s) left running by an agent that was killed');
+  });
+
+  it('a daemon that is running stops the leftover of a killed deploy before it runs a hook of that group', async () => {
+    const service = await FakeCommandsService.start({ longPollMs: 300 });
+    const world = new AgentWorld('cda-deploy-killed-daemon-');
+    try {
+      world.useIamUser('arn:aws:iam::123456789012:user/deploy-killed');
+      world.writeConfig(service.url, { hook_kill_grace_seconds: 1 });
+      const group = 'a1b2c3d4-0000-4000-8000-0000killed01';
+      const agent = world.start();
+      await agent.waitForLog('Host identifier');
+
+      const groupPids = join(world.dir, 'group.pids');
+      const bundle = join(world.dir, 'local-bundle');
+      mkdirSync(join(bundle, 'scripts'), { recursive: true });
+      writeFileSync(join(bundle, 'scripts', 'start.sh'), `#!/bin/sh\n${waitForOwnRecord(world.root)}\nsleep 300 &\necho "$$ $!" > '${groupPids}'\nwait\n`);
+      chmodSync(join(bundle, 'scripts', 'start.sh'), 0o755);
+      writeFileSync(join(bundle, 'appspec.yml'), 'version: 0.0\nos: linux\nhooks:\n  ApplicationStart:\n    - location: scripts/start.sh\n      timeout: 600\n');
+      const local = execa(process.execPath, [AGENT_BIN, 'deploy', '-c', world.configFile, '-l', bundle, '-g', group], { reject: false });
+      expect(await waitFor(() => existsSync(groupPids) && readFileSync(groupPids, 'utf8').trim().split(' ').length === 2, 30_000)).toBe(true);
+      const [shell, member] = readFileSync(groupPids, 'utf8').trim().split(' ').map(Number);
+      groups.push(shell);
+      local.kill('SIGKILL');
+      await local;
+      expect(isAlive(shell) && isAlive(member)).toBe(true);
+
+      // The daemon (which was running all along) gets a deployment of that group: its first hook sees the leftover gone.
+      const checked = join(world.dir, 'checked.txt');
+      const daemonBundle = world.makeBundle({
+        label: 'daemon',
+        hooks: { BeforeInstall: { body: `state=$(cut -d' ' -f3 /proc/${member}/stat 2>/dev/null)\nif [ -n "$state" ] && [ "$state" != Z ]; then echo alive > '${checked}'; else echo gone > '${checked}'; fi` } },
+      });
+      const deployment = service.addDeployment({
+        hostIdentifier: world.hostIdentifier,
+        spec: makeSpec({ deploymentGroupId: group, revision: localRevision(daemonBundle) }),
+        commands: ['DownloadBundle', 'BeforeInstall'],
+      });
+      await waitForDeployment(service, deployment, agent);
+      expect(deployment.status, agent.log).toBe('Succeeded');
+      expect(readFileSync(checked, 'utf8'), agent.log).toBe('gone\n');
+      expect(agent.log).toMatch(/The hook scripts\/start\.sh of ApplicationStart \(deployment d-\S+-local, group a1b2c3d4-0000-4000-8000-0000killed01, process group \d+\), started by agent pid \d+ which stopped without ending it, is still running; stopping it/);
+      expect((await agent.stop()).exitCode).toBe(0);
+    } finally {
+      await world.cleanup();
+      await service.close();
+    }
   });
 });

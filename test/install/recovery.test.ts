@@ -4,7 +4,7 @@
  * back cut short by a second crash, a create announced but never made, and a journal whose last line
  * was cut in the middle. Real files; the records are written as the journal writes them.
  */
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installBackupDir, installJournalFile } from '../../src/deployment/layout.js';
@@ -165,5 +165,30 @@ describe('the journal file', () => {
     expect(existsSync(join(dest, 'new.txt'))).toBe(false);
     expect(existsSync(file) || existsSync(installBackupDir(deploymentDir))).toBe(false);
     expect(logger.text()).toContain('Rolled back the Install of deployment d-1 (group grp): removed 1 path(s) it had created, put back 0 path(s) from the backup');
+  });
+
+  it('a journal another start has claimed is left to it while that process runs, and taken over once it is gone', async () => {
+    const root = join(dir, 'root');
+    const deploymentDir = join(root, 'grp', 'd-2');
+    mkdirSync(installBackupDir(deploymentDir), { recursive: true });
+    writeFileSync(join(dest, 'half.txt'), 'new');
+    const records: JournalRecord[] = [
+      { t: 'begin', v: 1, group: 'grp', deployment: 'd-2', owner: { ...thisProcess(), pid: process.ppid, start: '1' }, cleanupFile: join(root, 'c'), installJsonFile: join(root, 'j'), times: [] },
+      { t: 'removed' },
+      { t: 'create', path: join(dest, 'half.txt') },
+    ];
+    const claimedBy = (holder: ProcessIdentity) => `${installJournalFile(deploymentDir)}.recovering.${holder.pid}.${holder.start}.${holder.boot}`;
+    const live = claimedBy(identityOf(process.ppid)!);
+    writeFileSync(live, formatRecords(records));
+    const logger = new MemoryLogger();
+    expect(await recoverInstalls(root, logger)).toEqual([]);
+    expect(read(join(dest, 'half.txt'))).toBe('new');
+
+    const dead = claimedBy({ ...identityOf(process.ppid)!, start: '1' });
+    renameSync(live, dead);
+    const [report] = await recoverInstalls(root, logger);
+    expect(report).toMatchObject({ outcome: 'rolled-back', removed: 1 });
+    expect(existsSync(join(dest, 'half.txt'))).toBe(false);
+    expect(findInstallJournals(root)).toEqual([]);
   });
 });
