@@ -155,7 +155,7 @@ export async function runEvent(spec: DeploymentSpec, event: string, context: Eng
   ensureDeploymentDir(paths.deploymentDir);
   // What a killed agent left running in this group (a `deploy` killed while this daemon runs, say) is
   // stopped before any hook of the group runs again; the start of each agent does it for every group.
-  await new RunningHooks(runningHooksDir(context.config.root_dir), context.logger).stopLeftovers(context.config.hook_kill_grace_seconds * 1000, spec.deploymentGroupId);
+  await new RunningHooks(runningHooksDir(context.config.root_dir), context.logger).stopLeftovers(context.config.hook_kill_grace_seconds * 1000, new Set([spec.deploymentGroupId]));
   return runWithOperatorHooks(spec, event, context, () => runEventItself(spec, event, context));
 }
 

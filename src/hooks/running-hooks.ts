@@ -86,10 +86,10 @@ export class RunningHooks {
 
   /**
    * Stops every hook a dead agent left running (all at once, each TERM → grace → KILL), or only those of
-   * `group`; returns how many were still running. Records of hooks that are gone are just removed.
+   * the `groups` given; returns how many were still running. Records of hooks that are gone are removed.
    */
-  async stopLeftovers(graceMs: number, group?: string): Promise<number> {
-    const leftovers = this.leftovers().filter(({ record }) => group === undefined || record.group === group);
+  async stopLeftovers(graceMs: number, groups?: ReadonlySet<string>): Promise<number> {
+    const leftovers = this.leftovers().filter(({ record }) => groups === undefined || groups.has(record.group));
     const stopped = await Promise.all(leftovers.map(({ file, record }) => this.stopLeftover(file, record, graceMs)));
     return stopped.filter(Boolean).length;
   }
@@ -142,10 +142,16 @@ function parseRecord(text: string | undefined): HookRecord | undefined {
     const value = JSON.parse(text) as Partial<HookRecord>;
     const strings = [value.group, value.deployment, value.event, value.script];
     if (value.version !== 1 || !strings.every((s) => typeof s === 'string') || !isProcessIdentity(value.agent) || !isProcessIdentity(value.hook)) return undefined;
+    // A group names a folder of the deployment root (and its lock file): one plain name.
+    if (!isFolderName(value.group as string)) return undefined;
     return value as HookRecord;
   } catch {
     return undefined;
   }
+}
+
+function isFolderName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
 }
 
 function readOptional(path: string): string | undefined {

@@ -321,7 +321,8 @@ async function recoverInstall(found: string, logger: Logger, tools: ToolPaths = 
   if (!file) return undefined;
   const report: RecoveryReport = {
     file,
-    group: begin?.t === 'begin' ? begin.group : '',
+    // The folder it was found in, which is what the group's other files are named after.
+    group: basename(dirname(deploymentDir)),
     deployment: begin?.t === 'begin' ? begin.deployment : '',
     deploymentDir,
     outcome: 'rolled-back',

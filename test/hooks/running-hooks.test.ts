@@ -185,7 +185,7 @@ describe('stopping the hooks a killed agent left running', () => {
     const other = await hookGroup();
     const otherGroup = writeRecord(identityOf(other.shell)!, await deadAgent(), 'dg-other');
     const hooks = new RunningHooks(dir, new MemoryLogger());
-    expect(await hooks.stopLeftovers(500, 'dg-1')).toBe(0);
+    expect(await hooks.stopLeftovers(500, new Set(['dg-1']))).toBe(0);
     expect(existsSync(live) && existsSync(otherGroup)).toBe(true);
     expect(isAlive(mine.shell) && isAlive(other.shell)).toBe(true);
     expect(hooks.leftovers().map(({ file }) => file)).toEqual([otherGroup]);
