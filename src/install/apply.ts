@@ -344,7 +344,6 @@ async function setContext(op: Operation<'semanage'>, options: ApplyOptions, jour
   const args = semanageAddArguments(op.context, object);
   await runContextCommand(options.tools.semanage ?? 'semanage', 'semanage', args);
   journal.contextAdded(object);
-  changeMade('install');
   await runContextCommand(options.tools.restorecon ?? 'restorecon', 'restorecon', ['-v', object]);
   record({ kind: 'semanage', path: object });
 }

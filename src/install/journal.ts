@@ -148,6 +148,7 @@ export class InstallJournal {
     const record: JournalRecord = { t: 'context-added', path };
     this.write([record]);
     this.done.push(record);
+    changeMade('install');
   }
 
   /** Before the previous deployment's rule for `path` is deleted; `deleted()` once it is. */

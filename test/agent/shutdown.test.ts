@@ -119,7 +119,8 @@ describe('crash recovery', () => {
     });
     let agent = world.start();
     const deployment = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: makeSpec({ revision: localRevision(bundle) }), commands: COMMANDS });
-    const deadline = Date.now() + 10_000;
+    // Generous: download and the hook's start are slow on a loaded machine.
+    const deadline = Date.now() + 60_000;
     while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim().split(' ').length < 3) {
       if (Date.now() > deadline) throw new Error(`the hook did not start:\n${agent.log}`);
       await new Promise((resolve) => setTimeout(resolve, 25));
@@ -132,7 +133,7 @@ describe('crash recovery', () => {
     expect(isAlive(shell) && isAlive(member) && isAlive(app)).toBe(true);
 
     agent = world.start();
-    await waitForDeployment(service, deployment, agent);
+    await waitForDeployment(service, deployment, agent, 60_000);
     expect(isAlive(shell)).toBe(false);
     expect(isAlive(member)).toBe(false);
     expect(isAlive(app)).toBe(true);

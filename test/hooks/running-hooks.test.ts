@@ -55,7 +55,7 @@ async function hookGroup(body = ''): Promise<{ child: ChildProcess; shell: numbe
     stdio: 'ignore',
   });
   groups.push(child.pid!);
-  expect(await waitFor(() => existsSync(pids) && readFileSync(pids, 'utf8').trim().split(' ').length === 3, 5000)).toBe(true);
+  expect(await waitFor(() => existsSync(pids) && readFileSync(pids, 'utf8').trim().split(' ').length === 3, 30_000)).toBe(true);
   const [shell, member, app] = readFileSync(pids, 'utf8').trim().split(' ').map(Number);
   started.push(app);
   return { child, shell, member, app };
@@ -89,7 +89,7 @@ describe('records of running hooks', () => {
         return hooks.record(pid, { group: 'dg-1', deployment: 'd-1', event: 'BeforeInstall', script: 'scripts/wait.sh' });
       },
     });
-    expect(await waitFor(() => existsSync(join(dir, 'bg')))).toBe(true);
+    expect(await waitFor(() => existsSync(join(dir, 'bg')), 30_000)).toBe(true);
     started.push(Number(readFileSync(join(dir, 'bg'), 'utf8')));
     seenWhileRunning = readdirSync(dir).filter((name) => name.endsWith('.json'));
     const record = JSON.parse(readFileSync(join(dir, seenWhileRunning[0]), 'utf8')) as HookRecord;
@@ -133,7 +133,7 @@ describe('stopping the hooks a killed agent left running', () => {
     const file = writeRecord(identityOf(shell)!, await deadAgent());
     const logger = new MemoryLogger();
     expect(await new RunningHooks(dir, logger).stopLeftovers(2000)).toBe(1);
-    expect(await waitFor(() => processesInGroup(shell).length === 0)).toBe(true);
+    expect(await waitFor(() => processesInGroup(shell).length === 0, 30_000)).toBe(true);
     expect(isAlive(member)).toBe(false);
     expect(isAlive(app)).toBe(true);
     expect(existsSync(file)).toBe(false);
@@ -149,7 +149,7 @@ describe('stopping the hooks a killed agent left running', () => {
     const begun = Date.now();
     await new RunningHooks(dir, logger).stopLeftovers(600);
     expect(Date.now() - begun).toBeGreaterThanOrEqual(550);
-    expect(await waitFor(() => processesInGroup(shell).length === 0)).toBe(true);
+    expect(await waitFor(() => processesInGroup(shell).length === 0, 30_000)).toBe(true);
     expect(isAlive(member)).toBe(false);
     expect(logger.text()).toContain('did not stop after SIGTERM; its process group was killed (SIGKILL)');
   });
@@ -162,7 +162,7 @@ describe('stopping the hooks a killed agent left running', () => {
     expect(isAlive(member)).toBe(true);
     writeRecord(hook, await deadAgent());
     expect(await new RunningHooks(dir, new MemoryLogger()).stopLeftovers(2000)).toBe(1);
-    expect(await waitFor(() => !isAlive(member))).toBe(true);
+    expect(await waitFor(() => !isAlive(member), 30_000)).toBe(true);
   });
 
   it('never touches a process that merely has the recorded pid (another start time), nor acts on a record from another boot', async () => {

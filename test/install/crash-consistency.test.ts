@@ -10,7 +10,7 @@
  * spread over the Install's phases); CRASH_RANDOM_KILLS=<n> more random kills; CRASH_FILES=<n> the size
  * of the revisions. A random kill prints its delay, to replay it.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +31,6 @@ afterAll(tmp.cleanup, 600_000);
 interface State {
   manifest: string[];
   cleanup: string;
-  installJson: string;
 }
 
 /** One group, destination and pair of bundles, driven through `deploy`. */
@@ -79,12 +78,16 @@ class DeployWorld {
   }
 
   state(): State {
-    const instructions = join(this.root, 'deployment-instructions');
-    return {
-      manifest: manifest(this.dest),
-      cleanup: readFileSync(join(instructions, `${this.group}-cleanup`), 'utf8'),
-      installJson: readFileSync(join(instructions, `${this.group}-install.json`), 'utf8'),
-    };
+    return { manifest: manifest(this.dest), cleanup: readFileSync(join(this.instructions, `${this.group}-cleanup`), 'utf8') };
+  }
+
+  get instructions(): string {
+    return join(this.root, 'deployment-instructions');
+  }
+
+  /** install.json names the revision's files in their deployment's folder: the same revision's differs per deployment. */
+  installJson(): string {
+    return readFileSync(join(this.instructions, `${this.group}-install.json`), 'utf8');
   }
 
   /** v1 installed, plus the operator's own local.conf that v2 replaces. */
@@ -108,19 +111,19 @@ class DeployWorld {
     return result.all ?? '';
   }
 
-  /** Old or new, exactly; nothing of the journal left. Returns which. */
-  expectOldOrNew(context: string): 'old' | 'new' {
+  /** Old or new, exactly; nothing of the journal left; install.json as before the kill, if old. Returns which. */
+  expectOldOrNew(context: string, installJsonBefore: string): 'old' | 'new' {
     const now = this.state();
     expect(journalsLeft(this.root), context).toEqual([]);
     if (now.manifest.length === this.old.manifest.length && now.manifest.every((line, i) => line === this.old.manifest[i])) {
       expect(now.cleanup, context).toBe(this.old.cleanup);
-      expect(now.installJson, context).toBe(this.old.installJson);
+      expect(this.installJson(), context).toBe(installJsonBefore);
       return 'old';
     }
     const same = now.manifest.length === this.next.manifest.length && now.manifest.every((line, i) => line === this.next.manifest[i]);
     expect(same, `${context}: neither the old tree nor the new one; against the old: ${manifestDifference(now.manifest, this.old.manifest)}\nagainst the new: ${manifestDifference(now.manifest, this.next.manifest)}`).toBe(true);
     expect(now.cleanup, context).toBe(this.next.cleanup);
-    expect(now.installJson, context).toBe(this.next.installJson);
+    expect(this.installJson(), context).not.toBe(installJsonBefore);
     return 'new';
   }
 }
@@ -132,8 +135,9 @@ function journalsLeft(root: string): string[] {
     if (!group.isDirectory()) continue;
     for (const deployment of readdirSync(join(root, group.name), { withFileTypes: true })) {
       if (!deployment.isDirectory()) continue;
-      for (const name of ['install-journal', 'install-backup']) {
-        if (existsSync(join(root, group.name, deployment.name, name))) left.push(`${group.name}/${deployment.name}/${name}`);
+      // Claimed (`.recovering.…`) and kept (`.unfinished-…`) ones too.
+      for (const name of readdirSync(join(root, group.name, deployment.name))) {
+        if (name.startsWith('install-journal') || name.startsWith('install-backup')) left.push(`${group.name}/${deployment.name}/${name}`);
       }
     }
   }
@@ -171,11 +175,12 @@ for (const type of ['directory', 'tgz'] as const) {
 
     it('leaves the old tree or the new one after the next start, killed after an exact number of changes', async () => {
       for (const point of killPoints(world.counts, KILL_POINTS)) {
+        const before = world.installJson();
         const killed = await world.deploy('v2', { CODEDEPLOY_AGENT_TEST_CRASH: `install:${point}` });
         expect(killed.signal, `kill point ${point} was not reached:\n${killed.all}`).toBe('SIGKILL');
         expect(journalsLeft(world.root).length, `kill point ${point}`).toBeGreaterThan(0);
         const said = await world.probe();
-        const outcome = world.expectOldOrNew(`killed after change ${point}`);
+        const outcome = world.expectOldOrNew(`killed after change ${point}`, before);
         if (point === 'commit') {
           expect(outcome).toBe('new');
           expect(said).toContain('it had completed; the new revision stays');
@@ -191,6 +196,7 @@ for (const type of ['directory', 'tgz'] as const) {
 
     it('leaves the old tree or the new one after the next start, killed at random times, and when the recovery itself is killed', async () => {
       for (let kill = 0; kill < RANDOM_KILLS; kill++) {
+        const before = world.installJson();
         const running = world.deploy('v2');
         // Once Install has begun (its journal exists), a random moment within how long an Install takes.
         const began = Date.now();
@@ -201,11 +207,12 @@ for (const type of ['directory', 'tgz'] as const) {
         running.kill('SIGKILL');
         await running;
         await world.probe();
-        if (world.expectOldOrNew(`killed ${delay} ms into Install`) === 'new') await world.backToOld();
+        if (world.expectOldOrNew(`killed ${delay} ms into Install`, before) === 'new') await world.backToOld();
       }
 
       // A recovery killed half-way is taken up again by the next start.
       const removals = world.counts.v1.files + world.counts.v1.directories;
+      const before = world.installJson();
       const killed = await world.deploy('v2', { CODEDEPLOY_AGENT_TEST_CRASH: `install:${removals + Math.round(world.counts.v2.files / 2)}` });
       expect(killed.signal).toBe('SIGKILL');
       for (const step of [Math.round(world.counts.v2.files / 4), 3]) {
@@ -213,7 +220,7 @@ for (const type of ['directory', 'tgz'] as const) {
         expect(journalsLeft(world.root).length, `recovery killed after step ${step}`).toBeGreaterThan(0);
       }
       await world.probe();
-      expect(world.expectOldOrNew('recovery killed twice')).toBe('old');
+      expect(world.expectOldOrNew('recovery killed twice', before)).toBe('old');
     }, 1_800_000);
   });
 }
@@ -243,26 +250,45 @@ describe(`the daemon killed during Install (over ${FILES.toLocaleString('en-US')
   const spec = (version: 'v1' | 'v2') =>
     makeSpec({ deploymentGroupId: 'crash-daemon', revision: { RevisionType: 'Local Directory', LocalRevision: { Location: bundles[version], BundleType: 'directory' } } });
 
-  async function deployCleanly(version: 'v1' | 'v2'): Promise<void> {
+  /** Returns how long its Install took (from its first log line to its last), in ms. */
+  async function deployCleanly(version: 'v1' | 'v2'): Promise<number> {
     const agent = world.start();
     const deployment = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: spec(version), commands: ['DownloadBundle', 'Install'] });
+    await agent.waitForLog('Install: ', 300_000);
+    const began = Date.now();
+    await agent.waitForLog('Install: removed ', 300_000);
+    const took = Date.now() - began;
     await waitForDeployment(service, deployment, agent, 300_000);
     expect(deployment.status, agent.log).toBe('Succeeded');
     expect((await agent.stop()).exitCode).toBe(0);
+    return took;
   }
+
+  const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((line, i) => line === b[i]);
 
   it('rolls the interrupted Install back before it polls again, and fails its command with code 7', async () => {
     await deployCleanly('v1');
     writeOutsiderFile(dest);
     const old = manifest(dest);
+    const installMs = await deployCleanly('v2');
+    const next = manifest(dest);
+    const backToOld = async () => {
+      await deployCleanly('v1');
+      writeOutsiderFile(dest);
+      expect(same(manifest(dest), old)).toBe(true);
+    };
+    await backToOld();
     const removals = counts.v1.files + counts.v1.directories;
     for (const crash of [`install:${removals + Math.round(counts.v2.files / 3)}`, 'random']) {
       const agent = world.start({ env: crash === 'random' ? {} : { CODEDEPLOY_AGENT_TEST_CRASH: crash } });
       const deployment = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: spec('v2'), commands: ['DownloadBundle', 'Install'] });
       if (crash === 'random') {
+        // Once Install has begun changing the host (its journal exists), a random moment within how long an Install takes.
         await agent.waitForLog('Install: ', 300_000);
-        const delay = Math.floor(Math.random() * 1500);
-        console.log(`daemon: random kill at ${delay} ms into Install`);
+        const began = Date.now();
+        while (journalsLeft(world.root).length === 0 && Date.now() - began < 120_000) await new Promise((resolve) => setTimeout(resolve, 20));
+        const delay = Math.floor(Math.random() * installMs);
+        console.log(`daemon: random kill at ${delay} ms into Install (of about ${installMs} ms)`);
         await new Promise((resolve) => setTimeout(resolve, delay));
         agent.signal('SIGKILL');
       }
@@ -271,12 +297,26 @@ describe(`the daemon killed during Install (over ${FILES.toLocaleString('en-US')
 
       const restarted = world.start();
       await waitForDeployment(service, deployment, restarted, 300_000);
-      const install = deployment.commands[1];
-      expect(install.completions.map((c) => [c.commandStatus, payloadOf(c).error_code])).toEqual([['Failed', 7]]);
       expect(journalsLeft(world.root)).toEqual([]);
+      const install = deployment.commands[1];
       const now = manifest(dest);
-      expect(now.length === old.length && now.every((line, i) => line === old[i]), manifestDifference(now, old)).toBe(true);
+      if (install.completions[0]?.commandStatus === 'Succeeded') {
+        // The random kill came after Install had finished and said so: the new revision, whole.
+        expect(same(now, next), manifestDifference(now, next)).toBe(true);
+        expect((await restarted.stop()).exitCode).toBe(0);
+        await backToOld();
+        continue;
+      }
+      expect(install.completions.map((c) => [c.commandStatus, payloadOf(c).error_code])).toEqual([['Failed', 7]]);
       const log = restarted.log;
+      if (same(now, next)) {
+        // Killed after the commit: finished forward.
+        expect(log).toMatch(/had completed when the agent stopped; finished it/);
+        expect((await restarted.stop()).exitCode).toBe(0);
+        await backToOld();
+        continue;
+      }
+      expect(same(now, old), manifestDifference(now, old)).toBe(true);
       const rolledBack = log.search(/Rolled back the Install of deployment \S+ \(group crash-daemon\): removed \d+ path\(s\) it had created, put back \d+ path\(s\) from the backup/);
       expect(rolledBack, log).toBeGreaterThanOrEqual(0);
       // Before the agent asked the service for anything.
