@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { detectCompression } from './tar-source.js';
 
 export type ArchiveType = 'tar' | 'tgz' | 'zip';
@@ -40,4 +40,27 @@ export function sameArchiveFamily(a: ArchiveType, b: ArchiveType): boolean {
 
 export function describeArchiveType(type: ArchiveType): string {
   return type === 'tgz' ? 'gzip-compressed tar (tgz)' : `${type} archive`;
+}
+
+/**
+ * Whether the type `-t` gives fits what is at `location` (`path` on disk; a folder, else a file read by
+ * archiveTypeFromContents): the message that refuses it, saying what the location looks like, or
+ * undefined when it fits. A `-t` naming an archive type fits a file whose contents say nothing (the
+ * unpacking then judges it). One rule for `deploy` and `validate`; `notAnArchive` is the advice for a
+ * file given as `directory` that looks like no archive (each command accepts different files).
+ */
+export function givenTypeMismatch(location: string, path: string, given: ArchiveType | 'directory', notAnArchive = 'give -t tar, tgz or zip'): string | undefined {
+  if (statSync(path).isDirectory()) {
+    return given === 'directory' ? undefined : `location ${location} is specified as a compressed local file but it is a directory: leave out -t (or give -t directory) for a folder`;
+  }
+  const fromContents = archiveTypeFromContents(path);
+  if (given === 'directory') {
+    const looksLike = fromContents ?? archiveTypeFromName(path);
+    const advice = looksLike ? `it looks like a ${describeArchiveType(looksLike)}: give -t ${looksLike}, or leave out -t` : notAnArchive;
+    return `location ${location} is specified with type directory but it is a file; ${advice}`;
+  }
+  if (fromContents && !sameArchiveFamily(fromContents, given)) {
+    return `location ${location} is specified with type ${given} but it looks like a ${describeArchiveType(fromContents)}: give -t ${fromContents}, or leave out -t`;
+  }
+  return undefined;
 }

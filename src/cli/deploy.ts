@@ -189,7 +189,7 @@ async function deploy(flags: DeployFlags): Promise<number> {
     // The unpacked copy under the deployment root means little to the user: messages name their bundle.
     const bundleShown = flags.bundleLocation ?? process.cwd();
     const display = (path: string) => (path === paths.archiveDir || path.startsWith(`${paths.archiveDir}/`) ? `${bundleShown}${path.slice(paths.archiveDir.length)}` : path);
-    const shown = (text: string) => text.replaceAll(`${paths.archiveDir}/`, `${bundleShown}/`);
+    const shown = (text: string) => text.replaceAll(`${paths.archiveDir}/`, `${bundleShown}/`).replaceAll(`${paths.stagedArchiveDir}/`, `${bundleShown}/`);
     // Said as the first event starts: a revision refused beforehand never made that folder.
     let started = false;
     const follower = flags.verbose ? followFile(paths.scriptsLog, (text) => process.stdout.write(text)) : undefined;
@@ -212,15 +212,19 @@ async function deploy(flags: DeployFlags): Promise<number> {
         ignoreApplicationStopFailures: flags.ignoreApplicationStopFailures,
         display,
         observer: {
-          warning: (warning) => err(`warning: ${formatProblem(warning)}`),
+          warning: (warning) => {
+            progressBar?.finish();
+            err(`warning: ${formatProblem(warning)}`);
+          },
           eventStarted: (event) => {
+            // An archive is downloaded before the first event (to check it before any hook runs).
+            progressBar?.finish();
             if (!started) out(`Starting to execute deployment from within folder ${paths.deploymentDir}`);
             started = true;
             follower?.pump();
             out(`${event}: started`);
           },
           eventFinished: (outcome: EventOutcome) => {
-            if (outcome.event === 'DownloadBundle') progressBar?.finish();
             follower?.pump();
             out(shown(describeOutcome(outcome)));
             for (const warning of outcome.warnings ?? []) err(warning);
@@ -233,7 +237,8 @@ async function deploy(flags: DeployFlags): Promise<number> {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    for (const outcome of result.outcomes.filter((o) => o.status === 'Skipped')) out(`${outcome.event}: skipped (an earlier event failed)`);
+    // The events before DownloadBundle are skipped too when the new revision could not be fetched or was refused.
+    for (const outcome of result.outcomes.filter((o) => o.status === 'Skipped')) out(`${outcome.event}: skipped (${result.failure?.event ?? 'an earlier event'} failed)`);
     if (result.failure?.error) {
       const { error } = result.failure;
       if (error.scriptName && !error.operatorHook) {

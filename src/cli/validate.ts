@@ -1,7 +1,7 @@
 import { statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { archiveTypeFromContents, archiveTypeFromName, type ArchiveType } from '../archive/bundle-type.js';
+import { archiveTypeFromContents, archiveTypeFromName, givenTypeMismatch, type ArchiveType } from '../archive/bundle-type.js';
 import { checkBundle } from '../appspec/check-bundle.js';
 import { customEventsOf, customEventsWithoutScripts } from '../appspec/custom-events.js';
 import { findAppSpec, readAppSpecText } from '../appspec/find.js';
@@ -78,16 +78,13 @@ async function openTarget(path: string, options: ValidateOptions, limits: Bundle
   if (options.type !== undefined && !BUNDLE_TYPES.includes(options.type)) {
     return { problem: { message: `type ${options.type} is not a valid type. Must be one of ${BUNDLE_TYPES.join(',')}` } };
   }
+  // The rule and message of `deploy`: a -t that contradicts the contents says what the file looks like.
+  const mismatch = options.type === undefined ? undefined : givenTypeMismatch(path, absolute, options.type as ArchiveType | 'directory', 'leave out -t for an appspec file');
+  if (mismatch) return { problem: { message: mismatch } };
   const underPath = (file: string) => join(path, relative(absolute, file));
-  if (stats.isDirectory()) {
-    if (options.type !== undefined && options.type !== 'directory') {
-      return { problem: { message: `${path} is a folder, but --type says it is a ${options.type} archive`, hint: 'leave out --type for a folder' } };
-    }
-    return { bundleRoot: absolute, display: underPath, files: diskFiles };
-  }
-  const archiveType = options.type === 'directory' ? undefined : ((options.type as ArchiveType | undefined) ?? archiveTypeFromContents(absolute) ?? archiveTypeFromName(absolute));
+  if (stats.isDirectory()) return { bundleRoot: absolute, display: underPath, files: diskFiles };
+  const archiveType = (options.type as ArchiveType | undefined) ?? archiveTypeFromContents(absolute) ?? archiveTypeFromName(absolute);
   if (archiveType === undefined) {
-    if (options.type === 'directory') return { problem: { message: `${path} is a file, but --type says it is a folder` } };
     return { bundleRoot: dirname(absolute), appspecFile: absolute, display: (file) => join(dirname(path), relative(dirname(absolute), file)), files: diskFiles };
   }
   try {

@@ -98,6 +98,8 @@ export class DeploymentRecorder {
     private readonly spec: Pick<DeploymentSpec, 'deploymentId' | 'deploymentGroupId' | 'deploymentGroupName' | 'applicationName'>,
     private readonly origin: RecordOrigin,
     private readonly onError: (message: string) => void = () => {},
+    /** When the deployment began, if before its first event (a local run stages its revision first). */
+    private readonly startedAt?: Date,
   ) {
     this.#file = deploymentRecordFile(deploymentPaths(rootDir, spec.deploymentGroupId, spec.deploymentId).deploymentDir);
   }
@@ -106,9 +108,10 @@ export class DeploymentRecorder {
     return this.#file;
   }
 
-  eventStarted(event: string): void {
+  /** `at`: when the event's work began, if before now (a staged DownloadBundle). */
+  eventStarted(event: string, at = new Date()): void {
     this.#update((record) => {
-      record.events.push({ event, startedAt: new Date().toISOString(), status: 'Running' });
+      record.events.push({ event, startedAt: at.toISOString(), status: 'Running' });
     });
   }
 
@@ -134,7 +137,7 @@ export class DeploymentRecorder {
         ...(this.spec.applicationName ? { applicationName: this.spec.applicationName } : {}),
         origin: this.origin,
         pid: process.pid,
-        startedAt: now,
+        startedAt: this.startedAt?.toISOString() ?? now,
         updatedAt: now,
         events: [],
       };

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import type { EngineContext } from './engine.js';
 import type { BundleType, DeploymentSpec } from './spec-types.js';
 import { bundleLimitsOf } from '../archive/bundle-limits.js';
@@ -21,6 +22,53 @@ type OnProgress = (progress: { bytes: number; total?: number }) => void;
  * daemon stays small.
  */
 export async function runDownloadBundle(spec: DeploymentSpec, context: EngineContext): Promise<void> {
+  const paths = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
+  await fetchAndUnpack(spec, context, paths.archiveDir);
+  markMostRecentInstall(spec, context);
+}
+
+/**
+ * DownloadBundle's work done ahead, by a local run, before the events that precede DownloadBundle
+ * (ApplicationStop and the block-traffic pair of the previous revision): the same room-making, fetch
+ * and unpack, into `deployment-archive-staged`, so the new revision can be checked before any hook
+ * runs. Those events still find no `deployment-archive` of this deployment, so they run from the
+ * previous revision as usual; `placeStagedBundle` finishes DownloadBundle at its turn.
+ */
+export async function stageBundle(spec: DeploymentSpec, context: EngineContext): Promise<string> {
+  const paths = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
+  // The engine makes this folder for each event; this work comes before the first.
+  mkdirSync(paths.deploymentDir, { recursive: true });
+  await fetchAndUnpack(spec, context, paths.stagedArchiveDir);
+  return paths.stagedArchiveDir;
+}
+
+/**
+ * DownloadBundle at its turn after `stageBundle`: the staged revision becomes `deployment-archive`
+ * (one rename on one file system) and the most recent install. `markMostRecent` false leaves the
+ * pointer alone: the revision was refused.
+ */
+export async function placeStagedBundle(spec: DeploymentSpec, context: EngineContext, options: { markMostRecent?: boolean } = {}): Promise<void> {
+  const paths = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
+  // As unpacking does (the anchor's `rm -rf` before extracting); nothing else makes this folder.
+  await rm(paths.archiveDir, { recursive: true, force: true });
+  await rename(paths.stagedArchiveDir, paths.archiveDir);
+  if (options.markMostRecent !== false) markMostRecentInstall(spec, context);
+}
+
+/** A staged revision whose DownloadBundle never came (an earlier event failed): its files go. */
+export async function discardStagedBundle(spec: DeploymentSpec, context: EngineContext): Promise<void> {
+  const paths = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
+  await rm(paths.stagedArchiveDir, { recursive: true, force: true });
+}
+
+function markMostRecentInstall(spec: DeploymentSpec, context: EngineContext): void {
+  const { config } = context;
+  mkdirSync(instructionsDir(config.root_dir), { recursive: true });
+  writeMarker(mostRecentInstallFile(config.root_dir, spec.deploymentGroupId), deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId).deploymentDir);
+}
+
+/** Retention, then the revision fetched and unpacked (or a folder copied) into `archiveDir`. */
+async function fetchAndUnpack(spec: DeploymentSpec, context: EngineContext, archiveDir: string): Promise<void> {
   const { config, logger } = context;
   const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
   await cleanupOldRevisions(config.root_dir, spec.deploymentGroupId, paths.deploymentDir, config.max_revisions, logger);
@@ -40,7 +88,7 @@ export async function runDownloadBundle(spec: DeploymentSpec, context: EngineCon
   const started = Date.now();
   let outcome: 'succeeded' | 'failed' = 'failed';
   try {
-    bundleType = await fetchRevision(spec, context, onProgress);
+    bundleType = await fetchRevision(spec, context, onProgress, archiveDir);
     outcome = 'succeeded';
   } finally {
     tracker?.finish();
@@ -48,16 +96,14 @@ export async function runDownloadBundle(spec: DeploymentSpec, context: EngineCon
   }
 
   if (bundleType !== 'directory') {
-    // unpackBundle clears deployment-archive itself (the anchor's `rm -rf` before extracting).
+    // unpackBundle clears the archive folder itself (the anchor's `rm -rf` before extracting).
     const { unpackBundle } = await import('../archive/unpack.js');
-    await unpackBundle(paths.bundleFile, bundleType, paths.archiveDir, { stripSingleTopDirectory: true, logger, signal: context.signal, limits: bundleLimitsOf(config) });
+    await unpackBundle(paths.bundleFile, bundleType, archiveDir, { stripSingleTopDirectory: true, logger, signal: context.signal, limits: bundleLimitsOf(config) });
   }
-  mkdirSync(instructionsDir(config.root_dir), { recursive: true });
-  writeMarker(mostRecentInstallFile(config.root_dir, spec.deploymentGroupId), paths.deploymentDir);
 }
 
-/** Puts the revision at `bundle.tar` (or, for a folder, straight into `deployment-archive`); says how to unpack it. */
-async function fetchRevision(spec: DeploymentSpec, context: EngineContext, onProgress: OnProgress): Promise<BundleType> {
+/** Puts the revision at `bundle.tar` (or, for a folder, straight into `archiveDir`); says how to unpack it. */
+async function fetchRevision(spec: DeploymentSpec, context: EngineContext, onProgress: OnProgress, archiveDir: string): Promise<BundleType> {
   const { config, logger } = context;
   const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
   const revision = spec.revision;
@@ -102,7 +148,7 @@ async function fetchRevision(spec: DeploymentSpec, context: EngineContext, onPro
       return revision.bundleType;
     case 'Local Directory': {
       const { copyDirectoryBundle } = await import('../archive/copy-directory.js');
-      await copyDirectoryBundle(revision.location, paths.archiveDir);
+      await copyDirectoryBundle(revision.location, archiveDir);
       return 'directory';
     }
   }

@@ -25,7 +25,7 @@ import type { DeploymentSpec } from './spec-types.js';
 /**
  * `deploy --dry-run`: what a local deployment would do, found by the code the real run uses and
  * written nowhere. The revision is read where it is (a folder, or an archive streamed into a
- * manifest: ../archive/bundle-manifest.ts), checked as the run checks it after DownloadBundle, and
+ * manifest: ../archive/bundle-manifest.ts), checked as the run checks it before its first event, and
  * Install is planned by the same planGroupInstall, identity lookup and tool search as the real
  * Install; the previous revision's files and scripts come from the group's records under the
  * deployment root, read only. Problems are every check that would stop the run before or at Install.

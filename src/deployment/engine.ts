@@ -147,16 +147,18 @@ async function runHookEvent(spec: DeploymentSpec, event: string, context: Engine
 
 /**
  * The one entry point the daemon (per command) and `deploy` (per event) call: runs one lifecycle event
- * of a deployment. Throws a typed error carrying the CodeDeploy error code on failure.
+ * of a deployment. Throws a typed error carrying the CodeDeploy error code on failure. `work` stands in
+ * for the event's own work when the caller did most of it ahead (a local run stages DownloadBundle
+ * before the stop events); the operator hooks still run around it at the event's turn.
  */
-export async function runEvent(spec: DeploymentSpec, event: string, context: EngineContext): Promise<EventResult> {
+export async function runEvent(spec: DeploymentSpec, event: string, context: EngineContext, work?: () => Promise<EventResult>): Promise<EventResult> {
   assertSupported(event, context);
   const paths = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
   ensureDeploymentDir(paths.deploymentDir);
   // What a killed agent left running in this group (a `deploy` killed while this daemon runs, say) is
   // stopped before any hook of the group runs again; the start of each agent does it for every group.
   await new RunningHooks(runningHooksDir(context.config.root_dir), context.logger).stopLeftovers(context.config.hook_kill_grace_seconds * 1000, new Set([spec.deploymentGroupId]));
-  return runWithOperatorHooks(spec, event, context, () => runEventItself(spec, event, context));
+  return runWithOperatorHooks(spec, event, context, work ?? (() => runEventItself(spec, event, context)));
 }
 
 async function runEventItself(spec: DeploymentSpec, event: string, context: EngineContext): Promise<EventResult> {

@@ -10,6 +10,12 @@ export interface DeploymentPaths {
   bundleFile: string;
   archiveDir: string;
   archiveTempDir: string;
+  /**
+   * Where a local run unpacks an archive before the events that precede DownloadBundle, to check it
+   * (ours, not AWS's): renamed to `archiveDir` when DownloadBundle's turn comes, since until then the
+   * stop events must not see a `deployment-archive` of this deployment.
+   */
+  stagedArchiveDir: string;
   logsDir: string;
   scriptsLog: string;
 }
@@ -21,6 +27,7 @@ export function deploymentPaths(rootDir: string, groupId: string, deploymentId: 
     bundleFile: join(deploymentDir, 'bundle.tar'),
     archiveDir: join(deploymentDir, 'deployment-archive'),
     archiveTempDir: join(deploymentDir, 'deployment-archive-temp'),
+    stagedArchiveDir: join(deploymentDir, 'deployment-archive-staged'),
     logsDir: join(deploymentDir, 'logs'),
     scriptsLog: join(deploymentDir, 'logs', 'scripts.log'),
   };

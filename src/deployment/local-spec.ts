@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomInt } from 'node:crypto';
-import { archiveTypeFromContents, archiveTypeFromName, describeArchiveType, sameArchiveFamily, type ArchiveType } from '../archive/bundle-type.js';
+import { archiveTypeFromContents, archiveTypeFromName, describeArchiveType, givenTypeMismatch, type ArchiveType } from '../archive/bundle-type.js';
 import { AgentError } from '../report/errors.js';
 import type { BundleType, DeploymentSpec, Revision } from './spec-types.js';
 import { allPossibleLocalEvents } from './lifecycle.js';
@@ -55,26 +55,17 @@ export function revisionFromLocation(location: string, type: string | undefined,
   if (!existsSync(path)) {
     throw new LocalDeployError(`location ${location} is specified as a file or directory which does not exist`);
   }
-  const isDirectory = statSync(path).isDirectory();
-  if (isDirectory && (type === undefined || type === 'directory')) {
+  if (type !== undefined) {
+    const mismatch = givenTypeMismatch(location, path, type as ArchiveType | 'directory');
+    if (mismatch) throw new LocalDeployError(mismatch);
+  }
+  if (statSync(path).isDirectory()) {
     checkAppSpecPresent(location, path, appspecFilename);
     return { type: 'Local Directory', location: path, bundleType: 'directory' };
   }
-  if (isDirectory) {
-    throw new LocalDeployError(`location ${location} is specified as a compressed local file but it is a directory: leave out -t (or give -t directory) for a folder`);
-  }
+  if (type !== undefined) return { type: 'Local File', location: path, bundleType: type as ArchiveType };
   const fromContents = archiveTypeFromContents(path);
   const looksLike = fromContents ?? archiveTypeFromName(path);
-  if (type === 'directory') {
-    const advice = looksLike ? `it looks like a ${describeArchiveType(looksLike)}: give -t ${looksLike}, or leave out -t` : 'give -t tar, tgz or zip';
-    throw new LocalDeployError(`location ${location} is specified with type directory but it is a file; ${advice}`);
-  }
-  if (type !== undefined) {
-    if (fromContents && !sameArchiveFamily(fromContents, type as ArchiveType)) {
-      throw new LocalDeployError(`location ${location} is specified with type ${type} but it looks like a ${describeArchiveType(fromContents)}: give -t ${fromContents}, or leave out -t`);
-    }
-    return { type: 'Local File', location: path, bundleType: type as ArchiveType };
-  }
   if (!looksLike) {
     throw new LocalDeployError(
       `cannot tell what kind of archive ${location} is (its name does not end in .tar, .tgz, .tar.gz or .zip, and its contents are none of these): give -t tar, tgz or zip`,

@@ -111,9 +111,10 @@ function shownIn(problem: AppSpecProblem, folder: string, shown: string): AppSpe
 }
 
 /**
- * Checks the unpacked revision of a local run once DownloadBundle has made it (before BeforeInstall),
- * with the events still to come. Warnings go to the log and to `warn` (the terminal); problems fail the
- * deployment before Install writes anything.
+ * Checks the revision a local run staged (DownloadBundle's work done before the stop events, see
+ * stageBundle) against the events still to come after DownloadBundle. Warnings go to the log and to
+ * `warn` (the terminal); problems throw, before any hook of this deployment or the previous one runs.
+ * Files are named as they will be once placed in `deployment-archive`, which `display` knows.
  */
 export async function checkRevisionForLocalRun(
   spec: DeploymentSpec,
@@ -122,8 +123,10 @@ export async function checkRevisionForLocalRun(
   context: EngineContext,
   options: { display?: (path: string) => string; warn?: (warning: AppSpecProblem) => void } = {},
 ): Promise<void> {
-  const { archiveDir } = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
-  const result = await inspectRevision({ bundleRoot: archiveDir, appspecFilename: spec.appSpecFilename, events, eventsFromRevision: laterEvents, display: options.display });
+  const { archiveDir, stagedArchiveDir } = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
+  const placed = (path: string) => (path === stagedArchiveDir || path.startsWith(`${stagedArchiveDir}/`) ? `${archiveDir}${path.slice(stagedArchiveDir.length)}` : path);
+  const display = (path: string) => (options.display ?? ((shown: string) => shown))(placed(path));
+  const result = await inspectRevision({ bundleRoot: stagedArchiveDir, appspecFilename: spec.appSpecFilename, events, eventsFromRevision: laterEvents, display });
   reportRevisionCheck(result, context, options.warn);
 }
 

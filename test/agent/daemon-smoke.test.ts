@@ -62,7 +62,7 @@ describe('daemon smoke', () => {
     const agent = execa(process.execPath, [AGENT_BIN, 'run', '-c', config], { reject: false, all: true, env: { AWS_EC2_METADATA_DISABLED: 'true' } });
     let waitError: unknown;
     try {
-      await service.waitForDeployment(deployment, 8_000);
+      await service.waitForDeployment(deployment, 30_000);
     } catch (error) {
       waitError = error;
     } finally {

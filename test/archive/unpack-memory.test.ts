@@ -17,10 +17,11 @@ import { tarHeader } from './helpers/raw-tar.js';
 const GIB = 1024 * 1024 * 1024;
 /**
  * Measured on Node 20: the 1 KiB unpack peaks at ~46 MB, 1 GiB at ~90 MB and 4 GiB at ~92 MB; the
- * difference is spent 1 MiB read buffers waiting for the garbage collector, not the entry. Holding
- * the entry would cost a gigabyte.
+ * difference is spent 1 MiB read buffers waiting for the garbage collector, not the entry; on a
+ * loaded machine the collector runs later and the 1 GiB peak reached 111 MB. Holding the entry would
+ * cost a gigabyte, so 128 MiB still catches it by a factor of eight.
  */
-const ALLOWED_GROWTH_KB = 64 * 1024;
+const ALLOWED_GROWTH_KB = 128 * 1024;
 
 const run = promisify(execFile);
 const hasProcStatus = existsSync('/proc/self/status');

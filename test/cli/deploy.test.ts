@@ -239,6 +239,15 @@ describe('codedeploy-agent deploy', () => {
     expect(failing.stdout).toContain('DownloadBundle: skipped');
     expect(failing.stderr).toContain('ERROR: ApplicationStop failed with ScriptFailed (error code 4)');
     expect(readFileSync(join(destination, 'index.html'), 'utf8')).toBe('version v1\n');
+    // An archive is unpacked before ApplicationStop (to check it first); when DownloadBundle's turn never
+    // comes, the staged revision is removed and nothing of it is in place.
+    const archive = join(tmp.dir, 'bundle-stop-2.tgz');
+    execFileSync('tar', ['-czf', archive, '-C', v2, '.']);
+    const failingArchive = await deploy(['-l', archive, '-g', 'group-stop'], recordFile);
+    expect(failingArchive.exitCode).toBe(1);
+    expect(failingArchive.stdout).toContain('DownloadBundle: skipped (ApplicationStop failed)');
+    const folder = /from within folder (\S+)/.exec(failingArchive.stdout)?.[1] ?? '';
+    expect(readdirSync(folder).sort()).toEqual(['bundle.tar', 'logs']);
 
     const forgiven = await deploy(['-l', v2, '-g', 'group-stop', '--ignore-application-stop-failures'], recordFile);
     expect(forgiven.exitCode).toBe(0);

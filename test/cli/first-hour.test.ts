@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
@@ -73,6 +73,102 @@ describe('validate and deploy agree, and a deployment that must fail fails befor
   });
 });
 
+/** A zip of every file under `dir` (modes kept), made with yazl so this needs no zip program. */
+function zipOf(dir: string, file: string): string {
+  execFileSync(process.execPath, ['-e', `
+    const yazl = require('yazl'); const fs = require('fs'); const path = require('path');
+    const dir = ${JSON.stringify(dir)};
+    const zip = new yazl.ZipFile();
+    for (const f of fs.readdirSync(dir, { recursive: true })) {
+      const stat = fs.statSync(path.join(dir, f));
+      if (stat.isFile()) zip.addFile(path.join(dir, f), f, { mode: stat.mode });
+    }
+    zip.outputStream.pipe(fs.createWriteStream(${JSON.stringify(file)})).on('close', () => {});
+    zip.end();`], { cwd: REPO_ROOT });
+  return file;
+}
+
+describe('a broken archive fails before any hook, even the previous revision\'s ApplicationStop', () => {
+  const markers = join(tmp.dir, 'stop-markers');
+  const stopHooks = ['BeforeBlockTraffic', 'AfterBlockTraffic', 'ApplicationStop'].map((event) => `  ${event}:\n    - location: scripts/mark.sh\n`).join('');
+  /** A revision whose stop hooks leave a marker named for their event (they run when the next revision comes). */
+  function stoppable(name: string, afterInstall: string): string {
+    const dir = bundle(name, `${stopHooks}${afterInstall}`, { destination: join(tmp.dir, `${name.split('-')[1]}-dest`) });
+    writeFileSync(join(dir, 'scripts/mark.sh'), `#!/bin/sh\nmkdir -p '${markers}'\ntouch '${markers}'/"$LIFECYCLE_EVENT"\n`);
+    chmodSync(join(dir, 'scripts/mark.sh'), 0o755);
+    return dir;
+  }
+  const packers = { tgz: (dir: string, file: string) => (execFileSync('tar', ['-czf', file, '-C', dir, '.']), file), zip: zipOf };
+  const broken = [
+    {
+      what: 'AfterInstal:',
+      afterInstall: '  AfterInstal:\n    - location: scripts/after.sh\n',
+      message: '/appspec.yml:13:3: AfterInstal is not a CodeDeploy lifecycle event, so its scripts would never run (did you mean AfterInstall?',
+    },
+    {
+      what: 'a missing script',
+      afterInstall: '  AfterInstall:\n    - location: scripts/aftr.sh\n',
+      message: '/appspec.yml:14:17: the AfterInstall script scripts/aftr.sh does not exist in the bundle (did you mean scripts/after.sh?',
+    },
+  ];
+
+  describe.each(Object.entries(packers))('%s', (type, pack) => {
+    const group = `stoppable-${type}`;
+    const stopped = () => (existsSync(markers) ? readdirSync(markers) : []);
+    beforeAll(async () => {
+      rmSync(markers, { recursive: true, force: true });
+      const good = pack(stoppable(`stoppable-${type}-v1`, '  AfterInstall:\n    - location: scripts/after.sh\n'), join(tmp.dir, `stoppable-v1.${type}`));
+      const first = await deploy(['-l', good, '-g', group]);
+      expect(first.exitCode, first.all).toBe(0);
+      // The first revision has no previous one: nothing stopped yet.
+      expect(stopped()).toEqual([]);
+    });
+
+    it.each(broken)('$what: exit 1, the positioned message, and no stop hook of the previous revision ran', async ({ what, afterInstall, message }) => {
+      const archive = pack(stoppable(`stoppable-${type}-${what.replace(/\W+/g, '-')}`, afterInstall), join(tmp.dir, `stoppable-broken.${type}`));
+      const result = await deploy(['-l', archive, '-g', group]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(`ERROR: DownloadBundle failed with`);
+      expect(result.stderr).toContain(`${archive}${message}`);
+      expect(stopped()).toEqual([]);
+      expect(result.stdout).not.toMatch(/^(BeforeBlockTraffic|AfterBlockTraffic|ApplicationStop): started$/m);
+      expect(result.stdout).toContain('ApplicationStop: skipped (DownloadBundle failed)');
+      expect(result.all).not.toContain('deployment-archive');
+
+      // What the record (for `logs`) and the disk say: DownloadBundle failed; the refused revision is in
+      // its deployment-archive, is not the most recent install, and left no staged folder.
+      const folder = /from within folder (\S+)/.exec(result.stdout)?.[1] ?? '';
+      const record = JSON.parse(readFileSync(join(folder, 'logs', 'deployment.json'), 'utf8')) as { events: { event: string; status: string }[] };
+      expect(record.events.map(({ event, status }) => `${event} ${status}`)).toEqual(['DownloadBundle Failed']);
+      expect(existsSync(join(folder, 'deployment-archive', 'appspec.yml'))).toBe(true);
+      expect(existsSync(join(folder, 'deployment-archive-staged'))).toBe(false);
+      expect(readFileSync(join(tmp.dir, 'root', 'deployment-instructions', `${group}_most_recent_install`), 'utf8')).not.toContain(folder);
+      const listed = await runCli(['logs', '-c', configFile, '--json', '-g', group]);
+      expect(JSON.parse(listed.stdout.split('\n')[0])).toMatchObject({ result: 'Failed', failedEvent: 'DownloadBundle' });
+    });
+
+    it('a good revision after them stops the first one (its stop hooks were due all along)', async () => {
+      const good = pack(stoppable(`stoppable-${type}-v2`, '  AfterInstall:\n    - location: scripts/after.sh\n'), join(tmp.dir, `stoppable-v2.${type}`));
+      const result = await deploy(['-l', good, '-g', group]);
+      expect(result.exitCode, result.all).toBe(0);
+      expect(stopped().sort()).toEqual(['AfterBlockTraffic', 'ApplicationStop', 'BeforeBlockTraffic']);
+      // Reported in the usual order, though the download came first; the record says when it began.
+      const lines = result.stdout.split('\n');
+      expect(lines.indexOf('ApplicationStop: started')).toBeLessThan(lines.indexOf('DownloadBundle: started'));
+      const folder = /from within folder (\S+)/.exec(result.stdout)?.[1] ?? '';
+      const record = JSON.parse(readFileSync(join(folder, 'logs', 'deployment.json'), 'utf8')) as { startedAt: string; events: { event: string; startedAt: string; status: string }[] };
+      const names = record.events.map(({ event }) => event);
+      expect(names.slice(0, 5)).toEqual(['BeforeBlockTraffic', 'AfterBlockTraffic', 'ApplicationStop', 'DownloadBundle', 'BeforeInstall']);
+      const download = record.events[3];
+      expect(download.status).toBe('Succeeded');
+      expect(record.startedAt).toBe(download.startedAt);
+      expect(Date.parse(download.startedAt)).toBeLessThanOrEqual(Date.parse(record.events[0].startedAt));
+      expect(readFileSync(join(tmp.dir, 'root', 'deployment-instructions', `${group}_most_recent_install`), 'utf8')).toContain(folder);
+      expect(existsSync(join(folder, 'deployment-archive-staged'))).toBe(false);
+    });
+  });
+});
+
 describe('deploy works out the bundle type', () => {
   let zipped: string;
   beforeAll(() => {
@@ -106,6 +202,22 @@ describe('deploy works out the bundle type', () => {
     expect(asDirectory.stderr).toBe(`ERROR: location ${zipped} is specified with type directory but it is a file; it looks like a zip archive: give -t zip, or leave out -t`);
     const asTar = await deploy(['-l', zipped, '-t', 'tar']);
     expect(asTar.stderr).toBe(`ERROR: location ${zipped} is specified with type tar but it looks like a zip archive: give -t zip, or leave out -t`);
+  });
+
+  it('validate -t compares the type with the file as deploy does, and says what the file looks like', async () => {
+    const tgz = join(tmp.dir, 'bundle.tgz');
+    const asZip = await runCli(['validate', tgz, '-t', 'zip']);
+    expect(asZip.exitCode).toBe(1);
+    expect(asZip.stdout).toContain(`error: location ${tgz} is specified with type zip but it looks like a gzip-compressed tar (tgz): give -t tgz, or leave out -t`);
+    expect(asZip.stdout).not.toContain('cannot unpack');
+    const asDirectory = await runCli(['validate', zipped, '-t', 'directory']);
+    expect(asDirectory.stdout).toContain(`error: location ${zipped} is specified with type directory but it is a file; it looks like a zip archive: give -t zip, or leave out -t`);
+    const folder = join(tmp.dir, 'typed');
+    const folderAsZip = await runCli(['validate', folder, '-t', 'zip']);
+    expect(folderAsZip.stdout).toContain(`error: location ${folder} is specified as a compressed local file but it is a directory: leave out -t (or give -t directory) for a folder`);
+    // tar and tgz read the same files, so either fits either; and the right type passes.
+    expect((await runCli(['validate', tgz, '-t', 'tar'])).exitCode).toBe(0);
+    expect((await runCli(['validate', zipped, '-t', 'zip'])).exitCode).toBe(0);
   });
 });
 

@@ -129,8 +129,10 @@ describe('deploy from GitHub', () => {
     expect(redraws.length, output).toBeGreaterThan(3);
     expect(redraws.some((line) => /\[#*\.+\]\s+\d+% .* \/ .*\/s ETA /.test(line)), output).toBe(true);
     expect(redraws.at(-1)).toMatch(/\[#+\] 100%/);
-    // The bar's line is ended before the event's outcome is printed.
-    expect(output).toMatch(/100%[^\r\n]*\r?\n[^\n]*DownloadBundle: succeeded/);
+    // The download comes before the first event (the revision is checked before any hook runs); the
+    // bar's line is ended before the first event line is printed.
+    expect(output).toMatch(/100%[^\r\n]*\r?\n[^\n]*Starting to execute deployment from within folder/);
+    expect(output).toMatch(/DownloadBundle: succeeded/);
     expect(output).not.toContain(TOKEN);
   });
 });

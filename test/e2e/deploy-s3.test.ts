@@ -117,8 +117,41 @@ describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('deploy fro
       const archive = join(groupDir, deployment, 'deployment-archive');
       expect(existsSync(archive) ? readdirSync(archive) : []).toEqual([]);
       expect(existsSync(join(groupDir, deployment, 'bundle.tar'))).toBe(false);
+      expect(existsSync(join(groupDir, deployment, 'deployment-archive-staged'))).toBe(false);
     }
     expect(existsSync(join(tmp.dir, 'root', 'deployment-instructions', 'group-mismatch_last_successful_install'))).toBe(false);
+  });
+
+  it('a broken revision over a good one fails before the previous revision\'s ApplicationStop, with its position; so does a failed download', async () => {
+    const records = join(tmp.dir, 'records.txt');
+    const upload = async (name: string, hooks: string[]) => {
+      const dir = makeRecordingBundle(join(tmp.dir, `bundle-${name}`), { version: name, destination: join(tmp.dir, 'dest-refused'), recordFile: records, hooks });
+      await admin.send(new PutObjectCommand({ Bucket: bucket, Key: `apps/stop/${name}.tgz`, Body: tgzOf(dir, `${dir}.tgz`) }));
+      return `s3://${bucket}/apps/stop/${name}.tgz`;
+    };
+    const good = await upload('good', ['ApplicationStop', 'AfterInstall']);
+    const first = await deploy(['-l', good, '-g', 'group-refused']);
+    expect(first.exitCode, first.all).toBe(0);
+
+    const broken = await upload('broken', ['ApplicationStop', 'AfterInstal']);
+    let before = readRecords(records).length;
+    const refused = await deploy(['-l', broken, '-g', 'group-refused']);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain(`${broken}/appspec.yml:10:3: AfterInstal is not a CodeDeploy lifecycle event, so its scripts would never run (did you mean AfterInstall?`);
+    expect(refused.stdout).toContain('ApplicationStop: skipped (DownloadBundle failed)');
+    expect(freshRecords(before)).toEqual([]);
+
+    const missing = await deploy(['-l', `s3://${bucket}/apps/stop/none.tgz`, '-g', 'group-refused']);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain(`ERROR: DownloadBundle failed with UnknownError (error code 5): No object at s3://${bucket}/apps/stop/none.tgz`);
+    expect(missing.stdout).toContain('ApplicationStop: skipped (DownloadBundle failed)');
+    expect(freshRecords(before)).toEqual([]);
+
+    // The stop hook was due all along: the next good revision runs it, from the first one.
+    before = readRecords(records).length;
+    const next = await deploy(['-l', good, '-g', 'group-refused']);
+    expect(next.exitCode, next.all).toBe(0);
+    expect(freshRecords(before).map((r) => `${r.LIFECYCLE_EVENT} ${r.VERSION}`)).toEqual(['ApplicationStop good', 'AfterInstall good']);
   });
 
   it('a missing object fails DownloadBundle with a message naming it', async () => {

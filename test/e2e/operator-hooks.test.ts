@@ -5,6 +5,7 @@
  * refused pre- hook fails its event with a clear message and error code, a failing post- hook is shown
  * and the event's result stands; timeouts kill them as they kill bundle hooks.
  */
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,6 +95,33 @@ describe.skipIf(!isRoot)('operator hooks', () => {
     expect(scriptsLog).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d OperatorHook - pre-deployment$/m);
     expect(scriptsLog).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[pre-deployment\]\[stdout\]hello from pre-deployment$/m);
     expect(scriptsLog).toMatch(/OperatorHook - post-event\.d\/10-second succeeded in \d+\.\d s$/m);
+  });
+
+  it('an archive: DownloadBundle at its turn though it was fetched first; a refused archive is a deployment of DownloadBundle alone', async () => {
+    resetHooks();
+    for (const point of ['pre-deployment', 'post-deployment', 'pre-event', 'post-event']) writeHook(join(hooks, point));
+    const archive = join(tmp.dir, 'bundle.tgz');
+    execFileSync('tar', ['-czf', archive, '-C', bundle, '.']);
+    const packed = await runCli(['deploy', '-c', configFile, '-l', archive, '-g', 'group-archive', '-b', 'OVERWRITE'], { env: { RECORD_FILE: record } });
+    expect(packed.exitCode, packed.all).toBe(0);
+    const events = (file: string) => lines(file).map((line) => line.split('|').slice(0, 4).join('|'));
+    const expected = ['pre-deployment|BeforeBlockTraffic||'];
+    for (const event of DEFAULT_LIFECYCLE_EVENTS) {
+      expected.push(`pre-event|${event}||`);
+      if (event === 'AfterInstall') expected.push('bundle|AfterInstall');
+      expected.push(`post-event|${event}|Succeeded|0`);
+    }
+    expect(events(record)).toEqual([...expected, 'post-deployment|AfterAllowTraffic|Succeeded|0']);
+
+    rmSync(record, { force: true });
+    const broken = join(tmp.dir, 'broken');
+    execFileSync('cp', ['-a', bundle, broken]);
+    writeFileSync(join(broken, 'appspec.yml'), readFileSync(join(bundle, 'appspec.yml'), 'utf8').replace('AfterInstall:', 'AfterInstal:'));
+    const brokenArchive = join(tmp.dir, 'broken.tgz');
+    execFileSync('tar', ['-czf', brokenArchive, '-C', broken, '.']);
+    const refused = await runCli(['deploy', '-c', configFile, '-l', brokenArchive, '-g', 'group-archive'], { env: { RECORD_FILE: record } });
+    expect(refused.exitCode).toBe(1);
+    expect(events(record)).toEqual(['pre-deployment|DownloadBundle||', 'pre-event|DownloadBundle||', 'post-event|DownloadBundle|Failed|5', 'post-deployment|DownloadBundle|Failed|5']);
   });
 
   it('a failing pre-event hook fails its event (error code 4, named) before it runs; the post- hooks still run with the result', async () => {

@@ -6,9 +6,13 @@
  * owners, links, file times), with no journal or backup left and the cleanup file to match, before
  * anything else runs. For a directory and a tgz bundle.
  *
- * CRASH_KILL_POINTS=<n> runs n exact points per bundle type instead of the default few (all of them
- * spread over the Install's phases); CRASH_RANDOM_KILLS=<n> more random kills; CRASH_FILES=<n> the size
- * of the revisions. A random kill prints its delay, to replay it.
+ * What Install does once the revision is unpacked does not depend on the bundle's type, so by default the
+ * exact points of one Install (its phases, and the commit) are shared out between the two types, random
+ * kills are two for one type and one for the other, a recovery is killed (twice) for the directory bundle
+ * only, and the daemon is killed at one exact point: the file runs in about three minutes on an idle
+ * 2-core machine. CRASH_KILL_POINTS=<n> runs n exact points for each type instead (every phase, then
+ * random counts); CRASH_RANDOM_KILLS=<n> n random kills for each; CRASH_FILES=<n> the size of the
+ * revisions. A random kill prints its delay, to replay it.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,8 +25,8 @@ import { AgentWorld, payloadOf, waitForDeployment } from '../agent/harness.js';
 import { makeTgz, manifest, manifestDifference, writeOutsiderFile, writeRevision, type RevisionCounts } from './crash-fixtures.js';
 
 const FILES = Number(process.env.CRASH_FILES ?? 20_000);
-const KILL_POINTS = Number(process.env.CRASH_KILL_POINTS ?? 4);
-const RANDOM_KILLS = Number(process.env.CRASH_RANDOM_KILLS ?? 2);
+const KILL_POINTS = process.env.CRASH_KILL_POINTS === undefined ? undefined : Number(process.env.CRASH_KILL_POINTS);
+const RANDOM_KILLS = process.env.CRASH_RANDOM_KILLS === undefined ? undefined : Number(process.env.CRASH_RANDOM_KILLS);
 
 const tmp = makeTempDir('cda-crash-');
 // Some 300,000 files by the end: deleting them takes a while on a busy machine.
@@ -54,8 +58,15 @@ class DeployWorld {
     writeFileSync(this.config, `:root_dir: ${this.root}\n:log_dir: ${join(dir, 'log')}\n:pid_dir: ${join(dir, 'pid')}\n`);
   }
 
+  /** A revision of nothing but an appspec: a probe's own bundle costs nothing to stage. */
+  get probeBundle(): string {
+    return join(tmp.dir, this.type, 'probe');
+  }
+
   prepare(): void {
     const dir = join(tmp.dir, this.type);
+    mkdirSync(this.probeBundle);
+    writeFileSync(join(this.probeBundle, 'appspec.yml'), 'version: 0.0\nos: linux\n');
     // There before any revision: no cleanup file lists it, whichever revision came first.
     mkdirSync(this.dest);
     this.counts = { v1: writeRevision(join(dir, 'v1'), 'v1', this.dest, FILES), v2: writeRevision(join(dir, 'v2'), 'v2', this.dest, FILES) };
@@ -64,8 +75,9 @@ class DeployWorld {
       : { v1: join(dir, 'v1'), v2: join(dir, 'v2') };
   }
 
-  deploy(version: 'v1' | 'v2', env: Record<string, string> = {}, events?: string) {
-    const args = ['deploy', '-c', this.config, '-l', this.bundles[version], '-t', this.type, '-g', this.group, ...(events ? ['-e', events] : [])];
+  deploy(version: 'v1' | 'v2' | 'probe', env: Record<string, string> = {}, events?: string) {
+    const [bundle, type] = version === 'probe' ? [this.probeBundle, 'directory'] : [this.bundles[version], this.type];
+    const args = ['deploy', '-c', this.config, '-l', bundle, '-t', type, '-g', this.group, ...(events ? ['-e', events] : [])];
     return execa(process.execPath, [AGENT_BIN, ...args], { reject: false, all: true, env: { CODEDEPLOY_AGENT_TEST_CRASH: '', CRASH_PROBE: '', ...env } });
   }
 
@@ -99,11 +111,12 @@ class DeployWorld {
   /**
    * The next start after a kill: a `deploy` whose first event (ApplicationStop, from the last
    * successful revision) records that it ran and fails, so the deployment ends before it changes
-   * anything; the destination is then what the start left. Returns what it printed.
+   * anything; the destination is then what the start left. Its own revision is an empty one (a local
+   * run fetches it before ApplicationStop). Returns what it printed.
    */
   async probe(env: Record<string, string> = {}): Promise<string> {
     const probeFile = join(tmp.dir, `${this.type}-probe`);
-    const result = await this.deploy('v2', { CRASH_PROBE: probeFile, ...env }, 'ApplicationStop,DownloadBundle,Install');
+    const result = await this.deploy('probe', { CRASH_PROBE: probeFile, ...env }, 'ApplicationStop,DownloadBundle,Install');
     if (env.CODEDEPLOY_AGENT_TEST_CRASH) return result.all ?? '';
     expect(result.exitCode, result.all).toBe(1);
     expect(result.all).toContain('ApplicationStop failed');
@@ -145,15 +158,19 @@ function journalsLeft(root: string): string[] {
 }
 
 /**
- * Exact points spread over the Install of v2 over v1: moving v1 aside (files, then folders), creating
- * v2's folders and files, permissions, and the commit; the changes Install makes, in order.
+ * Exact points of the Install of v2 over v1, counted in the changes Install makes, in order: moving v1
+ * aside (files, then folders), creating v2's folders, then its files (and moving aside the file OVERWRITE
+ * replaces), the first permission set after the copies, and the commit. By default the first three go to
+ * the directory bundle and the rest to the tgz (see the top of the file); with CRASH_KILL_POINTS, each
+ * type gets that many: the first change, every phase, random counts, the commit.
  */
-function killPoints(counts: Record<'v1' | 'v2', RevisionCounts>, wanted: number): (number | 'commit')[] {
+function killPoints(counts: Record<'v1' | 'v2', RevisionCounts>, type: 'directory' | 'tgz'): (number | 'commit')[] {
   const removals = counts.v1.files + counts.v1.directories;
   const creates = counts.v2.directories + counts.v2.files + 1;
-  const chosen: number[] = [1, Math.round(removals / 2), removals - 2, removals + Math.round(counts.v2.directories / 2), removals + Math.round(creates / 2), removals + creates + Math.round(counts.v2.permissionObjects / 2)];
-  const points = wanted <= 4 ? [chosen[1], chosen[3], chosen[4], chosen[5]] : chosen;
-  for (let extra = points.length; extra < wanted - 1; extra++) points.push(1 + Math.floor(Math.random() * (removals + creates)));
+  const phases = [Math.round(removals / 2), removals - 2, removals + Math.round(counts.v2.directories / 2), removals + Math.round(creates / 2), removals + creates + 1];
+  if (KILL_POINTS === undefined) return type === 'directory' ? phases.slice(0, 3) : [...phases.slice(3), 'commit'];
+  const points = [1, ...phases].slice(0, Math.max(0, KILL_POINTS - 1));
+  for (let extra = points.length; extra < KILL_POINTS - 1; extra++) points.push(1 + Math.floor(Math.random() * (removals + creates)));
   return [...points.sort((a, b) => a - b), 'commit'];
 }
 
@@ -174,7 +191,7 @@ for (const type of ['directory', 'tgz'] as const) {
     }, 600_000);
 
     it('leaves the old tree or the new one after the next start, killed after an exact number of changes', async () => {
-      for (const point of killPoints(world.counts, KILL_POINTS)) {
+      for (const point of killPoints(world.counts, type)) {
         const before = world.installJson();
         const killed = await world.deploy('v2', { CODEDEPLOY_AGENT_TEST_CRASH: `install:${point}` });
         expect(killed.signal, `kill point ${point} was not reached:\n${killed.all}`).toBe('SIGKILL');
@@ -194,8 +211,10 @@ for (const type of ['directory', 'tgz'] as const) {
       }
     }, 1_800_000);
 
-    it('leaves the old tree or the new one after the next start, killed at random times, and when the recovery itself is killed', async () => {
-      for (let kill = 0; kill < RANDOM_KILLS; kill++) {
+    const randomKills = RANDOM_KILLS ?? (type === 'directory' ? 2 : 1);
+    const recoveryKilled = RANDOM_KILLS !== undefined || type === 'directory';
+    it(`leaves the old tree or the new one after the next start, killed at random times${recoveryKilled ? ', and when the recovery itself is killed' : ''}`, async () => {
+      for (let kill = 0; kill < randomKills; kill++) {
         const before = world.installJson();
         const running = world.deploy('v2');
         // Once Install has begun (its journal exists), a random moment within how long an Install takes.
@@ -209,6 +228,7 @@ for (const type of ['directory', 'tgz'] as const) {
         await world.probe();
         if (world.expectOldOrNew(`killed ${delay} ms into Install`, before) === 'new') await world.backToOld();
       }
+      if (!recoveryKilled) return;
 
       // A recovery killed half-way is taken up again by the next start.
       const removals = world.counts.v1.files + world.counts.v1.directories;
@@ -270,16 +290,22 @@ describe(`the daemon killed during Install (over ${FILES.toLocaleString('en-US')
     await deployCleanly('v1');
     writeOutsiderFile(dest);
     const old = manifest(dest);
-    const installMs = await deployCleanly('v2');
-    const next = manifest(dest);
     const backToOld = async () => {
       await deployCleanly('v1');
       writeOutsiderFile(dest);
       expect(same(manifest(dest), old)).toBe(true);
     };
-    await backToOld();
     const removals = counts.v1.files + counts.v1.directories;
-    for (const crash of [`install:${removals + Math.round(counts.v2.files / 3)}`, 'random']) {
+    // The deploy tests kill at random; the daemon only with CRASH_RANDOM_KILLS, which needs the new tree to compare with.
+    const crashes = [`install:${removals + Math.round(counts.v2.files / 3)}`, ...Array<string>(RANDOM_KILLS ?? 0).fill('random')];
+    let installMs = 0;
+    let next: string[] = [];
+    if (RANDOM_KILLS) {
+      installMs = await deployCleanly('v2');
+      next = manifest(dest);
+      await backToOld();
+    }
+    for (const crash of crashes) {
       const agent = world.start({ env: crash === 'random' ? {} : { CODEDEPLOY_AGENT_TEST_CRASH: crash } });
       const deployment = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: spec('v2'), commands: ['DownloadBundle', 'Install'] });
       if (crash === 'random') {

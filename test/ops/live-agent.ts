@@ -42,13 +42,17 @@ export function fastKeys(service: FakeCommandsService): Record<string, string> {
 
 /** Sets `:key: value` lines as an operator edits the file: replaces the key's line, or appends one. */
 export function setConfigKeys(file: string, keys: Record<string, string>): void {
-  let text = readFileSync(file, 'utf8');
+  writeFileSync(file, withConfigKeys(readFileSync(file, 'utf8'), keys));
+}
+
+/** The configuration text with `:key: value` lines set (a commented-out default line is replaced). */
+export function withConfigKeys(text: string, keys: Record<string, string>): string {
   for (const [key, value] of Object.entries(keys)) {
     const line = `:${key}: ${value}`;
     const pattern = new RegExp(`^#? ?:${key}:.*$`, 'm');
     text = pattern.test(text) ? text.replace(pattern, line) : `${text.replace(/\n*$/, '\n')}${line}\n`;
   }
-  writeFileSync(file, text);
+  return text;
 }
 
 export interface GatedBundle {
