@@ -9,6 +9,7 @@ import { LoopYield } from './loop-yield.js';
 import { restoreDirectorySync } from '../util/file-jobs/destination.js';
 import { FileJobPool } from '../util/file-jobs/file-job-pool.js';
 import { attributesOf } from '../util/file-jobs/inode-attributes.js';
+import { agentIds, archiveMode, recordOriginal, type OriginalAttributesMap } from './original-attributes.js';
 
 export interface CopyDirectoryOptions {
   logger?: Logger;
@@ -20,9 +21,11 @@ export interface CopyDirectoryOptions {
  *
  * Fixes §10.23: the anchor copied *into* an existing `deployment-archive`, so a re-run nested the
  * revision one level down; here `destDir` is emptied first. The folder is the local user's own,
- * so its symlinks are trusted, but they are copied as links and never followed. Modes (setuid
- * included) and mtimes are kept, and, as root, owners too (as `cp -a` would). FIFOs, sockets and
- * devices are skipped with a warning: copying a FIFO's "content" would block forever.
+ * so its symlinks are trusted, but they are copied as links and never followed. Modes and mtimes are
+ * kept, except that the copy, which hooks run from as root, is the agent's and has no setuid, setgid, or
+ * write for group and others; what `cp -a` would have kept (those bits and, as root, the owners) is
+ * returned for Install (./original-attributes.ts). FIFOs, sockets and devices are skipped with a
+ * warning: copying a FIFO's "content" would block forever.
  *
  * Folders are created here, one at a time; files and links are copied by a FileJobPool (worker
  * threads, each copy with synchronous calls): on 20,000 small files a pool of asynchronous copyFile
@@ -31,7 +34,7 @@ export interface CopyDirectoryOptions {
  *
  * On failure `destDir` is removed, so no half-copied revision is left behind.
  */
-export async function copyDirectoryBundle(sourceDir: string, destDir: string, options: CopyDirectoryOptions = {}): Promise<void> {
+export async function copyDirectoryBundle(sourceDir: string, destDir: string, options: CopyDirectoryOptions = {}): Promise<OriginalAttributesMap> {
   const { logger = silentLogger, signal } = options;
   const source = resolve(sourceDir);
   const dest = resolve(destDir);
@@ -51,6 +54,7 @@ export async function copyDirectoryBundle(sourceDir: string, destDir: string, op
     } finally {
       await copy.close();
     }
+    return copy.originals;
   } catch (error) {
     await rm(dest, { recursive: true, force: true }).catch(() => {});
     throw toArchiveFailure(error, 'Error copying the revision directory', signal);
@@ -71,11 +75,20 @@ class DirectoryCopy {
   /** Directory attributes are restored last: filling a directory changes its mtime. */
   readonly #directories: { path: string; stats: Stats; depth: number }[] = [];
   readonly #asRoot = process.getuid?.() === 0;
-  readonly #uid = process.getuid?.() ?? -1;
-  readonly #gid = process.getgid?.() ?? -1;
+  readonly #agent = agentIds();
   readonly #loop = new LoopYield();
-  // As root the copies keep their owners, as `cp -a` would; new inodes already belong to the agent.
-  readonly #pool = new FileJobPool({ preserveOwner: this.#asRoot });
+  readonly originals: OriginalAttributesMap = new Map();
+  // Made the agent's (sanitize); what `cp -a` would have kept, owners too as root, comes back in `original`.
+  readonly #pool = new FileJobPool({
+    preserveOwner: this.#asRoot,
+    onDone: (jobs) => {
+      for (const job of jobs) {
+        if (job.kind !== 'copy' || !job.original) continue;
+        const { mode, uid, gid } = job.original;
+        recordOriginal(this.originals, job.from.slice(this.source.length + 1), mode, uid, gid, this.#agent);
+      }
+    },
+  });
 
   constructor(
     readonly source: string,
@@ -118,17 +131,21 @@ class DirectoryCopy {
       this.#directories.push({ path: to, stats, depth });
       await this.#copyChildren(relative, depth + 1);
     } else if (entry.isFile()) {
-      // The source's exact mode (past the umask), times and, as root, owner; never through a link.
-      await this.#pool.add({ kind: 'copy', from, to });
+      // The source's mode (past the umask) made safe, and its times; never through a link.
+      await this.#pool.add({ kind: 'copy', from, to, sanitize: true });
     } else if (entry.isSymbolicLink()) {
-      await this.#pool.add({ kind: 'symlink', from, to });
+      // Links are few: their owner is read here, kept as an original, and the link made the agent's.
+      const stats = fs.lstatSync(from);
+      const owned = this.#asRoot && (stats.uid !== this.#agent.uid || stats.gid !== this.#agent.gid);
+      if (owned) recordOriginal(this.originals, relative, archiveMode(0o777), stats.uid, stats.gid, this.#agent);
+      await this.#pool.add({ kind: 'symlink', to, target: fs.readlinkSync(from), attributes: { ...attributesOf(stats, false), mode: 0o777 } });
     } else {
       this.logger.warn(`Skipping '${from}' in the revision directory: only files, directories and symbolic links are copied`);
     }
   }
 
-  /** The path is a directory this copy just created; as root it keeps the source's owner when not the agent's. */
+  /** The path is a directory this copy just created: the source's times, its mode made safe, the agent's. */
   #restoreAttributes(path: string, stats: Stats): void {
-    restoreDirectorySync(path, attributesOf(stats, this.#asRoot && (stats.uid !== this.#uid || stats.gid !== this.#gid)));
+    restoreDirectorySync(path, { ...attributesOf(stats, false), mode: archiveMode(stats.mode) });
   }
 }

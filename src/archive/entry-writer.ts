@@ -15,9 +15,10 @@ import { LoopYield } from './loop-yield.js';
 import { OwnerLookup } from './owner-lookup.js';
 import { DiskTarget, type UnpackTarget } from './unpack-target.js';
 import { toSeconds, type InodeAttributes } from '../util/file-jobs/inode-attributes.js';
+import { agentIds, archiveMode, recordOriginal, type OriginalAttributesMap } from './original-attributes.js';
 
 export interface EntryWriterOptions {
-  /** Restore ownership recorded in the archive (what `tar -p` does as root). */
+  /** Record the ownership the archive carries (what `tar -p` restores as root) among the originals. */
   preserveOwner?: boolean;
   logger?: Logger;
   signal?: AbortSignal;
@@ -32,6 +33,8 @@ export interface WriterResult {
   bytes: number;
   /** The symlinks created (archive-relative path → target), for checks after moving the tree. */
   symlinks: ReadonlyMap<string, string>;
+  /** What the archive said of its files and links that the unpacked copy does not keep (./original-attributes.ts). */
+  originals: OriginalAttributesMap;
 }
 
 const DEFAULT_SMALL_FILE_LIMIT = 256 * 1024;
@@ -48,6 +51,10 @@ const DEFAULT_SMALL_FILE_LIMIT = 256 * 1024;
  * - hard links to those symlinks;
  * - directory modes, owners and times: a read-only directory must stay writable while it fills up,
  *   and writing into a directory changes its mtime.
+ *
+ * Everything unpacked is the agent's, without setuid, setgid, or write for group and others (hooks run
+ * from it as root); the archive's own modes and owners of files and links are kept in `originals`, for
+ * Install to give the installed copies (./original-attributes.ts).
  */
 export class EntryWriter {
   readonly #target: UnpackTarget;
@@ -57,8 +64,8 @@ export class EntryWriter {
   readonly #owners: OwnerLookup | undefined;
   /** Unpacked inodes' access time (seconds): when the unpacking started. */
   readonly #now = Date.now() / 1000;
-  readonly #uid = process.getuid?.() ?? -1;
-  readonly #gid = process.getgid?.() ?? -1;
+  readonly #agent = agentIds();
+  readonly #originals: OriginalAttributesMap = new Map();
   readonly #loop = new LoopYield();
 
   /** What each archive-relative path is right now (pending symlinks included). */
@@ -71,7 +78,6 @@ export class EntryWriter {
   readonly #directoryAttributes = new Map<string, InodeAttributes>();
   #entries = 0;
   #bytes = 0;
-  #directoriesRestored = false;
 
   /** `root`: the folder to unpack into, or another target (the dry run's manifest). */
   constructor(root: string | UnpackTarget, options: EntryWriterOptions = {}) {
@@ -82,14 +88,6 @@ export class EntryWriter {
     this.#signal = options.signal;
     this.#budget = options.budget;
     this.#owners = options.preserveOwner ? new OwnerLookup() : undefined;
-  }
-
-  /**
-   * Whether folders may now carry the archive's owners (restored at the end of finish()): until then every
-   * folder is this process's, and removing the tree cannot be raced by another user.
-   */
-  get directoriesRestored(): boolean {
-    return this.#directoriesRestored;
   }
 
   /** Checks and writes one entry. */
@@ -138,12 +136,11 @@ export class EntryWriter {
     // Deepest first, so no directory is locked before its children are done.
     const depthOf = (path: string) => (path === '' ? 0 : path.split('/').length);
     const directories = [...this.#directoryAttributes].sort(([a], [b]) => depthOf(b) - depthOf(a));
-    this.#directoriesRestored = true;
     for (const [path, attributes] of directories) {
       this.#target.restoreDirectory(path, attributes);
       await this.#loop.maybeYield();
     }
-    return { entries: this.#entries, bytes: this.#bytes, symlinks: links };
+    return { entries: this.#entries, bytes: this.#bytes, symlinks: links, originals: this.#originals };
   }
 
   /** Waits for the writes in flight; call once (after finish() or a failure), before the folder may be removed. */
@@ -165,15 +162,19 @@ export class EntryWriter {
     return links;
   }
 
-  #attributes(entry: ArchiveEntry): InodeAttributes {
-    const attributes: InodeAttributes = { mode: entry.mode, atime: this.#now };
+  /**
+   * What the unpacked copy of `entry` gets: its times, and its mode without setuid, setgid, or write for
+   * group and others; no owner (a new inode is the agent's). What the archive said, where that differs,
+   * goes to the originals under `path` (files and links: Install never copies a folder's own attributes).
+   */
+  #attributes(path: string, entry: ArchiveEntry): InodeAttributes {
+    const attributes: InodeAttributes = { mode: archiveMode(entry.mode), atime: this.#now };
     if (entry.mtime) attributes.mtime = toSeconds(entry.mtime);
-    if (this.#owners && entry.owner) {
-      const { uid, gid } = this.#owners.resolve(entry.owner);
-      // New inodes already belong to the agent; skipping a no-op chown saves a system call per file.
-      if (uid !== undefined && uid !== this.#uid) attributes.uid = uid;
-      if (gid !== undefined && gid !== this.#gid) attributes.gid = gid;
-    }
+    if (entry.kind === 'directory') return attributes;
+    const owner = this.#owners && entry.owner ? this.#owners.resolve(entry.owner) : {};
+    // A link has no mode of its own: only its owner is worth keeping.
+    const mode = entry.kind === 'symlink' ? archiveMode(0o777) : entry.mode;
+    recordOriginal(this.#originals, path, mode, owner.uid, owner.gid, this.#agent);
     return attributes;
   }
 
@@ -182,6 +183,7 @@ export class EntryWriter {
    * later one wins, as in GNU tar) and creates missing parents.
    */
   #prepare(path: string, kind: EntryKind): void {
+    this.#originals.delete(path);
     const existing = this.#unpacked.get(path);
     if (existing === undefined) return this.#ensureParent(path);
     if (existing === 'directory') {
@@ -229,7 +231,7 @@ export class EntryWriter {
       this.#target.makeDirectory(path);
       this.#unpacked.set(path, 'directory');
     }
-    this.#directoryAttributes.set(path, this.#attributes(entry));
+    this.#directoryAttributes.set(path, this.#attributes(path, entry));
     this.#entries++;
   }
 
@@ -238,7 +240,7 @@ export class EntryWriter {
     this.#unpacked.set(path, 'file');
     this.#entries++;
     this.#bytes += content.size;
-    await this.#target.writeFile(path, content, this.#attributes(entry));
+    await this.#target.writeFile(path, content, this.#attributes(path, entry));
   }
 
   #symlink(path: string, entry: ArchiveEntry): void {
@@ -247,7 +249,7 @@ export class EntryWriter {
     refuseSymlinkOutside(entry.path, path, target, this.#symlinks);
     this.#unpacked.set(path, 'symlink');
     this.#symlinks.set(path, target);
-    this.#symlinkAttributes.set(path, this.#attributes(entry));
+    this.#symlinkAttributes.set(path, this.#attributes(path, entry));
     this.#entries++;
   }
 
@@ -258,6 +260,9 @@ export class EntryWriter {
     if (target === path) return;
     this.#prepare(path, 'hardlink');
     this.#unpacked.set(path, 'hardlink');
+    // One inode, one set of attributes: a second name has what the first one had.
+    const original = this.#originals.get(target);
+    if (original) this.#originals.set(path, original);
     // A link to a deferred link is a link to what that one names, so deferred links never chain.
     const inode = this.#deferredHardlinks.get(target) ?? target;
     if (this.#symlinks.has(inode)) {

@@ -69,7 +69,7 @@ export const diskFiles: RevisionFiles = {
 };
 
 /** A path that is not there (or runs through a file) is undefined; other failures (EACCES) are thrown. */
-function absentAsUndefined<T>(read: () => T): T | undefined {
+export function absentAsUndefined<T>(read: () => T): T | undefined {
   try {
     return read();
   } catch (error) {

@@ -7,6 +7,7 @@ import { toArchiveFailure } from './archive-failure.js';
 import { BundleBudget, DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO, DEFAULT_MAX_BUNDLE_UNPACKED_MB, type BundleLimits } from './bundle-limits.js';
 import { refuseSymlinksEscapingAfterStrip } from './entry-safety.js';
 import { EntryWriter, type WriterResult } from './entry-writer.js';
+import { afterStrippingTop, type OriginalAttributesMap } from './original-attributes.js';
 import { stripTempDirFor, stripTopDirectory } from './strip-top-directory.js';
 import { readTarMembers } from './tar-entries.js';
 import { openTarSource } from './tar-source.js';
@@ -35,6 +36,8 @@ export interface UnpackResult {
   bytes: number;
   /** Name of the top-level directory whose content was moved up, when the rule applied. */
   strippedTopDirectory?: string;
+  /** The archive's modes and owners that the unpacked copy does not keep, by path in `destDir`. */
+  originals: OriginalAttributesMap;
 }
 
 /**
@@ -43,8 +46,10 @@ export interface UnpackResult {
  *
  * - `destDir` is emptied first (the anchor `rm -rf`s the archive folder) and created.
  * - `tar` and `tgz` both accept plain and gzip tar, recognised by magic bytes as GNU tar does.
- * - Modes are kept exactly (no umask), with mtimes, symlinks as links and empty directories; as root,
- *   a tar's ownership is restored like `tar -p` (names first, then numeric ids).
+ * - Modes are kept exactly (no umask), with mtimes, symlinks as links and empty directories, except
+ *   that the unpacked copy, which hooks run from as root, is the agent's and has no setuid, setgid, or
+ *   write for group and others: the archive's own modes and, as root, a tar's owners (as `tar -p` would
+ *   restore them: names first, then numeric ids) are returned in `originals` for Install.
  * - Unsafe entries are refused (./entry-safety.ts). On any refusal or failure nothing has been
  *   written outside `destDir` and `destDir` is removed, so no half-unpacked revision is left behind.
  * - Streams: memory stays flat whatever the bundle or entry sizes.
@@ -60,12 +65,11 @@ export async function unpackBundle(
   signal?.throwIfAborted();
   const started = performance.now();
   let stripping = false;
-  let writer: EntryWriter | undefined;
   try {
     const budget = new BundleBudget(options.limits ?? DEFAULT_BUNDLE_LIMITS, (await stat(bundlePath)).size);
     // unzip (without -X) never restores owners; tar -p does, but only as root.
-    writer = new EntryWriter(destDir, { preserveOwner: format === 'tar' && process.getuid?.() === 0, logger, signal, budget });
-    // A folder left by an earlier attempt may hold folders of the archive's owners: removed without following a symlink.
+    const writer = new EntryWriter(destDir, { preserveOwner: format === 'tar' && process.getuid?.() === 0, logger, signal, budget });
+    // A folder an earlier agent unpacked may hold folders of the archive's owners: removed without following a symlink.
     if (await exists(destDir)) await removeTree(destDir);
     await mkdir(destDir, { recursive: true });
     const written = await readArchiveInto(bundlePath, format, writer);
@@ -80,13 +84,12 @@ export async function unpackBundle(
     if (strippedTopDirectory !== undefined) {
       logger.info(`Moved the content of the bundle's single top-level directory '${strippedTopDirectory}' up one level`);
     }
-    return { entries: written.entries, bytes: written.bytes, strippedTopDirectory };
+    const originals = strippedTopDirectory === undefined ? written.originals : afterStrippingTop(written.originals, strippedTopDirectory);
+    return { entries: written.entries, bytes: written.bytes, strippedTopDirectory, originals };
   } catch (error) {
-    // Folders with the archive's owners (a user's) are removed without following a symlink; before
-    // they exist, every folder is ours and fs.rm is safe and costs no process.
-    const remove = writer?.directoriesRestored ? removeTree : (path: string) => rm(path, { recursive: true, force: true });
-    await remove(destDir).catch(() => {});
-    if (stripping) await remove(stripTempDirFor(destDir)).catch(() => {});
+    // Every folder unpacked is the agent's and nobody else can write it: fs.rm is safe and costs no process.
+    await rm(destDir, { recursive: true, force: true }).catch(() => {});
+    if (stripping) await rm(stripTempDirFor(destDir), { recursive: true, force: true }).catch(() => {});
     throw toArchiveFailure(error, `Error extracting ${format} archive`, signal);
   }
 }

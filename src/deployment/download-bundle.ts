@@ -1,9 +1,11 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
+import { formatOriginalAttributes, type OriginalAttributesMap } from '../archive/original-attributes.js';
+import { writeFileAtomic } from './atomic-write.js';
 import type { EngineContext } from './engine.js';
 import type { BundleType, DeploymentSpec } from './spec-types.js';
 import { bundleLimitsOf } from '../archive/bundle-limits.js';
-import { deploymentPaths, groupDir, instructionsDir, mostRecentInstallFile } from './layout.js';
+import { archiveAttributesFileFor, deploymentPaths, groupDir, instructionsDir, mostRecentInstallFile } from './layout.js';
 import { writeMarker } from './markers.js';
 import { cleanupOldRevisions } from './retention.js';
 import { linkLocalBundle } from '../revision/local.js';
@@ -17,7 +19,8 @@ type OnProgress = (progress: { bytes: number; total?: number }) => void;
 
 /**
  * DownloadBundle (agent-spec §3.4): make room under the group folder, fetch the revision into
- * `bundle.tar` (or copy the folder), unpack it safely into `deployment-archive`, and point
+ * `bundle.tar` (or copy the folder), unpack it safely into `deployment-archive` (root's, with the
+ * bundle's own modes and owners recorded beside it for Install), and point
  * `<group>_most_recent_install` at it. S3, GitHub and archive code load only when needed, so an idle
  * daemon stays small.
  */
@@ -58,7 +61,10 @@ export async function placeStagedBundle(spec: DeploymentSpec, context: EngineCon
 /** A staged revision whose DownloadBundle never came (an earlier event failed): its files go. */
 export async function discardStagedBundle(spec: DeploymentSpec, context: EngineContext): Promise<void> {
   const paths = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
+  // Placed, it is deployment-archive now, and the attributes file beside it is that folder's.
+  if (!existsSync(paths.stagedArchiveDir)) return;
   await rm(paths.stagedArchiveDir, { recursive: true, force: true });
+  await rm(archiveAttributesFileFor(paths.stagedArchiveDir), { force: true });
 }
 
 function markMostRecentInstall(spec: DeploymentSpec, context: EngineContext): void {
@@ -73,6 +79,8 @@ async function fetchAndUnpack(spec: DeploymentSpec, context: EngineContext, arch
   const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
   await cleanupOldRevisions(config.root_dir, spec.deploymentGroupId, paths.deploymentDir, config.max_revisions, logger);
   mkdirSync(groupDir(config.root_dir, spec.deploymentGroupId), { recursive: true });
+  // Written again once the new archive is root's (./archive-originals.ts): never beside a half-made one.
+  await rm(archiveAttributesFileFor(archiveDir), { force: true });
 
   // A long download shows up in the agent log while it happens; the caller's onProgress gets the same
   // figures (the daemon's status file, the terminal bar of `deploy`).
@@ -84,26 +92,34 @@ async function fetchAndUnpack(spec: DeploymentSpec, context: EngineContext, arch
     bytes = progress.bytes;
     context.onProgress?.(progress);
   };
-  let bundleType: BundleType;
+  let fetched: Fetched;
   const started = Date.now();
   let outcome: 'succeeded' | 'failed' = 'failed';
   try {
-    bundleType = await fetchRevision(spec, context, onProgress, archiveDir);
+    fetched = await fetchRevision(spec, context, onProgress, archiveDir);
     outcome = 'succeeded';
   } finally {
     tracker?.finish();
     context.onDownloaded?.({ source: spec.revision.type, outcome, bytes, seconds: (Date.now() - started) / 1000 });
   }
 
-  if (bundleType !== 'directory') {
+  let originals = fetched.originals;
+  if (fetched.bundleType !== 'directory') {
     // unpackBundle clears the archive folder itself (the anchor's `rm -rf` before extracting).
     const { unpackBundle } = await import('../archive/unpack.js');
-    await unpackBundle(paths.bundleFile, bundleType, archiveDir, { stripSingleTopDirectory: true, logger, signal: context.signal, limits: bundleLimitsOf(config) });
+    ({ originals } = await unpackBundle(paths.bundleFile, fetched.bundleType, archiveDir, { stripSingleTopDirectory: true, logger, signal: context.signal, limits: bundleLimitsOf(config) }));
   }
+  await writeFileAtomic(archiveAttributesFileFor(archiveDir), formatOriginalAttributes(originals ?? new Map()));
+}
+
+interface Fetched {
+  bundleType: BundleType;
+  /** A folder copied straight into the archive folder: what its files had that the copy does not keep. */
+  originals?: OriginalAttributesMap;
 }
 
 /** Puts the revision at `bundle.tar` (or, for a folder, straight into `archiveDir`); says how to unpack it. */
-async function fetchRevision(spec: DeploymentSpec, context: EngineContext, onProgress: OnProgress, archiveDir: string): Promise<BundleType> {
+async function fetchRevision(spec: DeploymentSpec, context: EngineContext, onProgress: OnProgress, archiveDir: string): Promise<Fetched> {
   const { config, logger } = context;
   const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
   const revision = spec.revision;
@@ -129,7 +145,7 @@ async function fetchRevision(spec: DeploymentSpec, context: EngineContext, onPro
         logger,
         clientOverrides: context.aws?.s3ClientOverrides,
       });
-      return revision.bundleType;
+      return { bundleType: revision.bundleType };
     }
     case 'GitHub': {
       const { downloadGitHubBundle } = await import('../revision/github.js');
@@ -141,15 +157,14 @@ async function fetchRevision(spec: DeploymentSpec, context: EngineContext, onPro
         signal: context.signal,
         logger,
       });
-      return result.bundleType;
+      return { bundleType: result.bundleType };
     }
     case 'Local File':
       await linkLocalBundle(revision.location, paths.bundleFile);
-      return revision.bundleType;
+      return { bundleType: revision.bundleType };
     case 'Local Directory': {
       const { copyDirectoryBundle } = await import('../archive/copy-directory.js');
-      await copyDirectoryBundle(revision.location, archiveDir);
-      return 'directory';
+      return { bundleType: 'directory', originals: await copyDirectoryBundle(revision.location, archiveDir) };
     }
   }
 }

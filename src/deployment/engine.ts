@@ -13,6 +13,7 @@ import { runInstallStep } from './install-step.js';
 import { loadAppSpecFromDir } from '../appspec/parse.js';
 import type { AppSpec } from '../appspec/types.js';
 import { runEventScripts } from '../hooks/run-event-scripts.js';
+import { ensureArchiveIsRoots } from './archive-originals.js';
 import { ScriptsLog } from '../hooks/scripts-log.js';
 import { RunningHooks } from '../hooks/running-hooks.js';
 import { hookVariables } from './hook-variables.js';
@@ -47,6 +48,8 @@ export interface EventResult {
   logTail: string;
   /** Operator post- hooks that failed (logged; the event's result stands). */
   operatorHookWarnings?: string[];
+  /** What the event did that is allowed but worth a look (logged; a local run shows them too). */
+  warnings?: string[];
 }
 
 export class UnsupportedCommandError extends AgentError {}
@@ -113,6 +116,8 @@ async function runHookEvent(spec: DeploymentSpec, event: string, context: Engine
   const { config, logger } = context;
   const archive = revisionArchiveFor(spec, event, config.root_dir, logger);
   if (!archive) return { noop: true, logTail: '' };
+  // Root runs its scripts: the folder must be root's first (an earlier agent may have left it otherwise).
+  await ensureArchiveIsRoots(archive, logger);
   const appspec = loadAppSpecFromDir(archive, spec.appSpecFilename);
   const scripts = scriptsFor(appspec, event);
   if (scripts.length === 0) return { noop: true, logTail: '' };
@@ -166,9 +171,10 @@ async function runEventItself(spec: DeploymentSpec, event: string, context: Engi
     case 'DownloadBundle':
       await runDownloadBundle(spec, context);
       return { noop: false, logTail: '' };
-    case 'Install':
-      await runInstallStep(spec, context);
-      return { noop: false, logTail: '' };
+    case 'Install': {
+      const { warnings } = await runInstallStep(spec, context);
+      return { noop: false, logTail: '', ...(warnings.length > 0 ? { warnings } : {}) };
+    }
     default:
       return runHookEvent(spec, event, context);
   }

@@ -12,7 +12,7 @@ import { recoverInterruptedInstalls } from './interrupted-work.js';
  * Install (agent-spec §3.5): read the new revision's appspec, install its files and permissions, then
  * record this deployment as the group's last successful install (what the next ApplicationStop runs).
  */
-export async function runInstallStep(spec: DeploymentSpec, context: EngineContext): Promise<void> {
+export async function runInstallStep(spec: DeploymentSpec, context: EngineContext): Promise<{ warnings: string[] }> {
   const { config, logger } = context;
   const paths = deploymentPaths(config.root_dir, spec.deploymentGroupId, spec.deploymentId);
   mkdirSync(instructionsDir(config.root_dir), { recursive: true });
@@ -20,7 +20,7 @@ export async function runInstallStep(spec: DeploymentSpec, context: EngineContex
   if (spec.allPossibleLifecycleEvents) checkLifecycleEvents(appspec, spec.allPossibleLifecycleEvents);
   // An earlier Install of the group cut short by a crash is undone first, whatever the start did.
   await recoverInterruptedInstalls(config, logger, spec.deploymentGroupId);
-  await runInstall({
+  const { warnings } = await runInstall({
     rootDir: config.root_dir,
     groupId: spec.deploymentGroupId,
     deploymentId: spec.deploymentId,
@@ -30,4 +30,5 @@ export async function runInstallStep(spec: DeploymentSpec, context: EngineContex
     logger,
   });
   writeMarker(lastSuccessfulInstallFile(config.root_dir, spec.deploymentGroupId), paths.deploymentDir);
+  return { warnings };
 }

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * Paths under the deployment root, with the anchor's names (agent-spec §3.3) so a host can switch
@@ -9,6 +9,11 @@ export interface DeploymentPaths {
   deploymentDir: string;
   bundleFile: string;
   archiveDir: string;
+  /**
+   * The bundle's own modes and owners that deployment-archive does not keep (../archive/original-attributes.ts);
+   * ours, not AWS's. Its presence also says the archive was made root's.
+   */
+  archiveAttributesFile: string;
   archiveTempDir: string;
   /**
    * Where a local run unpacks an archive before the events that precede DownloadBundle, to check it
@@ -26,6 +31,7 @@ export function deploymentPaths(rootDir: string, groupId: string, deploymentId: 
     deploymentDir,
     bundleFile: join(deploymentDir, 'bundle.tar'),
     archiveDir: join(deploymentDir, 'deployment-archive'),
+    archiveAttributesFile: archiveAttributesFileFor(join(deploymentDir, 'deployment-archive')),
     archiveTempDir: join(deploymentDir, 'deployment-archive-temp'),
     stagedArchiveDir: join(deploymentDir, 'deployment-archive-staged'),
     logsDir: join(deploymentDir, 'logs'),
@@ -41,6 +47,11 @@ export function installJournalFile(deploymentDir: string): string {
 /** What Install moved out of the way, kept until it commits or is rolled back. */
 export function installBackupDir(deploymentDir: string): string {
   return join(deploymentDir, 'install-backup');
+}
+
+/** The file beside a deployment-archive folder that records what its bundle said (see DeploymentPaths). */
+export function archiveAttributesFileFor(archiveDir: string): string {
+  return join(dirname(archiveDir), 'archive-attributes.json');
 }
 
 /** Whether this deployment's operator `pre-deployment` hooks ran and its `post-deployment` hooks are due (ours, not AWS's). */

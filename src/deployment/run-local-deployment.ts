@@ -16,7 +16,7 @@ export interface EventOutcome {
   noop: boolean;
   /** `logTail`: the end of the failed script's output, as reported to the service. */
   error?: { code: number; codeName: string; message: string; scriptName?: string; logTail?: string; fileExists?: boolean; operatorHook?: boolean };
-  /** Operator post- hooks that failed around this event (its result stands). */
+  /** What the event did that is worth a look, and operator post- hooks that failed around it (its result stands). */
   warnings?: string[];
 }
 
@@ -115,7 +115,8 @@ async function runLockedLocalDeployment(
     let failedWith: unknown;
     try {
       const result: EventResult = await runEvent(spec, event, { ...context, plannedEvents: events }, stagedWork && (() => placeStaged(spec, context, stagedWork)));
-      outcome = { event, status: 'Succeeded', durationMs: took(), noop: result.noop, ...(result.operatorHookWarnings?.length ? { warnings: result.operatorHookWarnings } : {}) };
+      const warnings = [...(result.warnings ?? []), ...(result.operatorHookWarnings ?? [])];
+      outcome = { event, status: 'Succeeded', durationMs: took(), noop: result.noop, ...(warnings.length > 0 ? { warnings } : {}) };
     } catch (error) {
       failedWith = error;
       const described = describeError(error);

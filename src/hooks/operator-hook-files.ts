@@ -1,5 +1,6 @@
 import { lstatSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { ownershipProblem } from '../util/folder-trust.js';
 
 /**
  * Which operator hooks exist and may run: the executables an operator puts in `:operator_hooks_dir:`
@@ -34,15 +35,6 @@ export type OperatorHookScan = Record<OperatorHookPoint, PointHooks>;
 
 /** Leftovers of editors and package managers in a `.d` folder, never run (nor hidden files). */
 const LEFTOVER = /(~|\.(swp|bak|orig|disabled|dpkg-(old|new|dist|tmp|bak)|rpm(new|save|orig)|ucf-(old|new|dist)))$/;
-
-/** Why `stats` of `path` makes it untrusted, or undefined. `stickyAllowed` for folders above the hooks. */
-function ownershipProblem(path: string, stats: Stats, agentUid: number, stickyAllowed: boolean): string | undefined {
-  if (stats.uid !== 0 && stats.uid !== agentUid) return `${path} belongs to uid ${stats.uid}, not to root`;
-  if ((stats.mode & 0o022) !== 0 && !(stickyAllowed && stats.isDirectory() && (stats.mode & 0o1000) !== 0)) {
-    return `${path} is writable by ${(stats.mode & 0o002) !== 0 ? 'everyone' : `its group (gid ${stats.gid})`} (mode ${(stats.mode & 0o7777).toString(8).padStart(4, '0')})`;
-  }
-  return undefined;
-}
 
 /** Checks a path as the agent would reach it: through symlinks, and every folder above the real path. */
 class TrustChecker {

@@ -1,22 +1,24 @@
 import fs, { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { chmod, lchown, lstat, realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { SelinuxContext } from '../appspec/types.js';
+import type { OriginalAttributes } from '../archive/original-attributes.js';
 import { writeFileAtomic } from '../deployment/atomic-write.js';
 import type { Logger } from '../log/logger.js';
 import { InstallError } from '../report/errors.js';
-import { completeAcl } from './acl.js';
 import { formatCleanupLine, type CleanupEntry } from './cleanup-file.js';
+import { DestinationTree } from './destination-tree.js';
 import type { Identities } from './identity.js';
 import { formatInstallJson } from './install-json.js';
 import { changeMade } from './crash-switch.js';
 import { InstallJournal } from './journal.js';
 import type { JournalRecord } from './journal-records.js';
+import { PermissionObjects, setAcls, setContext } from './permission-objects.js';
 import { runBounded } from './pool.js';
 import { LoopYield } from '../archive/loop-yield.js';
+import { descriptorPath } from '../util/descriptor-path.js';
 import { failedJob, FileJobPool, type FileJob } from '../util/file-jobs/file-job-pool.js';
+import type { AttributeOverride } from '../util/file-jobs/file-job.js';
 import { attributesOf } from '../util/file-jobs/inode-attributes.js';
-import { semanageAddArguments } from './selinux.js';
 import { loadExeca, type ToolPaths } from './tools.js';
 import type { InstallOperation, InstallPlan, RemovalOperation } from './types.js';
 
@@ -38,6 +40,11 @@ export interface ApplyOptions {
   deploymentId: string;
   /** SELinux rules the previous deployment set, by file, to re-add if Install fails. */
   previousContexts: ReadonlyMap<string, SelinuxContext>;
+  /**
+   * The bundle's own mode and owner of its files, by absolute source path, where the deployment-archive
+   * copy (root's, without setuid/setgid or group/other write) differs: what the installed copies get.
+   */
+  originals?: ReadonlyMap<string, OriginalAttributes>;
   logger: Logger;
   concurrency?: number;
 }
@@ -56,11 +63,33 @@ export interface ApplyResult {
  * the anchor does. If anything fails, everything is undone (see InstallJournal) and the cleanup file
  * and install.json get their previous content back, so the host is as it was before Install; if the
  * agent is killed, the next start does the same from the journal (recovery.ts).
+ *
+ * Every destination entry is reached through a DestinationTree (./destination-tree.ts): the folders on
+ * the way are walked once, without following any symlink another user could have planted, and their
+ * descriptors name the entries from then on. Each file gets its final mode and owner (the bundle's, then
+ * the appspec's permissions) through its own descriptor as it is created, so there is no later chmod or
+ * chown by path that a file swapped in meanwhile could receive; folders get theirs through the
+ * descriptors the tree holds, ACLs and SELinux labels through descriptors checked to be the objects
+ * Install made (./permission-objects.ts).
  */
 export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
+  const tree = new DestinationTree();
+  try {
+    return await applyWithTree(options, tree);
+  } finally {
+    tree.close();
+  }
+}
+
+async function applyWithTree(options: ApplyOptions, tree: DestinationTree): Promise<ApplyResult> {
   const { plan, logger } = options;
   const concurrency = options.concurrency ?? 32;
-  const journal = InstallJournal.open({
+  // Walks every existing destination folder: a symlink Install may not follow refuses it here, before any write.
+  const directories = [...parentDirectories(plan)];
+  for (const dir of directories) {
+    await failWithContext(`opening the destination folder ${dir}`, () => tree.existingDirectory(dir));
+  }
+  const journal = await InstallJournal.open({
     deploymentDir: options.deploymentDir,
     group: options.groupId,
     deployment: options.deploymentId,
@@ -68,12 +97,19 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     installJsonFile: options.installJsonFile,
     previousCleanup: options.previousCleanup,
     previousInstallJson: options.previousInstallJson,
-    directories: parentDirectories(plan),
+    directories,
+    tree,
     logger,
   });
   const result: ApplyResult = { removed: 0, directoriesCreated: 0, filesCopied: 0, linksCreated: 0, permissionObjects: 0 };
-  const mkdirs = plan.operations.filter((op): op is Operation<'mkdir'> => op.type === 'mkdir');
-  const copies = plan.operations.filter((op): op is Operation<'copy'> => op.type === 'copy');
+  const byType = operationsByType(plan.operations);
+  const ofType = <Type extends InstallOperation['type']>(type: Type) => byType[type] as Operation<Type>[];
+  const mkdirs = ofType('mkdir');
+  const copies = ofType('copy');
+  // Which chmod and chown are for files (set as they were copied): only asked when there are some.
+  let copiedSet: Set<string> | undefined;
+  const copied = { has: (path: string) => (copiedSet ??= new Set(copies.map((op) => op.destination))).has(path) };
+  const objects = new PermissionObjects(tree);
 
   let cleanupFd: number | undefined;
   // Unbuffered writes, each path listed before it is created (after, for directories) as in the anchor,
@@ -96,31 +132,37 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     for (const op of mkdirs) {
       await failWithContext(`creating the directory ${op.directory}`, () => {
         try {
-          fs.mkdirSync(op.directory);
+          tree.mkdir(op.directory);
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code === 'EEXIST') journal.notCreated(op.directory);
           throw error;
         }
       });
       journal.created(op.directory, true);
+      objects.madeDirectory(op.directory);
       record({ kind: 'path', path: op.directory });
       result.directoriesCreated++;
     }
 
-    await copyEntries(copies, journal, recordAll, result);
+    const needsIdentity = new Set([...ofType('setfacl'), ...ofType('semanage')].map((op) => op.file));
+    await copyEntries(copies, { tree, journal, objects, recordAll, result, finalAttributes: finalAttributes(ofType('chmod'), ofType('chown'), options), needsIdentity });
 
-    // One phase per kind keeps each object's order (chmod, setfacl, semanage, chown) and lets setfacl run
-    // once for many files: objects are independent of each other.
-    const ofType = <Type extends InstallOperation['type']>(type: Type) =>
-      plan.operations.filter((op): op is Operation<Type> => op.type === type);
-    await runBounded(ofType('chmod'), concurrency, async (op) => {
-      await failWithContext(`setting mode ${op.mode.toString(8)} on ${op.file}`, () => chmod(op.file, op.mode));
+    // Files got their mode and owner as they were created; folders get theirs now. One phase per kind keeps
+    // each object's order (chmod, setfacl, semanage, chown) and lets setfacl run once for many files.
+    for (const op of ofType('chmod')) {
+      if (copied.has(op.file)) continue;
+      await failWithContext(`setting mode ${op.mode.toString(8)} on ${op.file}`, () => fs.chmodSync(descriptorPath(objects.directory(op.file)), op.mode));
       changeMade('install');
-    });
-    await setAcls(ofType('setfacl'), options.tools.setfacl ?? 'setfacl', concurrency);
-    for (const op of ofType('semanage')) await setContext(op, options, journal, record);
-    await runBounded(ofType('chown'), concurrency, (op) => changeOwner(op, options.identities));
-    result.permissionObjects = new Set(plan.operations.flatMap((op) => (op.type === 'mkdir' || op.type === 'copy' ? [] : [op.file]))).size;
+    }
+    await setAcls(ofType('setfacl'), options.tools.setfacl ?? 'setfacl', concurrency, objects);
+    for (const op of ofType('semanage')) await setContext(op, options.tools, objects, journal, record);
+    for (const op of ofType('chown')) {
+      if (!copied.has(op.file)) {
+        await changeDirectoryOwner(op, options.identities, objects);
+        changeMade('install');
+      }
+    }
+    result.permissionObjects = new Set([...ofType('chmod'), ...ofType('setfacl'), ...ofType('semanage'), ...ofType('chown')].map((op) => op.file)).size;
 
     fsyncSync(cleanupFd);
     closeSync(cleanupFd);
@@ -201,12 +243,43 @@ async function announcedBatches<T>(
 }
 
 /**
+ * What each copied file or link ends up with besides the source's own mode, owner and times: the
+ * bundle's mode and owner (the deployment-archive copy is root's), then the appspec's chmod and chown,
+ * which Install applies as the file is created: chown(2) before chmod(2), so a setuid bit the appspec
+ * gives survives a change of owner (AWS's agent ran chmod first, and chown cleared it).
+ */
+function finalAttributes(
+  chmods: readonly Operation<'chmod'>[],
+  chowns: readonly Operation<'chown'>[],
+  options: ApplyOptions,
+): ((op: Operation<'copy'>) => AttributeOverride | undefined) | undefined {
+  const modes = new Map(chmods.map((op) => [op.file, op.mode]));
+  const owners = new Map(chowns.map((op) => [op.file, op]));
+  const originals = options.originals;
+  // Nothing to add (the common case of a bundle of root's files without permissions): no lookups per file.
+  if (modes.size === 0 && owners.size === 0 && !originals?.size) return undefined;
+  return (op) => {
+    const original = originals?.get(op.entry.absolutePath);
+    const chown = owners.get(op.destination);
+    const mode = modes.get(op.destination) ?? original?.mode;
+    const uid = chown?.owner !== undefined ? options.identities.uids.get(chown.owner) : original?.uid;
+    const gid = chown?.group !== undefined ? options.identities.gids.get(chown.group) : original?.gid;
+    if (mode === undefined && uid === undefined && gid === undefined) return undefined;
+    const override: AttributeOverride = {};
+    if (mode !== undefined) override.mode = mode;
+    if (uid !== undefined) override.uid = uid;
+    if (gid !== undefined) override.gid = gid;
+    return override;
+  };
+}
+
+/**
  * How, as root, a copy gets its revision owner (only root can give files away): a new file belongs to
  * the agent, or takes its folder's group under setgid; checking that once per folder saves a system call
  * per file on the hot path. `change`: for an entry with stats, whether to chown to them. `keep`: for a
  * file copied with its own attributes, whether its owner must be set even when it is the agent's.
  */
-function ownerCheck(): (op: Operation<'copy'>) => { change: boolean; keep: boolean } {
+function ownerCheck(tree: DestinationTree): (op: Operation<'copy'>) => { change: boolean; keep: boolean } {
   const uid = process.getuid?.();
   const gid = process.getgid?.();
   const groupInherited = new Map<string, boolean>();
@@ -214,7 +287,7 @@ function ownerCheck(): (op: Operation<'copy'>) => { change: boolean; keep: boole
     const dir = dirname(destination);
     let inherited = groupInherited.get(dir);
     if (inherited === undefined) {
-      const stats = fs.statSync(dir);
+      const stats = tree.stat(dir);
       inherited = (stats.mode & 0o2000) !== 0 && stats.gid !== gid;
       groupInherited.set(dir, inherited);
     }
@@ -229,26 +302,40 @@ function ownerCheck(): (op: Operation<'copy'>) => { change: boolean; keep: boole
   };
 }
 
+interface CopyContext {
+  tree: DestinationTree;
+  journal: InstallJournal;
+  objects: PermissionObjects;
+  recordAll: (entries: readonly CleanupEntry[]) => void;
+  result: ApplyResult;
+  finalAttributes: ((op: Operation<'copy'>) => AttributeOverride | undefined) | undefined;
+  /** Destinations that get an ACL or SELinux label later: their copies report the inode they made. */
+  needsIdentity: ReadonlySet<string>;
+}
+
+/** A job and the destination it creates (its `to` names it by descriptor); not carried to the workers. */
+type InstallJob = FileJob & { destination: string };
+
 /**
  * The revision's files and links, like `cp -a` (mode, times and, as root, owner), through a pool of
  * worker threads: with 20,000 small files, one system call after another on one thread was slower than
  * `cp -a`, and asynchronous calls slower still (a thread-pool round trip and a promise per call; the
  * many-files benchmark). Each path is listed in the cleanup file before its copy starts, and recorded in
- * the journal once it exists, so a failure half-way is rolled back exactly.
+ * the journal once it exists, so a failure half-way is rolled back exactly. A job names its target by the
+ * descriptor of the folder that holds it (DestinationTree.entry).
  */
-async function copyEntries(
-  copies: readonly Operation<'copy'>[],
-  journal: InstallJournal,
-  recordAll: (entries: readonly CleanupEntry[]) => void,
-  result: ApplyResult,
-): Promise<void> {
-  const needsChown = ownerCheck();
+async function copyEntries(copies: readonly Operation<'copy'>[], context: CopyContext): Promise<void> {
+  const { tree, journal, objects, result, finalAttributes, needsIdentity } = context;
+  const needsChown = ownerCheck(tree);
+  const identifies = needsIdentity.size > 0;
   const pool = new FileJobPool({
     expectedJobs: copies.length,
     preserveOwner: process.getuid?.() === 0,
     onDone: (jobs) => {
       for (const job of jobs) {
-        journal.created(job.to, false);
+        const { destination } = job as InstallJob;
+        journal.created(destination, false);
+        if (job.kind === 'copy' && job.created) objects.madeFile(destination, job.created);
         if (job.kind === 'symlink') result.linksCreated++;
         else result.filesCopied++;
       }
@@ -266,10 +353,22 @@ async function copyEntries(
         // Writing the next lines ahead keeps "listed before copied" at a fraction of the system calls of one
         // write per file.
         const chunk = batch.slice(start, start + RECORD_AHEAD);
-        recordAll(chunk.map(({ op }) => ({ kind: 'path', path: op.destination })));
+        context.recordAll(chunk.map(({ op }) => ({ kind: 'path', path: op.destination })));
         for (const { op, n } of chunk) {
           if (n !== undefined) await failWithContext(`moving aside ${op.destination} (OVERWRITE)`, () => journal.moveAside(n, op.destination, { mark: true }));
-          await pool.add(copyJob(op, needsChown(op)));
+          // Jobs name folders by descriptor: only once none is in flight may the tree close some.
+          if (tree.isFull) {
+            await pool.flush();
+            tree.trim();
+          }
+          let job: InstallJob;
+          try {
+            job = copyJob(op, tree.entry(op.destination), needsChown(op), finalAttributes?.(op), identifies && needsIdentity.has(op.destination));
+          } catch (error) {
+            // Synchronous on purpose: an awaited wrapper per file cost more than the copy's own JavaScript.
+            throw contextFor(error, `copying ${op.source} to ${op.destination}`);
+          }
+          await pool.add(job);
           await loop.maybeYield();
         }
       }
@@ -277,97 +376,52 @@ async function copyEntries(
     await pool.flush();
   } catch (error) {
     const job = failedJob(error);
+    const to = job && ((job as Partial<InstallJob>).destination ?? job.to);
     // Something was at the path already: not this Install's to remove, even after a crash.
-    if (job && (error as NodeJS.ErrnoException).code === 'EEXIST') journal.notCreated(job.to);
-    if (!job || error instanceof InstallError) throw error;
-    const what = job.kind === 'copy' ? `copying ${job.from} to ${job.to}` : `creating the link ${job.to}`;
-    throw new InstallError(`The deployment failed while ${what}: ${(error as Error).message}`, undefined, { cause: error });
+    if (to !== undefined && (error as NodeJS.ErrnoException).code === 'EEXIST') journal.notCreated(to);
+    if (!job || to === undefined || error instanceof InstallError) throw error;
+    const what = job.kind === 'copy' ? `copying ${job.from} to ${to}` : `creating the link ${to}`;
+    // The system error names the descriptor path; say the destination instead.
+    const reason = (error as Error).message.replaceAll(job.to, to);
+    throw new InstallError(`The deployment failed while ${what}: ${reason}`, undefined, { cause: error });
   } finally {
     await pool.close();
   }
 }
 
 /** One file or link from the revision; a link is recreated with its raw target, never followed (§10.20). */
-function copyJob(op: Operation<'copy'>, owner: { change: boolean; keep: boolean }): FileJob {
+function copyJob(op: Operation<'copy'>, to: string, owner: { change: boolean; keep: boolean }, override: AttributeOverride | undefined, identify: boolean): InstallJob {
   const { entry, destination } = op;
   const stats = entry.stats;
   // The copy's open uses O_EXCL: never write through something that appeared at the destination since the scan.
   // Without stats (a file below a source folder): mode, times and, as root, owner from the file itself.
-  if (!stats) return { kind: 'copy', from: entry.absolutePath, to: destination, keepOwner: owner.keep };
-  const attributes = attributesOf(stats, owner.change);
-  if (entry.type === 'symlink') return { kind: 'symlink', to: destination, target: entry.linkTarget ?? '', attributes };
-  return { kind: 'copy', from: entry.absolutePath, to: destination, attributes };
-}
-
-/**
- * `setfacl --set` for every file, with the base entries completed from each file's mode (§5.4). Files
- * that end up with the same ACL share one setfacl run; if a run fails, its files are retried one by one
- * so the error names the object, as the anchor's message does.
- */
-async function setAcls(ops: readonly Operation<'setfacl'>[], setfacl: string, concurrency: number): Promise<void> {
-  const filesByAcl = new Map<string, string[]>();
-  const completed = await Promise.all(
-    ops.map(async (op) => completeAcl(op.acl, (await stat(op.file)).mode).join(',')),
-  );
-  ops.forEach((op, index) => {
-    const files = filesByAcl.get(completed[index]) ?? [];
-    filesByAcl.set(completed[index], files);
-    files.push(op.file);
-  });
-  const batches: { acl: string; files: string[] }[] = [];
-  for (const [acl, files] of filesByAcl) {
-    for (let start = 0; start < files.length; start += SETFACL_BATCH) batches.push({ acl, files: files.slice(start, start + SETFACL_BATCH) });
+  if (!stats) {
+    const job: InstallJob = { kind: 'copy', from: entry.absolutePath, to, keepOwner: owner.keep, destination };
+    if (override) job.override = override;
+    if (identify) job.identify = true;
+    return job;
   }
-  const { execa } = await loadExeca();
-  await runBounded(batches, Math.min(concurrency, 8), async ({ acl, files }) => {
-    const together = await execa(setfacl, ['--set', acl, '--', ...files], { reject: false });
-    if (together.exitCode === 0) return;
-    for (const file of files) {
-      const alone = await execa(setfacl, ['--set', acl, '--', file], { reject: false });
-      if (alone.exitCode !== 0) {
-        throw new InstallError(
-          `The deployment failed because of a problem with the acls permission settings in the application specification file for this object: ${file}. Failed command: setfacl --set ${acl} ${file}. Exit code: ${alone.exitCode ?? alone.signal}${detail(alone.stderr)}`,
-        );
-      }
-    }
-  });
+  const attributes = { ...attributesOf(stats, owner.change), ...override };
+  if (entry.type === 'symlink') return { kind: 'symlink', to, target: entry.linkTarget ?? '', attributes, destination };
+  const job: InstallJob = { kind: 'copy', from: entry.absolutePath, to, attributes, destination };
+  if (identify) job.identify = true;
+  return job;
 }
 
 /** Cleanup-file lines written ahead of the copies. */
 const RECORD_AHEAD = 256;
 
-/** Files per setfacl run: far below the argument-size limit even with long paths. */
-const SETFACL_BATCH = 200;
-
-async function setContext(op: Operation<'semanage'>, options: ApplyOptions, journal: InstallJournal, record: (entry: CleanupEntry) => void): Promise<void> {
-  const object = await realpath(op.file);
-  const args = semanageAddArguments(op.context, object);
-  await runContextCommand(options.tools.semanage ?? 'semanage', 'semanage', args);
-  journal.contextAdded(object);
-  await runContextCommand(options.tools.restorecon ?? 'restorecon', 'restorecon', ['-v', object]);
-  record({ kind: 'semanage', path: object });
-}
-
-async function changeOwner(op: Operation<'chown'>, identities: Identities): Promise<void> {
+/** A folder Install created: its new owner through the descriptor the tree holds. */
+async function changeDirectoryOwner(op: Operation<'chown'>, identities: Identities, objects: PermissionObjects): Promise<void> {
   const uid = op.owner === undefined ? -1 : (identities.uids.get(op.owner) ?? -1);
   const gid = op.group === undefined ? -1 : (identities.gids.get(op.group) ?? -1);
-  await failWithContext(`changing the owner of ${op.file} to ${op.owner ?? ''}:${op.group ?? ''}`, async () => {
-    const before = await lstat(op.file);
-    await lchown(op.file, uid, gid);
+  await failWithContext(`changing the owner of ${op.file} to ${op.owner ?? ''}:${op.group ?? ''}`, () => {
+    const folder = descriptorPath(objects.directory(op.file));
+    const before = fs.statSync(folder);
+    fs.chownSync(folder, uid, gid);
     // The anchor ran chmod before chown, so `mode: 4755` with an owner lost its setuid bit; keep it.
-    if (!op.link && before.mode & 0o6000) await chmod(op.file, before.mode & 0o7777);
+    if (before.mode & 0o6000) fs.chmodSync(folder, before.mode & 0o7777);
   });
-  changeMade('install');
-}
-
-async function runContextCommand(executable: string, name: string, args: string[]): Promise<void> {
-  const { execa } = await loadExeca();
-  const result = await execa(executable, args, { reject: false });
-  if (result.exitCode !== 0) {
-    throw new InstallError(
-      `The deployment failed because the application specification file contains an error in the settings for the context parameter. Update the permissions section of the AppSpec file, and then try again. Failed command: ${[name, ...args].join(' ')}. Exit code: ${result.exitCode ?? result.signal}${detail(result.stderr)}`,
-    );
-  }
 }
 
 /** Undo everything and say what happened, and whether the host is back as it was. */
@@ -398,18 +452,23 @@ function* parentDirectories(plan: InstallPlan): Iterable<string> {
   }
 }
 
+/** The plan's operations by type, in plan order: one pass over what may be tens of thousands. */
+function operationsByType(operations: readonly InstallOperation[]): Record<InstallOperation['type'], InstallOperation[]> {
+  const byType: Record<InstallOperation['type'], InstallOperation[]> = { mkdir: [], copy: [], chmod: [], setfacl: [], semanage: [], chown: [] };
+  for (const op of operations) byType[op.type].push(op);
+  return byType;
+}
+
 /** System errors name the call, not the deployment step; say which file the step was on. */
-async function failWithContext<T>(what: string, action: () => T | Promise<T>): Promise<T> {
+export async function failWithContext<T>(what: string, action: () => T | Promise<T>): Promise<T> {
   try {
     return await action();
   } catch (error) {
-    if (error instanceof InstallError) throw error;
-    const reason = (error as Error).message;
-    throw new InstallError(`The deployment failed while ${what}: ${reason}`, undefined, { cause: error });
+    throw contextFor(error, what);
   }
 }
 
-function detail(stderr: string | undefined): string {
-  const text = stderr?.trim();
-  return text ? ` (${text})` : '';
+function contextFor(error: unknown, what: string): InstallError {
+  if (error instanceof InstallError) return error;
+  return new InstallError(`The deployment failed while ${what}: ${(error as Error).message}`, undefined, { cause: error });
 }

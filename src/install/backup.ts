@@ -1,5 +1,8 @@
 import fs from 'node:fs';
 import { lstat, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { onlyRootChanges } from '../util/folder-trust.js';
+import { removeTree } from '../util/remove-tree.js';
 import { copyPreserving } from './preserving-copy.js';
 
 /**
@@ -33,6 +36,26 @@ export async function moveEntry(from: string, to: string): Promise<'renamed' | '
   }
   await removeEntry(from);
   return 'copied';
+}
+
+/**
+ * Deletes the backup folder. A folder moved into it that its owner (or anyone) may write can have gained
+ * entries since, symlinks included: the backup is then removed by removeTree, which never follows a
+ * symlink swapped in while it runs. Folders are moved only once empty, and the backup folder itself is
+ * the agent's alone (0700).
+ */
+export async function removeBackup(dir: string): Promise<void> {
+  const uid = process.geteuid?.() ?? 0;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  const othersCouldWrite = entries.some((entry) => entry.isDirectory() && !onlyRootChanges(fs.lstatSync(join(dir, entry.name)), uid));
+  if (othersCouldWrite) await removeTree(dir);
+  else await rm(dir, { recursive: true, force: true });
 }
 
 /** Removes one file, link or empty directory. */

@@ -1,4 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { OriginalAttributes } from '../archive/original-attributes.js';
+import { rootsArchive } from '../deployment/archive-originals.js';
 import type { AppSpec } from '../appspec/types.js';
 import { cleanupFile, deploymentPaths, installJsonFile, instructionsDir } from '../deployment/layout.js';
 import type { Logger } from '../log/logger.js';
@@ -7,11 +10,13 @@ import { parseCleanupFile } from './cleanup-file.js';
 import { resolveIdentities } from './identity.js';
 import { contextsFromInstallJson } from './install-json.js';
 import { withInstallLock } from './install-lock.js';
+import { riskyModesWarning } from './mode-warnings.js';
 import { planInstall } from './plan.js';
 import { scanInstall } from './scan.js';
 import { findTool, requireTools, type ToolPaths } from './tools.js';
 import type { RevisionFiles } from '../archive/revision-files.js';
-import type { InstallPlan } from './types.js';
+import type { InstallPlan, InstallScan } from './types.js';
+import { InstallError } from '../report/errors.js';
 
 export interface InstallOptions {
   rootDir: string;
@@ -31,6 +36,8 @@ export interface InstallOptions {
 export interface InstallResult extends ApplyResult {
   fileExistsBehavior: string;
   plan: InstallPlan;
+  /** Said in the log too; a local run shows them on the terminal. */
+  warnings: string[];
 }
 
 /**
@@ -68,14 +75,19 @@ export function planGroupInstall(options: PlanGroupInstallOptions): PlannedInsta
   const installJsonPath = installJsonFile(rootDir, groupId);
   const previousCleanup = readOptional(cleanupPath);
   const previousInstallJson = readOptional(installJsonPath);
-  const scan = scanInstall({
-    archiveDir: options.archiveDir,
-    files: appspec.files,
-    permissions: appspec.permissions,
-    cleanupEntries: parseCleanupFile(previousCleanup ?? ''),
-    cwd: options.cwd,
-    revisionFiles: options.revisionFiles,
-  });
+  let scan: InstallScan;
+  try {
+    scan = scanInstall({
+      archiveDir: options.archiveDir,
+      files: appspec.files,
+      permissions: appspec.permissions,
+      cleanupEntries: parseCleanupFile(previousCleanup ?? ''),
+      cwd: options.cwd,
+      revisionFiles: options.revisionFiles,
+    });
+  } catch (error) {
+    throw new InstallError(`The deployment failed while reading the revision and its destinations: ${(error as Error).message}`, undefined, { cause: error });
+  }
   const plan = planInstall({ appspec, scan, fileExistsBehavior: options.fileExistsBehavior });
   return { plan, cleanupPath, installJsonPath, previousCleanup, previousInstallJson };
 }
@@ -89,6 +101,9 @@ export function toolsFor(plan: InstallPlan): ToolPaths {
 
 async function install(options: InstallOptions): Promise<InstallResult> {
   const { rootDir, groupId, logger } = options;
+  // The revision's folder is root's before anything of it is read to be installed; its bundle's own
+  // modes and owners are what the installed copies get.
+  const originals = absolutePaths(options.archiveDir, await rootsArchive(options.archiveDir, logger));
   const { plan, cleanupPath, installJsonPath, previousCleanup, previousInstallJson } = planGroupInstall(options);
   const identities = await resolveIdentities(plan.users, plan.groups);
   const tools = toolsFor(plan);
@@ -109,13 +124,24 @@ async function install(options: InstallOptions): Promise<InstallResult> {
     groupId,
     deploymentId: options.deploymentId,
     previousContexts: contextsFromInstallJson(previousInstallJson),
+    originals,
     logger,
     concurrency: options.concurrency,
   });
   logger.info(
     `Install: removed ${result.removed} path(s) of the previous deployment, created ${result.directoriesCreated} directories, copied ${result.filesCopied} file(s) and ${result.linksCreated} link(s), set permissions on ${result.permissionObjects} object(s)`,
   );
-  return { ...result, fileExistsBehavior: plan.fileExistsBehavior, plan };
+  const warnings = [riskyModesWarning(plan, originals)].filter((warning): warning is string => warning !== undefined);
+  for (const warning of warnings) logger.warn(warning);
+  return { ...result, fileExistsBehavior: plan.fileExistsBehavior, plan, warnings };
+}
+
+/** Archive-relative keys as the scan names sources: the archive folder's absolute path, `/`, the path. */
+function absolutePaths(archiveDir: string, originals: ReadonlyMap<string, OriginalAttributes>): Map<string, OriginalAttributes> {
+  const prefix = `${resolve(archiveDir)}/`;
+  const absolute = new Map<string, OriginalAttributes>();
+  for (const [path, original] of originals) absolute.set(prefix + path, original);
+  return absolute;
 }
 
 function readOptional(path: string): string | undefined {

@@ -1,4 +1,4 @@
-import fs, { statSync } from 'node:fs';
+import fs from 'node:fs';
 import { join } from 'node:path';
 import type { SelinuxContext } from '../appspec/types.js';
 import { installBackupDir, installJournalFile } from '../deployment/layout.js';
@@ -6,8 +6,9 @@ import type { Logger } from '../log/logger.js';
 import { InstallError } from '../report/errors.js';
 import { thisProcess } from '../util/process-identity.js';
 import { changeMade } from './crash-switch.js';
+import { naming, type DestinationTree } from './destination-tree.js';
 import { formatRecords, type JournalRecord } from './journal-records.js';
-import { moveEntry, SAVED_CLEANUP, SAVED_INSTALL_JSON, syncDirectory, writeDurably } from './backup.js';
+import { moveEntry, removeBackup, SAVED_CLEANUP, SAVED_INSTALL_JSON, syncDirectory, writeDurably } from './backup.js';
 import { journalBeingRecovered, retireJournal, undoInstall, type UndoOutcome } from './recovery.js';
 import type { ToolPaths } from './tools.js';
 
@@ -23,6 +24,8 @@ export interface JournalOpening {
   previousInstallJson: string | undefined;
   /** Directories whose times Install will change by adding or removing entries; put back on rollback. */
   directories: Iterable<string>;
+  /** How Install reaches destination entries; the journal moves and undoes through it too. */
+  tree: DestinationTree;
   logger: Logger;
 }
 
@@ -39,6 +42,10 @@ export interface JournalOpening {
  * change that no record announces either; later records are written and synced while earlier
  * changes run. A `kill -9` needs no sync at all (the page cache survives the process), only the order
  * of the writes. The records are in docs/decisions.md, "Crash consistency".
+ *
+ * Destination paths are reached through the DestinationTree (destination-tree.ts): a move aside and its
+ * undo work on the very folders Install walked, even if one of them was renamed or replaced by a symlink
+ * since; a recovery after a crash walks them again by the same rules.
  */
 export class InstallJournal {
   /** What completed, as records: a rollback in this process undoes exactly these. */
@@ -53,6 +60,7 @@ export class InstallJournal {
     readonly file: string,
     readonly backupDir: string,
     private readonly logger: Logger,
+    private readonly tree: DestinationTree,
   ) {}
 
   /**
@@ -60,7 +68,7 @@ export class InstallJournal {
    * which directory times to put back), then a copy of the cleanup file and install.json in the backup
    * folder, all on disk before this returns.
    */
-  static open(opening: JournalOpening): InstallJournal {
+  static async open(opening: JournalOpening): Promise<InstallJournal> {
     const file = installJournalFile(opening.deploymentDir);
     const backupDir = installBackupDir(opening.deploymentDir);
     if (journalBeingRecovered(opening.deploymentDir)) {
@@ -75,17 +83,19 @@ export class InstallJournal {
       }
       throw error;
     }
-    const journal = new InstallJournal(fd, file, backupDir, opening.logger);
+    const journal = new InstallJournal(fd, file, backupDir, opening.logger, opening.tree);
     try {
       const times: [string, number, number][] = [];
       for (const dir of opening.directories) {
-        const stats = statSync(dir, { throwIfNoEntry: false });
+        const folder = opening.tree.existingDirectory(dir);
+        if (folder === undefined) continue;
+        const stats = fs.fstatSync(folder);
         // Seconds as numbers keep sub-millisecond precision, which Date objects would cut.
-        if (stats?.isDirectory()) times.push([dir, stats.atimeMs / 1000, stats.mtimeMs / 1000]);
+        times.push([dir, stats.atimeMs / 1000, stats.mtimeMs / 1000]);
       }
       journal.begin({ t: 'begin', v: 1, group: opening.group, deployment: opening.deployment, owner: thisProcess(), cleanupFile: opening.cleanupFile, installJsonFile: opening.installJsonFile, times });
       // No journal names this folder yet if it is here: a leftover of a journal already retired.
-      fs.rmSync(backupDir, { recursive: true, force: true });
+      await removeBackup(backupDir);
       fs.mkdirSync(backupDir, { mode: 0o700 });
       if (opening.previousCleanup !== undefined) writeDurably(join(backupDir, SAVED_CLEANUP), opening.previousCleanup);
       if (opening.previousInstallJson !== undefined) writeDurably(join(backupDir, SAVED_INSTALL_JSON), opening.previousInstallJson);
@@ -122,7 +132,12 @@ export class InstallJournal {
    * once it is complete (an OVERWRITE move, whose path gets a new file next).
    */
   async moveAside(n: number, path: string, { mark = false } = {}): Promise<void> {
-    await moveEntry(path, this.entryPath(n));
+    const name = this.tree.entry(path);
+    await moveEntry(name, this.entryPath(n)).catch((error: unknown) => {
+      throw naming(error, name, path);
+    });
+    // A folder moved into the backup: its descriptors (and those below it) now name backup folders.
+    this.tree.forget(path);
     this.done.push({ t: 'move', n, path }, { t: 'moved', n });
     if (mark) this.write([{ t: 'moved', n }]);
     changeMade('install');
@@ -181,7 +196,7 @@ export class InstallJournal {
    */
   async rollback(tools: ToolPaths): Promise<UndoOutcome & { kept: string }> {
     const records = [...this.start, ...this.done];
-    const outcome = await undoInstall(records, this.backupDir, tools, (record) => this.write([record]));
+    const outcome = await undoInstall(records, this.backupDir, tools, (record) => this.write([record]), this.tree);
     // Said before the backup goes, so a crash in between is not taken for an Install to undo again.
     if (outcome.problems.length === 0) this.write([{ t: 'undone' }]);
     this.close();

@@ -6,8 +6,10 @@ import { writeFileAtomic } from '../deployment/atomic-write.js';
 import { installBackupDir, installJournalFile } from '../deployment/layout.js';
 import type { Logger } from '../log/logger.js';
 import { isProcessIdentity, isRunning, thisProcess, type ProcessIdentity } from '../util/process-identity.js';
-import { exists, removeEntry, SAVED_CLEANUP, SAVED_INSTALL_JSON } from './backup.js';
+import { descriptorPath } from '../util/descriptor-path.js';
+import { exists, removeBackup, removeEntry, SAVED_CLEANUP, SAVED_INSTALL_JSON } from './backup.js';
 import { changeMade } from './crash-switch.js';
+import { DestinationTree, naming } from './destination-tree.js';
 import { formatRecords, parseJournal, type JournalRecord } from './journal-records.js';
 import { copyPreserving } from './preserving-copy.js';
 import { semanageAddArguments } from './selinux.js';
@@ -20,6 +22,10 @@ import { findTool, loadExeca, type ToolPaths } from './tools.js';
  * effect (a path is removed only if something is there, a backup entry put back only if it is still in
  * the backup), and the one step that is not (copying an entry back across file systems) is announced
  * by a `restoring` record first. docs/decisions.md, "Crash consistency", has the reasoning.
+ *
+ * Destination entries are reached through a DestinationTree, as Install reaches them: the journal's in
+ * the same process, a new one at the next start, which walks the folders again and follows no symlink
+ * another user could have planted meanwhile (such a path is a problem reported, never followed).
  */
 
 export interface UndoOutcome {
@@ -37,6 +43,7 @@ export async function undoInstall(
   backupDir: string,
   tools: ToolPaths,
   append: (record: JournalRecord) => void,
+  tree: DestinationTree,
 ): Promise<UndoOutcome> {
   const outcome: UndoOutcome = { removed: 0, restored: 0, problems: [] };
   const moved = new Set<number>();
@@ -54,7 +61,7 @@ export async function undoInstall(
     try {
       switch (record.t) {
         case 'create':
-          if (await undoCreate(record, moved, notCreated)) {
+          if (await undoCreate(record, moved, notCreated, tree)) {
             outcome.removed++;
             changeMade('recovery');
           }
@@ -62,7 +69,7 @@ export async function undoInstall(
         case 'move': {
           // Complete for certain: marked so, or one of the previous deployment's files once all of them were moved.
           const complete = moved.has(record.n) || index < removalsEnd;
-          if (await undoMove(record, complete, restoring.has(record.n), backupDir, append)) {
+          if (await undoMove(record, complete, restoring.has(record.n), backupDir, append, tree)) {
             outcome.restored++;
             changeMade('recovery');
           }
@@ -83,7 +90,12 @@ export async function undoInstall(
   }
   const begin = records.find((record) => record.t === 'begin');
   for (const [dir, atime, mtime] of begin?.t === 'begin' ? begin.times : []) {
-    await utimes(dir, atime, mtime).catch(() => undefined);
+    try {
+      const folder = tree.existingDirectory(dir);
+      if (folder !== undefined) await utimes(descriptorPath(folder), atime, mtime);
+    } catch {
+      // only times: the rollback's result does not depend on them
+    }
   }
   const saved = records.find((record) => record.t === 'saved');
   if (begin?.t === 'begin' && saved?.t === 'saved') {
@@ -104,16 +116,37 @@ export async function undoInstall(
 }
 
 /** Removes what a `create` record announced, if it is there and is ours; true when something was removed. */
-async function undoCreate(record: Extract<JournalRecord, { t: 'create' }>, moved: ReadonlySet<number>, notCreated: ReadonlySet<string>): Promise<boolean> {
+async function undoCreate(
+  record: Extract<JournalRecord, { t: 'create' }>,
+  moved: ReadonlySet<number>,
+  notCreated: ReadonlySet<string>,
+  tree: DestinationTree,
+): Promise<boolean> {
   if (notCreated.has(record.path)) return false;
   // Not moved aside yet: what is at the path is still the file that was there before.
   if (record.after !== undefined && !moved.has(record.after)) return false;
-  const stats = await fs.promises.lstat(record.path).catch(() => undefined);
+  // Its folder is not there: announced, never made.
+  const name = entryName(tree, record.path);
+  if (name === undefined) return false;
+  const stats = await fs.promises.lstat(name).catch(() => undefined);
   if (!stats) return false;
   // Something of the other kind is not what Install made.
   if (stats.isDirectory() !== (record.dir === true)) return false;
-  await removeEntry(record.path);
+  await removeEntry(name).catch((error: unknown) => {
+    throw naming(error, name, record.path);
+  });
+  if (record.dir) tree.forget(record.path);
   return true;
+}
+
+/** How the tree names `path`, or undefined when a folder on its way does not exist. */
+function entryName(tree: DestinationTree, path: string): string | undefined {
+  try {
+    return tree.entry(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 /** Puts backup entry `n` back at its path, if it is in the backup; true when it was put back. */
@@ -123,15 +156,21 @@ async function undoMove(
   restoring: boolean,
   backupDir: string,
   append: (record: JournalRecord) => void,
+  tree: DestinationTree,
 ): Promise<boolean> {
   const entry = join(backupDir, String(record.n));
   // A copy across file systems cut short: never named as the entry, so it is only a leftover.
   await rm(`${entry}.part`, { recursive: true, force: true });
   const inBackup = await exists(entry);
-  let atPath = await exists(record.path);
+  const name = entryName(tree, record.path);
+  if (name === undefined) {
+    if (inBackup || complete) throw new Error(`the folder ${dirname(record.path)} is gone; ${inBackup ? `the previous version is kept at ${entry}` : 'and so is its backup'}`);
+    return false;
+  }
+  let atPath = await exists(name);
   if (restoring && inBackup && atPath) {
-    // A copy back that an earlier recovery had begun and not finished: start it again.
-    await rm(record.path, { recursive: true, force: true });
+    // A copy back that an earlier recovery had begun and not finished (one file, link or empty folder): start it again.
+    await removeEntry(name);
     atPath = false;
   }
   if (inBackup && atPath) {
@@ -142,11 +181,13 @@ async function undoMove(
   }
   if (inBackup) {
     try {
-      await rename(entry, record.path);
+      await rename(entry, name);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw naming(error, name, record.path);
       append({ t: 'restoring', n: record.n });
-      await copyPreserving(entry, record.path);
+      await copyPreserving(entry, name).catch((copyError: unknown) => {
+        throw naming(copyError, name, record.path);
+      });
       await removeEntry(entry);
     }
     return true;
@@ -195,7 +236,7 @@ export async function retireJournal(file: string, backupDir: string, { keepBacku
     await rename(file, `${installJournalFile(dirname(file))}${suffix}`);
     return `${backupDir}${suffix}`;
   }
-  await rm(backupDir, { recursive: true, force: true });
+  await removeBackup(backupDir);
   await rm(file, { force: true });
   return backupDir;
 }
@@ -350,7 +391,13 @@ async function recoverInstall(found: string, logger: Logger, tools: ToolPaths = 
       fs.writeSync(fd, formatRecords([record]));
       fs.fdatasyncSync(fd);
     };
-    const outcome = await undoInstall(records, backupDir, tools, append);
+    const tree = new DestinationTree();
+    let outcome: UndoOutcome;
+    try {
+      outcome = await undoInstall(records, backupDir, tools, append, tree);
+    } finally {
+      tree.close();
+    }
     Object.assign(report, outcome);
     if (outcome.problems.length === 0) append({ t: 'undone' });
   } finally {

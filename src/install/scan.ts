@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { FileMapping, Permission } from '../appspec/types.js';
-import { diskFiles, type RevisionFileStats, type RevisionFiles } from '../archive/revision-files.js';
+import { absentAsUndefined, diskFiles, type RevisionFileStats, type RevisionFiles } from '../archive/revision-files.js';
 import type { CleanupEntry } from './cleanup-file.js';
 import type { EntryStats, EntryType, InstallScan, PathState, SourceEntry, SourceScan } from './types.js';
 
@@ -39,7 +39,7 @@ export function scanInstall(input: ScanInput): InstallScan {
     if (entry.kind !== 'path') continue;
     const path = resolve(cwd, entry.path);
     if (probe(path)?.type === 'directory' && !cleanupChildren.has(path)) {
-      cleanupChildren.set(path, readdirSync(path).map((name) => join(path, name)));
+      cleanupChildren.set(path, childrenOf(path));
     }
   }
   return { cwd, sources, destination, cleanupEntries: input.cleanupEntries, cleanupChildren };
@@ -110,13 +110,23 @@ function probeTargets(source: SourceScan, cwd: string, probe: (path: string) => 
   }
 }
 
+/*
+ * The destination is read by path here, to plan: another user may change it meanwhile, and a folder
+ * gone or replaced by a file between two looks reads as missing. Install itself goes by descriptor and
+ * checks everything again as it works (./destination-tree.ts).
+ */
+
 function probePath(path: string): PathState | undefined {
-  const stats = lstatSync(path, { throwIfNoEntry: false });
+  const stats = absentAsUndefined(() => lstatSync(path, { throwIfNoEntry: false }));
   if (!stats) return undefined;
   const type = typeOf(stats);
   if (type !== 'symlink') return { type, resolved: type };
-  const target = statSync(path, { throwIfNoEntry: false });
+  const target = absentAsUndefined(() => statSync(path, { throwIfNoEntry: false }));
   return { type, resolved: target ? typeOf(target) : undefined };
+}
+
+function childrenOf(path: string): string[] {
+  return (absentAsUndefined(() => readdirSync(path)) ?? []).map((name) => join(path, name));
 }
 
 /**

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 /**
@@ -25,4 +26,29 @@ export async function lookupAccountEntry(database: 'passwd' | 'group', name: str
   if (byName !== undefined || database !== 'passwd') return byName;
   // getent also answers a numeric uid.
   return table.split('\n').find((entry) => entry.split(':')[2] === name);
+}
+
+/**
+ * A uid's or gid's name from the local file, for messages that say whose a file is ("www-data (uid 33)");
+ * synchronous and without NSS, which is enough to name an account and never worth a process.
+ */
+export function accountNameSync(database: 'passwd' | 'group', id: number): string | undefined {
+  let table: string;
+  try {
+    table = readFileSync(`/etc/${database}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const key = String(id);
+  for (const entry of table.split('\n')) {
+    const fields = entry.split(':');
+    if (fields[2] === key && fields[0]) return fields[0];
+  }
+  return undefined;
+}
+
+/** "www-data (uid 33)", or "uid 33" for an id the host does not name. */
+export function describeUser(uid: number): string {
+  const name = accountNameSync('passwd', uid);
+  return name === undefined ? `uid ${uid}` : `${name} (uid ${uid})`;
 }

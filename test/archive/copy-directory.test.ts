@@ -7,7 +7,7 @@ import { MemoryLogger } from '../../src/log/logger.js';
 import { ArchiveError } from '../../src/report/errors.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { AS_ROOT, makeSampleTree } from './helpers/sample-tree.js';
-import { listTree, makeOwnerWritable, snapshotTree } from './helpers/tree.js';
+import { asArchiveCopy, asInstalled, listTree, makeOwnerWritable, snapshotTree, withOriginals } from './helpers/tree.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -25,14 +25,17 @@ afterEach(() => {
 });
 
 describe('copyDirectoryBundle', () => {
-  it('copies content, exact modes, mtimes, symlinks as links and empty folders', async () => {
+  it('copies content, modes, mtimes, symlinks as links and empty folders, the copy root\'s and what cp -a keeps recorded', async () => {
     makeSampleTree(src);
-    await copyDirectoryBundle(src, dest);
+    const originals = await copyDirectoryBundle(src, dest);
     const copied = snapshotTree(dest);
     const source = snapshotTree(src);
     // As root the owners come along too (cp -a); otherwise everything belongs to the agent.
-    expect(copied).toEqual(AS_ROOT ? source : source.map((node) => ({ ...node, uid: process.getuid!(), gid: process.getgid!() })));
-    expect(lstatSync(join(dest, 'bin/suid-tool')).mode & 0o7777).toBe(0o4755);
+    const kept = AS_ROOT ? source : source.map((node) => ({ ...node, uid: process.getuid!(), gid: process.getgid!() }));
+    expect(copied).toEqual(asArchiveCopy(kept));
+    expect(withOriginals(copied, originals)).toEqual(asInstalled(kept));
+    expect(lstatSync(join(dest, 'bin/suid-tool')).mode & 0o7777).toBe(0o755);
+    expect(originals.get('bin/suid-tool')?.mode).toBe(0o4755);
     expect(lstatSync(dest).mode & 0o7777).toBe(0o755);
   });
 

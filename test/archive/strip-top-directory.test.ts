@@ -85,11 +85,16 @@ describe('stripTopDirectory', () => {
 describe('unpackBundle and the top folder', () => {
   it('strips a GitHub-style zipball by default and reports it', async () => {
     const bundle = join(dir, 'bundle.zip');
-    writeFileSync(bundle, rawZip([{ name: 'acme-app-1a2b3c/' }, { name: 'acme-app-1a2b3c/appspec.yml', data: 'version: 0.0\n' }]));
+    writeFileSync(
+      bundle,
+      rawZip([{ name: 'acme-app-1a2b3c/' }, { name: 'acme-app-1a2b3c/appspec.yml', data: 'version: 0.0\n' }, { name: 'acme-app-1a2b3c/bin/tool', data: '#!/bin/sh\n', mode: 0o104755 }]),
+    );
     const dest = join(dir, 'dest');
     const result = await unpackBundle(bundle, 'zip', dest);
     expect(result.strippedTopDirectory).toBe('acme-app-1a2b3c');
-    expect(listTree(dest)).toEqual(['appspec.yml']);
+    expect(listTree(dest)).toEqual(['appspec.yml', 'bin', 'bin/tool']);
+    // The bundle's own modes follow their files up one level.
+    expect(result.originals).toEqual(new Map([['bin/tool', { mode: 0o4755 }]]));
   });
 
   it('keeps the top folder when asked not to strip', async () => {

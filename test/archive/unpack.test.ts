@@ -10,7 +10,7 @@ import { makeTempDir } from '../helpers/tmp.js';
 import { paxEntry, rawTar } from './helpers/raw-tar.js';
 import { rawZip } from './helpers/raw-zip.js';
 import { AS_ROOT, makeSampleTree, zipTree } from './helpers/sample-tree.js';
-import { makeOwnerWritable, snapshotTree, type TreeNode } from './helpers/tree.js';
+import { asArchiveCopy, asInstalled, makeOwnerWritable, snapshotTree, withOriginals, type TreeNode } from './helpers/tree.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -41,7 +41,7 @@ describe('unpackBundle round trips', () => {
   ];
 
   for (const { name, bundleType, make } of cases) {
-    it(`keeps content, modes, mtimes, links and empty folders: ${name}`, async () => {
+    it(`keeps content, modes, mtimes, links and empty folders, the copy root's and the bundle's modes and owners recorded: ${name}`, async () => {
       const src = join(dir, 'src');
       mkdirSync(src);
       makeSampleTree(src);
@@ -52,7 +52,11 @@ describe('unpackBundle round trips', () => {
       const result = await unpackBundle(bundle, bundleType, dest);
 
       const isTar = bundleType !== 'zip';
-      expect(snapshotTree(dest)).toEqual(expectedTree(snapshotTree(src), isTar && AS_ROOT));
+      const bundled = expectedTree(snapshotTree(src), isTar && AS_ROOT);
+      // Hooks run from this copy as root: nobody else's, nothing setuid or writable by others.
+      expect(snapshotTree(dest)).toEqual(asArchiveCopy(bundled));
+      // What Install gives the installed copies: the bundle's own.
+      expect(withOriginals(snapshotTree(dest), result.originals)).toEqual(asInstalled(bundled));
       expect(result.strippedTopDirectory).toBeUndefined();
       expect(result.bytes).toBeGreaterThan(1024 * 1024);
       // Files, folders and links: everything in the tree (the tar's './' entry counts once more).
@@ -62,8 +66,9 @@ describe('unpackBundle round trips', () => {
         // The './' entry carries the source folder's own mode.
         expect(statSync(dest).mode & 0o7777).toBe(0o755);
       }
-      if (AS_ROOT && isTar) expect(lstatSync(join(dest, 'owned.txt'))).toMatchObject({ uid: 4321, gid: 4322 });
-      expect(lstatSync(join(dest, 'bin/suid-tool')).mode & 0o7777).toBe(0o4755);
+      if (AS_ROOT && isTar) expect(result.originals.get('owned.txt')).toMatchObject({ uid: 4321, gid: 4322 });
+      expect(result.originals.get('bin/suid-tool')?.mode).toBe(0o4755);
+      expect(lstatSync(join(dest, 'bin/suid-tool')).mode & 0o7777).toBe(0o755);
     });
   }
 });
@@ -81,29 +86,33 @@ describe('unpackBundle', () => {
     expect(snapshotTree(dest).map((node) => node.path)).toEqual(['appspec.yml']);
   });
 
-  it('keeps modes exactly, whatever the umask', async () => {
+  it('keeps modes exactly, whatever the umask: the safe bits on the copy, all of them recorded', async () => {
     const bundle = join(dir, 'bundle.tar');
     writeFileSync(
       bundle,
       rawTar([
         { name: 'world-writable', mode: 0o777, data: 'x' },
+        { name: 'private', mode: 0o600, data: 'x' },
         { name: 'group-writable-dir/', type: '5', mode: 0o2775 },
         { name: 'sticky/', type: '5', mode: 0o1777 },
       ]),
     );
     const dest = join(dir, 'out');
     const previous = process.umask(0o077);
+    let originals;
     try {
-      await unpackBundle(bundle, 'tar', dest);
+      ({ originals } = await unpackBundle(bundle, 'tar', dest));
     } finally {
       process.umask(previous);
     }
-    expect(lstatSync(join(dest, 'world-writable')).mode & 0o7777).toBe(0o777);
-    expect(lstatSync(join(dest, 'group-writable-dir')).mode & 0o7777).toBe(0o2775);
-    expect(lstatSync(join(dest, 'sticky')).mode & 0o7777).toBe(0o1777);
+    expect(lstatSync(join(dest, 'world-writable')).mode & 0o7777).toBe(0o755);
+    expect(lstatSync(join(dest, 'private')).mode & 0o7777).toBe(0o600);
+    expect(lstatSync(join(dest, 'group-writable-dir')).mode & 0o7777).toBe(0o755);
+    expect(lstatSync(join(dest, 'sticky')).mode & 0o7777).toBe(0o1755);
+    expect(originals).toEqual(new Map([['world-writable', { mode: 0o777 }]]));
   });
 
-  it.runIf(AS_ROOT)('as root, prefers the owner name recorded in a tar over its numeric id, like GNU tar', async () => {
+  it.runIf(AS_ROOT)('as root, records the owner name in a tar over its numeric id, as GNU tar restores it; the copy is root\'s', async () => {
     const bundle = join(dir, 'bundle.tar');
     writeFileSync(
       bundle,
@@ -113,11 +122,11 @@ describe('unpackBundle', () => {
       ]),
     );
     const dest = join(dir, 'out');
-    await unpackBundle(bundle, 'tar', dest);
+    const { originals } = await unpackBundle(bundle, 'tar', dest);
     const nobody = readFileSync('/etc/passwd', 'utf8').match(/^nobody:[^:]*:(\d+):/m);
-    if (nobody) expect(lstatSync(join(dest, 'by-name')).uid).toBe(Number(nobody[1]));
-    expect(lstatSync(join(dest, 'by-name')).gid).toBe(0);
-    expect(lstatSync(join(dest, 'by-number'))).toMatchObject({ uid: 23456, gid: 34567 });
+    if (nobody) expect(originals.get('by-name')).toEqual({ mode: 0o644, uid: Number(nobody[1]) });
+    expect(originals.get('by-number')).toEqual({ mode: 0o644, uid: 23456, gid: 34567 });
+    for (const name of ['by-name', 'by-number']) expect(lstatSync(join(dest, name))).toMatchObject({ uid: 0, gid: 0 });
   });
 
   it.runIf(AS_ROOT)('as root, an owner id no chown can set leaves the entry to the agent (found by test/fuzz/tar.test.ts)', async () => {
@@ -137,12 +146,13 @@ describe('unpackBundle', () => {
     const bundle = join(dir, 'bundle.tar');
     writeFileSync(bundle, tar);
     const dest = join(dir, 'out');
-    await unpackBundle(bundle, 'tar', dest);
+    const { originals } = await unpackBundle(bundle, 'tar', dest);
     expect(lstatSync(join(dest, 'file'))).toMatchObject({ uid: 0, gid: 0 });
     expect(lstatSync(join(dest, 'link'))).toMatchObject({ uid: 0, gid: 0 });
+    expect(originals.size).toBe(0);
   });
 
-  it.runIf(AS_ROOT)('as root, restores owners by name from a GNU-format tar made by GNU tar', async () => {
+  it.runIf(AS_ROOT)('as root, records owners by name from a GNU-format tar made by GNU tar', async () => {
     const nobody = readFileSync('/etc/passwd', 'utf8').match(/^nobody:[^:]*:(\d+):/m);
     if (!nobody) return;
     const src = join(dir, 'src');
@@ -151,8 +161,10 @@ describe('unpackBundle', () => {
     const bundle = join(dir, 'bundle.tar');
     await execa('tar', ['--format=gnu', '--owner=nobody:12345', '--group=root:23456', '-cf', bundle, '-C', src, 'file']);
     const dest = join(dir, 'out');
-    await unpackBundle(bundle, 'tar', dest);
-    expect(lstatSync(join(dest, 'file'))).toMatchObject({ uid: Number(nobody[1]), gid: 0 });
+    const { originals } = await unpackBundle(bundle, 'tar', dest);
+    expect(originals.get('file')).toMatchObject({ uid: Number(nobody[1]) });
+    expect(originals.get('file')?.gid).toBeUndefined();
+    expect(lstatSync(join(dest, 'file'))).toMatchObject({ uid: 0, gid: 0 });
   });
 
   it('reads GNU long names, pax paths and a GitHub-style global header', async () => {

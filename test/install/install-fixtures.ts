@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { AppSpec, FileMapping, Permission } from '../../src/appspec/types.js';
+import { formatOriginalAttributes } from '../../src/archive/original-attributes.js';
 import { deploymentPaths } from '../../src/deployment/layout.js';
 
 export type TreeSpec = Record<string, string | { content: string | Buffer; mode?: number } | { link: string } | { dir: true; mode?: number }>;
@@ -26,12 +27,20 @@ export function writeTree(root: string, tree: TreeSpec): void {
   }
 }
 
-/** A revision's archive folder under the deployment root, filled with `tree`. */
+/**
+ * A revision's archive folder under the deployment root, filled with `tree`, as DownloadBundle leaves
+ * one: with the file beside it that says what the bundle's files had (nothing here; a test that changes
+ * owners or modes in the folder afterwards installs what the folder then holds).
+ */
 export function makeRevision(rootDir: string, deploymentId: string, tree: TreeSpec, groupId = 'grp'): string {
-  const { archiveDir } = deploymentPaths(rootDir, groupId, deploymentId);
+  const { archiveDir, archiveAttributesFile } = deploymentPaths(rootDir, groupId, deploymentId);
   writeTree(archiveDir, tree);
+  writeFileSync(archiveAttributesFile, formatOriginalAttributes(new Map()));
   return archiveDir;
 }
+
+/** What a deployment folder holds once Install is done: nothing of Install's own (its backup is gone). */
+export const DEPLOYMENT_FOLDER_AFTER_INSTALL = ['archive-attributes.json', 'deployment-archive'];
 
 export function makeAppSpec(files: FileMapping[], permissions: Partial<Permission>[] = [], fileExistsBehavior?: AppSpec['fileExistsBehavior']): AppSpec {
   return {

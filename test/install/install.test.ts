@@ -8,7 +8,7 @@ import { MemoryLogger } from '../../src/log/logger.js';
 import { InstallError } from '../../src/report/errors.js';
 import { missingTool } from '../helpers/prerequisites.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { makeAppSpec, makeRevision, readOptional, snapshot, writeTree } from './install-fixtures.js';
+import { DEPLOYMENT_FOLDER_AFTER_INSTALL, makeAppSpec, makeRevision, readOptional, snapshot, writeTree } from './install-fixtures.js';
 
 /** The ACL tests need setfacl and getfacl (Debian's acl package). */
 const noSetfacl = missingTool('setfacl') !== undefined;
@@ -118,7 +118,7 @@ describe('runInstall', () => {
     expect(json.instructions).toContainEqual({ type: 'chmod', mode: '4755', file: join(dest, 'bin/suid') });
     expect(json.instructions).toContainEqual({ type: 'chown', owner: USER, group: GROUP, file: join(dest, 'run.sh') });
     expect(json.instructions).toContainEqual({ type: 'setfacl', acl: [`group:${GROUP}:r--`], file: join(dest, 'sub/data.txt') });
-    expect(readdirSync(deploymentPaths(root, 'grp', 'd-1').deploymentDir)).toEqual(['deployment-archive']);
+    expect(readdirSync(deploymentPaths(root, 'grp', 'd-1').deploymentDir)).toEqual(DEPLOYMENT_FOLDER_AFTER_INSTALL);
   });
 
   it('a second deployment removes the first one\'s files first, so they never conflict', async () => {
@@ -137,7 +137,7 @@ describe('runInstall', () => {
     expect(existsSync(join(dest, 'keep', 'x'))).toBe(false);
     // dest existed this time, so (as in the anchor) it is no longer this group's to remove.
     expect(sortedCleanup()).toEqual([join(dest, 'a.txt'), join(dest, 'new.txt')]);
-    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(['deployment-archive']);
+    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(DEPLOYMENT_FOLDER_AFTER_INSTALL);
   });
 
   it('OVERWRITE replaces a file that was there before; RETAIN keeps it and does not track it', async () => {
@@ -154,7 +154,7 @@ describe('runInstall', () => {
     expect(readFileSync(join(dest, 'other.txt'), 'utf8')).toBe('local');
     expect(sortedCleanup()).toEqual([join(dest, 'conf.ini'), join(dest, 'new.txt')]);
     // The replaced file's backup is gone once Install succeeded.
-    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(['deployment-archive']);
+    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(DEPLOYMENT_FOLDER_AFTER_INSTALL);
   });
 
   it('never follows a link to a directory in the bundle (#152)', async () => {
@@ -190,6 +190,21 @@ describe('runInstall', () => {
     expect(getfacl(join(dest, 'f-1'))).toBe(`user::rw-\nuser:${USER}:r--\ngroup::r--\nmask::r--\nother::---\n\n`);
     expect(getfacl(join(dest, 'f-2'))).toBe(`user::rw-\nuser:${USER}:r--\t#effective:---\ngroup::---\nmask::---\nother::---\n\n`);
     for (let index = 0; index < 30; index++) expect(getfacl(join(dest, `f-${index}`))).toContain(`user:${USER}:r--`);
+  });
+
+  it.skipIf(noSetfacl)('gives large files (copied descriptor to descriptor) the bundle\'s and the appspec\'s mode, owner and ACL', async () => {
+    const big = Buffer.alloc(300 * 1024, 7);
+    makeRevision(root, 'd-1', { 'app/big.bin': { content: big, mode: 0o640 }, 'app/also-big.bin': { content: big, mode: 0o600 } });
+    const appspec = makeAppSpec(
+      [{ source: 'app', destination: dest }],
+      [{ object: join(dest, 'big.bin'), type: ['file'], mode: 0o4750, owner: USER, group: GROUP, acls: [`user:${USER}:r--`] }],
+    );
+    await install('d-1', appspec);
+    expect(readFileSync(join(dest, 'big.bin')).equals(big)).toBe(true);
+    const stats = statSync(join(dest, 'big.bin'));
+    expect([stats.mode & 0o7777, stats.uid, stats.gid]).toEqual([0o4750, uid, gid]);
+    expect(getfacl(join(dest, 'big.bin'))).toContain(`user:${USER}:r--`);
+    expect(statSync(join(dest, 'also-big.bin')).mode & 0o7777).toBe(0o600);
   });
 
   it('runs one Install at a time: two groups racing for one file get a clean win and a clean refusal', async () => {
@@ -273,7 +288,7 @@ describe('runInstall', () => {
     expect(snapshot(dest)).toEqual(before);
     expect(cleanupOf()).toBe(cleanupBefore);
     expect(readOptional(installJsonFile(root, 'grp'))).toBe(jsonBefore);
-    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(['deployment-archive']);
+    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(DEPLOYMENT_FOLDER_AFTER_INSTALL);
   });
 
   describe('SELinux contexts through semanage and restorecon (fake tools on PATH)', () => {

@@ -4,11 +4,12 @@
  * back cut short by a second crash, a create announced but never made, and a journal whose last line
  * was cut in the middle. Real files; the records are written as the journal writes them.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lchownSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installBackupDir, installJournalFile } from '../../src/deployment/layout.js';
 import { formatRecords, parseJournal, type JournalRecord } from '../../src/install/journal-records.js';
+import { DestinationTree } from '../../src/install/destination-tree.js';
 import { findInstallJournals, recoverInstalls, undoInstall } from '../../src/install/recovery.js';
 import { MemoryLogger } from '../../src/log/logger.js';
 import { identityOf, thisProcess, type ProcessIdentity } from '../../src/util/process-identity.js';
@@ -30,7 +31,14 @@ beforeEach(() => {
 });
 afterEach(() => cleanup());
 
-const undo = (records: JournalRecord[]) => undoInstall(records, backup, {}, (record) => appended.push(record));
+const undo = async (records: JournalRecord[]) => {
+  const tree = new DestinationTree();
+  try {
+    return await undoInstall(records, backup, {}, (record) => appended.push(record), tree);
+  } finally {
+    tree.close();
+  }
+};
 const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined);
 
 describe('undoing an Install from its records', () => {
@@ -121,6 +129,29 @@ describe('undoing an Install from its records', () => {
     const outcome = await undo([{ t: 'move', n: 0, path: join(dest, 'a.txt') }, { t: 'removed' }]);
     expect(outcome.problems).toEqual([`could not put back ${join(dest, 'a.txt')}: ${join(dest, 'a.txt')} exists again; its previous version is kept at ${join(backup, '0')}`]);
     expect(read(join(backup, '0'))).toBe('old');
+  });
+
+  // As root: the folder and the link must be another user's.
+  const asRoot = process.getuid?.() === 0;
+  if (!asRoot) console.log('recovery.test.ts: the planted-symlink test needs root (run the tests as root, as CI does)');
+  it.skipIf(!asRoot)('never follows a symlink another user put in place of a folder Install had made, after the crash', async () => {
+    const theirs = join(dest, 'theirs');
+    mkdirSync(theirs);
+    chownSync(theirs, 4321, 4321);
+    const elsewhere = join(dir, 'elsewhere');
+    mkdirSync(elsewhere);
+    writeFileSync(join(elsewhere, 'new.txt'), 'not to be removed');
+    symlinkSync(elsewhere, join(theirs, 'sub'));
+    lchownSync(join(theirs, 'sub'), 4321, 4321);
+    const outcome = await undo([
+      { t: 'removed' },
+      { t: 'create', path: join(theirs, 'sub'), dir: true },
+      { t: 'create', path: join(theirs, 'sub', 'new.txt') },
+    ]);
+    expect(outcome.removed).toBe(0);
+    expect(outcome.problems).toHaveLength(1);
+    expect(outcome.problems[0]).toMatch(/^could not remove .*\/theirs\/sub\/new\.txt: .*symbolic link/);
+    expect(read(join(elsewhere, 'new.txt'))).toBe('not to be removed');
   });
 
   it('a link is removed as a link, never followed', async () => {

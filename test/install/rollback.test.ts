@@ -7,7 +7,7 @@ import { runInstall } from '../../src/install/install.js';
 import { MemoryLogger } from '../../src/log/logger.js';
 import { InstallError } from '../../src/report/errors.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { makeAppSpec, makeRevision, readOptional, snapshot, writeTree, type TreeSpec } from './install-fixtures.js';
+import { DEPLOYMENT_FOLDER_AFTER_INSTALL, makeAppSpec, makeRevision, readOptional, snapshot, writeTree, type TreeSpec } from './install-fixtures.js';
 
 /**
  * A real failure half-way through Install: the destination is a 1 MiB tmpfs and the revision holds
@@ -65,7 +65,7 @@ describe('rollback after a failure half-way through Install', () => {
     expect(snapshot(dest)).toEqual(before);
     expect(readOptional(cleanupFile(root, 'grp'))).toBe(cleanupBefore);
     expect(readOptional(installJsonFile(root, 'grp'))).toBe(jsonBefore);
-    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(['deployment-archive']);
+    expect(readdirSync(deploymentPaths(root, 'grp', 'd-2').deploymentDir)).toEqual(DEPLOYMENT_FOLDER_AFTER_INSTALL);
 
     // And the host still takes a deployment that fits.
     makeRevision(root, 'd-3', { 'app/a.txt': 'three' });

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { CopyJob, FileJob, RunContext } from './file-job.js';
 import { copyLargeHere, createJobRunner, type JobRunner, type RunResult } from './run-jobs.js';
-import { errorFrom, type Reply } from './wire.js';
+import { applyReports, errorFrom, type Reply } from './wire.js';
 import { workerSet, type WorkerSet } from './worker-set.js';
 
 export type { FileJob } from './file-job.js';
@@ -248,6 +248,7 @@ export class FileJobPool {
     this.#inFlight--;
     this.#doneByWorkers += reply.done;
     const jobs = batch.jobs;
+    applyReports(jobs, reply);
     if (reply.done > 0) this.#onDone?.(reply.done === jobs.length ? jobs : jobs.slice(0, reply.done));
     if (reply.failure) {
       const error = errorFrom(reply.failure);

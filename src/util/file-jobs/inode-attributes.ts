@@ -58,3 +58,14 @@ export function attributesOf(stats: Pick<Stats, 'mode' | 'uid' | 'gid' | 'atimeM
   }
   return attributes;
 }
+
+/** Bits a shared copy never has: setuid, setgid, and write for group and others. */
+const SHARED_UNSAFE_BITS = 0o6022;
+
+/**
+ * The mode of a copy only root may change and that gives nobody root's rights (the unpacked revision
+ * hooks run from): the same bits without setuid, setgid, or write for group and others.
+ */
+export function withoutSharedWrite(mode: number): number {
+  return mode & 0o7777 & ~SHARED_UNSAFE_BITS;
+}

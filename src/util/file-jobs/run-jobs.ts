@@ -1,14 +1,7 @@
 import fs, { type Stats } from 'node:fs';
-import {
-  copyLargeFile,
-  copyLargeFileSync,
-  createFileSync,
-  createSymlinkSync,
-  finishFileSync,
-  removeCreatedSync,
-} from './destination.js';
+import { copyIntoNewFile, copyIntoNewFileSync, createFileSync, createSymlinkSync, finishFileSync, removeCreatedSync } from './destination.js';
 import type { CopyJob, FileJob, RunContext } from './file-job.js';
-import { attributesOf, type InodeAttributes } from './inode-attributes.js';
+import { attributesOf, withoutSharedWrite, type InodeAttributes } from './inode-attributes.js';
 
 /**
  * Runs file jobs with synchronous calls, one after another: the same code in the file workers
@@ -39,6 +32,30 @@ const SOURCE_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 function sourceAttributes(stats: Stats, job: FileJob, context: RunContext): InodeAttributes {
   const keepOwner = job.kind === 'copy' && job.keepOwner === true;
   return attributesOf(stats, context.preserveOwner && (keepOwner || stats.uid !== context.uid || stats.gid !== context.gid));
+}
+
+/** A copy's attributes: given, or the source's, with the job's override on top; made `sanitize`d last. */
+function copyAttributes(stats: Stats, job: CopyJob, context: RunContext): InodeAttributes {
+  let attributes = job.attributes ?? sourceAttributes(stats, job, context);
+  const override = job.override;
+  if (override) {
+    attributes = { ...attributes };
+    if (override.mode !== undefined) attributes.mode = override.mode;
+    if (override.uid !== undefined) attributes.uid = override.uid;
+    if (override.gid !== undefined) attributes.gid = override.gid;
+  }
+  if (!job.sanitize) return attributes;
+  const mode = withoutSharedWrite(attributes.mode);
+  if (mode !== attributes.mode || attributes.uid !== undefined || attributes.gid !== undefined) {
+    job.original = { mode: attributes.mode, uid: attributes.uid ?? context.uid, gid: attributes.gid ?? context.gid };
+  }
+  return { mode, atime: attributes.atime, mtime: attributes.mtime };
+}
+
+function identify(job: CopyJob, fd: number): void {
+  if (!job.identify) return;
+  const { dev, ino } = fs.fstatSync(fd);
+  job.created = { dev, ino };
 }
 
 function notRegularFile(path: string): Error {
@@ -72,9 +89,14 @@ export function createJobRunner(bufferSize = COPY_BUFFER_SIZE): JobRunner {
       if (!stats.isFile()) throw notRegularFile(job.from);
       // On the agent's own thread a large copy is handed back, to be made without holding the event loop.
       if (stats.size > buffer.length && context.inline) return 'large';
-      const attributes = job.attributes ?? sourceAttributes(stats, job, context);
+      const attributes = copyAttributes(stats, job, context);
       if (stats.size > buffer.length) {
-        copyLargeFileSync(job.from, job.to, attributes);
+        const copied = copyIntoNewFileSync(source, job.to, attributes);
+        try {
+          identify(job, copied);
+        } finally {
+          fs.closeSync(copied);
+        }
         return undefined;
       }
       target = createFileSync(job.to, attributes, context.umask);
@@ -85,6 +107,7 @@ export function createJobRunner(bufferSize = COPY_BUFFER_SIZE): JobRunner {
         position += read;
       }
       finishFileSync(target, attributes, context.umask);
+      identify(job, target);
     } catch (error) {
       if (target !== undefined) {
         fs.closeSync(target);
@@ -138,7 +161,17 @@ export function createJobRunner(bufferSize = COPY_BUFFER_SIZE): JobRunner {
  * hold the event loop, and the daemon keeps polling and sending heartbeats meanwhile.
  */
 export async function copyLargeHere(job: CopyJob, context: RunContext): Promise<void> {
-  const stats = await fs.promises.lstat(job.from);
-  if (!stats.isFile()) throw notRegularFile(job.from);
-  await copyLargeFile(job.from, job.to, job.attributes ?? sourceAttributes(stats, job, context));
+  const source = fs.openSync(job.from, SOURCE_FLAGS);
+  try {
+    const stats = fs.fstatSync(source);
+    if (!stats.isFile()) throw notRegularFile(job.from);
+    const copied = await copyIntoNewFile(source, job.to, copyAttributes(stats, job, context));
+    try {
+      identify(job, copied);
+    } finally {
+      fs.closeSync(copied);
+    }
+  } finally {
+    fs.closeSync(source);
+  }
 }

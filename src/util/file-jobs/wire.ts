@@ -8,10 +8,27 @@ import type { InodeAttributes } from './inode-attributes.js';
  * transferred, not copied; the worker hands the data buffer back with its answer, for the next batch.
  */
 
-/** Numbers per job, in order: kind, which fields are present (bits), mode, atime, mtime, uid, gid, data offset, data length. */
-const FIELDS = 9;
+/**
+ * Numbers per job, in order: kind, which fields are present (bits), mode, atime, mtime, uid, gid, data
+ * offset, data length, and a copy's override: mode, uid, gid.
+ */
+const FIELDS = 12;
 const KINDS = ['write', 'copy', 'symlink'] as const;
-const HAS = { attributes: 1, atime: 2, mtime: 4, uid: 8, gid: 16, from: 32, target: 64, keepOwner: 128 } as const;
+const HAS = {
+  attributes: 1,
+  atime: 2,
+  mtime: 4,
+  uid: 8,
+  gid: 16,
+  from: 32,
+  target: 64,
+  keepOwner: 128,
+  overrideMode: 256,
+  overrideUid: 512,
+  overrideGid: 1024,
+  identify: 2048,
+  sanitize: 4096,
+} as const;
 
 export interface PackedBatch {
   paths: string;
@@ -39,6 +56,10 @@ export interface Failure {
 export interface Reply {
   /** Jobs done, from the first: the job at this index failed when `failure` is set. */
   done: number;
+  /** For copies that asked (`identify`): index in the batch, device, inode, one after another. */
+  created?: number[];
+  /** For copies made `sanitize`d that differ: index in the batch, mode, uid, gid, one after another. */
+  originals?: number[];
   failure?: Failure;
   /** The batch's data buffer, handed back. */
   data?: ArrayBuffer;
@@ -93,7 +114,15 @@ export function packBatch(jobs: readonly FileJob[]): PackedBatch {
       has |= HAS.from;
       paths.push(job.from);
     }
-    if (job.kind === 'copy' && job.keepOwner) has |= HAS.keepOwner;
+    if (job.kind === 'copy') {
+      if (job.keepOwner) has |= HAS.keepOwner;
+      if (job.identify) has |= HAS.identify;
+      if (job.sanitize) has |= HAS.sanitize;
+      const override = job.override;
+      if (override?.mode !== undefined) (has |= HAS.overrideMode), (numbers[at + 9] = override.mode);
+      if (override?.uid !== undefined) (has |= HAS.overrideUid), (numbers[at + 10] = override.uid);
+      if (override?.gid !== undefined) (has |= HAS.overrideGid), (numbers[at + 11] = override.gid);
+    }
     if (job.kind === 'symlink' && job.target !== undefined) {
       has |= HAS.target;
       paths.push(job.target);
@@ -146,6 +175,14 @@ export function unpackBatch({ paths, numbers, data }: PackedBatch): FileJob[] {
       const job: FileJob = { kind, to, from: from! };
       if (attributes) job.attributes = attributes;
       if (has & HAS.keepOwner) job.keepOwner = true;
+      if (has & HAS.identify) job.identify = true;
+      if (has & HAS.sanitize) job.sanitize = true;
+      if (has & (HAS.overrideMode | HAS.overrideUid | HAS.overrideGid)) {
+        job.override = {};
+        if (has & HAS.overrideMode) job.override.mode = n[at + 9];
+        if (has & HAS.overrideUid) job.override.uid = n[at + 10];
+        if (has & HAS.overrideGid) job.override.gid = n[at + 11];
+      }
       jobs.push(job);
     } else {
       const job: FileJob = { kind, to };
@@ -156,6 +193,38 @@ export function unpackBatch({ paths, numbers, data }: PackedBatch): FileJob[] {
     }
   }
   return jobs;
+}
+
+/** What the copies of a batch report back (Reply.created, Reply.originals), for the jobs that asked. */
+export function reportsOf(batch: PackedBatch, jobs: readonly FileJob[]): Pick<Reply, 'created' | 'originals'> {
+  const n = new Float64Array(batch.numbers);
+  let asked = 0;
+  for (let at = 1; at < n.length; at += FIELDS) asked |= n[at];
+  if (!(asked & (HAS.identify | HAS.sanitize))) return {};
+  let created: number[] | undefined;
+  let originals: number[] | undefined;
+  jobs.forEach((job, index) => {
+    if (job.kind !== 'copy') return;
+    if (job.created) (created ??= []).push(index, job.created.dev, job.created.ino);
+    if (job.original) (originals ??= []).push(index, job.original.mode, job.original.uid, job.original.gid);
+  });
+  return { created, originals };
+}
+
+/** Puts what a worker's copies reported on the agent's own job objects. */
+export function applyReports(jobs: readonly FileJob[], { created, originals }: Pick<Reply, 'created' | 'originals'>): void {
+  if (created) {
+    for (let at = 0; at < created.length; at += 3) {
+      const job = jobs[created[at]];
+      if (job?.kind === 'copy') job.created = { dev: created[at + 1], ino: created[at + 2] };
+    }
+  }
+  if (originals) {
+    for (let at = 0; at < originals.length; at += 4) {
+      const job = jobs[originals[at]];
+      if (job?.kind === 'copy') job.original = { mode: originals[at + 1], uid: originals[at + 2], gid: originals[at + 3] };
+    }
+  }
 }
 
 /** A job's error as it can cross threads. */

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createJobRunner } from './run-jobs.js';
-import { failureOf, unpackBatch, type BatchMessage, type Reply, type WorkerData } from './wire.js';
+import { failureOf, reportsOf, unpackBatch, type BatchMessage, type Reply, type WorkerData } from './wire.js';
 
 /**
  * A file worker: runs the batches the agent's thread posts, one at a time, and answers each. This is
@@ -14,8 +14,9 @@ const runJobs = createJobRunner();
 const port = parentPort!;
 
 port.on('message', ({ batch, context }: BatchMessage) => {
-  const { done, error } = runJobs(unpackBatch(batch), context);
-  const reply: Reply = { done, failure: error === undefined ? undefined : failureOf(error), data: batch.data };
+  const jobs = unpackBatch(batch);
+  const { done, error } = runJobs(jobs, context);
+  const reply: Reply = { done, ...reportsOf(batch, jobs), failure: error === undefined ? undefined : failureOf(error), data: batch.data };
   // Counted before the answer is sent: the agent's thread, on reading the answer, must find this worker free.
   Atomics.add(state, finishedAt, 1);
   port.postMessage(reply, batch.data ? [batch.data] : []);

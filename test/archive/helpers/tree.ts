@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { archiveMode, type OriginalAttributes } from '../../../src/archive/original-attributes.js';
 
 export interface TreeNode {
   path: string;
@@ -53,4 +54,28 @@ export function makeOwnerWritable(root: string): void {
   for (const node of snapshotTree(root)) {
     if (node.type === 'directory') chmodSync(join(root, node.path), node.mode | 0o700);
   }
+}
+
+/** `nodes` as the unpacked copy holds them: the agent's, without setuid, setgid, or group/other write. */
+export function asArchiveCopy(nodes: readonly TreeNode[]): TreeNode[] {
+  const uid = process.geteuid!();
+  const gid = process.getegid!();
+  return nodes.map((node) => ({ ...node, uid, gid, mode: node.type === 'symlink' ? node.mode : archiveMode(node.mode) }));
+}
+
+/**
+ * The unpacked copy's nodes with what unpacking recorded of the bundle given back (files and links; a
+ * folder's own attributes are never installed, so they stay as the copy has them).
+ */
+export function withOriginals(nodes: readonly TreeNode[], originals: ReadonlyMap<string, OriginalAttributes>): TreeNode[] {
+  return nodes.map((node) => {
+    const original = originals.get(node.path);
+    if (!original) return node;
+    return { ...node, mode: node.type === 'symlink' ? node.mode : original.mode, uid: original.uid ?? node.uid, gid: original.gid ?? node.gid };
+  });
+}
+
+/** What Install sees of a bundle: its files and links as they were, its folders as the unpacked copy has them. */
+export function asInstalled(nodes: readonly TreeNode[]): TreeNode[] {
+  return nodes.map((node) => (node.type === 'directory' ? asArchiveCopy([node])[0] : node));
 }
