@@ -160,14 +160,20 @@ function journalsLeft(root: string): string[] {
 /**
  * Exact points of the Install of v2 over v1, counted in the changes Install makes, in order: moving v1
  * aside (files, then folders), creating v2's folders, then its files (and moving aside the file OVERWRITE
- * replaces), the first permission set after the copies, and the commit. By default the first three go to
+ * replaces), the folders' permissions (set after the copies), and the commit. By default the first three go to
  * the directory bundle and the rest to the tgz (see the top of the file); with CRASH_KILL_POINTS, each
  * type gets that many: the first change, every phase, random counts, the commit.
  */
 function killPoints(counts: Record<'v1' | 'v2', RevisionCounts>, type: 'directory' | 'tgz'): (number | 'commit')[] {
   const removals = counts.v1.files + counts.v1.directories;
   const creates = counts.v2.directories + counts.v2.files + 1;
-  const phases = [Math.round(removals / 2), removals - 2, removals + Math.round(counts.v2.directories / 2), removals + Math.round(creates / 2), removals + creates + 1];
+  const phases = [
+    Math.round(removals / 2),
+    removals - 2,
+    removals + Math.round(counts.v2.directories / 2),
+    removals + Math.round(creates / 2),
+    removals + creates + Math.round(counts.v2.folderPermissions / 2),
+  ];
   if (KILL_POINTS === undefined) return type === 'directory' ? phases.slice(0, 3) : [...phases.slice(3), 'commit'];
   const points = [1, ...phases].slice(0, Math.max(0, KILL_POINTS - 1));
   for (let extra = points.length; extra < KILL_POINTS - 1; extra++) points.push(1 + Math.floor(Math.random() * (removals + creates)));

@@ -18,8 +18,13 @@ function perFolder(files: number): number {
 export interface RevisionCounts {
   files: number;
   directories: number;
-  /** Objects of the permissions section (v2: the files below d00, then v2-only and its files). */
+  /**
+   * Objects of the permissions section (v2: the files below d00, the folders below d01, v2-only's files).
+   * Files get theirs as they are created; the folders' are Install's changes after the copies.
+   */
   permissionObjects: number;
+  /** Folders whose permissions Install sets after the copies: changes a kill can come between. */
+  folderPermissions: number;
 }
 
 /**
@@ -27,7 +32,7 @@ export interface RevisionCounts {
  * CRASH_PROBE names a file it writes there and fails, which ends a probing deployment before it
  * changes anything) and `appspec.yml`. v1 and v2 share most paths with different contents; each has
  * folders of its own; v2 replaces `local.conf`, which is not v1's (OVERWRITE), and sets permissions on a
- * thousand files. Modes, owners (as root) and links vary.
+ * thousand files and twenty folders. Modes, owners (as root) and links vary.
  */
 export function writeRevision(bundleDir: string, version: Version, destination: string, files: number): RevisionCounts {
   const app = join(bundleDir, 'app');
@@ -84,14 +89,14 @@ export function writeRevision(bundleDir: string, version: Version, destination: 
   writeFileSync(join(bundleDir, 'scripts', 'stop.sh'), `#!/bin/sh\nif [ -n "$CRASH_PROBE" ]; then echo "ApplicationStop ${version}" > "$CRASH_PROBE"; exit 1; fi\n`);
   chmodSync(join(bundleDir, 'scripts', 'stop.sh'), 0o755);
   const permissions = version === 'v2'
-    ? `permissions:\n  - object: ${destination}/d00\n    pattern: "**"\n    mode: 640\n    type:\n      - file\n  - object: ${destination}/v2-only\n    owner: root\n    group: root\n`
+    ? `permissions:\n  - object: ${destination}/d00\n    pattern: "**"\n    mode: 640\n    type:\n      - file\n  - object: ${destination}/d01\n    pattern: "**"\n    mode: 750\n    type:\n      - directory\n  - object: ${destination}/v2-only\n    owner: root\n    group: root\n`
     : '';
   writeFileSync(
     join(bundleDir, 'appspec.yml'),
     `version: 0.0\nos: linux\nfiles:\n  - source: app\n    destination: ${destination}\n${version === 'v2' ? 'file_exists_behavior: OVERWRITE\n' : ''}${permissions}` +
       'hooks:\n  ApplicationStop:\n    - location: scripts/stop.sh\n      timeout: 60\n',
   );
-  return { files: fileCount, directories: directoryCount, permissionObjects: version === 'v2' ? 20 * per + 21 : 0 };
+  return { files: fileCount, directories: directoryCount, permissionObjects: version === 'v2' ? 20 * per + 20 + 20 : 0, folderPermissions: version === 'v2' ? 20 : 0 };
 }
 
 /** A file in the destination that no revision installed, which v2 replaces (OVERWRITE): a rollback puts it back. */
