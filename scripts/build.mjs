@@ -7,27 +7,18 @@ import { build } from 'esbuild';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { embedFileJobWorker } from './file-job-worker.mjs';
+import { agentBundleOptions } from './bundle-options.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 mkdirSync(dist, { recursive: true });
 const result = await build({
-  entryPoints: { 'codedeploy-agent': join(root, 'src/cli/entry.ts') },
+  ...agentBundleOptions(root),
   outdir: dist,
   outExtension: { '.js': '.mjs' },
-  chunkNames: 'chunks/[name]-[hash]',
-  bundle: true,
-  splitting: true,
-  platform: 'node',
-  format: 'esm',
   target: 'node20',
   sourcemap: 'linked',
-  legalComments: 'none',
-  logLevel: 'warning',
   metafile: true,
-  // The file workers are started from their compiled text, embedded where the pool is (no worker file to ship).
-  plugins: [embedFileJobWorker(root)],
   // Some CommonJS dependencies call require(); give each ESM chunk a require of its own.
   banner: {
     js: "import { createRequire as __cdaCreateRequire } from 'node:module'; const require = __cdaCreateRequire(import.meta.url);",

@@ -1,23 +1,26 @@
 #!/usr/bin/env node
 // Builds `codedeploy-agent` as a Node.js single executable application (docs/packaging.md): a small CommonJS
-// loader as the main script (scripts/sea-loader.cjs), the agent's code-split chunks as assets with a V8 code
-// cache each (made by the very binary they ship in: a cache is only valid for that V8 and that CPU), all
-// injected with postject into a copy of the official Node.js binary (scripts/runtime.mjs).
+// loader as the main script (scripts/sea-loader.cjs), injected with postject into a copy of the official
+// Node.js binary (scripts/runtime.mjs), and the agent's code-split chunks, each with a V8 code cache made by
+// the very binary they ship in (a cache is only valid for that V8 and that CPU), appended after the ELF
+// image as a table of modules that the loader reads with pread (see MODULES_MAGIC).
 //
 //   node scripts/sea.mjs [--arch x64|arm64] [--out FILE]
 //     default: this machine's architecture, release/linux-<arch>/codedeploy-agent
 //
 // Builds are cached in .build-cache/sea/ by the hash of everything that goes in (the chunks, the loader, the
 // blob settings, the runtime version): building twice from the same sources costs a copy.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build, transform } from 'esbuild';
-import { embedFileJobWorker } from './file-job-worker.mjs';
+import { agentBundleOptions } from './bundle-options.mjs';
 import { ARCHES, CACHE, checkBinary, cannotRunReason, ensureRuntime, HOST_ARCH, ROOT, runFor, runnerFor, SEA_FUSE } from './runtime.mjs';
 
 const require = createRequire(import.meta.url);
@@ -38,19 +41,10 @@ export const SEA_SETTINGS = { disableExperimentalSEAWarning: true, useCodeCache:
  */
 export async function bundleChunks() {
   const result = await build({
-    entryPoints: { 'codedeploy-agent': join(ROOT, 'src/cli/entry.ts') },
-    // The file workers' text, embedded where the pool is (the single executable has no worker file either).
-    plugins: [embedFileJobWorker(ROOT)],
+    ...agentBundleOptions(ROOT),
     outdir: '/sea',
-    chunkNames: 'chunks/[name]-[hash]',
     write: false,
-    bundle: true,
-    splitting: true,
-    platform: 'node',
-    format: 'esm',
     target: 'node24',
-    legalComments: 'none',
-    logLevel: 'warning',
     // Whitespace and syntax only: names stay, so a stack trace in a log still says where it was.
     minifyWhitespace: true,
     minifySyntax: true,
@@ -78,13 +72,99 @@ function hashOf(...parts) {
   return hash.digest('hex').slice(0, 20);
 }
 
-/** Made by the target binary: a V8 code cache for each chunk, written beside it as `<chunk>.cache`. */
-const MAKE_CODE_CACHE = `
-const fs = require('node:fs'); const vm = require('node:vm');
-for (const file of process.argv.slice(1)) {
-  const script = new vm.Script(fs.readFileSync(file, 'latin1'), { filename: file });
-  fs.writeFileSync(file + '.cache', script.createCachedData());
-}`;
+/**
+ * The V8 code caches of the chunks in `work/modules` (`<chunk>.cache` beside each), made by the target
+ * binary in a training run (scripts/sea-train.cjs): `codedeploy-agent run` against a stand-in commands
+ * service on 127.0.0.1 that answers every call with no command, stopped with SIGTERM after its second poll.
+ * A cache made after the code ran holds every function compiled so far; one made from the bare script holds
+ * only the top level, and V8 compiled the rest lazily at every start (docs/decisions.md, "Single executable").
+ */
+async function trainCodeCaches(arch, node, work, ids, log) {
+  const runner = runnerFor(arch);
+  if (!runner) throw new Error(cannotRunReason(arch));
+  const dir = join(work, 'train');
+  mkdirSync(dir);
+  let polls = 0;
+  let child;
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+      response.end('{}');
+      if (/PollHostCommand$/.test(String(request.headers['x-amz-target'])) && ++polls === 2) child?.kill('SIGTERM');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    writeFileSync(join(dir, 'onpremises.yml'), [
+      'aws_access_key_id: AKIDTRAININGRUN00000',
+      'aws_secret_access_key: training-run-secret-key',
+      'iam_user_arn: arn:aws:iam::123456789012:user/codedeploy-agent-build',
+      'region: us-east-1',
+    ].join('\n'));
+    writeFileSync(join(dir, 'agent.yml'), [
+      `:root_dir: ${join(dir, 'root')}`,
+      `:log_dir: ${join(dir, 'log')}`,
+      `:pid_dir: ${join(dir, 'pid')}`,
+      `:on_premises_config_file: ${join(dir, 'onpremises.yml')}`,
+      `:deploy_control_endpoint: http://127.0.0.1:${server.address().port}`,
+      ':wait_between_runs: 1',
+      ':startup_splay_seconds: 0',
+    ].join('\n'));
+    writeFileSync(join(dir, 'ids.json'), JSON.stringify(ids));
+    const [command, ...args] = [...runner, node, ...SEA_SETTINGS.execArgv, join(ROOT, 'scripts/sea-train.cjs'),
+      join(work, 'modules'), join(dir, 'ids.json'), 'run', '-c', join(dir, 'agent.yml')];
+    child = spawn(command, args, {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, AWS_EC2_METADATA_DISABLED: 'true' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (data) => { output = (output + data).slice(-4000); });
+    child.stderr.on('data', (data) => { output = (output + data).slice(-4000); });
+    // Minutes under qemu on a busy machine; seconds natively.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    const [code, signal] = await once(child, 'exit');
+    clearTimeout(timer);
+    if (polls < 2 || code !== 0 || ids.some((id) => !existsSync(join(work, 'modules', `${id}.cache`)))) {
+      throw new Error(`the ${arch} code-cache training run ended (${signal ?? `exit ${code}`}) after ${polls} poll(s):\n${output}`);
+    }
+    log(output.trim().split('\n').at(-1));
+  } finally {
+    server.close();
+  }
+}
+
+/** The last bytes of the executable: they say where its table of modules starts (see moduleTable). */
+export const MODULES_MAGIC = 'codedeploy-agent modules v1\n';
+
+/**
+ * The table of modules appended after the ELF image (which neither the kernel nor the dynamic loader
+ * reads past): each chunk's text and code cache, then an index `{ id: [offset, length, cacheOffset,
+ * cacheLength] }` (offsets from the table's start) as JSON, then a footer of the index's length and the
+ * table's length (two 32-bit little-endian numbers) and MODULES_MAGIC. scripts/sea-loader.cjs reads a
+ * module's bytes with pread when it is first required, so they are in the process's memory once, as the
+ * compiled script; SEA assets would be read through the executable's mapping, whose pages then stay
+ * resident (2.7 MB of an idle daemon, docs/decisions.md "Single executable").
+ */
+export function moduleTable(modules) {
+  const parts = [];
+  const index = {};
+  let offset = 0;
+  const add = (bytes) => {
+    parts.push(bytes);
+    offset += bytes.length;
+    return [offset - bytes.length, bytes.length];
+  };
+  for (const [id, { source, cache }] of Object.entries(modules)) {
+    index[id] = [...add(source), ...(cache ? add(cache) : [])];
+  }
+  const indexBytes = Buffer.from(JSON.stringify(index));
+  const magic = Buffer.from(MODULES_MAGIC, 'latin1');
+  const footer = Buffer.alloc(8);
+  footer.writeUInt32LE(indexBytes.length, 0);
+  footer.writeUInt32LE(offset + indexBytes.length + footer.length + magic.length, 4);
+  return Buffer.concat([...parts, indexBytes, footer, magic]);
+}
 
 /**
  * Builds (or takes from the cache) the executable for `arch`; copies it to `out` when given. Returns the
@@ -95,34 +175,34 @@ export async function buildExecutable({ arch = HOST_ARCH, out, log = () => {} } 
   const runtime = ensureRuntime(arch, { log });
   const chunks = await bundleChunks();
   const loader = readFileSync(join(ROOT, 'scripts/sea-loader.cjs'), 'utf8');
+  if (!loader.includes(`'${JSON.stringify(MODULES_MAGIC).slice(1, -1)}'`)) throw new Error('scripts/sea-loader.cjs does not look for MODULES_MAGIC');
   const postjectVersion = require('postject/package.json').version;
   // A code cache made by another CPU's V8 would be rejected at every start: the target binary makes it
   // (under qemu for a foreign architecture). Without qemu the chunks go without one.
   const codeCache = runnerFor(arch) !== undefined;
-  const key = hashOf(chunks, loader, SEA_SETTINGS, codeCache, runtime.version, arch, postjectVersion, readFileSync(fileURLToPath(import.meta.url), 'utf8'));
+  const trainer = readFileSync(join(ROOT, 'scripts/sea-train.cjs'), 'utf8');
+  const key = hashOf(chunks, loader, trainer, SEA_SETTINGS, codeCache, runtime.version, arch, postjectVersion, readFileSync(fileURLToPath(import.meta.url), 'utf8'));
   const cached = join(CACHE, 'sea', `${arch}-${key}`, 'codedeploy-agent');
   if (!existsSync(cached)) {
     mkdirSync(dirname(dirname(cached)), { recursive: true });
     const work = mkdtempSync(join(dirname(dirname(cached)), `.${arch}-`));
     try {
-      const assets = {};
+      const files = {};
       for (const [id, text] of Object.entries(chunks)) {
         mkdirSync(dirname(join(work, 'modules', id)), { recursive: true });
         writeFileSync(join(work, 'modules', id), text);
-        assets[id] = join('modules', id);
+        files[id] = join('modules', id);
       }
       if (codeCache) {
-        log(`making the ${arch} code caches with Node.js ${runtime.version}${arch === HOST_ARCH ? '' : ' under qemu'}`);
-        runFor(arch, runtime.node, ['-e', MAKE_CODE_CACHE, ...Object.values(assets)], { cwd: work, stdio: 'pipe' });
-        for (const id of Object.keys(chunks)) assets[`${id}.cache`] = `${assets[id]}.cache`;
+        log(`making the ${arch} code caches with Node.js ${runtime.version}${arch === HOST_ARCH ? '' : ' under qemu'} (a training run)`);
+        await trainCodeCaches(arch, runtime.node, work, Object.keys(files), log);
       } else {
         log(`${cannotRunReason(arch)}: building the ${arch} executable without code caches`);
       }
       writeFileSync(join(work, 'sea-loader.cjs'), loader);
-      writeFileSync(join(work, 'sea-config.json'), JSON.stringify({ main: 'sea-loader.cjs', output: 'sea.blob', ...SEA_SETTINGS, assets }));
-      // Without code caches the blob is the same for every CPU: this machine's binary can prepare it.
-      const preparer = codeCache ? { arch, node: runtime.node } : { arch: HOST_ARCH, node: ensureRuntime(HOST_ARCH, { log }).node };
-      runFor(preparer.arch, preparer.node, ['--experimental-sea-config', 'sea-config.json'], { cwd: work, stdio: 'pipe' });
+      writeFileSync(join(work, 'sea-config.json'), JSON.stringify({ main: 'sea-loader.cjs', output: 'sea.blob', ...SEA_SETTINGS }));
+      // The blob holds only the loader: the same for every CPU, so this machine's binary can prepare it.
+      runFor(HOST_ARCH, ensureRuntime(HOST_ARCH, { log }).node, ['--experimental-sea-config', 'sea-config.json'], { cwd: work, stdio: 'pipe' });
       const executable = join(work, 'codedeploy-agent');
       copyFileSync(runtime.node, executable);
       chmodSync(executable, 0o755);
@@ -130,6 +210,10 @@ export async function buildExecutable({ arch = HOST_ARCH, out, log = () => {} } 
       execFileSync(process.execPath, [
         require.resolve('postject/dist/cli.js'), executable, 'NODE_SEA_BLOB', join(work, 'sea.blob'), '--sentinel-fuse', SEA_FUSE,
       ], { stdio: 'pipe' });
+      appendFileSync(executable, moduleTable(Object.fromEntries(Object.entries(files).map(([id, file]) => {
+        const cache = join(work, `${file}.cache`);
+        return [id, { source: readFileSync(join(work, file)), cache: codeCache ? readFileSync(cache) : undefined }];
+      }))));
       checkBinary(executable, arch, { fuse: `${SEA_FUSE}:1` });
       if (runnerFor(arch)) {
         const version = runFor(arch, executable, ['--version']).trim();

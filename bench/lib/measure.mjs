@@ -43,6 +43,17 @@ export function processCpuMs(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks();
 }
 
+/**
+ * CPU milliseconds of a live process and of the children it has reaped (the kernel adds a reaped child's
+ * times, and its own reaped children's, to the parent): for the daemon, its command worker once it exited,
+ * and the hooks.
+ */
+export function processTreeCpuMs(pid) {
+  const fields = statFields(pid);
+  // Fields 14-17 of proc(5): utime, stime, cutime, cstime.
+  return ((Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 1000) / clockTicks();
+}
+
 /** VmRSS and VmHWM of a live process, in KiB. */
 export function processMemoryKb(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

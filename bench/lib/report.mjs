@@ -62,7 +62,6 @@ export function terminalTable(results) {
 
 export function markdownSection({ machine, storage, mode, runs, results, loadAfter, command, cacheLabel }) {
   const lines = [
-    BEGIN,
     `### Last run: ${machine.date}`,
     '',
     `- Command: \`${command}\` (${mode}; ${runs})`,
@@ -76,13 +75,17 @@ export function markdownSection({ machine, storage, mode, runs, results, loadAft
     markdownTable(results),
     '',
     ...results.map((r) => `- **${r.id}**: ${r.what}${r.notes?.length ? `; ${r.notes.join('; ')}` : ''}.`),
-    END,
   ];
   return lines.join('\n');
 }
 
-/** Replaces the marked section of `file` (or appends it, or creates the file). */
-export function writeBenchmarksFile(file, section) {
+/** The markers of a section of its own (the soak, the fleet), which only a run of that scenario rewrites. */
+export function markersOf(name) {
+  return { begin: `<!-- bench:${name}:begin (written by \`npm run bench\`; edit outside these markers) -->`, end: `<!-- bench:${name}:end -->` };
+}
+
+/** Replaces the section of `file` between `begin` and `end` (or appends it, or creates the file). */
+export function writeBenchmarksFile(file, section, { begin = BEGIN, end = END } = {}) {
   const intro = [
     '# Benchmarks',
     '',
@@ -92,9 +95,10 @@ export function writeBenchmarksFile(file, section) {
     '',
   ].join('\n');
   let text = existsSync(file) ? readFileSync(file, 'utf8') : `${intro}\n`;
-  const begin = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  if (begin >= 0 && end > begin) text = `${text.slice(0, begin)}${section}${text.slice(end + END.length)}`;
-  else text = `${text.trimEnd()}\n\n${section}\n`;
+  const from = text.indexOf(begin);
+  const to = text.indexOf(end);
+  const marked = `${begin}\n${section}\n${end}`;
+  if (from >= 0 && to > from) text = `${text.slice(0, from)}${marked}${text.slice(to + end.length)}`;
+  else text = `${text.trimEnd()}\n\n${marked}\n`;
   writeFileSync(file, text);
 }

@@ -6,9 +6,12 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { loadCommandsServiceDouble } from '../lib/double.mjs';
-import { agentCommand, processCpuMs, processMemoryKb, runMeasured, summarize } from '../lib/measure.mjs';
+import { agentCommand, processCpuMs, processMemoryKb, processTreeCpuMs, runMeasured, summarize } from '../lib/measure.mjs';
+import { commandWorkers } from '../lib/sample.mjs';
 
 const HOST = 'arn:aws:iam::123456789012:user/codedeploy-bench';
+/** Longer than the command worker's 10 idle seconds: the next deployment starts a burst (a new worker). */
+const BURST_PAUSE_MS = 12_000;
 
 /** Polls `predicate` every few ms (the double is in this process) until it returns a value. */
 async function waitFor(predicate, timeoutMs, what) {
@@ -208,7 +211,8 @@ export async function idleAndPollToAckScenarios(ctx, { executable } = {}) {
       } catch {
         signed = false; // no openssl: TEXT/JSON envelopes
       }
-      for (let i = 0; i < ctx.ackRuns + 1; i++) {
+      /** Queues one deployment while a poll is held; its poll-to-ack time once it has succeeded. */
+      const deployOnce = async () => {
         const spec = world.double.makeSpec({
           revision: { RevisionType: 'Local Directory', LocalRevision: { Location: ctx.fixtures.daemonBundle, BundleType: 'directory' } },
         });
@@ -218,14 +222,35 @@ export async function idleAndPollToAckScenarios(ctx, { executable } = {}) {
         const queuedAt = Date.now();
         const deployment = world.service.addDeployment({ hostIdentifier: HOST, spec, envelope });
         const ack = await waitFor(() => deployment.commands[0].acks[0], 10_000, 'the first acknowledgement');
-        // The first deployment loads the engine and the PKCS7 code: reported, not counted in the median.
-        if (i > 0) latencies.push(ack.at - queuedAt);
-        else ctx.firstAckMs = ack.at - queuedAt;
         await world.service.waitForDeployment(deployment, 60_000);
         if (deployment.status !== 'Succeeded') {
           const output = readFileSync(join(world.dir, 'agent-output.log'), 'utf8').slice(-4000);
           throw new Error(`bench deployment ${deployment.deploymentId} ${deployment.status}: ${JSON.stringify(deployment.commands.map((c) => c.completions))}\nagent output:\n${output}`);
         }
+        return ack.at - queuedAt;
+      };
+      for (let i = 0; i < ctx.ackRuns + 1; i++) {
+        const latency = await deployOnce();
+        // The first deployment loads the engine and the PKCS7 code: reported, not counted in the median.
+        if (i > 0) latencies.push(latency);
+        else ctx.firstAckMs = latency;
+      }
+      ctx.progress();
+
+      // Bursts: each deployment after a pause longer than the command worker's idle time, so (where there is
+      // one) a new worker starts for it. CPU of the daemon and everything it started and reaped (the worker,
+      // the hooks), counted once the worker has exited.
+      const burstLatencies = [];
+      const burstCpu = [];
+      const workerGone = () => commandWorkers(daemon.pid).length === 0;
+      await delay(BURST_PAUSE_MS);
+      await waitFor(workerGone, 30_000, 'the command worker to exit');
+      for (let i = 0; i < ctx.burstRuns; i++) {
+        const cpuBefore = processTreeCpuMs(daemon.pid);
+        burstLatencies.push(await deployOnce());
+        await delay(BURST_PAUSE_MS);
+        await waitFor(workerGone, 30_000, 'the command worker to exit');
+        burstCpu.push(processTreeCpuMs(daemon.pid) - cpuBefore);
       }
       ctx.progress();
       const finalRss = processMemoryKb(daemon.pid);
@@ -240,6 +265,14 @@ export async function idleAndPollToAckScenarios(ctx, { executable } = {}) {
             `RSS after the ${ctx.ackRuns + 1} poll-to-ack deployments: ${(finalRss.rssKb / 1024).toFixed(1)} MB (VmHWM ${(finalRss.hwmKb / 1024).toFixed(1)} MB)`,
           ],
           target: { text: 'RSS ≤ 60 MB, CPU ≤ 0.3 s per minute', ok: summarize(rss).median <= 60 && summarize(cpuPerMinute).median <= 300 },
+        },
+        {
+          id: `deployment after a pause${suffix}`,
+          what: `a deployment (11 events, the poll-to-ack one) after ${BURST_PAUSE_MS / 1000} s without commands: the command worker starts for it`,
+          agent: { wall: summarize(burstLatencies), cpu: summarize(burstCpu) },
+          notes: [
+            'wall: command queued → acknowledgement received; CPU: the whole deployment, the daemon and every process it started (the worker, the hooks), read once the worker has exited',
+          ],
         },
         {
           id: `poll-to-ack${suffix}`,

@@ -3,7 +3,8 @@ import type { Logger } from '../log/logger.js';
 import { ackDiagnostics, failureDiagnostics, noopCompletionDiagnostics, successDiagnostics, type Envelope } from '../report/diagnostics.js';
 import { DeploymentSpecError } from '../report/errors.js';
 import type { DeploymentSpec } from '../deployment/spec-types.js';
-import type { EngineContext } from '../deployment/engine.js';
+import type { EventResult } from '../deployment/engine.js';
+import type { SpecEnvelope } from './command-worker-wire.js';
 import type { CommandTracker } from './command-tracker.js';
 import type { CompletionOutbox } from './completion-outbox.js';
 import type { KeyedMutex } from './concurrency.js';
@@ -36,11 +37,22 @@ export interface CommandRunnerDeps {
   outbox: CompletionOutbox;
   /** Delivers a decided completion (retrying until it lands or the agent stops). */
   deliver: (hostCommandIdentifier: string) => Promise<void>;
-  engineContext: (command: HostCommand, spec: DeploymentSpec) => EngineContext;
+  /** Where specifications are opened and events run: the daemon's command worker (./command-worker.ts). */
+  events: CommandEvents;
   /** Commands of one deployment group never overlap (the pointer and cleanup files are per group, §10.17). */
   groupLock: KeyedMutex;
   /** Called as the command moves along, for the status file. */
   onProgress?: (command: HostCommand, update: { spec?: DeploymentSpec; phase: string }) => void;
+}
+
+/** The work on a command that needs the deployment code (the PKCS7 check, the engine). */
+export interface CommandEvents {
+  /** Opens, checks and parses the specification in a GetDeploymentSpecification answer. */
+  openSpec(command: HostCommand, envelope: SpecEnvelope): Promise<DeploymentSpec>;
+  /** Whether the command would do nothing (agent-spec §3.2), sent with the acknowledgement. */
+  isNoop(command: HostCommand, spec: DeploymentSpec): Promise<boolean>;
+  /** Runs the command's lifecycle event; throws the typed error it failed with. */
+  run(command: HostCommand, spec: DeploymentSpec): Promise<EventResult>;
 }
 
 export interface CommandOutcome {
@@ -50,35 +62,14 @@ export interface CommandOutcome {
   error?: unknown;
 }
 
-/** Fetches and opens the deployment specification (§1.5 step 1, §2.1), loading PKCS7 code only now. */
+/** Fetches the deployment specification (§1.5 step 1, §2.1); the command worker opens and checks it. */
 async function fetchSpec(deps: CommandRunnerDeps, command: HostCommand): Promise<DeploymentSpec> {
   const response = await deps.api.getDeploymentSpecification(command.DeploymentExecutionId ?? '', deps.hostIdentifier);
   if (response.DeploymentSystem !== 'CodeDeploy') {
     throw new DeploymentSpecError(`Deployment System mismatch: CodeDeploy != ${response.DeploymentSystem}`);
   }
-  const envelope = response.DeploymentSpecification?.GenericEnvelope;
   if (!response.DeploymentSpecification) throw new DeploymentSpecError('Deployment Specification missing');
-  const { openEnvelope } = await import('../deployment/envelope.js');
-  const { parseDeploymentSpec, redactedSpecJson } = await import('../deployment/spec.js');
-  const opened = await openEnvelope(envelope, { allowText: false });
-  // As the anchor: the parsed specification at debug level, GitHub tokens masked.
-  deps.logger.debug(`Deployment specification of ${command.DeploymentExecutionId}: ${redactedSpecJson(opened.json)}`);
-  if (opened.signature === 'invalid' || opened.signature === 'unsigned') {
-    // A SignedData without signers proves nothing either: enforcement refuses both.
-    const message = opened.signature === 'unsigned'
-      ? `The deployment specification of ${command.DeploymentExecutionId} is not signed`
-      : `The deployment specification of ${command.DeploymentExecutionId} has a signature that does not verify${opened.signer ? ` (signer ${opened.signer})` : ''}${opened.signatureProblem ? `: ${opened.signatureProblem}` : ''}`;
-    if (deps.config.enforce_deployment_spec_signature) throw new DeploymentSpecError(`${message}; refused because enforce_deployment_spec_signature is true`);
-    deps.logger.warn(`${message}; accepted because enforce_deployment_spec_signature is false`);
-  } else {
-    deps.logger.info(`Deployment specification signature: ${opened.signature}${opened.signer ? ` (signer ${opened.signer})` : ''}`);
-  }
-  return parseDeploymentSpec(opened.json);
-}
-
-async function isNoop(deps: CommandRunnerDeps, command: HostCommand, spec: DeploymentSpec): Promise<boolean> {
-  const { isCommandNoop } = await import('../deployment/engine.js');
-  return isCommandNoop(spec, command.CommandName ?? '', deps.engineContext(command, spec));
+  return deps.events.openSpec(command, response.DeploymentSpecification.GenericEnvelope);
 }
 
 /**
@@ -110,7 +101,7 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
     const releaseInProcess = await deps.groupLock.acquire(spec.deploymentGroupId);
     releaseGroup = releaseInProcess;
     deps.onProgress?.(command, { spec, phase: 'acknowledging' });
-    const noop = await isNoop(deps, command, spec);
+    const noop = await deps.events.isNoop(command, spec);
     const ack = await api.putHostCommandAcknowledgement(id, ackDiagnostics(noop));
     acknowledged = true;
     logger.info(`${command.CommandName} of ${spec.deploymentId}: acknowledged (IsCommandNoop ${noop}); service says ${ack.CommandStatus ?? 'nothing'}`);
@@ -118,7 +109,7 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
     if (ack.CommandStatus === 'Failed') {
       // §1.5: re-read the spec; a command that would do nothing is completed as a no-op, otherwise left alone.
       const again = await fetchSpec(deps, command);
-      if (await isNoop(deps, command, again)) {
+      if (await deps.events.isNoop(command, again)) {
         await decide('Succeeded', noopCompletionDiagnostics());
         return { status: 'Succeeded', spec: again };
       }
@@ -138,7 +129,6 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
     trackedDeployment = spec.deploymentId;
     try {
       deps.onProgress?.(command, { spec, phase: 'running' });
-      const { runEvent } = await import('../deployment/engine.js');
       const { DeploymentRecorder } = await import('../deployment/deployment-record.js');
       // For `codedeploy-agent logs`: which deployments ran here, how each event went, which one runs now.
       const recorder = new DeploymentRecorder(deps.config.root_dir, spec, 'daemon', (message) => logger.warn(message));
@@ -146,7 +136,7 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
       recorder.eventStarted(event);
       let result;
       try {
-        result = await runEvent(spec, event, deps.engineContext(command, spec));
+        result = await deps.events.run(command, spec);
       } catch (error) {
         recorder.eventFinished(event, 'Failed', { error });
         throw error;

@@ -4,8 +4,7 @@ import type { Logger } from '../log/logger.js';
 import { formatListenAddress } from '../config/listen-address.js';
 import { trackingDir } from '../deployment/layout.js';
 import type { DeploymentSpec } from '../deployment/spec-types.js';
-import type { EngineContext } from '../deployment/engine.js';
-import { recoverInterruptedWork } from '../deployment/interrupted-work.js';
+import { interruptedWorkPresent } from '../deployment/interrupted-work-present.js';
 import { failedAfterRestartDiagnostics } from '../report/diagnostics.js';
 import { resolveIdentity, type HostIdentity } from '../service/identity.js';
 import { createCommandsClient, type CommandsClient } from '../service/commands-client.js';
@@ -15,9 +14,11 @@ import { claimPidFile, removePidFile } from './pid-file.js';
 import { CommandTracker } from './command-tracker.js';
 import { CompletionOutbox } from './completion-outbox.js';
 import { KeyedMutex } from './concurrency.js';
-import { runCommand, type HostCommand } from './command-runner.js';
+import { runCommand, type CommandEvents, type HostCommand } from './command-runner.js';
+import { CommandWorker, type EventCallbacks } from './command-worker.js';
 import { Poller, throttleWindowMs } from './poller.js';
 import { ThrottleGate } from '../util/throttle-gate.js';
+import { scopedSignal } from '../util/scoped-signal.js';
 import { StatusReporter } from './status-reporter.js';
 import { NO_METRICS, type AgentMetrics, type PollOutcome } from './agent-metrics.js';
 import { judgeHealth, type HealthVerdict } from './health.js';
@@ -41,7 +42,8 @@ export function outboxDir(rootDir: string): string {
 
 /**
  * `codedeploy-agent run`: resolves the host's identity, recovers from a crash, polls the commands
- * service and runs each command through the engine until asked to stop (agent-spec §7.2–7.4).
+ * service and runs each command's lifecycle event in its command worker (./command-worker.ts) until asked to stop
+ * (agent-spec §7.2–7.4).
  *
  * Shutdown: the first SIGTERM/SIGINT aborts the open long poll at once and lets running commands finish
  * for up to `kill_agent_max_wait_time_seconds`; then (or at a second signal) their hooks are killed
@@ -66,12 +68,15 @@ export class Daemon {
   /** Prometheus metrics when `:metrics_listen:` is set (see startMetrics); counting nothing otherwise. */
   private metrics: AgentMetrics = NO_METRICS;
   private closeMetrics?: () => Promise<void>;
+  /** Where specifications are opened and events run, so this process never loads that code (see CommandWorker). */
+  private readonly worker: CommandWorker;
 
   constructor(private readonly options: DaemonOptions) {
     const { config, logger } = options;
     this.status = new StatusReporter(config.pid_dir, logger);
     this.tracker = new CommandTracker(trackingDir(config.root_dir, config.ongoing_deployment_tracking));
     this.outbox = new CompletionOutbox(outboxDir(config.root_dir));
+    this.worker = new CommandWorker({ logger, credentials: () => this.identity?.credentials });
   }
 
   private get config(): AgentConfig {
@@ -105,8 +110,9 @@ export class Daemon {
     claimPidFile(config.pid_dir);
     try {
       this.status.state('starting');
-      // Before anything can run a hook again: what a killed agent left running is stopped first.
-      await recoverInterruptedWork(config, logger);
+      // Before anything can run a hook again: what a killed agent left running is stopped first. The
+      // recovery (install code the daemon otherwise leaves to its command worker) loads only when needed.
+      if (interruptedWorkPresent(config.root_dir)) await (await import('../deployment/interrupted-work.js')).recoverInterruptedWork(config, logger);
       if (config.metrics_listen !== undefined) await this.startMetrics(config.metrics_listen);
       const identity = await this.resolveIdentityUntilStopped(env);
       if (identity) {
@@ -149,6 +155,7 @@ export class Daemon {
         await this.drain(() => [...poller.active(), ...this.backgroundDeliveries]);
       }
     } finally {
+      await this.worker.close((config.hook_kill_grace_seconds + 10) * 1000);
       this.client?.close();
       await this.closeMetrics?.();
       removePidFile(config.pid_dir, process.pid);
@@ -317,16 +324,27 @@ export class Daemon {
     }
   }
 
-  private engineContext(command: HostCommand, spec: DeploymentSpec): EngineContext {
-    const identity = this.identity!;
+  /**
+   * The command's work in the command worker. `signal`: the command's own, which follows the shutdown's
+   * kill signal while the command runs.
+   */
+  private commandEvents(command: HostCommand, signal: AbortSignal): CommandEvents {
+    return {
+      openSpec: (c, envelope) => this.worker.openSpec(this.config, c.DeploymentExecutionId ?? '', envelope),
+      isNoop: (c, spec) => this.worker.isNoop(this.config, spec, c.CommandName ?? ''),
+      run: (c, spec) => this.worker.runEvent(this.config, spec, c.CommandName ?? '', {
+        region: this.identity!.region,
+        signal,
+        callbacks: this.eventCallbacks(command, spec),
+      }),
+    };
+  }
+
+  /** What a running event reports back: the status file and the metrics. */
+  private eventCallbacks(command: HostCommand, spec: DeploymentSpec): EventCallbacks {
     let lastProgressWrite = 0;
     const started = Date.now();
     return {
-      config: this.config,
-      logger: this.logger,
-      signal: this.killHooks.signal,
-      localRun: false,
-      aws: { region: identity.region, credentials: identity.credentials },
       onScriptStart: (_event, location) => this.status.commandUpdated(command.HostCommandIdentifier, { script: location }),
       onDownloaded: (record) => this.metrics.download(record),
       onOperatorHook: (point, outcome) => this.metrics.operatorHook(point, outcome),
@@ -371,6 +389,8 @@ export class Daemon {
       event: command.CommandName ?? '',
       startedAt: new Date().toISOString(),
     });
+    this.worker.prepare();
+    const kill = scopedSignal(this.killHooks.signal);
     const outcome = await runCommand({
       config: this.config,
       logger: this.logger,
@@ -380,7 +400,7 @@ export class Daemon {
       outbox: this.outbox,
       groupLock: this.groupLock,
       deliver: (hostCommandIdentifier) => this.deliver(hostCommandIdentifier),
-      engineContext: (c, spec) => this.engineContext(c, spec),
+      events: this.commandEvents(command, kill.signal),
       onProgress: (_c, { spec }) => {
         if (spec) {
           this.status.commandUpdated(id, {
@@ -391,7 +411,7 @@ export class Daemon {
           });
         }
       },
-    }, command);
+    }, command).finally(() => kill.release());
     if (outcome.spec) this.status.download(undefined, outcome.spec.deploymentId);
     const payload = outcome.diagnostics ? (JSON.parse(outcome.diagnostics.Payload) as { error_code?: number; message?: string }) : undefined;
     this.countCommand(command, outcome.status, payload?.error_code, (Date.now() - started) / 1000);

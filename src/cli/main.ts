@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AGENT_VERSION } from '../version.js';
+import { WORKER_SUBCOMMAND } from '../agent/command-worker-wire.js';
 
 /** `codedeploy-local` is the same binary reached through a link (dispatch on argv[0], as AWS's 2.0 agent does). */
 function invokedAsLocal(): boolean {
@@ -46,6 +47,11 @@ function modulesFor(argv: readonly string[]): (() => Promise<SubcommandModule>)[
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // The daemon's command worker: started by `run` over an IPC channel, so not a subcommand people see.
+  if (argv[2] === WORKER_SUBCOMMAND && argv.length === 3) {
+    const { serveCommands } = await import('../agent/command-worker-main.js');
+    return serveCommands();
+  }
   const program = new Command();
   program.exitOverride();
   if (invokedAsLocal()) {

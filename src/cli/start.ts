@@ -7,6 +7,7 @@ import { checkPidFile, isAgentProcess } from '../agent/pid-file.js';
 import { readStatusSnapshot } from '../agent/status-file.js';
 import type { StatusSnapshot } from '../agent/status-snapshot.js';
 import { findTool } from '../util/find-tool.js';
+import { selfCommand } from '../util/self-command.js';
 import { formatDuration } from '../util/duration.js';
 import { loadConfigForCli } from './status.js';
 import { stopAgent } from './stop.js';
@@ -83,17 +84,8 @@ function logTail(config: AgentConfig): string[] {
 }
 
 /** How to start `run` again: this same program (a single executable, or node and the entry script). */
-async function runCommandLine(configFile: string | undefined): Promise<{ command: string; args: string[] }> {
-  const configArgs = configFile ? ['-c', configFile] : [];
-  let isSea = false;
-  try {
-    const sea = (await import('node:sea')) as { isSea?: () => boolean };
-    isSea = sea.isSea?.() ?? false;
-  } catch {
-    // Node without node:sea: not a single executable
-  }
-  if (isSea) return { command: process.execPath, args: ['run', ...configArgs] };
-  return { command: process.execPath, args: [...process.execArgv, process.argv[1], 'run', ...configArgs] };
+function runCommandLine(configFile: string | undefined): { command: string; args: string[] } {
+  return selfCommand(['run', ...(configFile ? ['-c', configFile] : [])]);
 }
 
 /**
@@ -187,7 +179,7 @@ async function inBackground(deps: StartDeps): Promise<number> {
     deps.out(`Cannot tell whether the AWS CodeDeploy agent is running: ${state.reason}`);
     return EXIT_NOT_STARTED;
   }
-  const { command, args } = await runCommandLine(deps.configFile);
+  const { command, args } = runCommandLine(deps.configFile);
   // The working directory of hooks is the agent's own: `/`, as under systemd.
   const child = spawn(command, args, { detached: true, stdio: 'ignore', cwd: '/', env: process.env });
   let exit: { gone: boolean; code?: number | null } = { gone: false };

@@ -1,5 +1,4 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, fchmodSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -9,6 +8,7 @@ import { randomBytes } from 'node:crypto';
  * the target, then fsync the folder so the rename itself survives a power cut.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const { open, rename, rm } = fsPromises();
   const temp = tempPathFor(path);
   try {
     const handle = await open(temp, 'wx', mode);
@@ -58,8 +58,16 @@ function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
+/**
+ * node:fs/promises, loaded by the first asynchronous write: the idle daemon writes only with the
+ * synchronous twin, and loading it costs 0.8 MB (docs/decisions.md, "Single executable").
+ */
+function fsPromises(): typeof import('node:fs/promises') {
+  return process.getBuiltinModule('node:fs/promises');
+}
+
 async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+  const handle = await fsPromises().open(dir, 'r');
   try {
     await handle.sync();
   } finally {

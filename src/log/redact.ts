@@ -15,6 +15,11 @@ export function registerSecret(value: string | undefined | null): void {
   knownPattern = undefined;
 }
 
+/** The values registered so far: for a process that takes over part of this one's work (agent/command-worker.ts). */
+export function knownSecrets(): string[] {
+  return [...known];
+}
+
 const PATTERNS: [RegExp, string][] = [
   [/(AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|aws_secret_access_key|aws_session_token|SecretAccessKey|SessionToken|Token)(["']?\s*[:=]\s*["']?)[^\s"',}]+/g, '$1$2[REDACTED]'],
   [/(Authorization:\s*(?:token|Bearer|AWS4-HMAC-SHA256)\s+)[^\r\n]+/gi, '$1[REDACTED]'],

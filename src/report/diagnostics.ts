@@ -1,5 +1,5 @@
 import { ErrorCode } from './error-codes.js';
-import { AgentError, ScriptError } from './errors.js';
+import { AgentError, ReportedError, ScriptError } from './errors.js';
 
 /** The service's limit on `Diagnostics.Payload` (API model: Envelope.Payload max 8192). */
 export const MAX_PAYLOAD_CHARS = 8192;
@@ -78,8 +78,12 @@ export function failedAfterRestartDiagnostics(): Envelope {
   });
 }
 
-/** ScriptError → its code, script and log tail; anything else → UnknownError (5) with its message. */
+/**
+ * ScriptError → its code, script and log tail; an error from the command worker → the diagnostics it made;
+ * anything else → UnknownError (5) with its message.
+ */
 export function failureDiagnostics(error: unknown): Envelope {
+  if (error instanceof ReportedError) return error.diagnostics;
   if (error instanceof ScriptError) {
     return diagnosticsEnvelope({ error_code: error.code, script_name: error.scriptName, message: error.message, log: error.logTail });
   }

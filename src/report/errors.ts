@@ -1,4 +1,5 @@
 import { ErrorCode, type ErrorCodeValue } from './error-codes.js';
+import type { Envelope } from './diagnostics.js';
 
 /** Base of every error the agent raises on purpose: it carries the code reported to the service. */
 export class AgentError extends Error {
@@ -18,6 +19,19 @@ export class ScriptError extends AgentError {
     super(message, code);
     this.scriptName = scriptName;
     this.logTail = logTail;
+  }
+}
+
+/**
+ * An error raised in another process of the agent (the daemon's command worker), as it arrived: its
+ * class name, message and code, and the diagnostics that process made of it, reported as they are.
+ */
+export class ReportedError extends AgentError {
+  readonly diagnostics: Envelope;
+  constructor(name: string, message: string, code: ErrorCodeValue, diagnostics: Envelope) {
+    super(message, code);
+    this.name = name;
+    this.diagnostics = diagnostics;
   }
 }
 

@@ -1,7 +1,5 @@
 import http from 'node:http';
-import https from 'node:https';
 import { readFileSync } from 'node:fs';
-import { HttpsProxyAgent } from 'https-proxy-agent';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { HttpRequest } from '@smithy/protocol-http';
 import { Hash } from '@smithy/hash-node';
@@ -150,7 +148,7 @@ export class CommandsClient {
   readonly region: string;
   readonly agentVersion: string;
   private readonly signer: SignatureV4;
-  private readonly agent: http.Agent;
+  private readonly agent: http.Agent | Promise<http.Agent>;
   private readonly requestTimeoutMs: number;
   private readonly maxAttempts: number;
   private readonly pollAttempts: number;
@@ -189,7 +187,7 @@ export class CommandsClient {
       sha256: Hash.bind(null, 'sha256'),
     });
     this.agent = makeAgent(this.endpoint, options.proxyUri, options.env ?? process.env, this.logger);
-    this.agent.on('free', (socket: object) => this.idleSince.set(socket, Date.now()));
+    void Promise.resolve(this.agent).then((agent) => agent.on('free', (socket: object) => this.idleSince.set(socket, Date.now())));
   }
 
   /**
@@ -287,7 +285,7 @@ export class CommandsClient {
 
   /** Closes idle keep-alive sockets (call at shutdown). */
   close(): void {
-    this.agent.destroy();
+    void Promise.resolve(this.agent).then((agent) => agent.destroy());
   }
 
   /** The service's clock is far from ours: sign with its time from now on (as the SDKs do). */
@@ -327,6 +325,7 @@ export class CommandsClient {
     });
     // Credential provider failures (no instance profile, unreadable session file) pass through unchanged.
     const signed = (await this.signer.sign(request, { signingDate: new Date(Date.now() + this.clockOffsetMs) })) as HttpRequest;
+    const agent = await this.agent;
     const started = Date.now();
     return new Promise<RawAnswer>((resolve, reject) => {
       let settled = false;
@@ -338,13 +337,13 @@ export class CommandsClient {
         if (error) reject(error);
         else resolve(answer!);
       };
-      const req = (isHttps ? https : http).request({
+      const req = (isHttps ? process.getBuiltinModule('node:https') : http).request({
         hostname: url.hostname.replace(/^\[|\]$/g, ''),
         port: url.port || (isHttps ? 443 : 80),
         path: signed.path,
         method: 'POST',
         headers: signed.headers,
-        agent: this.agent,
+        agent,
       });
       const onAbort = () => {
         finish(abortError(signal!));
@@ -394,8 +393,12 @@ function describe(error: Error): string {
   return code && !error.message.includes(code) ? `${code} ${error.message}` : error.message;
 }
 
-/** Keep-alive agent; tunnelling through the proxy (CONNECT) when one applies. */
-function makeAgent(endpoint: URL, proxyUri: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): http.Agent {
+/**
+ * Keep-alive agent; tunnelling through the proxy (CONNECT) when one applies. node:https (and with it TLS:
+ * 2.5 MB of an idle agent's memory) and https-proxy-agent are loaded only when the endpoint or the proxy
+ * needs them (docs/decisions.md, "Single executable").
+ */
+function makeAgent(endpoint: URL, proxyUri: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): http.Agent | Promise<http.Agent> {
   const isHttps = endpoint.protocol === 'https:';
   const caFile = env.AWS_SSL_CA_BUNDLE;
   let ca: Buffer | undefined;
@@ -411,9 +414,9 @@ function makeAgent(endpoint: URL, proxyUri: string | undefined, env: NodeJS.Proc
     const proxyUrl = new URL(proxy);
     registerSecret(decodeURIComponent(proxyUrl.password));
     logger.info(`Commands service requests go through the proxy ${proxyUrl.protocol}//${proxyUrl.host}`);
-    return new HttpsProxyAgent(proxyUrl, { keepAlive: true, ...(ca ? { ca } : {}) });
+    return import('https-proxy-agent').then(({ HttpsProxyAgent }) => new HttpsProxyAgent(proxyUrl, { keepAlive: true, ...(ca ? { ca } : {}) }));
   }
-  return isHttps ? new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) }) : new http.Agent({ keepAlive: true });
+  return isHttps ? new (process.getBuiltinModule('node:https').Agent)({ keepAlive: true, ...(ca ? { ca } : {}) }) : new http.Agent({ keepAlive: true });
 }
 
 export interface CreateCommandsClientOptions {

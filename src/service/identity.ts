@@ -1,5 +1,4 @@
-import { stat } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
@@ -133,7 +132,8 @@ export function sessionFileCredentials(
   const load = async (): Promise<AwsCredentialIdentity> => {
     let fingerprint: string;
     try {
-      const info = await stat(path);
+      // Synchronous: a stat is cheap, and node:fs/promises would cost an idle daemon 0.8 MB.
+      const info = statSync(path);
       fingerprint = `${info.ino}:${info.size}:${info.mtimeMs}`;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;

@@ -160,6 +160,13 @@ export interface FakeCommandsServiceOptions {
   requireAgentVersion?: boolean;
   /** Signing identity for PKCS7 specs (default: the shared test identity). */
   signingIdentity?: SigningIdentity;
+  /**
+   * Keep only about this many of the latest `requests`, `acks` and `completions` (long bench runs that
+   * would otherwise hold every request). Default: keep all.
+   */
+  keepRecords?: number;
+  /** Called with each request's record as it arrives (its operation and body are known; the status is not yet). */
+  onRequest?: (record: RecordedRequest) => void;
 }
 
 interface HeldPoll {
@@ -252,6 +259,8 @@ export class FakeCommandsService {
   private readonly envelopes = new Map<FakeDeployment, Promise<Envelope | null>>();
   private readonly signingIdentity?: SigningIdentity;
   private readonly listeners = new Set<() => void>();
+  private readonly keepRecords: number;
+  private readonly onRequest?: (record: RecordedRequest) => void;
   private port = 0;
 
   private constructor(options: FakeCommandsServiceOptions) {
@@ -263,6 +272,8 @@ export class FakeCommandsService {
     this.stopOnFailure = options.stopOnFailure ?? true;
     this.requireAgentVersion = options.requireAgentVersion ?? true;
     this.signingIdentity = options.signingIdentity;
+    this.keepRecords = options.keepRecords ?? Infinity;
+    this.onRequest = options.onRequest;
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
@@ -403,7 +414,51 @@ export class FakeCommandsService {
     for (const poll of this.held) poll.wake();
     this.held.clear();
     for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /**
+   * An outage: stops listening and cuts every open connection (held polls included), so clients see
+   * resets and then refused connections. Deployments and records are kept for {@link comeBack}.
+   */
+  async goDown(): Promise<void> {
+    await this.close();
+  }
+
+  /** Listens again on the same port after {@link goDown} (retrying briefly while the port is in TIME_WAIT or taken). */
+  async comeBack(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const failed = (error: Error) => reject(error);
+          this.server.once('error', failed);
+          this.server.listen(this.port, '127.0.0.1', () => {
+            this.server.off('error', failed);
+            resolve();
+          });
+        });
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+
+  /** Drops a finished deployment and its commands (long bench runs); later calls about it are refused as unknown. */
+  forget(deployment: FakeDeployment): void {
+    const index = this.deployments.indexOf(deployment);
+    if (index >= 0) this.deployments.splice(index, 1);
+    for (const command of deployment.commands) this.commandsById.delete(command.hostCommandIdentifier);
+    this.envelopeOptions.delete(deployment);
+    this.envelopes.delete(deployment);
+  }
+
+  /** Trims a record list to the latest `keepRecords` once it holds twice as many (amortised). */
+  private record<T>(list: T[], item: T): void {
+    list.push(item);
+    if (list.length > 2 * this.keepRecords) list.splice(0, list.length - this.keepRecords);
   }
 
   private summary(): string {
@@ -439,9 +494,10 @@ export class FakeCommandsService {
       body = undefined;
     }
     const record: RecordedRequest = { status: 0, body, headers: req.headers, at: Date.now() };
-    this.requests.push(record);
+    this.record(this.requests, record);
     const target = typeof req.headers['x-amz-target'] === 'string' ? req.headers['x-amz-target'] : undefined;
     if (target?.startsWith(`${this.targetPrefix}.`)) record.operation = target.slice(this.targetPrefix.length + 1);
+    this.onRequest?.(record);
 
     const reply = await this.process(req, res, raw, body, record);
     if (reply === undefined) return; // hung or reset on purpose
@@ -657,7 +713,7 @@ export class FakeCommandsService {
       answered: command.ackStatus,
       at: Date.now(),
     };
-    this.acks.push(ack);
+    this.record(this.acks, ack);
     command.acks.push(ack);
     if (this.isOpen(command)) {
       if (command.ackStatus === 'Succeeded' || command.ackStatus === 'Failed') this.finish(command, command.ackStatus);
@@ -683,7 +739,7 @@ export class FakeCommandsService {
       payload: parsePayload(diagnostics),
       at: Date.now(),
     };
-    this.completions.push(completion);
+    this.record(this.completions, completion);
     command.completions.push(completion);
     // Later completions of a finished command (the anchor's second Complete(Failed)) are recorded only.
     if (this.isOpen(command) && (status === 'Succeeded' || status === 'Failed')) this.finish(command, status);

@@ -4,12 +4,12 @@
  * under qemu user emulation (Debian's qemu-user-static with the arm64 C libraries).
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, linkSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_VERSION } from '../../src/version.js';
-import { FakeCommandsService, TEST_CREDENTIALS } from '../doubles/commands-service.js';
+import { FakeCommandsService, makeSpec, TEST_CREDENTIALS } from '../doubles/commands-service.js';
 import { executablePath, REPO_ROOT } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -114,6 +114,39 @@ describe('the x64 executable in an installation of its own', () => {
     } finally {
       agent.kill('SIGTERM');
       await agent;
+      await service.close();
+    }
+  });
+});
+
+describe('the x64 executable as the daemon', () => {
+  it('runs a deployment through its command worker, which is the executable itself started as command-worker', async () => {
+    const service = await FakeCommandsService.start({ longPollMs: 300 });
+    const dir = join(tmp.dir, 'daemon');
+    mkdirSync(dir);
+    const host = 'arn:aws:iam::123456789012:user/executable-daemon-test';
+    writeFileSync(join(dir, 'onprem.yml'), [`aws_access_key_id: ${TEST_CREDENTIALS.accessKeyId}`, `aws_secret_access_key: ${TEST_CREDENTIALS.secretAccessKey}`, `iam_user_arn: ${host}`, 'region: us-east-1', ''].join('\n'));
+    writeFileSync(join(dir, 'agent.yml'), [
+      `:root_dir: ${join(dir, 'root')}`, `:log_dir: ${join(dir, 'log')}`, `:pid_dir: ${join(dir, 'pid')}`, ':verbose: true',
+      `:on_premises_config_file: ${join(dir, 'onprem.yml')}`, `:deploy_control_endpoint: ${service.url}`, ':startup_splay_seconds: 0', ':wait_between_runs: 0.2', '',
+    ].join('\n'));
+    const destination = join(dir, 'app');
+    const revision = { RevisionType: 'Local File', LocalRevision: { Location: sampleAppTgz(dir, destination), BundleType: 'tgz' } };
+    const agent = execa(executablePath(), ['run', '-c', join(dir, 'agent.yml')], { reject: false, all: true, env: { ...env, AWS_EC2_METADATA_DISABLED: 'true' }, extendEnv: false });
+    try {
+      const deployment = service.addDeployment({ hostIdentifier: host, spec: makeSpec({ revision }) });
+      await service.waitForDeployment(deployment, 60_000);
+      expect(deployment.status).toBe('Succeeded');
+      expect(readFileSync(join(destination, 'public/index.html'), 'utf8')).toContain('<');
+      const worker = /Started the command worker \(pid (\d+)\)/.exec(readFileSync(join(dir, 'log', 'codedeploy-agent.log'), 'utf8'))?.[1];
+      expect(worker).toBeDefined();
+      // Still up (it stops 10 s after the last command): the same file, as a hidden subcommand.
+      expect(readFileSync(`/proc/${worker}/cmdline`, 'utf8').split('\0').slice(1, -1)).toEqual(['command-worker']);
+      expect(realpathSync(`/proc/${worker}/exe`)).toBe(realpathSync(executablePath()));
+    } finally {
+      agent.kill('SIGTERM');
+      const result = await agent;
+      expect(result.exitCode, String(result.all)).toBe(0);
       await service.close();
     }
   });

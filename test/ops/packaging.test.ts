@@ -308,6 +308,11 @@ describe('the bundle', () => {
     const unwanted = [...modules].filter((m) => /^node_modules\/(@aws-sdk\/client-s3|@aws-sdk\/client-codedeploy|@aws-sdk\/credential-providers|pkijs|asn1js|yauzl|tar|execa|prom-client)$/.test(m)
       || /^src\/(revision|archive|install|hooks|appspec)\/|^src\/deployment\/(engine|envelope|spec|download-bundle)\.ts|^src\/cli\/(deploy|register|validate)\.ts|^src\/agent\/metrics(-server)?\.ts/.test(m));
     expect(unwanted).toEqual([]);
+    // The signing packages take from @smithy/core only the files that define what they use
+    // (scripts/narrow-smithy-core.mjs): none of its schema, client or protocol code.
+    const smithyCore = idleFiles.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/^\/\/ node_modules\/@smithy\/core\/dist-es\/submodules\/([^\n]+)/gm)].map((m) => m[1]));
+    expect(smithyCore).toContain('serde/util-hex-encoding/hex-encoding.js');
+    expect(smithyCore.filter((file) => /^(schema|client|cbor|event-streams)\/|^protocols\/(?!util-uri-escape\/|protocol-http\/)/.test(file))).toEqual([]);
   });
 });
 

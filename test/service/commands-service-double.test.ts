@@ -112,6 +112,41 @@ describe('FakeCommandsService', () => {
     await expect(service.waitFor(() => false, 50, 'never')).rejects.toThrow(/Timed out after 50 ms waiting for never\. Recent requests: .*PollHostCommand→200/);
   });
 
+  it('goes down (held polls cut, connections refused) and comes back on the same port', async () => {
+    const url = service.url;
+    const held = client.pollHostCommand(HOST).then(() => 'answered', () => 'failed');
+    await service.waitForRequests('PollHostCommand', 1, 2_000);
+    await service.goDown();
+    expect(await held).toBe('failed');
+    const refused = await fetch(url, { method: 'POST', body: '{}' }).then(() => 'answered', (error: Error) => String((error.cause as { code?: string })?.code));
+    expect(refused).toBe('ECONNREFUSED');
+    await service.comeBack();
+    expect(service.url).toBe(url);
+    service.addDeployment({ hostIdentifier: HOST, commands: ['Install'] });
+    expect((await client.pollHostCommand(HOST)).HostCommand?.CommandName).toBe('Install');
+  });
+
+  it('keeps only the latest records when asked, reports each request as it arrives, and forgets finished deployments', async () => {
+    const seen: string[] = [];
+    const small = await FakeCommandsService.start({ longPollMs: 1, keepRecords: 2, onRequest: (r) => seen.push(r.operation ?? '?') });
+    const smallClient = new CommandsClient({ endpoint: small.url, region: 'us-east-1', credentials: TEST_CREDENTIALS, agentVersion: 't', retryBaseMs: 1, env: {} });
+    try {
+      for (let i = 0; i < 7; i++) await smallClient.pollHostCommand(HOST);
+      expect(seen).toEqual(Array(7).fill('PollHostCommand'));
+      expect(small.requests.length).toBeGreaterThanOrEqual(2);
+      expect(small.requests.length).toBeLessThanOrEqual(4);
+      const deployment = small.addDeployment({ hostIdentifier: HOST, commands: ['Install'] });
+      const command = (await smallClient.pollHostCommand(HOST)).HostCommand!;
+      await smallClient.putHostCommandComplete(command.HostCommandIdentifier, 'Succeeded');
+      small.forget(deployment);
+      expect(small.deployments).toEqual([]);
+      await expect(smallClient.putHostCommandComplete(command.HostCommandIdentifier, 'Succeeded')).rejects.toThrow(/Unknown HostCommandIdentifier/);
+    } finally {
+      smallClient.close();
+      await small.close();
+    }
+  });
+
   it('rejects wrong content types, unknown targets and unsigned requests with the AWS error shape', async () => {
     const post = async (headers: Record<string, string>) => {
       const res = await fetch(service.url, { method: 'POST', headers, body: '{}' });
