@@ -131,6 +131,11 @@ describe('crash recovery', () => {
     }
     const [shell, member, app] = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
     hookGroups.push(shell, app);
+    // The whole agent killed (the OOM killer, `systemctl kill -s KILL`): its command worker, which runs the
+    // hook and would stop it if only the daemon died, then the daemon before it can react.
+    const worker = [...agent.log.matchAll(/Started the command worker \(pid (\d+)\)/g)].map((m) => Number(m[1])).at(-1);
+    expect(worker, agent.log).toBeDefined();
+    process.kill(worker!, 'SIGKILL');
     agent.signal('SIGKILL');
     await agent.waitForExit();
     // The orphan runs on without its agent.

@@ -21,7 +21,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_BIN } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
-import { AgentWorld, payloadOf, waitForDeployment } from '../agent/harness.js';
+import { AgentWorld, payloadOf, waitForDeployment, type RunningAgent } from '../agent/harness.js';
+import { isAlive } from '../hooks/proc.js';
 import { makeTgz, manifest, manifestDifference, writeOutsiderFile, writeRevision, type RevisionCounts } from './crash-fixtures.js';
 
 const FILES = Number(process.env.CRASH_FILES ?? 20_000);
@@ -290,6 +291,12 @@ describe(`the daemon killed during Install (over ${FILES.toLocaleString('en-US')
     return took;
   }
 
+  /** The command worker the daemon started for the deployment (it says so in its log). */
+  async function workerOf(agent: RunningAgent): Promise<number> {
+    await agent.waitForLog(/Started the command worker \(pid \d+\)/, 300_000);
+    return Number([...agent.log.matchAll(/Started the command worker \(pid (\d+)\)/g)].at(-1)![1]);
+  }
+
   const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((line, i) => line === b[i]);
 
   it('rolls the interrupted Install back before it polls again, and fails its command with code 7', async () => {
@@ -312,9 +319,15 @@ describe(`the daemon killed during Install (over ${FILES.toLocaleString('en-US')
       await backToOld();
     }
     for (const crash of crashes) {
+      // The Install runs in the daemon's command worker: the crash switch kills the worker, and the test the
+      // daemon with it (the whole agent killed), before the daemon can report the worker's death.
       const agent = world.start({ env: crash === 'random' ? {} : { CODEDEPLOY_AGENT_TEST_CRASH: crash } });
       const deployment = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: spec('v2'), commands: ['DownloadBundle', 'Install'] });
-      if (crash === 'random') {
+      if (crash !== 'random') {
+        const worker = await workerOf(agent);
+        while (isAlive(worker)) await new Promise((resolve) => setTimeout(resolve, 1));
+        agent.signal('SIGKILL');
+      } else {
         // Once Install has begun changing the host (its journal exists), a random moment within how long an Install takes.
         await agent.waitForLog('Install: ', 300_000);
         const began = Date.now();
@@ -322,6 +335,8 @@ describe(`the daemon killed during Install (over ${FILES.toLocaleString('en-US')
         const delay = Math.floor(Math.random() * installMs);
         console.log(`daemon: random kill at ${delay} ms into Install (of about ${installMs} ms)`);
         await new Promise((resolve) => setTimeout(resolve, delay));
+        const worker = await workerOf(agent);
+        process.kill(worker, 'SIGKILL');
         agent.signal('SIGKILL');
       }
       const exit = await agent.waitForExit(300_000);
