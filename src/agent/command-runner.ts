@@ -2,6 +2,7 @@ import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
 import { ackDiagnostics, failureDiagnostics, noopCompletionDiagnostics, successDiagnostics, type Envelope } from '../report/diagnostics.js';
 import { DeploymentSpecError } from '../report/errors.js';
+import { formatMs } from '../util/duration.js';
 import type { DeploymentSpec } from '../deployment/spec-types.js';
 import type { EventResult } from '../deployment/engine.js';
 import type { SpecEnvelope } from './command-worker-wire.js';
@@ -94,7 +95,7 @@ export async function runCommand(deps: CommandRunnerDeps, command: HostCommand):
   let spec: DeploymentSpec | undefined;
   let acknowledged = false;
   const started = Date.now();
-  const took = () => `${((Date.now() - started) / 1000).toFixed(1).replace(/\.0$/, '')} s`;
+  const took = () => formatMs(Date.now() - started);
   let releaseGroup: (() => void) | undefined;
   try {
     spec = await fetchSpec(deps, command);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from '../deployment/atomic-write.js';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 import type { Envelope } from '../report/diagnostics.js';
 
 export interface PendingCompletion {

@@ -9,6 +9,7 @@ import { failedAfterRestartDiagnostics } from '../report/diagnostics.js';
 import { resolveIdentity, type HostIdentity } from '../service/identity.js';
 import { createCommandsClient, type CommandsClient } from '../service/commands-client.js';
 import { isAuthError, isRetryableError, isThrottlingError } from '../service/service-errors.js';
+import { formatMs } from '../util/duration.js';
 import { backoffDelay, isAbortError, sleep } from '../util/retry.js';
 import { claimPidFile, removePidFile } from './pid-file.js';
 import { CommandTracker } from './command-tracker.js';
@@ -229,7 +230,7 @@ export class Daemon {
         const message = (error as Error).message;
         this.status.error(message);
         const delay = backoffDelay(attempt, { baseMs: this.config.wait_after_connection_problem * 1000, capMs: 300_000, jitter: 'equal' });
-        this.logger.error(`Cannot determine this host's identity: ${message}; retrying in ${(delay / 1000).toFixed(0)} s`);
+        this.logger.error(`Cannot determine this host's identity: ${message}; retrying in ${formatMs(delay)}`);
         try {
           await sleep(delay, this.stopPolling.signal);
         } catch {
@@ -314,7 +315,7 @@ export class Daemon {
           return;
         }
         const delay = backoffDelay(attempt, { baseMs: 1000, capMs: 60_000, jitter: 'equal' });
-        this.logger.warn(`PutHostCommandComplete for ${hostCommandIdentifier} failed (${(error as Error).message}); retrying in ${(delay / 1000).toFixed(1)} s`);
+        this.logger.warn(`PutHostCommandComplete for ${hostCommandIdentifier} failed (${(error as Error).message}); retrying in ${formatMs(delay)}`);
         try {
           await sleep(delay, this.stopPolling.signal);
         } catch {

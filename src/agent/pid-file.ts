@@ -1,6 +1,7 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fchmodSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync, fchmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError } from '../report/errors.js';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 
 /**
  * The pid file `<pid_dir>/codedeploy-agent.pid` (agent-spec §7.1, §7.2): one decimal pid and a newline.
@@ -92,21 +93,11 @@ export function checkPidFile(pidDir: string): PidFileState {
   return { state: 'stale', path, pid, reason: `${path} names pid ${pid}, but no codedeploy-agent process with that pid is running` };
 }
 
-/** Writes the pid file atomically (temp file in the same folder, fsync, rename), mode 0644. */
+/** Writes the pid file atomically (util/atomic-write), mode 0644. */
 export function writePidFile(pidDir: string, pid: number = process.pid): void {
   mkdirSync(pidDir, { recursive: true, mode: 0o755 });
-  const path = pidFilePath(pidDir);
-  const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w', 0o644);
-  try {
-    // 0644 whatever the umask, like the status file: `status` reads it as any user, and it holds no secret.
-    fchmodSync(fd, 0o644);
-    writeSync(fd, `${pid}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
+  // 0644 whatever the umask, like the status file: `status` reads it as any user, and it holds no secret.
+  writeFileAtomicSync(pidFilePath(pidDir), `${pid}\n`, 0o644);
 }
 
 /**

@@ -2,6 +2,7 @@ import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
 import { ServiceError } from '../report/errors.js';
 import { isAuthError } from '../service/service-errors.js';
+import { formatMs } from '../util/duration.js';
 import { backoffDelay, isAbortError, sleep } from '../util/retry.js';
 import { ThrottleGate } from '../util/throttle-gate.js';
 import type { HostCommand } from './command-runner.js';
@@ -66,7 +67,7 @@ export class Poller {
     const { config, logger } = this.deps;
     try {
       const splayMs = this.random() * config.startup_splay_seconds * 1000;
-      if (splayMs > 0) logger.info(`Waiting ${(splayMs / 1000).toFixed(1)} s before the first poll (start-up splay)`);
+      if (splayMs > 0) logger.info(`Waiting ${formatMs(splayMs)} before the first poll (start-up splay)`);
       await sleep(splayMs, stop);
       while (!stop.aborted) {
         await this.slots.waitForFree(stop);
@@ -107,7 +108,7 @@ export class Poller {
       if (this.deps.isThrottling?.(error)) {
         // One gate for every caller: nobody polls again until the throttle wait (with jitter) is over.
         const waitMs = this.throttleGate.close();
-        logger.warn(`Cannot reach InstanceService: throttled (${message}); waiting ${(waitMs / 1000).toFixed(0)} s`);
+        logger.warn(`Cannot reach InstanceService: throttled (${message}); waiting ${formatMs(waitMs)}`);
         return;
       }
       // The anchor's table runs 10 → 90 s over ten errors (scaled by max_poll_backoff_seconds); equal jitter
@@ -119,7 +120,7 @@ export class Poller {
       // As the anchor words it: service and network failures vs a command we refused (host mismatch, no name).
       const what = error instanceof ServiceError ? 'Cannot reach InstanceService' : 'Error during perform';
       const hint = isAuthError(error) && this.deps.authHint ? ` (${this.deps.authHint})` : '';
-      logger.error(`${what}: ${message}${hint}; retrying in ${Math.max(0, delay / 1000).toFixed(1)} s`);
+      logger.error(`${what}: ${message}${hint}; retrying in ${formatMs(Math.max(0, delay))}`);
       await sleep(Math.max(0, delay), stop);
     }
   }

@@ -1,6 +1,7 @@
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fchmodSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { redact } from '../log/redact.js';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 import { AgentError } from '../report/errors.js';
 import { STATUS_FILE_NAME, type StatusSnapshot } from './status-snapshot.js';
 
@@ -23,20 +24,9 @@ export class StatusFileError extends AgentError {}
  */
 export function writeStatusSnapshot(pidDir: string, snapshot: StatusSnapshot): void {
   mkdirSync(pidDir, { recursive: true, mode: 0o755 });
-  const path = statusFilePath(pidDir);
-  const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w', 0o644);
-  try {
-    fchmodSync(fd, 0o644); // the umask may have taken bits away; non-root `status` needs to read it
-    // Everything in it is written without secrets; redact() is the backstop for a message that quotes one.
-    writeSync(fd, `${redact(JSON.stringify(snapshot, null, 2))}\n`);
-  } catch (error) {
-    closeSync(fd);
-    try { unlinkSync(temp); } catch { /* already gone */ }
-    throw error;
-  }
-  closeSync(fd);
-  renameSync(temp, path);
+  // 0644 whatever the umask: non-root `status` reads it. Everything in it is written without secrets;
+  // redact() is the backstop for a message that quotes one.
+  writeFileAtomicSync(statusFilePath(pidDir), `${redact(JSON.stringify(snapshot, null, 2))}\n`, 0o644, { durable: false });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,5 +1,6 @@
 import { ErrorCode } from '../report/error-codes.js';
 import { ArchiveError } from '../report/errors.js';
+import { formatMegabytes as megabytes, MB } from '../util/byte-size.js';
 
 /**
  * What a bundle may cost to unpack: a total of unpacked bytes, and a ratio of unpacked bytes to the
@@ -21,14 +22,8 @@ export interface BundleLimits {
 export { DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO, DEFAULT_MAX_BUNDLE_UNPACKED_MB } from '../config/agent-config.js';
 export const RATIO_FLOOR_BYTES = 256 * 1024 * 1024;
 
-const MB = 1024 * 1024;
-
 export function bundleLimitsOf(config: { max_bundle_unpacked_mb: number; max_bundle_compression_ratio: number }): BundleLimits {
   return { maxUnpackedBytes: config.max_bundle_unpacked_mb * MB, maxCompressionRatio: config.max_bundle_compression_ratio };
-}
-
-function megabytes(bytes: number): string {
-  return bytes >= 10 * MB ? `${Math.round(bytes / MB)} MB` : `${(bytes / MB).toFixed(1)} MB`;
 }
 
 /** Counts what a bundle unpacks to, entry by entry; refuses the entry that would go over a limit. */

@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { ArchiveError } from '../report/errors.js';
 import { toArchiveFailure } from './archive-failure.js';
-import { LoopYield } from './loop-yield.js';
+import { LoopYield } from '../util/loop-yield.js';
 import { restoreDirectorySync } from '../util/file-jobs/destination.js';
 import { FileJobPool } from '../util/file-jobs/file-job-pool.js';
 import { attributesOf } from '../util/file-jobs/inode-attributes.js';

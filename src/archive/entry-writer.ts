@@ -11,7 +11,7 @@ import {
   resolveEntryPath,
   resolveHardlinkTarget,
 } from './entry-safety.js';
-import { LoopYield } from './loop-yield.js';
+import { LoopYield } from '../util/loop-yield.js';
 import { OwnerLookup } from './owner-lookup.js';
 import { DiskTarget, type UnpackTarget } from './unpack-target.js';
 import { toSeconds, type InodeAttributes } from '../util/file-jobs/inode-attributes.js';

@@ -1,6 +1,8 @@
 import { lstat, mkdir, rm, stat } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
+import { formatMs } from '../util/duration.js';
+import { MB } from '../util/byte-size.js';
 import { removeTree } from '../util/remove-tree.js';
 import type { ArchiveEntry, EntryContent } from './archive-entry.js';
 import { toArchiveFailure } from './archive-failure.js';
@@ -25,7 +27,7 @@ export interface UnpackOptions {
 }
 
 export const DEFAULT_BUNDLE_LIMITS: BundleLimits = {
-  maxUnpackedBytes: DEFAULT_MAX_BUNDLE_UNPACKED_MB * 1024 * 1024,
+  maxUnpackedBytes: DEFAULT_MAX_BUNDLE_UNPACKED_MB * MB,
   maxCompressionRatio: DEFAULT_MAX_BUNDLE_COMPRESSION_RATIO,
 };
 
@@ -79,8 +81,7 @@ export async function unpackBundle(
       strippedTopDirectory = await stripTopDirectory(destDir);
       if (strippedTopDirectory !== undefined) refuseSymlinksEscapingAfterStrip(written.symlinks, strippedTopDirectory);
     }
-    const elapsed = Math.round(performance.now() - started);
-    logger.info(`Unpacked ${written.entries} entries (${written.bytes} bytes) from ${bundlePath} into ${destDir} in ${elapsed} ms`);
+    logger.info(`Unpacked ${written.entries} entries (${written.bytes} bytes) from ${bundlePath} into ${destDir} in ${formatMs(performance.now() - started)}`);
     if (strippedTopDirectory !== undefined) {
       logger.info(`Moved the content of the bundle's single top-level directory '${strippedTopDirectory}' up one level`);
     }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
 import { openLogForAppend } from '../log/log-file-mode.js';
+import { formatTextLine } from '../log/line-format.js';
 import { redact } from '../log/redact.js';
 
 /**
@@ -18,7 +19,7 @@ export async function openCliLogger(config: AgentConfig, fileName: string): Prom
     file = undefined;
   }
   const write = (level: string, message: string) => {
-    const line = `${new Date().toISOString().slice(0, 19)} ${level.toUpperCase().padEnd(5)} [codedeploy-local(${process.pid})]: ${redact(message)}\n`;
+    const line = `${formatTextLine(new Date(), level, 'codedeploy-local', process.pid, redact(message))}\n`;
     if (file) {
       try {
         appendFileSync(file, line);

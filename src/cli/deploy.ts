@@ -1,6 +1,5 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { loadAgentConfig, type AgentConfig } from '../config/agent-config.js';
 import { buildLocalSpec, LocalDeployError } from '../deployment/local-spec.js';
 import { checkLocalEventOrder, localEventsToRun } from '../deployment/lifecycle.js';
@@ -13,9 +12,8 @@ import { registerSecret } from '../log/redact.js';
 import { registerEnvironmentSecrets } from '../log/environment-secrets.js';
 import { formatProblem } from '../report/errors.js';
 import { ProgressTracker, revisionLabel } from '../revision/progress.js';
-import { ImdsClient } from '../service/imds.js';
-import { readOnPremisesConfig } from '../service/onpremises-config.js';
-import { sdkDefaultCredentials, sessionFileCredentials, staticCredentials } from '../service/identity.js';
+import { resolveLocalAccess, type LocalAccess } from '../service/identity.js';
+import { formatMs } from '../util/duration.js';
 import { AGENT_VERSION } from '../version.js';
 import { openCliLogger } from './cli-logger.js';
 import { checkRootWritable } from './root-writable.js';
@@ -55,10 +53,6 @@ function addDeployOptions(command: Command): Command {
     .option('--dry-run', 'check the revision and print what the deployment would do, writing nothing (exit 1 if it would fail)')
     .option('--json', 'with --dry-run: print the plan as one JSON object')
     .version(AGENT_VERSION, '-v, --version', 'print the version');
-}
-
-function formatDuration(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 /**
@@ -268,7 +262,7 @@ function indent(text: string): string {
 }
 
 function describeOutcome(outcome: EventOutcome): string {
-  const took = formatDuration(outcome.durationMs);
+  const took = formatMs(outcome.durationMs);
   switch (outcome.status) {
     case 'Succeeded':
       return `${outcome.event}: succeeded in ${took}${outcome.noop ? ' (nothing to run)' : ''}`;
@@ -305,42 +299,17 @@ function terminalProgress(spec: DeploymentSpec): { onProgress: (p: { bytes: numb
   };
 }
 
-/**
- * Region and credentials for an S3 revision, as codedeploy-local finds them (agent-spec §8.2, §8.3):
- * the on-premises config file's region (the anchor exports it as AWS_REGION, so it wins, as in the
- * daemon), else AWS_REGION, else the instance metadata (unless AWS_EC2_METADATA_DISABLED). Credentials: the SDK's default chain (environment, ~/.aws, instance
- * profile), except that a host registered with an on-premises file uses its IAM session file, or its
- * IAM user keys when the environment has none (the anchor exports those keys under names its SDK reads
- * after AWS_ACCESS_KEY_ID).
- */
-async function s3Access(
-  spec: DeploymentSpec,
-  config: AgentConfig,
-  env: NodeJS.ProcessEnv,
-  logger: Logger,
-): Promise<{ region: string; credentials: AwsCredentialIdentityProvider }> {
-  const onPremises = readOnPremisesConfig(config.on_premises_config_file);
-  let credentials: AwsCredentialIdentityProvider | undefined;
-  if (onPremises?.kind === 'iam-session') {
-    credentials = sessionFileCredentials(onPremises.credentialsFile, { profile: env.AWS_PROFILE });
-  } else if (onPremises?.kind === 'iam-user' && !env.AWS_ACCESS_KEY_ID) {
-    credentials = staticCredentials(onPremises.accessKeyId, onPremises.secretAccessKey);
-  }
-  // The SDK's default chain otherwise, through a wrapper that registers what it yields as secrets.
-  credentials ??= sdkDefaultCredentials();
-  let region = onPremises?.region || env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim();
-  if (!region && env.AWS_EC2_METADATA_DISABLED?.trim().toLowerCase() !== 'true') {
-    const imds = new ImdsClient({ disableImdsV1: config.disable_imds_v1, env, logger, timeoutMs: 1000 });
-    if (await imds.isAvailable()) region = await imds.region();
-  }
-  if (!region) {
+/** A region is needed before the deployment starts, so its absence fails here and not halfway through. */
+async function s3Access(spec: DeploymentSpec, config: AgentConfig, env: NodeJS.ProcessEnv, logger: Logger): Promise<LocalAccess & { region: string }> {
+  const access = await resolveLocalAccess(config, { env, logger });
+  if (!access.region) {
     const where = spec.revision.type === 'S3' ? `s3://${spec.revision.bucket}/${spec.revision.key}` : 'the bundle';
     throw new LocalDeployError(
       `Cannot download ${where}: no AWS region is known. Set AWS_REGION to the region of the bucket (for example AWS_REGION=us-east-1), ` +
         'or run on EC2 with instance metadata reachable, or on a host registered with an on-premises configuration file.',
     );
   }
-  return { region, credentials };
+  return { ...access, region: access.region };
 }
 
 export function register(program: Command): void {

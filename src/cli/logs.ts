@@ -6,10 +6,11 @@ import type { AgentConfig } from '../config/agent-config.js';
 import { findDeployment, listDeployments, type DeploymentSummary, type HistoryOptions } from '../deployment/deployment-history.js';
 import { deploymentsLogFile } from '../deployment/layout.js';
 import { LogFollower, ScriptsLogParser, logGenerations, type ScriptsLogLine } from '../hooks/scripts-log-reader.js';
-import { scriptsLogTimestamp } from '../hooks/scripts-log.js';
 import { AgentError } from '../report/errors.js';
 import { lookupAccountEntry } from '../util/host-accounts.js';
-import { formatDuration, loadConfigForCli } from './status.js';
+import { formatDuration } from '../util/duration.js';
+import { localTimestamp } from '../util/local-time.js';
+import { loadConfigForCli } from './status.js';
 
 /**
  * `codedeploy-agent logs`: the recent deployments (from the deployment root), one deployment's hook
@@ -133,10 +134,9 @@ function groupText(deployment: DeploymentSummary): string {
   return name && name !== id ? `${id} (${name})` : id;
 }
 
-/** `0.4s` under ten seconds (a local run often takes less than one), else as `status` says durations. */
+/** Fine below ten seconds: a local run often takes less than one. */
 function durationText(seconds: number | undefined): string {
-  if (seconds === undefined) return '?';
-  return seconds < 10 ? `${seconds.toFixed(1)}s` : formatDuration(seconds);
+  return formatDuration(seconds, 'fine');
 }
 
 function sameEvent(a: string | undefined, b: string | undefined): boolean {
@@ -146,7 +146,8 @@ function sameEvent(a: string | undefined, b: string | undefined): boolean {
 function localTime(iso: string | undefined): string {
   if (!iso) return '?';
   const at = new Date(iso);
-  return Number.isNaN(at.getTime()) ? '?' : scriptsLogTimestamp(at);
+  // As scripts.log stamps its lines, so the two read alike.
+  return Number.isNaN(at.getTime()) ? '?' : localTimestamp(at, ' ');
 }
 
 /** How a deployment ended, for the list: the failed event with its error code, or what runs now. */

@@ -1,9 +1,10 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { loadAgentConfig } from '../config/agent-config.js';
 import { AgentError } from '../report/errors.js';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 import {
   addTagsToOnPremisesInstance, createControlClient, deregisterOnPremisesInstance, getOnPremisesInstance,
   registerOnPremisesInstance, removeTagsFromOnPremisesInstance, ControlPlaneError, type OnPremisesTag,
@@ -54,15 +55,7 @@ export function renderOnPremisesConfig(config: OnPremisesConfig, header: string)
 /** Writes a private file atomically: 0600 from its first byte, then renamed into place. */
 export function writePrivateFile(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
+  writeFileAtomicSync(path, text, 0o600);
 }
 
 interface CommonOptions {

@@ -4,6 +4,7 @@ import { checkPidFile, processStartTime, type PidFileState } from '../agent/pid-
 import { readStatusSnapshot, statusFilePath } from '../agent/status-file.js';
 import type { StatusSnapshot } from '../agent/status-snapshot.js';
 import { judgeHealth } from '../agent/health.js';
+import { formatBytes } from '../util/byte-size.js';
 import { AGENT_VERSION } from '../version.js';
 import { formatDuration } from '../util/duration.js';
 
@@ -106,17 +107,6 @@ export function buildStatusReport(config: AgentConfig, now: Date = new Date()): 
   report.health = judgeHealth(snapshot ?? { state: 'starting' }, config.health_poll_failure_seconds, now);
   report.inFlight = (snapshot?.inFlight ?? []).map((command) => ({ ...command, elapsedSeconds: secondsBetween(command.startedAt, now) }));
   return report;
-}
-
-export { formatDuration };
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
-  return `${value.toFixed(1)} ${units[unit]}`;
 }
 
 function str(value: unknown): string | undefined {

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { checkPidFile, isAgentProcess, removeStalePidFile } from '../agent/pid-file.js';
 import { readStatusSnapshot } from '../agent/status-file.js';
-import { loadConfigForCli, formatDuration } from './status.js';
+import { formatDuration } from '../util/duration.js';
+import { loadConfigForCli } from './status.js';
 
 /**
  * `codedeploy-agent stop [-c FILE] [--timeout S]` for hosts without systemd: sends SIGTERM (the agent's

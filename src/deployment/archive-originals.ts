@@ -3,7 +3,7 @@ import { formatOriginalAttributes, parseOriginalAttributes, type OriginalAttribu
 import { absentAsUndefined } from '../archive/revision-files.js';
 import { secureUnpackedRevision } from '../archive/secure-archive.js';
 import type { Logger } from '../log/logger.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { archiveAttributesFileFor } from './layout.js';
 
 /**

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { AgentError } from '../report/errors.js';
 import { ErrorCode, errorCodeName } from '../report/error-codes.js';
 import { processStartTime } from '../util/process-start-time.js';
-import { writeFileAtomicSync } from './atomic-write.js';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 import { makeLogFolder } from '../log/log-file-mode.js';
 import { deploymentPaths } from './layout.js';
 import type { DeploymentSpec } from './spec-types.js';

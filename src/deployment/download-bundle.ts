@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { formatOriginalAttributes, type OriginalAttributesMap } from '../archive/original-attributes.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import type { EngineContext } from './engine.js';
 import type { BundleType, DeploymentSpec } from './spec-types.js';
 import { bundleLimitsOf } from '../archive/bundle-limits.js';
@@ -11,6 +11,7 @@ import { cleanupOldRevisions } from './retention.js';
 import { linkLocalBundle } from '../revision/local.js';
 import { ProgressTracker, revisionLabel } from '../revision/progress.js';
 import { RevisionError } from '../report/errors.js';
+import { MB } from '../util/byte-size.js';
 
 /** How often a download in progress writes a line to the agent log (a stalled one says so too). */
 const PROGRESS_LOG_INTERVAL_MS = 10_000;
@@ -138,7 +139,7 @@ async function fetchRevision(spec: DeploymentSpec, context: EngineContext, onPro
         endpointOverride: config.s3_endpoint_override,
         useFips: config.use_fips_mode,
         proxyUri: config.proxy_uri,
-        partSizeBytes: config.s3_download_part_size_mb * 1024 * 1024,
+        partSizeBytes: config.s3_download_part_size_mb * MB,
         concurrency: config.s3_download_concurrency,
         onProgress,
         signal: context.signal,

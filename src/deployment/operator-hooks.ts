@@ -9,7 +9,7 @@ import { runOperatorHooks, type OperatorHookFailure } from '../hooks/run-operato
 import { ScriptsLog } from '../hooks/scripts-log.js';
 import { RunningHooks } from '../hooks/running-hooks.js';
 import { tailOf } from '../hooks/log-tail.js';
-import { writeFileAtomicSync } from './atomic-write.js';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 import type { EngineContext, EventResult } from './engine.js';
 import { hookVariables } from './hook-variables.js';
 import { deploymentPaths, deploymentsLogFile, groupDir, operatorHooksStateFile, runningHooksDir } from './layout.js';

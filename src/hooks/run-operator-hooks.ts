@@ -1,6 +1,7 @@
 import { relative } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { ErrorCode, type ErrorCodeValue } from '../report/error-codes.js';
+import { formatMs } from '../util/duration.js';
 import { LogTail } from './log-tail.js';
 import type { OperatorHookPoint, PointHooks } from './operator-hook-files.js';
 import { reportLeftOpenStreams } from './run-event-scripts.js';
@@ -114,10 +115,10 @@ export async function runOperatorHooks(options: RunOperatorHooksOptions): Promis
     });
     await reportLeftOpenStreams(result, path, options.outputGraceMs, output, logger);
     const failure = failureOf(result, path, options.timeoutMs);
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    const took = formatMs(Date.now() - started);
     if (!failure) {
-      logger.info(`Operator hook ${path} (${point}) succeeded in ${seconds} s`);
-      await log([`OperatorHook - ${name} succeeded in ${seconds} s`]);
+      logger.info(`Operator hook ${path} (${point}) succeeded in ${took}`);
+      await log([`OperatorHook - ${name} succeeded in ${took}`]);
       options.onHook?.('succeeded');
       continue;
     }

@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from '../deployment/atomic-write.js';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 import type { Logger } from '../log/logger.js';
 import { identityOf, isProcessIdentity, isRunning, listProcesses, readProcessStat, thisProcess, type ProcessIdentity } from '../util/process-identity.js';
 import { terminateProcessGroup } from './run-script-process.js';

@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { definedVariableNames } from './hook-environment.js';
 import { isExecutable } from './script-path.js';
 import { lookupAccountEntry } from '../util/host-accounts.js';
-import { findTool as findExecutable } from '../util/find-tool.js';
+import { toolCommand } from '../util/find-tool.js';
 
 /**
  * How a hook script is started: directly, with `sudo`, or as its appspec `runas` user.
@@ -115,11 +115,6 @@ export function loginEnvironment(
   return env;
 }
 
-/** A system tool by absolute path (the hook's PATH may not contain sbin dirs); its bare name as a last resort. */
-export function findTool(name: string, searchPath = process.env.PATH ?? ''): string {
-  return findExecutable(name, searchPath) ?? name;
-}
-
 export interface ScriptCommandInput {
   scriptPath: string;
   /** Base environment minus credentials, with the hook variables applied (buildHookEnvironment). */
@@ -139,12 +134,12 @@ export function buildScriptCommand(input: ScriptCommandInput): ScriptCommand {
   const preserveArgs = preserve.length > 0 ? [`--preserve-env=${preserve.join(',')}`] : [];
   if (!runas) {
     if (!sudo) return { command: scriptPath, args: [], env: hookEnv };
-    return { command: findTool('sudo'), args: ['-n', ...preserveArgs, '--', scriptPath], env: hookEnv };
+    return { command: toolCommand('sudo'), args: ['-n', ...preserveArgs, '--', scriptPath], env: hookEnv };
   }
   const shell = loginShellFor(runas);
   const loginArgs = [shell, '-l', '-c', EXEC_SCRIPT, scriptPath];
   if (sudo) {
-    return { command: findTool('sudo'), args: ['-n', '-H', '-u', runas.name, ...preserveArgs, '--', ...loginArgs], env: hookEnv };
+    return { command: toolCommand('sudo'), args: ['-n', '-H', '-u', runas.name, ...preserveArgs, '--', ...loginArgs], env: hookEnv };
   }
   const env = loginEnvironment(runas, shell, hookEnv, vars);
   if (agentUid === runas.uid) {
@@ -156,7 +151,7 @@ export function buildScriptCommand(input: ScriptCommandInput): ScriptCommand {
     );
   }
   return {
-    command: findTool('setpriv'),
+    command: toolCommand('setpriv'),
     args: ['--reuid', String(runas.uid), '--regid', String(runas.gid), '--init-groups', '--', ...loginArgs],
     env,
   };

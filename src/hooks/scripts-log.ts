@@ -1,5 +1,6 @@
 import type { Logger } from '../log/logger.js';
 import { redactKnownSecrets } from '../log/redact.js';
+import { localTimestamp, localTimestampMs } from '../util/local-time.js';
 import { RotatingAppendFile } from './rotating-file.js';
 
 export const DEFAULT_SCRIPTS_LOG_MAX_BYTES = 64 * 1024 * 1024;
@@ -16,19 +17,10 @@ export interface ScriptsLogOptions {
   logger?: Logger;
 }
 
-function pad(value: number, width = 2): string {
-  return String(value).padStart(width, '0');
-}
-
-/** `YYYY-MM-DD HH:MM:SS`, local time, as the anchor writes scripts.log (§6.4). */
-export function scriptsLogTimestamp(date: Date): string {
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
-}
-
+/** `YYYY-MM-DD HH:MM:SS`, local time, as AWS's agent writes scripts.log. */
+const scriptsLogTimestamp = (date: Date) => localTimestamp(date, ' ');
 /** `YYYY-MM-DD HH:MM:SS.mmm`, local time, as Ruby's Logger writes the deployments log. */
-export function deploymentsLogTimestamp(date: Date): string {
-  return `${scriptsLogTimestamp(date)}.${pad(date.getMilliseconds(), 3)}`;
-}
+const deploymentsLogTimestamp = localTimestampMs;
 
 /** One scripts.log line: `2024-05-01 12:00:00 [stdout]hello`. */
 export function formatScriptsLogLine(date: Date, message: string): string {

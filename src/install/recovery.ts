@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { readFile, rename, rm, utimes } from 'node:fs/promises';
 import fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { writeFileAtomic } from '../deployment/atomic-write.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { installBackupDir, installJournalFile } from '../deployment/layout.js';
 import type { Logger } from '../log/logger.js';
 import { isProcessIdentity, isRunning, thisProcess, type ProcessIdentity } from '../util/process-identity.js';
@@ -13,7 +13,8 @@ import { DestinationTree, naming } from './destination-tree.js';
 import { formatRecords, parseJournal, type JournalRecord } from './journal-records.js';
 import { copyPreserving } from './preserving-copy.js';
 import { semanageAddArguments } from './selinux.js';
-import { findTool, loadExeca, type ToolPaths } from './tools.js';
+import { findTool } from '../util/find-tool.js';
+import { loadExeca, type ToolPaths } from './tools.js';
 
 /**
  * Undoing an Install from its journal (journal.ts): after a failure in the same process, and after a

@@ -2,8 +2,6 @@ import { InstallError } from '../report/errors.js';
 import type { Requirement, ToolName } from './types.js';
 import { findTool } from '../util/find-tool.js';
 
-export { findTool };
-
 export type ToolPaths = Partial<Record<ToolName, string>>;
 
 

@@ -1,5 +1,6 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, renameSync, existsSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { localDate } from '../util/local-time.js';
 
 /**
  * A log file rotated once a day the way the anchor's agent log is (users-and-peers §3.4): lines go to
@@ -25,10 +26,9 @@ export interface DailyFileOptions {
   onError?: (error: Error) => void;
 }
 
-/** `YYYYMMDD` of a date in local time. */
+/** `YYYYMMDD` of a date in local time: the day a rotated file is named for. */
 export function dayStamp(date: Date): string {
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${date.getFullYear()}${pad(date.getMonth() + 1)}${pad(date.getDate())}`;
+  return localDate(date, '');
 }
 
 /** `codedeploy-agent.log` + `20240131` → `codedeploy-agent.20240131.log`. */

@@ -1,8 +1,9 @@
 import { fstatSync } from 'node:fs';
 import winston from 'winston';
-import type TransportStream from 'winston-transport';
+import TransportStream from 'winston-transport';
 import type { AgentConfig } from '../config/agent-config.js';
 import { DailyFile } from './daily-file.js';
+import { formatJsonLine, formatTextLine } from './line-format.js';
 import type { Logger } from './logger.js';
 import { redact } from './redact.js';
 
@@ -13,6 +14,10 @@ import { redact } from './redact.js';
  * or, with `log_format: json`, one JSON object a line for log shippers. Every line passes through
  * `redact()`. With `console`, lines also go to stderr, which systemd hands to the journal (with the
  * journal's priority prefix, so `journalctl -p warning` works).
+ *
+ * winston does what it is for: a logger-wide format redacts, each transport's own format renders its
+ * line, winston's Stream transport writes stderr. The file transport is ours because the daily rotation
+ * must keep the live file's name (docs/decisions.md, "winston: formats and transports").
  */
 export type AgentLoggerConfig = Pick<AgentConfig, 'log_dir' | 'program_name' | 'verbose' | 'log_format' | 'log_retention_days'>;
 
@@ -40,21 +45,6 @@ export interface AgentLogger {
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
-/** `2024-10-09T22:54:00` in local time, as the anchor's `%d`. */
-export function localTimestamp(date: Date): string {
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
-}
-
-/** The anchor's `%d %-5l [%c(%p)]: %m`. */
-export function formatTextLine(date: Date, level: string, program: string, pid: number, message: string): string {
-  return `${localTimestamp(date)} ${level.toUpperCase().padEnd(5)} [${program}(${pid})]: ${message}`;
-}
-
-export function formatJsonLine(date: Date, level: string, program: string, pid: number, message: string): string {
-  return JSON.stringify({ time: date.toISOString(), level, program, pid, message });
-}
-
 /** syslog priorities journald reads from a `<N>` line prefix (sd-daemon.h). */
 const JOURNAL_PRIORITY: Record<Level, number> = { error: 3, warn: 4, info: 6, debug: 7 };
 
@@ -70,18 +60,18 @@ function stderrIsJournal(): boolean {
   }
 }
 
-// winston re-exports its base transport as `Transport` (its typings only name it `transport`, as a namespace);
-// the type comes from winston-transport, which winston itself depends on.
-const TransportBase = (winston as unknown as { Transport: typeof TransportStream }).Transport;
+/** Where winston's formats leave the rendered line (triple-beam's MESSAGE). */
+const MESSAGE = Symbol.for('message');
 
-type Render = (info: { level: string; message: unknown }) => string;
+type Info = winston.Logform.TransformableInfo;
 
-class LineTransport extends TransportBase {
-  constructor(private readonly sink: (line: string) => void, private readonly render: Render, level: string) {
-    super({ level });
+/** Appends each rendered line to the daily-rotated file. */
+class DailyFileTransport extends TransportStream {
+  constructor(private readonly file: DailyFile, options: TransportStream.TransportStreamOptions) {
+    super(options);
   }
-  override log(info: { level: string; message: unknown }, next: () => void): void {
-    this.sink(this.render(info));
+  override log(info: Info, next: () => void): void {
+    this.file.write(info[MESSAGE] as string);
     next();
   }
 }
@@ -94,7 +84,6 @@ export function createAgentLogger(config: AgentLoggerConfig, options: AgentLogge
   const level = levelFor(config.verbose);
   let logFormat = config.log_format;
   let format = formatFor(logFormat);
-  const text = (message: unknown) => redact(typeof message === 'string' ? message : String(message));
 
   const file = new DailyFile({
     dir: config.log_dir,
@@ -103,24 +92,26 @@ export function createAgentLogger(config: AgentLoggerConfig, options: AgentLogge
     now,
     onError: (error) => process.stderr.write(`${program}: cannot write the log file: ${error.message}\n`),
   });
-  const renderFile: Render = (info) => format(now(), info.level, program, process.pid, text(info.message));
-  const transports: TransportStream[] = [new LineTransport((line) => file.write(line), renderFile, level)];
+  const redacted = winston.format((info) => {
+    info.message = redact(typeof info.message === 'string' ? info.message : String(info.message));
+    return info;
+  });
+  // `format` is read per line, so a SIGHUP's new log_format applies from the next line.
+  const line = winston.format.printf((info) => format(now(), info.level, program, process.pid, info.message as string));
+  const transports: TransportStream[] = [new DailyFileTransport(file, { level, format: line })];
 
   if (options.console) {
-    const journal = stderrIsJournal();
-    const renderConsole: Render = journal
-      ? (info) => {
-        // The journal stamps time and pid itself; keep the level word for plain `journalctl` output.
-        const body = logFormat === 'json'
-          ? format(now(), info.level, program, process.pid, text(info.message))
-          : `${info.level.toUpperCase().padEnd(5)} ${text(info.message)}`;
-        return `<${JOURNAL_PRIORITY[info.level as Level] ?? 6}>${body}`;
-      }
-      : renderFile;
-    transports.push(new LineTransport((line) => process.stderr.write(`${line}\n`), renderConsole, level));
+    // The journal stamps time and pid itself; keep the level word for plain `journalctl` output.
+    const journalLine = winston.format.printf((info) => {
+      const body = logFormat === 'json'
+        ? format(now(), info.level, program, process.pid, info.message as string)
+        : `${info.level.toUpperCase().padEnd(5)} ${info.message as string}`;
+      return `<${JOURNAL_PRIORITY[info.level as Level] ?? 6}>${body}`;
+    });
+    transports.push(new winston.transports.Stream({ stream: process.stderr, eol: '\n', level, format: stderrIsJournal() ? journalLine : line }));
   }
 
-  const winstonLogger = winston.createLogger({ level, levels: winston.config.npm.levels, transports, exitOnError: false });
+  const winstonLogger = winston.createLogger({ level, levels: winston.config.npm.levels, format: redacted(), transports, exitOnError: false });
   let closed = false;
   const emit = (lvl: Level) => (message: string) => {
     if (!closed) winstonLogger.log(lvl, message);

@@ -19,8 +19,9 @@ import { RevisionError } from '../report/errors.js';
 import { proxyFor } from '../service/proxy.js';
 import { AGENT_VERSION } from '../version.js';
 import { retry } from '../util/retry.js';
-import { isNetworkError } from './network-errors.js';
-import { formatBytes, formatDuration } from './progress.js';
+import { isNetworkError } from '../util/network-errors.js';
+import { formatMs } from '../util/duration.js';
+import { transferSummary } from './progress.js';
 
 export type GitHubRevision = Extract<Revision, { type: 'GitHub' }>;
 
@@ -92,7 +93,7 @@ export async function downloadGitHubBundle(
           const bytes = await fetchToFile(url, tempFile, options, agents);
           await rename(tempFile, destFile);
           const seconds = (Date.now() - started) / 1000;
-          logger.info(`Downloaded ${url}: ${formatBytes(bytes)} in ${formatDuration(seconds)}${seconds > 0 ? ` (${formatBytes(bytes / seconds)}/s)` : ''}`);
+          logger.info(`Downloaded ${url}: ${transferSummary(bytes, seconds)}`);
         } catch (error) {
           if (error instanceof HttpStatusError) failures.push(`${error.status} '${error.reason}'`);
           else if (isNetworkError(error)) failures.push(`network error '${networkErrorText(error)}'`);
@@ -111,7 +112,7 @@ export async function downloadGitHubBundle(
           return Math.min(Math.max(delays[attempt], hinted), Math.max(delays[attempt], options.maxRetryWaitMs ?? 300_000));
         },
         onRetry: (_error, attempt, delayMs) =>
-          logger.warn(redact(`Download of '${url}' failed (${failures[failures.length - 1]}); retry ${attempt + 1}/${delays.length} in ${delayMs} ms`)),
+          logger.warn(redact(`Download of '${url}' failed (${failures[failures.length - 1]}); retry ${attempt + 1}/${delays.length} in ${formatMs(delayMs)}`)),
       },
     );
     return { bundleType };
@@ -266,7 +267,7 @@ function request(
     const req = send(url, { method: 'GET', headers, agent, signal: options.signal }, resolve);
     // A socket timeout: it keeps guarding the body after the headers are in.
     req.setTimeout(options.idleTimeoutMs ?? 60_000, () => {
-      req.destroy(Object.assign(new Error(`no data from ${url.host} for ${options.idleTimeoutMs ?? 60_000} ms`), { code: 'ETIMEDOUT' }));
+      req.destroy(Object.assign(new Error(`no data from ${url.host} for ${formatMs(options.idleTimeoutMs ?? 60_000)}`), { code: 'ETIMEDOUT' }));
     });
     req.on('error', reject);
     req.end();

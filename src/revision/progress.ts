@@ -5,6 +5,8 @@
  */
 import type { Revision } from '../deployment/spec-types.js';
 import type { Logger } from '../log/logger.js';
+import { formatBytes } from '../util/byte-size.js';
+import { formatDuration } from '../util/duration.js';
 
 export interface ProgressSnapshot {
   bytes: number;
@@ -45,26 +47,9 @@ export function revisionLabel(revision: Revision): string {
   }
 }
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-export function formatBytes(bytes: number): string {
-  let value = Math.max(0, bytes);
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
-}
-
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  if (seconds < 10) return `${seconds.toFixed(1)} s`;
-  const whole = Math.round(seconds);
-  if (whole < 60) return `${whole} s`;
-  const minutes = Math.floor(whole / 60);
-  if (minutes < 60) return `${minutes}m${String(whole % 60).padStart(2, '0')}s`;
-  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+/** `12.0 MiB in 3.2s (3.8 MiB/s)`: what a finished transfer moved and how fast. */
+export function transferSummary(bytes: number, seconds: number): string {
+  return `${formatBytes(bytes)} in ${formatDuration(seconds, 'fine')}${seconds > 0 ? ` (${formatBytes(bytes / seconds)}/s)` : ''}`;
 }
 
 /** `text` in at most `max` characters, cut in the middle (the end of a key or a commit says most). */
@@ -153,7 +138,7 @@ export class ProgressTracker {
     const room = Math.max(20, width - 1);
     const { bytes, total, bytesPerSecond, etaSeconds } = this.snapshot();
     const amounts = total !== undefined ? `${formatBytes(bytes)} / ${formatBytes(total)}` : formatBytes(bytes);
-    const tail = ` ${amounts} ${formatBytes(bytesPerSecond)}/s${etaSeconds !== undefined ? ` ETA ${formatDuration(etaSeconds)}` : ''}`;
+    const tail = ` ${amounts} ${formatBytes(bytesPerSecond)}/s${etaSeconds !== undefined ? ` ETA ${formatDuration(etaSeconds, 'fine')}` : ''}`;
     if (total === undefined || total === 0) return `${shorten(this.options.label, room - tail.length)}${tail}`.slice(0, room);
     const fraction = Math.min(1, bytes / total);
     const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
@@ -180,8 +165,7 @@ export class ProgressTracker {
     if (this.options.summary === false) return;
     const seconds = (this.now() - this.startedAt) / 1000;
     this.options.logger?.info(
-      `${this.options.label}: ${formatBytes(this.bytes)} in ${formatDuration(seconds)}` +
-        (seconds > 0 ? ` (${formatBytes(this.bytes / seconds)}/s)` : ''),
+      `${this.options.label}: ${transferSummary(this.bytes, seconds)}`,
     );
   }
 
@@ -201,7 +185,7 @@ export class ProgressTracker {
     const amounts = total !== undefined ? `${formatBytes(bytes)} of ${formatBytes(total)}${percent}` : formatBytes(bytes);
     this.options.logger.info(
       `${this.options.label}: ${amounts}, ${stalled ? 'no data received in the last interval' : `${formatBytes(bytesPerSecond)}/s`}` +
-        (etaSeconds !== undefined && !stalled ? `, about ${formatDuration(etaSeconds)} left` : ''),
+        (etaSeconds !== undefined && !stalled ? `, about ${formatDuration(etaSeconds, 'fine')} left` : ''),
     );
   }
 }

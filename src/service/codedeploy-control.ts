@@ -14,6 +14,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 import { registerSecret } from '../log/redact.js';
 import { AgentError } from '../report/errors.js';
+import { isUnreachable } from '../util/network-errors.js';
 import { proxyFor } from './proxy.js';
 
 /**
@@ -91,7 +92,7 @@ export interface ErrorContext {
 
 /** Turns an SDK failure into a message an operator can act on. */
 export function describeControlError(error: unknown, context: ErrorContext): ControlPlaneError {
-  const err = error as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const err = error as { name?: string; message?: string };
   const type = err.name ?? 'Error';
   const serviceMessage = err.message ?? String(error);
   const name = context.instanceName ? `"${context.instanceName}"` : 'the instance';
@@ -152,7 +153,7 @@ export function describeControlError(error: unknown, context: ErrorContext): Con
       message = 'No AWS credentials found to call CodeDeploy: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or run this where an instance profile provides them.';
       break;
     default:
-      if (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'ETIMEDOUT' || type === 'TimeoutError') {
+      if (isUnreachable(error)) {
         message = `Cannot reach ${where}: ${serviceMessage}`;
       } else {
         message = `${context.operation} failed: ${type}: ${serviceMessage}`;

@@ -10,11 +10,13 @@ import { AgentError, ConfigError } from '../report/errors.js';
 import { ImdsClient } from './imds.js';
 import { isOnPremisesConfigReadable, readOnPremisesConfig } from './onpremises-config.js';
 import type { OnPremisesConfig } from './onpremises-config.js';
+import { imdsDisabled, lazyImds, resolveRegion } from './region.js';
 
 /**
  * Who this host is and how it signs (agent-spec §7.6): region, host identifier and a credential
- * provider, from the on-premises config file, the environment, or IMDS. Credentials are never logged
- * and never put into the process environment.
+ * provider, from the on-premises config file, the environment, or IMDS — for the daemon
+ * (resolveIdentity) and for `deploy` reading an S3 revision (resolveLocalAccess). Credentials are never
+ * logged and never put into the process environment.
  */
 
 export interface HostIdentity {
@@ -247,19 +249,11 @@ export async function resolveIdentity(config: AgentConfig, options: ResolveIdent
   const onPremisesConfigReadable = isOnPremisesConfigReadable(config.on_premises_config_file);
   const onPremises = onPremisesConfigReadable ? readOnPremisesConfig(config.on_premises_config_file) : undefined;
 
-  // IMDS is asked only for what nothing else gives (the endpoint's domain, region, host identifier), and
-  // never when AWS_EC2_METADATA_DISABLED is set (the SDK's switch): an on-premises host with an endpoint
-  // override makes no call to 169.254.169.254 at all.
-  const imdsDisabled = env.AWS_EC2_METADATA_DISABLED?.trim().toLowerCase() === 'true';
-  let imdsProbe: Promise<boolean> | undefined;
-  const imdsReachable = () => {
-    if (imdsDisabled) return Promise.resolve(false);
-    imdsProbe ??= imds.isAvailable();
-    return imdsProbe;
-  };
-  const domain = !config.deploy_control_endpoint && (await imdsReachable()) ? await imds.domain() : undefined;
+  // IMDS is asked only for what nothing else gives (the endpoint's domain, region, host identifier): an
+  // on-premises host with an endpoint override makes no call to 169.254.169.254 at all.
+  const metadata = lazyImds(imds, env);
+  const domain = !config.deploy_control_endpoint && (await metadata.reachable()) ? await imds.domain() : undefined;
 
-  let region: string | undefined;
   let hostIdentifier: string | undefined;
   let credentials: AwsCredentialIdentityProvider;
   let credentialsSource: string;
@@ -267,25 +261,21 @@ export async function resolveIdentity(config: AgentConfig, options: ResolveIdent
     credentialsSource = onPremises.kind === 'iam-user'
       ? `the IAM user keys in ${onPremises.path}`
       : `the session credentials file ${onPremises.credentialsFile} (named in ${onPremises.path}; is its refresher running?)`;
-    region = onPremises.region;
     hostIdentifier = onPremises.kind === 'iam-user' ? onPremises.iamUserArn : onPremises.iamSessionArn;
     credentials = credentialsFor(onPremises, env);
-    logger.info(`On-premises instance ${hostIdentifier} in ${region} (credentials from ${onPremises.kind === 'iam-user' ? 'the IAM user keys' : onPremises.credentialsFile})`);
+    logger.info(`On-premises instance ${hostIdentifier} in ${onPremises.region} (credentials from ${onPremises.kind === 'iam-user' ? 'the IAM user keys' : onPremises.credentialsFile})`);
   } else {
-    region = env.AWS_REGION?.trim() || undefined;
     hostIdentifier = env.AWS_HOST_IDENTIFIER?.trim() || undefined;
     credentials = defaultCredentialChain(config, env, logger);
     credentialsSource = 'the instance profile (or ~/.aws of the agent\'s user)';
   }
+  const region = await resolveRegion({ onPremises, env, imds: metadata });
   if (region === undefined) {
-    region = (await imdsReachable()) ? await imds.region() : undefined;
-    if (region === undefined) {
-      throw new ConfigError(`Cannot determine the region: AWS_REGION is not set, ${onPremisesFileState(config.on_premises_config_file, onPremises)}, and ${imdsState(imdsDisabled)}. Set AWS_REGION, register the host (codedeploy-agent register), or run on EC2 with instance metadata reachable`);
-    }
+    throw new ConfigError(`Cannot determine the region: AWS_REGION is not set, ${onPremisesFileState(config.on_premises_config_file, onPremises)}, and ${imdsState(imdsDisabled(env))}. Set AWS_REGION, register the host (codedeploy-agent register), or run on EC2 with instance metadata reachable`);
   }
   if (hostIdentifier === undefined) {
-    if (!(await imdsReachable())) {
-      throw new ConfigError(`Cannot determine the host identifier: ${imdsState(imdsDisabled)}, and ${onPremisesFileState(config.on_premises_config_file, onPremises)}. On EC2, unset AWS_EC2_METADATA_DISABLED or let the instance reach its metadata; on premises, register the host (codedeploy-agent register) or set AWS_HOST_IDENTIFIER`);
+    if (!(await metadata.reachable())) {
+      throw new ConfigError(`Cannot determine the host identifier: ${imdsState(imdsDisabled(env))}, and ${onPremisesFileState(config.on_premises_config_file, onPremises)}. On EC2, unset AWS_EC2_METADATA_DISABLED or let the instance reach its metadata; on premises, register the host (codedeploy-agent register) or set AWS_HOST_IDENTIFIER`);
     }
     hostIdentifier = await imds.hostIdentifier();
   }
@@ -298,4 +288,33 @@ export async function resolveIdentity(config: AgentConfig, options: ResolveIdent
     onPremisesConfigReadable,
     credentialsSource,
   };
+}
+
+/** What `deploy` signs S3 requests with. */
+export interface LocalAccess {
+  /** Undefined when no source names one: the caller says what to set. */
+  region?: string;
+  credentials: AwsCredentialIdentityProvider;
+}
+
+/**
+ * Region and credentials for `deploy` reading an S3 revision, as AWS's codedeploy-local finds them: the
+ * region rule of ./region.ts (AWS_DEFAULT_REGION also counts here). Credentials: the SDK's default chain
+ * (environment, ~/.aws, instance profile; what it yields is registered as secrets), except that a host registered with an on-premises file uses its
+ * IAM session file, or its IAM user keys when the environment has none (AWS's agent exports those keys
+ * under names its SDK reads after AWS_ACCESS_KEY_ID).
+ */
+export async function resolveLocalAccess(config: AgentConfig, options: ResolveIdentityOptions = {}): Promise<LocalAccess> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? silentLogger;
+  const imds = options.imds ?? new ImdsClient({ disableImdsV1: config.disable_imds_v1, env, logger, timeoutMs: 1000 });
+  const onPremises = readOnPremisesConfig(config.on_premises_config_file);
+  let credentials: AwsCredentialIdentityProvider | undefined;
+  if (onPremises?.kind === 'iam-session' || (onPremises?.kind === 'iam-user' && !env.AWS_ACCESS_KEY_ID)) {
+    credentials = credentialsFor(onPremises, env);
+  }
+  // The SDK's default chain otherwise, through a wrapper that registers what it yields as secrets.
+  credentials ??= sdkDefaultCredentials();
+  const region = await resolveRegion({ onPremises, env, imds: lazyImds(imds, env), defaultRegionVariable: true });
+  return { ...(region ? { region } : {}), credentials };
 }

@@ -3,6 +3,7 @@ import { AgentError } from '../report/errors.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { registerSecret } from '../log/redact.js';
+import { formatMs } from '../util/duration.js';
 import { isAbortError, retry } from '../util/retry.js';
 
 /**
@@ -121,7 +122,7 @@ export class ImdsClient {
       jitter: 'equal',
       isRetryable,
       onRetry: (error, attempt, delayMs) =>
-        this.logger.debug(`IMDS GET ${path} failed (${(error as Error).message}); try ${attempt + 2} in ${delayMs} ms`),
+        this.logger.debug(`IMDS GET ${path} failed (${(error as Error).message}); try ${attempt + 2} in ${formatMs(delayMs)}`),
     });
   }
 
@@ -267,8 +268,8 @@ export class ImdsClient {
         },
       );
       // `timeout` above only covers idle sockets; this bounds the whole exchange.
-      const deadline = setTimeout(() => req.destroy(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
-      req.on('timeout', () => req.destroy(new Error(`timed out after ${this.timeoutMs} ms`)));
+      const deadline = setTimeout(() => req.destroy(new Error(`timed out after ${formatMs(this.timeoutMs)}`)), this.timeoutMs);
+      req.on('timeout', () => req.destroy(new Error(`timed out after ${formatMs(this.timeoutMs)}`)));
       req.on('error', (error) => {
         clearTimeout(deadline);
         reject(new ImdsError(`metadata service request failed: ${error.message}`, undefined, { cause: error }));

@@ -130,8 +130,16 @@ export function isRetryableError(error: unknown): boolean {
   return error.statusCode >= 500 || TRANSIENT_ERROR_TYPES.has(error.errorType);
 }
 
-export function isNetworkError(error: unknown): boolean {
-  return error instanceof ServiceError && (error.errorType === NETWORKING_ERROR || error.errorType === TIMEOUT_ERROR);
+/**
+ * Failures that are not the service's answer to this request (our signing clock was just corrected, or a
+ * pooled socket had gone stale): worth one more try at once, even where no retries were asked for.
+ */
+export function markRetryAtOnce(error: ServiceError): void {
+  Object.defineProperty(error, 'retryAtOnce', { value: true });
+}
+
+export function isRetryAtOnce(error: unknown): boolean {
+  return (error as { retryAtOnce?: boolean } | undefined)?.retryAtOnce === true;
 }
 
 /** The readable text of a non-JSON answer (tags and runs of whitespace removed), cut to 200 characters. */

@@ -5,23 +5,18 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
-import { AgentWorld, expectCompletedOnce, localRevision, payloadOf, waitForDeployment, type RunningAgent } from './harness.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeSpec } from '../doubles/commands-service.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
+import { expectCompletedOnce, localRevision, payloadOf, waitForDeployment, type RunningAgent } from './harness.js';
+import { isAlive } from '../hooks/proc.js';
 
-let service: FakeCommandsService;
-let world: AgentWorld;
-let hostCounter = 0;
-/** Process groups of hooks the tests made, killed at the end if still there. */
+useDaemonWorld('worker');
+
+/** Process groups of hooks the tests made, killed at the end if still there (before the world is removed). */
 const hookGroups: number[] = [];
 
-beforeAll(async () => {
-  service = await FakeCommandsService.start({ longPollMs: 300 });
-});
-afterAll(async () => {
-  await service.close();
-});
-afterEach(async () => {
+afterEach(() => {
   for (const pgid of hookGroups.splice(0)) {
     try {
       process.kill(-pgid, 'SIGKILL');
@@ -29,25 +24,8 @@ afterEach(async () => {
       // already gone
     }
   }
-  await world?.cleanup();
 });
 
-function newWorld(extra: Record<string, string | number | boolean> = {}): AgentWorld {
-  hostCounter += 1;
-  world = new AgentWorld('cda-worker-');
-  world.useIamUser(`arn:aws:iam::123456789012:user/worker-test-${process.pid}-${hostCounter}`);
-  world.writeConfig(service.url, extra);
-  return world;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 /** The parent pid of `pid`, from /proc (the name may hold spaces and parentheses). */
 function parentOf(pid: number): number {

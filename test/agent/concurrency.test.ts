@@ -4,22 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
-import { AgentWorld, expectCompletedOnce, localRevision, waitForDeployment } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { makeSpec } from '../doubles/commands-service.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
+import { expectCompletedOnce, localRevision, waitForDeployment } from './harness.js';
 
-let service: FakeCommandsService;
-let world: AgentWorld;
 
-beforeAll(async () => {
-  service = await FakeCommandsService.start({ longPollMs: 300 });
-});
-afterAll(async () => {
-  await service.close();
-});
-afterEach(async () => {
-  await world?.cleanup();
-});
+useDaemonWorld('concurrency');
 
 interface Interval {
   group: string;
@@ -34,9 +25,7 @@ function overlaps(a: Interval, b: Interval): boolean {
 
 describe('concurrency', () => {
   it('runs two deployment groups in parallel while two deployments of one group never overlap', async () => {
-    world = new AgentWorld('cda-concurrency-');
-    world.useIamUser('arn:aws:iam::123456789012:user/concurrency-test');
-    world.writeConfig(service.url);
+    newWorld();
     const times = join(world.dir, 'times.txt');
     const record = (what: string) => `echo "$DEPLOYMENT_GROUP_ID $DEPLOYMENT_ID ${what} $(date +%s%N)" >> '${times}'`;
     const bundle = world.makeBundle({
@@ -71,9 +60,7 @@ describe('concurrency', () => {
   });
 
   it('runs one command at a time when max_concurrent_commands is 1', async () => {
-    world = new AgentWorld('cda-concurrency-');
-    world.useIamUser('arn:aws:iam::123456789012:user/concurrency-test-serial');
-    world.writeConfig(service.url, { max_concurrent_commands: 1 });
+    newWorld({ max_concurrent_commands: 1 });
     const times = join(world.dir, 'times.txt');
     const record = (what: string) => `echo "$DEPLOYMENT_GROUP_ID $DEPLOYMENT_ID ${what} $(date +%s%N)" >> '${times}'`;
     const bundle = world.makeBundle({ label: 'serial', files: {}, hooks: { BeforeInstall: { body: `${record('start')}\nsleep 0.5\n${record('end')}` } } });

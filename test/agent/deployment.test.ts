@@ -5,10 +5,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
+import { describe, expect, it } from 'vitest';
+import { makeSpec } from '../doubles/commands-service.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
 import {
-  AgentWorld,
   expectAllRequestsAuthenticated,
   expectCompletedOnce,
   localRevision,
@@ -33,32 +33,8 @@ function unsignedEnvelope(json: string): { Format: string; Payload: string } {
   return { Format: 'PKCS7/JSON', Payload: Buffer.from(contentInfo.toSchema().toBER()).toString('base64') };
 }
 
-let service: FakeCommandsService;
-let world: AgentWorld;
-let hostCounter = 0;
 
-function nextHost(): string {
-  hostCounter += 1;
-  return `arn:aws:iam::123456789012:user/deployment-test-${hostCounter}`;
-}
-
-beforeAll(async () => {
-  service = await FakeCommandsService.start({ longPollMs: 300 });
-});
-afterAll(async () => {
-  await service.close();
-});
-afterEach(async () => {
-  service.stopOnFailure = true;
-  await world?.cleanup();
-});
-
-function newWorld(extra: Record<string, string | number | boolean> = {}, endpoint?: string): AgentWorld {
-  world = new AgentWorld('cda-deploy-');
-  world.useIamUser(nextHost());
-  world.writeConfig(endpoint ?? service.url, extra);
-  return world;
-}
+useDaemonWorld('deployment');
 
 
 describe('deployments', () => {
@@ -107,7 +83,7 @@ describe('deployments', () => {
       for (const command of deployment.commands) {
         const ends = world.agentLog().split('\n').filter((line) => line.includes(`]: ${command.commandName} of ${deployment.deploymentId}: end of lifecycle event`));
         expect(ends, command.commandName).toHaveLength(1);
-        expect(ends[0]).toMatch(/ INFO  \[codedeploy-agent\(\d+\)\]: .*end of lifecycle event, Succeeded in \d+(\.\d)? s$/);
+        expect(ends[0]).toMatch(/ INFO  \[codedeploy-agent\(\d+\)\]: .*end of lifecycle event, Succeeded in (\d+ms|\d+(\.\d)?s)$/);
       }
     }
     const deploymentsLog = readFileSync(join(world.root, 'deployment-logs', 'codedeploy-agent-deployments.log'), 'utf8');
@@ -194,7 +170,7 @@ describe('deployments', () => {
   it('neither acknowledges nor runs a command for another host identifier (exact match, not a substring)', async () => {
     const proxy = await ServiceProxy.start(service.url);
     try {
-      newWorld({}, proxy.url);
+      newWorld({}, { endpoint: proxy.url });
       const bundle = world.makeBundle({ label: 'stranger' });
       // The anchor's substring test would accept this identifier for ours (§10.24).
       const other = world.hostIdentifier.slice(0, -2);

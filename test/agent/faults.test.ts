@@ -9,36 +9,17 @@
  * completion again (it is kept on disk until an answer arrives); the test then accepts exactly that many
  * repeats, each identical in status and diagnostics — never a second, different result.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec, OPERATIONS, type Fault, type Operation } from '../doubles/commands-service.js';
-import { AgentWorld, expectAllRequestsAuthenticated, expectCompletedOnce, localRevision, waitForDeployment } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { makeSpec, OPERATIONS, type Fault, type Operation } from '../doubles/commands-service.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
+import { expectAllRequestsAuthenticated, expectCompletedOnce, localRevision, waitForDeployment } from './harness.js';
 import { ServiceProxy } from './service-proxy.js';
 
 const COMMANDS = ['ApplicationStop', 'DownloadBundle', 'BeforeInstall', 'Install', 'AfterInstall'];
 const FAULTS = ['server-error', 'throttle', 'hang', 'reset'] as const satisfies readonly Fault[];
 
-let service: FakeCommandsService;
-let world: AgentWorld;
-let hostCounter = 0;
 
-beforeAll(async () => {
-  service = await FakeCommandsService.start({ longPollMs: 300 });
-});
-afterAll(async () => {
-  await service.close();
-});
-afterEach(async () => {
-  service.clearFaults();
-  await world?.cleanup();
-});
-
-function newWorld(endpoint = service.url): AgentWorld {
-  hostCounter += 1;
-  world = new AgentWorld('cda-faults-');
-  world.useIamUser(`arn:aws:iam::123456789012:user/faults-test-${hostCounter}`);
-  world.writeConfig(endpoint, { http_read_timeout: 1 });
-  return world;
-}
+useDaemonWorld('faults', { config: { http_read_timeout: 1 } });
 
 describe.each(OPERATIONS)('faults on %s', (operation: Operation) => {
   it('the deployments still complete, each command exactly once', async () => {
@@ -85,7 +66,7 @@ describe('completions', () => {
   it('sends the same completion again when its answer was lost, and the same acknowledgement', async () => {
     const proxy = await ServiceProxy.start(service.url);
     try {
-      newWorld(proxy.url);
+      newWorld({}, { endpoint: proxy.url });
       const bundle = world.makeBundle({ label: 'lost', hooks: { BeforeInstall: {} } });
       const agent = world.start();
       proxy.dropAnswers('PutHostCommandComplete', 2);
@@ -109,7 +90,7 @@ describe('completions', () => {
   it('does not run a command again when the service delivers it a second time while it runs', async () => {
     const proxy = await ServiceProxy.start(service.url);
     try {
-      newWorld(proxy.url);
+      newWorld({}, { endpoint: proxy.url });
       const gate = `${world.dir}/gate`;
       const bundle = world.makeBundle({ label: 'redelivered', hooks: { BeforeInstall: { body: `while [ ! -e '${gate}' ]; do sleep 0.05; done` } } });
       let running: Record<string, unknown> | undefined;

@@ -13,9 +13,10 @@ import type { FakeCommandsService, FakeDeployment, RecordedCompletion } from '..
 import { TEST_CREDENTIALS } from '../doubles/commands-service.js';
 import type { SigV4Credentials } from '../doubles/sigv4-check.js';
 import { AGENT_BIN } from '../helpers/cli.js';
+import { writeAgentConfig, type ConfigValue } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
-export type ConfigValue = string | number | boolean;
+export type { ConfigValue };
 
 /** Fast settings for tests: no splay, short waits, short grace periods, small backoffs. */
 export const FAST_CONFIG: Record<string, ConfigValue> = {
@@ -175,8 +176,7 @@ export class AgentWorld {
       ...FAST_CONFIG,
       ...extra,
     };
-    writeFileSync(this.configFile, Object.entries(values).map(([key, value]) => `:${key}: ${value}`).join('\n'));
-    return this.configFile;
+    return writeAgentConfig(this.configFile, values);
   }
 
   /** Starts `codedeploy-agent run -c <config>` with IMDS disabled unless the caller points it at a double. */

@@ -6,27 +6,14 @@
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec, TEST_CREDENTIALS, type FakeDeployment } from '../doubles/commands-service.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeSpec, type FakeDeployment } from '../doubles/commands-service.js';
 import { IMDS_TEST_CREDENTIALS, ImdsDouble } from '../doubles/imds.js';
 import type { SigV4Credentials } from '../doubles/sigv4-check.js';
-import { AgentWorld, expectAllRequestsAuthenticated, expectCompletedOnce, localRevision, waitForDeployment } from './harness.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
+import { expectAllRequestsAuthenticated, expectCompletedOnce, localRevision, waitForDeployment } from './harness.js';
 
-let service: FakeCommandsService;
-let world: AgentWorld;
-
-beforeAll(async () => {
-  service = await FakeCommandsService.start({ longPollMs: 300 });
-});
-afterAll(async () => {
-  await service.close();
-});
-afterEach(async () => {
-  service.credentials = [TEST_CREDENTIALS];
-  await world?.cleanup();
-  // Each test judges its own requests: a refused poll of the rotation test is that test's business.
-  service.requests.length = 0;
-});
+useDaemonWorld('identity');
 
 /** The access key each request of the deployment was signed with. */
 function signingKeysOf(deployment: FakeDeployment): string[] {
@@ -55,9 +42,7 @@ describe('on-premises identity', () => {
   it('IAM user keys: signs with the user keys as the user ARN', async () => {
     const user: SigV4Credentials = { accessKeyId: 'AKIAONPREMUSER000001', secretAccessKey: 'onPremUserSecret/abcdefghijklmnopqrstuvwxyz01' };
     service.credentials = [user];
-    world = new AgentWorld('cda-identity-');
-    world.useIamUser('arn:aws:iam::123456789012:user/onprem-keys', user);
-    world.writeConfig(service.url);
+    newWorld({}, { iamUser: { arn: 'arn:aws:iam::123456789012:user/onprem-keys', credentials: user } });
     const bundle = world.makeBundle({ label: 'user', hooks: { BeforeInstall: { body: 'env > "$(dirname "$0")/../env.txt"' } } });
     const agent = world.start({ env: { AWS_ACCESS_KEY_ID: 'AKIASHOULDNOTLEAK000', AWS_SECRET_ACCESS_KEY: 'leak' } });
     const deployment = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: makeSpec({ revision: localRevision(bundle) }), commands: ['DownloadBundle', 'BeforeInstall'] });
@@ -80,11 +65,10 @@ describe('on-premises identity', () => {
     const first: SigV4Credentials = { accessKeyId: 'ASIASESSIONFIRST0001', secretAccessKey: 'sessionSecretFirst/0123456789abcdefghijklm', sessionToken: 'sessionTokenFirst0123456789' };
     const second: SigV4Credentials = { accessKeyId: 'ASIASESSIONSECOND002', secretAccessKey: 'sessionSecretSecond/0123456789abcdefghijkl', sessionToken: 'sessionTokenSecond0123456789' };
     service.credentials = [first];
-    world = new AgentWorld('cda-identity-');
+    newWorld({}, { iamUser: false });
     const credentialsFile = join(world.dir, 'session-credentials');
     writeCredentialsFile(credentialsFile, first);
     world.useIamSession('arn:aws:sts::123456789012:assumed-role/CodeDeployOnPrem/host-1', credentialsFile);
-    world.writeConfig(service.url);
     const bundle = world.makeBundle({ label: 'session', hooks: {} });
     const agent = world.start();
 
@@ -117,8 +101,8 @@ describe('EC2 identity', () => {
   it('IMDSv2 only (v1 disabled): host id from the identity document, instance-profile credentials', async () => {
     imds = await ImdsDouble.start({ region: 'us-east-1', requireToken: true, accountId: '210987654321', instanceId: 'i-0fedcba9876543210' });
     service.credentials = [{ accessKeyId: IMDS_TEST_CREDENTIALS.accessKeyId, secretAccessKey: IMDS_TEST_CREDENTIALS.secretAccessKey, sessionToken: IMDS_TEST_CREDENTIALS.token }];
-    world = new AgentWorld('cda-identity-');
-    world.writeConfig(service.url, { disable_imds_v1: true, on_premises_config_file: join(world.dir, 'no-such-onpremises.yml') });
+    // No on-premises file: an EC2 host.
+    newWorld({ disable_imds_v1: true }, { iamUser: false });
     const bundle = world.makeBundle({ label: 'ec2', hooks: {} });
     const agent = world.start({ env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url }, unsetEnv: ['AWS_EC2_METADATA_DISABLED'] });
     const hostIdentifier = 'arn:aws:ec2:us-east-1:210987654321:instance/i-0fedcba9876543210';

@@ -6,9 +6,9 @@
  * when a command needs them (test/ops/packaging.test.ts checks the bundle's shape).
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService } from '../doubles/commands-service.js';
-import { AgentWorld, metricsAddressOf } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { newWorld, service, useDaemonWorld } from '../helpers/daemon-world.js';
+import { metricsAddressOf } from './harness.js';
 
 const MiB = 1024 * 1024;
 
@@ -24,23 +24,12 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
-let service: FakeCommandsService;
-let world: AgentWorld;
-
-beforeAll(async () => {
-  // Long polls held for 2 s, as the real service holds them for up to a minute.
-  service = await FakeCommandsService.start({ longPollMs: 2000 });
-  world = new AgentWorld('cda-idle-');
-});
-afterAll(async () => {
-  await world.cleanup();
-  await service.close();
-});
+// Long polls held for 2 s, as the real service holds them for up to a minute.
+useDaemonWorld('idle', { longPollMs: 2000 });
 
 describe('idle agent', () => {
   it('stays at or below 60 MiB resident and near zero CPU while long-polling', async () => {
-    world.useIamUser('arn:aws:iam::123456789012:user/idle-test');
-    world.writeConfig(service.url, { wait_between_runs: 1, verbose: false, http_read_timeout: 80 });
+    const world = newWorld({ wait_between_runs: 1, verbose: false, http_read_timeout: 80 });
     const agent = world.start();
     await agent.waitForLog('Host identifier', 15_000);
     await expect.poll(() => service.requestsFor('PollHostCommand').length, { timeout: 10_000 }).toBeGreaterThan(0);
@@ -62,8 +51,7 @@ describe('idle agent', () => {
   });
 
   it('with metrics on (prom-client and the listener loaded, scraped every second) stays at or below 70 MiB', async () => {
-    world.useIamUser('arn:aws:iam::123456789012:user/idle-test');
-    world.writeConfig(service.url, { wait_between_runs: 1, verbose: false, http_read_timeout: 80, metrics_listen: '127.0.0.1:0' });
+    const world = newWorld({ wait_between_runs: 1, verbose: false, http_read_timeout: 80, metrics_listen: '127.0.0.1:0' });
     const agent = world.start();
     const address = await metricsAddressOf(agent);
     const polls = service.requestsFor('PollHostCommand').length;

@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { defaultConfig, type AgentConfig } from '../../src/config/agent-config.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { Poller, type PollApi } from '../../src/agent/poller.js';
 import { ServiceError } from '../../src/report/errors.js';
 import { isThrottlingError } from '../../src/service/service-errors.js';

@@ -4,23 +4,13 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
+import { describe, expect, it } from 'vitest';
+import { makeSpec } from '../doubles/commands-service.js';
 import type { StatusSnapshot } from '../../src/agent/status-snapshot.js';
-import { AgentWorld, localRevision, waitForDeployment } from './harness.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
+import { localRevision, waitForDeployment } from './harness.js';
 
-let service: FakeCommandsService;
-let world: AgentWorld;
-
-beforeAll(async () => {
-  service = await FakeCommandsService.start({ longPollMs: 300 });
-});
-afterAll(async () => {
-  await service.close();
-});
-afterEach(async () => {
-  await world?.cleanup();
-});
+useDaemonWorld('process');
 
 function readStatus(): StatusSnapshot {
   return JSON.parse(readFileSync(join(world.pidDir, 'codedeploy-agent.status.json'), 'utf8')) as StatusSnapshot;
@@ -42,9 +32,7 @@ async function waitForStatus(predicate: (status: StatusSnapshot) => boolean, tim
 
 describe('the agent process', () => {
   it('refuses a second run with the same pid_dir, and removes its pid file on exit', async () => {
-    world = new AgentWorld('cda-process-');
-    world.useIamUser('arn:aws:iam::123456789012:user/process-pid');
-    world.writeConfig(service.url);
+    newWorld();
     const first = world.start();
     await first.waitForLog('Host identifier');
     const pidFile = join(world.pidDir, 'codedeploy-agent.pid');
@@ -61,9 +49,7 @@ describe('the agent process', () => {
   });
 
   it('replaces a stale pid file', async () => {
-    world = new AgentWorld('cda-process-');
-    world.useIamUser('arn:aws:iam::123456789012:user/process-stale');
-    world.writeConfig(service.url);
+    newWorld();
     const { mkdirSync, writeFileSync } = await import('node:fs');
     mkdirSync(world.pidDir, { recursive: true });
     writeFileSync(join(world.pidDir, 'codedeploy-agent.pid'), '999999999\n');
@@ -74,9 +60,7 @@ describe('the agent process', () => {
   });
 
   it('keeps the status file current: the running hook while it runs, the results after', async () => {
-    world = new AgentWorld('cda-process-');
-    world.useIamUser('arn:aws:iam::123456789012:user/process-status');
-    world.writeConfig(service.url);
+    newWorld();
     const gate = join(world.dir, 'gate');
     const bundle = world.makeBundle({
       label: 'status',
@@ -118,9 +102,7 @@ describe('the agent process', () => {
   });
 
   it.each(['SIGTERM', 'SIGINT'] as const)('aborts the open long poll at once on %s', async (signal) => {
-    world = new AgentWorld('cda-process-');
-    world.useIamUser(`arn:aws:iam::123456789012:user/process-long-poll-${signal}`);
-    world.writeConfig(service.url);
+    newWorld();
     service.longPollMs = 30_000;
     try {
       const agent = world.start();
@@ -141,9 +123,7 @@ describe('the agent process', () => {
   });
 
   it('keeps polling when the service refuses its credentials, says where they come from, and records the error for status', async () => {
-    world = new AgentWorld('cda-process-');
-    world.useIamUser('arn:aws:iam::123456789012:user/process-bad-key', { accessKeyId: 'AKIAPROCESSBADKEY001', secretAccessKey: 'processBadKeySecret/0123456789abcdef' });
-    world.writeConfig(service.url);
+    newWorld({}, { iamUser: { credentials: { accessKeyId: 'AKIAPROCESSBADKEY001', secretAccessKey: 'processBadKeySecret/0123456789abcdef' } } });
     const agent = world.start();
     await agent.waitForLog(/Cannot reach InstanceService: PollHostCommand: UnrecognizedClientException[^\n]*; retrying in[\s\S]*Cannot reach InstanceService/);
     expect(agent.log).toContain(`(the service refused this host's credentials: check the IAM user keys in ${world.onPremisesFile}, that they belong to ${world.hostIdentifier}, the region us-east-1 and the clock)`);
@@ -156,8 +136,8 @@ describe('the agent process', () => {
   });
 
   it('keeps retrying an identity it cannot determine yet, and still stops at once on SIGTERM', async () => {
-    world = new AgentWorld('cda-process-');
-    world.writeConfig(service.url, { on_premises_config_file: join(world.dir, 'not-registered-yet.yml') });
+    // Not registered yet: no on-premises file, and no instance metadata.
+    newWorld({}, { iamUser: false });
     const agent = world.start();
     await agent.waitForLog("Cannot determine this host's identity");
     const signalledAt = Date.now();

@@ -4,27 +4,19 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
-import { waitForOwnRecord } from '../hooks/proc.js';
-import { AgentWorld, expectAllRequestsAuthenticated, expectCompletedOnce, localRevision, payloadOf, waitForDeployment } from './harness.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeSpec } from '../doubles/commands-service.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
+import { expectAllRequestsAuthenticated, expectCompletedOnce, localRevision, payloadOf, waitForDeployment } from './harness.js';
+import { isAlive, waitForOwnRecord } from '../hooks/proc.js';
 
 const RESTART_MESSAGE = 'Failed: Failing in-progress lifecycle event after an agent restart.';
 
-let service: FakeCommandsService;
-let world: AgentWorld;
-let hostCounter = 0;
 /** Process groups of hooks the tests made, killed at the end if still there. */
 const hookGroups: number[] = [];
 
-beforeAll(async () => {
-  service = await FakeCommandsService.start({ longPollMs: 300 });
-});
-afterAll(async () => {
-  await service.close();
-});
-afterEach(async () => {
-  service.clearFaults();
+useDaemonWorld('shutdown');
+afterEach(() => {
   for (const pgid of hookGroups.splice(0)) {
     try {
       process.kill(-pgid, 'SIGKILL');
@@ -32,16 +24,7 @@ afterEach(async () => {
       // already gone
     }
   }
-  await world?.cleanup();
 });
-
-function newWorld(extra: Record<string, string | number | boolean> = {}): AgentWorld {
-  hostCounter += 1;
-  world = new AgentWorld('cda-shutdown-');
-  world.useIamUser(`arn:aws:iam::123456789012:user/shutdown-test-${hostCounter}`);
-  world.writeConfig(service.url, extra);
-  return world;
-}
 
 /** A BeforeInstall hook that records its process group, starts a background child in it, and sleeps. */
 function slowBundle(label: string, seconds: number): { bundle: string; pidFile: string } {
@@ -67,15 +50,6 @@ async function hookPids(pidFile: string): Promise<{ shell: number; child: number
   return { shell, child };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    // A zombie still answers signal 0; it is not running any more.
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 
 const COMMANDS = ['DownloadBundle', 'BeforeInstall', 'Install', 'AfterInstall'];

@@ -15,13 +15,14 @@ import { execa } from 'execa';
 import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_BIN, runCli } from '../helpers/cli.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const tmp = makeTempDir('cda-bundle-limits-');
 afterAll(tmp.cleanup);
 const root = join(tmp.dir, 'root');
 const configFile = join(tmp.dir, 'agent.yml');
-writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${join(tmp.dir, 'log')}\n`);
+writeAgentConfig(configFile, { root_dir: root, log_dir: join(tmp.dir, 'log') });
 
 const GIB = 1024 ** 3;
 
@@ -114,7 +115,7 @@ describe('bundle limits', () => {
     expect(zipResult.stderr).toContain("a compression bomb? Refused at 'zeros.bin' (400 MB)");
 
     const small = join(tmp.dir, 'small.yml');
-    writeFileSync(small, `:root_dir: ${root}\n:log_dir: ${join(tmp.dir, 'log')}\n:max_bundle_unpacked_mb: 1\n`);
+    writeAgentConfig(small, { root_dir: root, log_dir: join(tmp.dir, 'log'), max_bundle_unpacked_mb: 1 });
     const dir = join(tmp.dir, 'two-mb');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'appspec.yml'), 'version: 0.0\nos: linux\n');

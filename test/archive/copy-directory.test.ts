@@ -3,26 +3,22 @@ import { existsSync, lstatSync, mkdirSync, readlinkSync, symlinkSync, writeFileS
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { copyDirectoryBundle } from '../../src/archive/copy-directory.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { ArchiveError } from '../../src/report/errors.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { useTempDir } from '../helpers/tmp.js';
 import { AS_ROOT, makeSampleTree } from './helpers/sample-tree.js';
 import { asArchiveCopy, asInstalled, listTree, makeOwnerWritable, snapshotTree, withOriginals } from './helpers/tree.js';
 
-let dir: string;
-let cleanup: () => void;
+const tmp = useTempDir('cda-copy-');
 let src: string;
 let dest: string;
 beforeEach(() => {
-  ({ dir, cleanup } = makeTempDir('cda-copy-'));
-  src = join(dir, 'revision');
+  src = join(tmp.dir, 'revision');
   mkdirSync(src);
-  dest = join(dir, 'deployment-archive');
+  dest = join(tmp.dir, 'deployment-archive');
 });
-afterEach(() => {
-  makeOwnerWritable(dir);
-  cleanup();
-});
+// Before the folder is removed (hooks after a test run last-registered first).
+afterEach(() => makeOwnerWritable(tmp.dir));
 
 describe('copyDirectoryBundle', () => {
   it('copies content, modes, mtimes, symlinks as links and empty folders, the copy root\'s and what cp -a keeps recorded', async () => {
@@ -49,7 +45,7 @@ describe('copyDirectoryBundle', () => {
   });
 
   it('copies links pointing outside the folder as they are, without following them', async () => {
-    const outside = join(dir, 'outside');
+    const outside = join(tmp.dir, 'outside');
     mkdirSync(outside);
     writeFileSync(join(outside, 'secret'), 'outside');
     symlinkSync(outside, join(src, 'to-outside'));
@@ -71,18 +67,18 @@ describe('copyDirectoryBundle', () => {
 
   it('follows the revision folder itself when it is a symlink', async () => {
     writeFileSync(join(src, 'appspec.yml'), 'x');
-    const link = join(dir, 'revision-link');
+    const link = join(tmp.dir, 'revision-link');
     symlinkSync(src, link);
     await copyDirectoryBundle(link, dest);
     expect(listTree(dest)).toEqual(['appspec.yml']);
   });
 
   it('refuses a location that is not a folder', async () => {
-    await expect(copyDirectoryBundle(join(dir, 'missing'), dest)).rejects.toThrow(
-      new ArchiveError(`The revision location '${join(dir, 'missing')}' is not a directory`),
+    await expect(copyDirectoryBundle(join(tmp.dir, 'missing'), dest)).rejects.toThrow(
+      new ArchiveError(`The revision location '${join(tmp.dir, 'missing')}' is not a directory`),
     );
-    writeFileSync(join(dir, 'file'), 'x');
-    await expect(copyDirectoryBundle(join(dir, 'file'), dest)).rejects.toBeInstanceOf(ArchiveError);
+    writeFileSync(join(tmp.dir, 'file'), 'x');
+    await expect(copyDirectoryBundle(join(tmp.dir, 'file'), dest)).rejects.toBeInstanceOf(ArchiveError);
   });
 
   it('refuses to copy a folder into itself', async () => {

@@ -29,44 +29,53 @@ function ruleOf(check: () => unknown): UnsafeEntryRule | undefined {
 }
 
 describe('refuseNulByte', () => {
-  it('refuses a NUL anywhere in the name or in a link target', () => {
-    expect(ruleOf(() => refuseNulByte('a\0b'))).toBe('nul-byte');
-    expect(ruleOf(() => refuseNulByte('link', 'target\0'))).toBe('nul-byte');
-    expect(ruleOf(() => refuseNulByte('plain/name'))).toBeUndefined();
+  it.each([
+    ['a\0b', undefined, 'nul-byte'],
+    ['link', 'target\0', 'nul-byte'],
+    ['plain/name', undefined, undefined],
+  ] as const)('%j (link target %j) → %s', (name, target, rule) => {
+    expect(ruleOf(() => refuseNulByte(name, target))).toBe(rule);
   });
 });
 
-describe('refuseAbsolutePath', () => {
-  it('refuses a leading slash only', () => {
-    expect(ruleOf(() => refuseAbsolutePath('/etc/passwd'))).toBe('absolute-path');
-    expect(ruleOf(() => refuseAbsolutePath('//double'))).toBe('absolute-path');
-    expect(ruleOf(() => refuseAbsolutePath('etc/passwd'))).toBeUndefined();
+describe('refuseAbsolutePath: a leading slash only', () => {
+  it.each([
+    ['/etc/passwd', 'absolute-path'],
+    ['//double', 'absolute-path'],
+    ['etc/passwd', undefined],
     // On Linux 'C:' is an ordinary name, as GNU tar treats it.
-    expect(ruleOf(() => refuseAbsolutePath('C:/x'))).toBeUndefined();
+    ['C:/x', undefined],
+  ] as const)('%s → %s', (path, rule) => {
+    expect(ruleOf(() => refuseAbsolutePath(path))).toBe(rule);
   });
 });
 
 describe('normalizeInsideArchive', () => {
-  it("resolves '.', '..' and repeated slashes by name", () => {
-    expect(normalizeInsideArchive('./a//b/./c/')).toBe('a/b/c');
-    expect(normalizeInsideArchive('a/b/../c')).toBe('a/c');
-    expect(normalizeInsideArchive('./')).toBe('');
-    expect(normalizeInsideArchive('a/..')).toBe('');
+  it.each([
+    ['./a//b/./c/', 'a/b/c'],
+    ['a/b/../c', 'a/c'],
+    ['./', ''],
+    ['a/..', ''],
+  ])("resolves '.', '..' and repeated slashes by name: %s → %j", (path, normalized) => {
+    expect(normalizeInsideArchive(path)).toBe(normalized);
   });
 
-  it('refuses a path that climbs above the archive folder', () => {
-    for (const path of ['..', '../x', 'a/../../x', './../x', 'a/b/../../../x']) {
-      expect(ruleOf(() => normalizeInsideArchive(path)), path).toBe('parent-escape');
-    }
+  it.each(['..', '../x', 'a/../../x', './../x', 'a/b/../../../x'])('refuses %s, which climbs above the archive folder', (path) => {
+    expect(ruleOf(() => normalizeInsideArchive(path))).toBe('parent-escape');
   });
 });
 
 describe('resolveEntryPath', () => {
-  it('applies every name rule and returns the path to write', () => {
+  it('returns the path to write', () => {
     expect(resolveEntryPath('./dir/file')).toBe('dir/file');
-    expect(ruleOf(() => resolveEntryPath('/abs'))).toBe('absolute-path');
-    expect(ruleOf(() => resolveEntryPath('../x'))).toBe('parent-escape');
-    expect(ruleOf(() => resolveEntryPath('x\0'))).toBe('nul-byte');
+  });
+
+  it.each([
+    ['/abs', 'absolute-path'],
+    ['../x', 'parent-escape'],
+    ['x\0', 'nul-byte'],
+  ])('applies every name rule: %j → %s', (path, rule) => {
+    expect(ruleOf(() => resolveEntryPath(path))).toBe(rule);
   });
 
   it('names the entry as stored in the message', () => {
@@ -74,21 +83,30 @@ describe('resolveEntryPath', () => {
   });
 });
 
-describe('refuseRootReplacement', () => {
-  it("lets only a directory stand for the archive folder ('./')", () => {
-    expect(ruleOf(() => refuseRootReplacement('./', '', 'directory'))).toBeUndefined();
-    expect(ruleOf(() => refuseRootReplacement('.', '', 'symlink'))).toBe('root-replaced');
-    expect(ruleOf(() => refuseRootReplacement('a/..', '', 'file'))).toBe('root-replaced');
-    expect(ruleOf(() => refuseRootReplacement('a', 'a', 'file'))).toBeUndefined();
+describe("refuseRootReplacement: only a directory stands for the archive folder ('./')", () => {
+  it.each([
+    ['./', '', 'directory', undefined],
+    ['.', '', 'symlink', 'root-replaced'],
+    ['a/..', '', 'file', 'root-replaced'],
+    ['a', 'a', 'file', undefined],
+  ] as const)('%s (normalized %j) as a %s → %s', (path, normalized, kind, rule) => {
+    expect(ruleOf(() => refuseRootReplacement(path, normalized, kind))).toBe(rule);
   });
 });
 
-describe('refuseSpecialFile', () => {
-  it('refuses devices, FIFOs and sockets and nothing else', () => {
-    const refused: EntryKind[] = ['character-device', 'block-device', 'fifo', 'socket'];
-    const allowed: EntryKind[] = ['file', 'directory', 'symlink', 'hardlink', 'unsupported'];
-    for (const kind of refused) expect(ruleOf(() => refuseSpecialFile('x', kind)), kind).toBe('special-file');
-    for (const kind of allowed) expect(ruleOf(() => refuseSpecialFile('x', kind)), kind).toBeUndefined();
+describe('refuseSpecialFile: devices, FIFOs and sockets and nothing else', () => {
+  it.each<[EntryKind, UnsafeEntryRule | undefined]>([
+    ['character-device', 'special-file'],
+    ['block-device', 'special-file'],
+    ['fifo', 'special-file'],
+    ['socket', 'special-file'],
+    ['file', undefined],
+    ['directory', undefined],
+    ['symlink', undefined],
+    ['hardlink', undefined],
+    ['unsupported', undefined],
+  ])('%s → %s', (kind, rule) => {
+    expect(ruleOf(() => refuseSpecialFile('x', kind))).toBe(rule);
   });
 });
 
@@ -112,26 +130,26 @@ describe('refuseSymlinkAncestor', () => {
 });
 
 describe('refuseSymlinkOutside', () => {
-  const none = new Map<string, string>();
-  it('allows targets that stay inside, dangling or not', () => {
-    expect(ruleOf(() => refuseSymlinkOutside('a/l', 'a/l', '../b', none))).toBeUndefined();
-    expect(ruleOf(() => refuseSymlinkOutside('a/b/l', 'a/b/l', '../../c/d', none))).toBeUndefined();
-    expect(ruleOf(() => refuseSymlinkOutside('l', 'l', '.', none))).toBeUndefined();
-    expect(ruleOf(() => refuseSymlinkOutside('l', 'l', 'missing/../x', none))).toBeUndefined();
+  it.each<[string, string, Record<string, string>, UnsafeEntryRule | undefined]>([
+    // Targets that stay inside, dangling or not.
+    ['a/l', '../b', {}, undefined],
+    ['a/b/l', '../../c/d', {}, undefined],
+    ['l', '.', {}, undefined],
+    ['l', 'missing/../x', {}, undefined],
+    ['l', '/etc', {}, 'symlink-absolute'],
+    // Targets that climb out with '..'.
+    ['l', '..', {}, 'symlink-escape'],
+    ['a/l', '../../x', {}, 'symlink-escape'],
+    ['a/l', 'b/../../../x', {}, 'symlink-escape'],
+    // The other links of the archive are followed, the way the kernel would: 'up/..' looks like the
+    // root by name, but 'up' is a link to '.', so it is the parent.
+    ['l', 'up/..', { up: '.' }, 'symlink-escape'],
+    ['l', 'abs/x', { abs: '/etc' }, 'symlink-escape'],
+    ['l', 'deep/..', { deep: 'a/b' }, undefined],
+  ])('%s -> %s (other links %j) → %s', (path, target, others, rule) => {
+    expect(ruleOf(() => refuseSymlinkOutside(path, path, target, new Map(Object.entries(others))))).toBe(rule);
   });
-  it('refuses absolute targets', () => {
-    expect(ruleOf(() => refuseSymlinkOutside('l', 'l', '/etc', none))).toBe('symlink-absolute');
-  });
-  it("refuses targets that climb out with '..'", () => {
-    expect(ruleOf(() => refuseSymlinkOutside('l', 'l', '..', none))).toBe('symlink-escape');
-    expect(ruleOf(() => refuseSymlinkOutside('a/l', 'a/l', '../../x', none))).toBe('symlink-escape');
-    expect(ruleOf(() => refuseSymlinkOutside('a/l', 'a/l', 'b/../../../x', none))).toBe('symlink-escape');
-  });
-  it('follows the other links of the archive, the way the kernel would', () => {
-    // 'up/..' looks like the root by name, but 'up' is a link to '.', so it is the parent.
-    expect(ruleOf(() => refuseSymlinkOutside('l', 'l', 'up/..', new Map([['up', '.']])))).toBe('symlink-escape');
-    expect(ruleOf(() => refuseSymlinkOutside('l', 'l', 'abs/x', new Map([['abs', '/etc']])))).toBe('symlink-escape');
-    expect(ruleOf(() => refuseSymlinkOutside('l', 'l', 'deep/..', new Map([['deep', 'a/b']])))).toBeUndefined();
+  it('names the link it went through', () => {
     expect(() => refuseSymlinkOutside('l', 'l', 'up/..', new Map([['up', '.']]))).toThrow("(through the link 'up')");
   });
   it('refuses a chain of links too long to prove anything about', () => {
@@ -176,14 +194,14 @@ describe('resolveHardlinkTarget', () => {
     expect(resolveHardlinkTarget('h', 'dir/../file', unpacked, symlinks)).toBe('file');
     expect(resolveHardlinkTarget('h', 'sym', unpacked, symlinks)).toBe('sym');
   });
-  it('refuses targets outside the archive', () => {
-    expect(ruleOf(() => resolveHardlinkTarget('h', '/etc/passwd', unpacked, symlinks))).toBe('hardlink-outside');
-    expect(ruleOf(() => resolveHardlinkTarget('h', '../outside', unpacked, symlinks))).toBe('hardlink-outside');
-  });
-  it('refuses targets through a symlink, missing targets and directories', () => {
-    expect(ruleOf(() => resolveHardlinkTarget('h', 'sym/inner', unpacked, symlinks))).toBe('through-symlink');
-    expect(ruleOf(() => resolveHardlinkTarget('h', 'later', unpacked, symlinks))).toBe('hardlink-missing');
-    expect(ruleOf(() => resolveHardlinkTarget('h', 'dir', unpacked, symlinks))).toBe('hardlink-directory');
-    expect(ruleOf(() => resolveHardlinkTarget('h', '.', unpacked, symlinks))).toBe('hardlink-directory');
+  it.each<[string, UnsafeEntryRule]>([
+    ['/etc/passwd', 'hardlink-outside'],
+    ['../outside', 'hardlink-outside'],
+    ['sym/inner', 'through-symlink'],
+    ['later', 'hardlink-missing'],
+    ['dir', 'hardlink-directory'],
+    ['.', 'hardlink-directory'],
+  ])('refuses a link to %s: %s', (target, rule) => {
+    expect(ruleOf(() => resolveHardlinkTarget('h', target, unpacked, symlinks))).toBe(rule);
   });
 });

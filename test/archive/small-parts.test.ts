@@ -1,19 +1,14 @@
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ByteReader } from '../../src/archive/byte-reader.js';
 import { FileWindow } from '../../src/archive/file-window.js';
 import { OwnerLookup, parseIdFile } from '../../src/archive/owner-lookup.js';
 import { describeZipEntry } from '../../src/archive/zip-entries.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { useTempDir } from '../helpers/tmp.js';
 
-let dir: string;
-let cleanup: () => void;
-beforeEach(() => {
-  ({ dir, cleanup } = makeTempDir('cda-parts-'));
-});
-afterEach(() => cleanup());
+const tmp = useTempDir('cda-parts-');
 
 describe('ByteReader', () => {
   const source = () => Readable.from([Buffer.from('abc'), Buffer.from('defgh'), Buffer.from('ij')]);
@@ -44,7 +39,7 @@ describe('ByteReader', () => {
 
 describe('FileWindow', () => {
   it('serves reads from a window and reads past it when needed', () => {
-    const path = join(dir, 'data');
+    const path = join(tmp.dir, 'data');
     writeFileSync(path, Buffer.from(Array.from({ length: 100 }, (_, i) => i)));
     const fd = openSync(path, 'r');
     try {
@@ -75,8 +70,8 @@ describe('OwnerLookup', () => {
   });
 
   it('prefers names that exist here, then the numeric ids', () => {
-    const passwd = join(dir, 'passwd');
-    const group = join(dir, 'group');
+    const passwd = join(tmp.dir, 'passwd');
+    const group = join(tmp.dir, 'group');
     writeFileSync(passwd, 'deploy:x:1500:1500::/home/deploy:/bin/sh\n');
     writeFileSync(group, 'deployers:x:1600:\n');
     const owners = new OwnerLookup(passwd, group);
@@ -86,7 +81,7 @@ describe('OwnerLookup', () => {
   });
 
   it('drops ids chown cannot set, so the entry keeps the agent\'s owner (found by test/fuzz/tar.test.ts)', () => {
-    const owners = new OwnerLookup(join(dir, 'none'), join(dir, 'none'));
+    const owners = new OwnerLookup(join(tmp.dir, 'none'), join(tmp.dir, 'none'));
     expect(owners.resolve({ uid: 2 ** 32, gid: -5 })).toEqual({ uid: undefined, gid: undefined });
     expect(owners.resolve({ uid: 2 ** 32 - 1, gid: 1.5 })).toEqual({ uid: undefined, gid: undefined });
     expect(owners.resolve({ uid: 2 ** 32 - 2, gid: 0 })).toEqual({ uid: 2 ** 32 - 2, gid: 0 });

@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
 import { closeSync, existsSync, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleScript } from '../helpers/bundle-script.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { tarHeader } from './helpers/raw-tar.js';
 
@@ -33,14 +32,7 @@ beforeAll(async () => {
   ({ dir, cleanup } = makeTempDir('cda-memory-'));
   // The child runs plain Node, so it gets the unpacker as one self-contained CommonJS file.
   bundled = join(dir, 'unpack.cjs');
-  await build({
-    entryPoints: [fileURLToPath(new URL('../../src/archive/unpack.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    outfile: bundled,
-    logLevel: 'silent',
-  });
+  await bundleScript(new URL('../../src/archive/unpack.ts', import.meta.url), bundled, 'cjs');
 });
 afterAll(() => cleanup?.());
 

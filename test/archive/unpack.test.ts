@@ -3,7 +3,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { ArchiveError } from '../../src/report/errors.js';
 import { unpackBundle, type ArchiveBundleType } from '../../src/archive/unpack.js';
 import { makeTempDir } from '../helpers/tmp.js';

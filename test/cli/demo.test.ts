@@ -56,7 +56,7 @@ it('deploys the sample app twice through the whole lifecycle, without root or ne
   const output = result.all;
   expect(output.match(/AppSpec file valid\. Local deployment successful/g)).toHaveLength(2);
   // The first deployment has nothing to stop; the second runs revision 1's ApplicationStop script.
-  expect(output).toMatch(/ApplicationStop: succeeded in \d+ ms \(nothing to run\)/);
+  expect(output).toMatch(/ApplicationStop: succeeded in \d+ms \(nothing to run\)/);
   expect(output).toMatch(/\[stdout\]ApplicationStop from revision 1 for d-[A-Z0-9]{9}-local/);
   for (const event of ['BeforeBlockTraffic', 'AfterBlockTraffic', 'BeforeInstall', 'AfterInstall', 'ApplicationStart', 'ValidateService', 'BeforeAllowTraffic', 'AfterAllowTraffic']) {
     expect(output, event).toContain(`LifecycleEvent - ${event}`);

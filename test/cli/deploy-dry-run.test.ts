@@ -8,6 +8,7 @@ import type { DryRunPlan } from '../../src/deployment/dry-run.js';
 import { AGENT_BIN, runCli } from '../helpers/cli.js';
 import { missingTool } from '../helpers/prerequisites.js';
 import { findTool } from '../../src/util/find-tool.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 /**
@@ -28,7 +29,7 @@ beforeAll(() => {
   // The AfterInstall hook runs as nobody, who must reach its script under the deployment root.
   chmodSync(tmp.dir, 0o755);
   mkdirSync(childTmp);
-  writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${logDir}\n:pid_dir: ${join(tmp.dir, 'pid')}\n`);
+  writeAgentConfig(configFile, { root_dir: root, log_dir: logDir, pid_dir: join(tmp.dir, 'pid') });
 });
 
 interface BundleOptions {

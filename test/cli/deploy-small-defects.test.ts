@@ -8,12 +8,13 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const tmp = makeTempDir('cda-deploy-defects-');
 afterAll(tmp.cleanup);
 const configFile = join(tmp.dir, 'agent.yml');
-writeFileSync(configFile, `:root_dir: ${join(tmp.dir, 'root')}\n:log_dir: ${join(tmp.dir, 'log')}\n`);
+writeAgentConfig(configFile, { root_dir: join(tmp.dir, 'root'), log_dir: join(tmp.dir, 'log') });
 
 function bundle(name: string, files: Record<string, string>): string {
   const dir = join(tmp.dir, name);

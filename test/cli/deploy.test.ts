@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { missingTool } from '../helpers/prerequisites.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 /**
@@ -56,7 +57,7 @@ function records(file: string): string[][] {
 }
 
 beforeAll(() => {
-  writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${join(tmp.dir, 'log')}\n:pid_dir: ${join(tmp.dir, 'pid')}\n`);
+  writeAgentConfig(configFile, { root_dir: root, log_dir: join(tmp.dir, 'log'), pid_dir: join(tmp.dir, 'pid') });
 });
 
 describe('codedeploy-agent deploy', () => {
@@ -192,7 +193,7 @@ describe('codedeploy-agent deploy', () => {
       'AfterInstall', 'ApplicationStart', 'ValidateService', 'BeforeAllowTraffic', 'AfterAllowTraffic',
     ];
     const eventLines = quiet.stdout.split('\n').filter((line) => /^[A-Za-z]+: /.test(line));
-    expect(eventLines.map((line) => line.replace(/ in \d+ ms| in \d+\.\d s/, ' in <t>'))).toEqual(
+    expect(eventLines.map((line) => line.replace(/ in \d+ms| in \d+(\.\d)?s/, ' in <t>'))).toEqual(
       events.flatMap((event) => [
         `${event}: started`,
         `${event}: succeeded in <t>${['BeforeBlockTraffic', 'AfterBlockTraffic', 'ApplicationStop', 'BeforeAllowTraffic', 'AfterAllowTraffic'].includes(event) ? ' (nothing to run)' : ''}`,
@@ -235,7 +236,7 @@ describe('codedeploy-agent deploy', () => {
 
     const failing = await deploy(['-l', v2, '-g', 'group-stop'], recordFile);
     expect(failing.exitCode).toBe(1);
-    expect(failing.stdout).toMatch(/^ApplicationStop: failed in \d+ ms: ScriptFailed: Script at specified location: scripts\/fail\.sh failed with exit code 3$/m);
+    expect(failing.stdout).toMatch(/^ApplicationStop: failed in \d+ms: ScriptFailed: Script at specified location: scripts\/fail\.sh failed with exit code 3$/m);
     expect(failing.stdout).toContain('DownloadBundle: skipped');
     expect(failing.stderr).toContain('ERROR: ApplicationStop failed with ScriptFailed (error code 4)');
     expect(readFileSync(join(destination, 'index.html'), 'utf8')).toBe('version v1\n');
@@ -251,7 +252,7 @@ describe('codedeploy-agent deploy', () => {
 
     const forgiven = await deploy(['-l', v2, '-g', 'group-stop', '--ignore-application-stop-failures'], recordFile);
     expect(forgiven.exitCode).toBe(0);
-    expect(forgiven.stdout).toMatch(/^ApplicationStop: failed in \d+ ms, ignored \(--ignore-application-stop-failures\): ScriptFailed: /m);
+    expect(forgiven.stdout).toMatch(/^ApplicationStop: failed in \d+ms, ignored \(--ignore-application-stop-failures\): ScriptFailed: /m);
     expect(forgiven.stdout).toContain('AppSpec file valid. Local deployment successful');
     expect(readFileSync(join(destination, 'index.html'), 'utf8')).toBe('version v2\n');
   });

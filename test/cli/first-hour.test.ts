@@ -3,6 +3,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 /**
@@ -17,7 +18,7 @@ const isRoot = process.getuid?.() === 0;
 
 beforeAll(() => {
   chmodSync(tmp.dir, 0o755);
-  writeFileSync(configFile, `:root_dir: ${join(tmp.dir, 'root')}\n:log_dir: ${join(tmp.dir, 'log')}\n:pid_dir: ${join(tmp.dir, 'pid')}\n`);
+  writeAgentConfig(configFile, { root_dir: join(tmp.dir, 'root'), log_dir: join(tmp.dir, 'log'), pid_dir: join(tmp.dir, 'pid') });
 });
 
 /** A bundle folder with a before and an after script; `hooks` is the appspec's hooks section. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CliProcess } from '../helpers/follow-process.js';
 import { runCli } from '../helpers/cli.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 /**
@@ -25,7 +26,7 @@ const configFile = join(tmp.dir, 'agent.yml');
 beforeAll(() => {
   // A user without root reads the config and, when allowed, the root below it.
   chmodSync(tmp.dir, 0o755);
-  writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${join(tmp.dir, 'log')}\n:pid_dir: ${join(tmp.dir, 'pid')}\n`);
+  writeAgentConfig(configFile, { root_dir: root, log_dir: join(tmp.dir, 'log'), pid_dir: join(tmp.dir, 'pid') });
   chmodSync(configFile, 0o644);
 });
 
@@ -74,7 +75,7 @@ describe('logs: the recent deployments and one deployment\'s output', () => {
     expect(text.exitCode, text.stderr).toBe(0);
     const [header, newest, older] = text.stdout.trim().split('\n');
     expect(header).toMatch(/^DEPLOYMENT +GROUP +APPLICATION +RESULT +STARTED +DURATION +FAILED EVENT \/ NOW +SCRIPTS LOG$/);
-    expect(newest).toMatch(new RegExp(`^${bad} +group-two \\(NameTwo\\) +AppTwo +Failed +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +\\d+\\.\\ds +AfterInstall: ScriptFailed \\(code 4\\) +${root}/group-two/${bad}/logs/scripts\\.log$`));
+    expect(newest).toMatch(new RegExp(`^${bad} +group-two \\(NameTwo\\) +AppTwo +Failed +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +(\\d+ms|\\d+(\\.\\d)?s) +AfterInstall: ScriptFailed \\(code 4\\) +${root}/group-two/${bad}/logs/scripts\\.log$`));
     expect(older).toMatch(new RegExp(`^${good} +group-one \\(NameOne\\) +AppOne +Succeeded .* ${root}/group-one/${good}/logs/scripts\\.log$`));
 
     const json = jsonLines((await logs(['--json'])).stdout);
@@ -144,7 +145,7 @@ describe('logs -f', () => {
     writeFileSync(go, '');
     expect((await running.exited).exitCode, running.stdout + running.stderr).toBe(0);
     await follow.waitFor(/\[stdout\]second line\n/);
-    await follow.waitFor(/^--- d-\w+-local: Succeeded after \d+\.\ds$/m);
+    await follow.waitFor(/^--- d-\w+-local: Succeeded after (\d+ms|\d+(\.\d)?s)$/m);
 
     // The next deployment, started after -f: followed from its first line.
     const next = await deploy(['-l', bundle('next', { AfterInstall: 'echo "next deployment line"' }), '-g', 'other-group']);

@@ -1,16 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/agent-config.js';
 import { runEvent, type EngineContext } from '../../src/deployment/engine.js';
 import { archiveAttributesFileFor, deploymentPaths, groupDir } from '../../src/deployment/layout.js';
 import { writeLastSuccessfulInstall } from '../../src/deployment/markers.js';
 import type { DeploymentSpec } from '../../src/deployment/spec-types.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { ArchiveError } from '../../src/report/errors.js';
 import { runCli } from '../helpers/cli.js';
-import { HostileUser, hostileUserMissing, letEveryoneIn } from '../helpers/hostile-user.js';
+import { hostileUserMissing, letEveryoneIn, useHostileUser } from '../helpers/hostile-user.js';
 import { missingTool } from '../helpers/prerequisites.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -24,17 +24,11 @@ import { makeTempDir } from '../helpers/tmp.js';
 const missing = hostileUserMissing() ?? missingTool('perl');
 
 describe.skipIf(missing)('deployment-archive belongs to root', () => {
-  let user: HostileUser;
+  const user = useHostileUser('arch');
   let tmp: string;
   let removeTmp: () => void;
   let root: string;
 
-  beforeAll(() => {
-    user = HostileUser.create('arch');
-  });
-  afterAll(async () => {
-    await user.remove();
-  });
   beforeEach(() => {
     ({ dir: tmp, cleanup: removeTmp } = makeTempDir('cda-archive-owner-'));
     letEveryoneIn(tmp);

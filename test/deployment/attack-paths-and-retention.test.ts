@@ -8,16 +8,17 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { HostileUser, hostileUserMissing, letEveryoneIn } from '../helpers/hostile-user.js';
+import { hostileUserMissing, useHostileUser } from '../helpers/hostile-user.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const tmp = makeTempDir('cda-attack-paths-');
 afterAll(tmp.cleanup);
 const root = join(tmp.dir, 'root');
 const configFile = join(tmp.dir, 'agent.yml');
-writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${join(tmp.dir, 'log')}\n:pid_dir: ${join(tmp.dir, 'pid')}\n:max_revisions: 1\n`);
+writeAgentConfig(configFile, { root_dir: root, log_dir: join(tmp.dir, 'log'), pid_dir: join(tmp.dir, 'pid'), max_revisions: 1 });
 
 function bundle(name: string): string {
   const dir = join(tmp.dir, name);
@@ -77,14 +78,7 @@ describe('paths and names', () => {
 });
 
 describe.skipIf(hostileUserMissing())('retention against a hostile user', () => {
-  let mallory: HostileUser;
-  beforeAll(() => {
-    mallory = HostileUser.create('ret');
-    letEveryoneIn(tmp.dir);
-  });
-  afterAll(async () => {
-    await mallory?.remove();
-  });
+  const mallory = useHostileUser('ret', tmp.dir);
 
   it('deletes only the agent\'s own deployment folders from a group folder the user can write', async () => {
     const group = 'shared-web';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/agent-config.js';
 import { runEvent, UnsupportedCommandError, type EngineContext } from '../../src/deployment/engine.js';
 import type { DeploymentSpec } from '../../src/deployment/spec-types.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 /**

@@ -8,12 +8,14 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, s
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
-import { AgentWorld, localRevision, payloadOf, waitForDeployment } from '../agent/harness.js';
+import { makeSpec } from '../doubles/commands-service.js';
+import { localRevision, payloadOf, waitForDeployment } from '../agent/harness.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
+import { newWorld, service, useDaemonWorld } from '../helpers/daemon-world.js';
 import { DeploymentGroupBusyError, describeThisProcess, lockDeploymentGroup } from '../../src/deployment/group-lock.js';
 import { groupLockFile } from '../../src/deployment/layout.js';
 import { AGENT_BIN, runCli } from '../helpers/cli.js';
-import { HostileUser, hostileUserMissing, letEveryoneIn } from '../helpers/hostile-user.js';
+import { hostileUserMissing, useHostileUser } from '../helpers/hostile-user.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const tmp = makeTempDir('cda-group-lock-');
@@ -21,7 +23,7 @@ afterAll(tmp.cleanup);
 
 const root = join(tmp.dir, 'root');
 const configFile = join(tmp.dir, 'agent.yml');
-writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${join(tmp.dir, 'log')}\n:pid_dir: ${join(tmp.dir, 'pid')}\n`);
+writeAgentConfig(configFile, { root_dir: root, log_dir: join(tmp.dir, 'log'), pid_dir: join(tmp.dir, 'pid') });
 
 /** A bundle whose BeforeInstall says it started (touches `started`) and waits until `release` exists. */
 function waitingBundle(name: string): { dir: string; started: string; release: string } {
@@ -48,6 +50,7 @@ async function waitFor(path: string, timeoutMs = 30_000): Promise<void> {
 }
 
 describe('the deployment group lock', () => {
+  useDaemonWorld('group-lock-daemon');
   it('refuses a second deploy of a busy group at once, naming the holder, and lets it in once the first is done', async () => {
     const bundle = waitingBundle('two-deploys');
     const first = startDeploy(bundle.dir, 'web');
@@ -96,50 +99,42 @@ describe('the deployment group lock', () => {
   });
 
   it('holds between the daemon and a local deploy, both ways', async () => {
-    const service = await FakeCommandsService.start({ longPollMs: 300 });
-    const world = new AgentWorld('cda-group-lock-daemon-');
-    try {
-      world.useIamUser('arn:aws:iam::123456789012:user/group-lock-test');
-      world.writeConfig(service.url);
-      const localConfig = join(world.dir, 'local.yml');
-      writeFileSync(localConfig, `:root_dir: ${world.root}\n:log_dir: ${join(world.dir, 'local-log')}\n:pid_dir: ${join(world.dir, 'local-pid')}\n`);
-      const agent = world.start();
-      const bundle = waitingBundle('daemon-holds');
+    const world = newWorld({}, { iamUser: { arn: 'arn:aws:iam::123456789012:user/group-lock-test' } });
+    const localConfig = join(world.dir, 'local.yml');
+    writeAgentConfig(localConfig, { root_dir: world.root, log_dir: join(world.dir, 'local-log'), pid_dir: join(world.dir, 'local-pid') });
+    const agent = world.start();
+    const bundle = waitingBundle('daemon-holds');
 
-      // The daemon holds the group while its command runs: a local deploy is refused, naming the daemon.
-      const held = service.addDeployment({
-        hostIdentifier: world.hostIdentifier,
-        commands: ['DownloadBundle', 'BeforeInstall'],
-        spec: makeSpec({ deploymentGroupId: 'shared', revision: localRevision(bundle.dir) }),
-      });
-      await waitFor(bundle.started);
-      const refused = await runCli(['deploy', '-c', localConfig, '-l', bundle.dir, '-g', 'shared']);
-      expect(refused.exitCode).toBe(1);
-      expect(refused.stderr).toMatch(new RegExp(`deployment group shared is busy: codedeploy-agent run -c \\S+ \\(pid ${agent.pid}\\)`));
-      writeFileSync(bundle.release, '');
-      await waitForDeployment(service, held, agent);
-      expect(held.status).toBe('Succeeded');
+    // The daemon holds the group while its command runs: a local deploy is refused, naming the daemon.
+    const held = service.addDeployment({
+      hostIdentifier: world.hostIdentifier,
+      commands: ['DownloadBundle', 'BeforeInstall'],
+      spec: makeSpec({ deploymentGroupId: 'shared', revision: localRevision(bundle.dir) }),
+    });
+    await waitFor(bundle.started);
+    const refused = await runCli(['deploy', '-c', localConfig, '-l', bundle.dir, '-g', 'shared']);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(new RegExp(`deployment group shared is busy: codedeploy-agent run -c \\S+ \\(pid ${agent.pid}\\)`));
+    writeFileSync(bundle.release, '');
+    await waitForDeployment(service, held, agent);
+    expect(held.status).toBe('Succeeded');
 
-      // A local deploy holds the group: the daemon's command fails at once, naming the local run.
-      const local = waitingBundle('local-holds');
-      const deploy = execa(process.execPath, [AGENT_BIN, 'deploy', '-c', localConfig, '-l', local.dir, '-g', 'shared'], { reject: false, all: true });
-      await waitFor(local.started);
-      const blocked = service.addDeployment({
-        hostIdentifier: world.hostIdentifier,
-        commands: ['DownloadBundle'],
-        spec: makeSpec({ deploymentGroupId: 'shared', revision: localRevision(local.dir) }),
-      });
-      await waitForDeployment(service, blocked, agent);
-      expect(blocked.status).toBe('Failed');
-      const message = payloadOf(blocked.commands[0].completions[0]).message;
-      expect(message).toMatch(new RegExp(`deployment group shared is busy: codedeploy-agent deploy .* \\(pid ${deploy.pid}\\) has held it since`));
-      writeFileSync(local.release, '');
-      expect((await deploy).exitCode).toBe(0);
-      expect((await agent.stop()).exitCode).toBe(0);
-    } finally {
-      await world.cleanup();
-      await service.close();
-    }
+    // A local deploy holds the group: the daemon's command fails at once, naming the local run.
+    const local = waitingBundle('local-holds');
+    const deploy = execa(process.execPath, [AGENT_BIN, 'deploy', '-c', localConfig, '-l', local.dir, '-g', 'shared'], { reject: false, all: true });
+    await waitFor(local.started);
+    const blocked = service.addDeployment({
+      hostIdentifier: world.hostIdentifier,
+      commands: ['DownloadBundle'],
+      spec: makeSpec({ deploymentGroupId: 'shared', revision: localRevision(local.dir) }),
+    });
+    await waitForDeployment(service, blocked, agent);
+    expect(blocked.status).toBe('Failed');
+    const message = payloadOf(blocked.commands[0].completions[0]).message;
+    expect(message).toMatch(new RegExp(`deployment group shared is busy: codedeploy-agent deploy .* \\(pid ${deploy.pid}\\) has held it since`));
+    writeFileSync(local.release, '');
+    expect((await deploy).exitCode).toBe(0);
+    expect((await agent.stop()).exitCode).toBe(0);
   });
 
   it('is not kept by a background process a hook started', async () => {
@@ -198,14 +193,9 @@ describe('the deployment group lock', () => {
 });
 
 describe.skipIf(hostileUserMissing())('the deployment group lock against a local user', () => {
-  let mallory: HostileUser;
-  afterAll(async () => {
-    await mallory?.remove();
-  });
+  const mallory = useHostileUser('lock', tmp.dir);
 
   it('never writes through a symlink a user races into place of the lock file', async () => {
-    mallory = HostileUser.create('lock');
-    letEveryoneIn(tmp.dir);
     const victim = join(tmp.dir, 'victim-lock.txt');
     writeFileSync(victim, 'must not change\n', { mode: 0o600 });
     const instructions = join(root, 'deployment-instructions');

@@ -10,7 +10,7 @@ import { defaultConfig, type AgentConfig } from '../../src/config/agent-config.j
 import { recoverInterruptedWork } from '../../src/deployment/interrupted-work.js';
 import { groupLockFile, installBackupDir, installJournalFile } from '../../src/deployment/layout.js';
 import { formatRecords } from '../../src/install/journal-records.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { thisProcess } from '../../src/util/process-identity.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { waitFor } from '../hooks/proc.js';

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from '../../src/deployment/atomic-write.js';
+import { writeFileAtomic } from '../../src/util/atomic-write.js';
 import { readLastSuccessfulInstall, readMarker, readMostRecentInstall, writeLastSuccessfulInstall, writeMarker, writeMostRecentInstall } from '../../src/deployment/markers.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

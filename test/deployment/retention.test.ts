@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeLastSuccessfulInstall } from '../../src/deployment/markers.js';
 import { cleanupOldRevisions, selectRevisionsToDelete } from '../../src/deployment/retention.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const entries = (...names: string[]) => names.map((name, index) => ({ name, mtimeMs: (index + 1) * 1000 }));

@@ -9,9 +9,10 @@
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
+import { makeSpec } from '../doubles/commands-service.js';
 import { motoMissingReason, startMoto, type MotoServer } from '../doubles/moto.js';
-import { AgentWorld, metricsAddressOf, waitForDeployment, type RunningAgent } from '../agent/harness.js';
+import { metricsAddressOf, waitForDeployment, type RunningAgent } from '../agent/harness.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
 import { runCli } from '../helpers/cli.js';
 import { PROMTOOL, histogram, parseScrape, promtoolCheck, valueOf, type PromMetrics } from '../helpers/prometheus.js';
 import { agentEnv, makeRecordingBundle, motoAdmin, tgzOf } from './fixtures.js';
@@ -40,26 +41,24 @@ async function scrape(address: string): Promise<PromMetrics> {
 }
 
 describe.skipIf(motoMissingReason !== undefined)('the daemon\'s health and metrics listener', () => {
-  let service: FakeCommandsService;
+  useDaemonWorld('metrics');
   let moto: MotoServer;
   let admin: S3Client;
-  let world: AgentWorld;
 
   beforeAll(async () => {
-    [service, moto] = await Promise.all([FakeCommandsService.start({ longPollMs: 300 }), startMoto()]);
+    moto = await startMoto();
     admin = motoAdmin(moto.endpoint);
     await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    world = new AgentWorld('cda-metrics-');
+    // One host for the file; each test starts its agent with the configuration it needs.
+    newWorld({}, { iamUser: { arn: HOST } });
   });
 
   afterAll(async () => {
     admin?.destroy();
-    await world?.cleanup();
-    await Promise.all([service?.close(), moto?.stop()]);
+    await moto?.stop();
   });
 
   async function startAgent(extra: Record<string, string | number | boolean> = {}): Promise<{ agent: RunningAgent; address: string }> {
-    world.useIamUser(HOST);
     world.writeConfig(service.url, { metrics_listen: '127.0.0.1:0', s3_endpoint_override: moto.endpoint, ...extra });
     const agent = world.start({ env: agentEnv(world.dir) as Record<string, string> });
     let address: string;

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec, TEST_CREDENTIALS, type FakeDeployment } from '../doubles/commands-service.js';
+import { makeSpec, type FakeDeployment } from '../doubles/commands-service.js';
 import { startGitHubDouble, type GitHubDouble } from '../doubles/github.js';
 import { motoMissingReason, startMoto, type MotoServer } from '../doubles/moto.js';
 import { AGENT_TARGETS, runCli } from '../helpers/cli.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
 import { agentEnv, filesContaining, makeRecordingBundle, motoAdmin, readRecords, tgzOf } from './fixtures.js';
 
 /**
@@ -24,63 +24,40 @@ const BUCKET = 'e2e-daemon-bundles';
 const KEY = 'releases/app.tgz';
 
 describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('daemon deployments of S3 and GitHub revisions ($name)', (target) => {
-  const tmp = makeTempDir('cda-e2e-daemon-');
-  const recordFile = join(tmp.dir, 'records.txt');
-  let service: FakeCommandsService;
+  useDaemonWorld('e2e-daemon');
+  let recordFile: string;
   let moto: MotoServer;
   let admin: S3Client;
   let github: GitHubDouble;
-  let configFile: string;
   const s3Objects: Record<string, { etag: string; versionId: string }> = {};
 
   beforeAll(async () => {
-    [service, moto, github] = await Promise.all([FakeCommandsService.start({ longPollMs: 300 }), startMoto(), startGitHubDouble({ token: TOKEN })]);
+    [moto, github] = await Promise.all([startMoto(), startGitHubDouble({ token: TOKEN })]);
+    // One host for the whole file: its deployment root, logs and records carry over from test to test.
+    newWorld({ s3_endpoint_override: moto.endpoint, github_api_base: github.apiBase }, { iamUser: { arn: HOST } });
+    recordFile = join(world.dir, 'records.txt');
     admin = motoAdmin(moto.endpoint);
     await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
     await admin.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }));
     for (const version of ['s3-v1', 's3-v2']) {
-      const dir = makeRecordingBundle(join(tmp.dir, version), { version, destination: join(tmp.dir, 'dest'), recordFile });
+      const dir = makeRecordingBundle(join(world.dir, version), { version, destination: join(world.dir, 'dest'), recordFile });
       const answer = await admin.send(new PutObjectCommand({ Bucket: BUCKET, Key: KEY, Body: tgzOf(dir, `${dir}.tgz`) }));
       s3Objects[version] = { etag: (answer.ETag ?? '').replaceAll('"', ''), versionId: answer.VersionId ?? '' };
     }
-    const ghDir = makeRecordingBundle(join(tmp.dir, 'gh'), { version: 'gh', destination: join(tmp.dir, 'dest'), recordFile });
+    const ghDir = makeRecordingBundle(join(world.dir, 'gh'), { version: 'gh', destination: join(world.dir, 'dest'), recordFile });
     // Incompressible, so a paced download lasts long enough to be watched.
     writeFileSync(join(ghDir, 'content', 'padding.bin'), randomBytes(192 * 1024));
-    github.setArchive('octo', 'service', SHA, 'tar', tgzOf(ghDir, join(tmp.dir, 'gh.tgz'), `octo-service-${SHA.slice(0, 7)}`));
-
-    const onPremises = join(tmp.dir, 'onprem.yml');
-    writeFileSync(onPremises, [
-      `aws_access_key_id: ${TEST_CREDENTIALS.accessKeyId}`,
-      `aws_secret_access_key: ${TEST_CREDENTIALS.secretAccessKey}`,
-      `iam_user_arn: ${HOST}`,
-      'region: us-east-1',
-      '',
-    ].join('\n'));
-    configFile = join(tmp.dir, 'agent.yml');
-    writeFileSync(configFile, [
-      `:root_dir: ${join(tmp.dir, 'root')}`,
-      `:log_dir: ${join(tmp.dir, 'log')}`,
-      `:pid_dir: ${join(tmp.dir, 'pid')}`,
-      `:on_premises_config_file: ${onPremises}`,
-      `:deploy_control_endpoint: ${service.url}`,
-      `:s3_endpoint_override: ${moto.endpoint}`,
-      `:github_api_base: ${github.apiBase}`,
-      ':wait_between_runs: 0.2',
-      ':startup_splay_seconds: 0',
-      ':verbose: true',
-      '',
-    ].join('\n'));
+    github.setArchive('octo', 'service', SHA, 'tar', tgzOf(ghDir, join(world.dir, 'gh.tgz'), `octo-service-${SHA.slice(0, 7)}`));
   });
 
   afterAll(async () => {
     admin?.destroy();
-    await Promise.all([service?.close(), moto?.stop(), github?.stop()]);
-    tmp.cleanup();
+    await Promise.all([moto?.stop(), github?.stop()]);
   });
 
   function startAgent(): ResultPromise<{ reject: false; all: true; extendEnv: false }> {
     const [command, ...before] = target.command;
-    return execa(command, [...before, 'run', '-c', configFile], { reject: false, all: true, extendEnv: false, env: agentEnv(tmp.dir) });
+    return execa(command, [...before, 'run', '-c', world.configFile], { reject: false, all: true, extendEnv: false, env: agentEnv(world.dir) });
   }
 
   /** Runs the daemon until `deployment` is done (or `timeoutMs`), stops it with SIGTERM, returns its output. */
@@ -115,7 +92,7 @@ describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('daemon dep
     const before = readRecords(recordFile).length;
     await deployWithAgent(deployment);
     expect(deployment.status, completionMessages(deployment)).toBe('Succeeded');
-    expect(readFileSync(join(tmp.dir, 'dest', 'index.html'), 'utf8')).toBe('version s3-v1\n');
+    expect(readFileSync(join(world.dir, 'dest', 'index.html'), 'utf8')).toBe('version s3-v1\n');
     const records = readRecords(recordFile).slice(before);
     expect(records.map((r) => r.LIFECYCLE_EVENT)).toEqual(['BeforeInstall', 'AfterInstall', 'ApplicationStart', 'ValidateService']);
     for (const record of records) {
@@ -129,7 +106,7 @@ describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('daemon dep
         VERSION: 's3-v1',
       });
     }
-    const agentLog = readFileSync(join(tmp.dir, 'log', 'codedeploy-agent.log'), 'utf8');
+    const agentLog = readFileSync(join(world.dir, 'log', 'codedeploy-agent.log'), 'utf8');
     expect(agentLog).toContain(`Downloading s3://${BUCKET}/${KEY} (version ${old.versionId})`);
   });
 
@@ -166,7 +143,7 @@ describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('daemon dep
     const watchStatus = async () => {
       const deadline = Date.now() + 25_000;
       while (Date.now() < deadline && deployment.status !== 'Succeeded' && deployment.status !== 'Failed') {
-        const status = await runCli(['status', '--json', '-c', configFile], { extendEnv: false, env: agentEnv(tmp.dir) }, target);
+        const status = await runCli(['status', '--json', '-c', world.configFile], { extendEnv: false, env: agentEnv(world.dir) }, target);
         try {
           const report = JSON.parse(status.stdout) as { downloads?: typeof seen };
           seen.push(...(report.downloads ?? []));
@@ -183,7 +160,7 @@ describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('daemon dep
       github.pace(undefined);
     }
     expect(deployment.status, completionMessages(deployment)).toBe('Succeeded');
-    expect(readFileSync(join(tmp.dir, 'dest', 'index.html'), 'utf8')).toBe('version gh\n');
+    expect(readFileSync(join(world.dir, 'dest', 'index.html'), 'utf8')).toBe('version gh\n');
     const records = readRecords(recordFile).slice(before);
     expect(records.length).toBe(4);
     for (const record of records) expect(record).toMatchObject({ BUNDLE_COMMIT: SHA, BUNDLE_BUCKET: undefined, VERSION: 'gh' });
@@ -199,16 +176,16 @@ describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('daemon dep
     expect(ours.at(-1)!.bytes).toBeGreaterThan(ours[0].bytes);
 
     // A progress line in the agent log while it ran.
-    const agentLog = readFileSync(join(tmp.dir, 'log', 'codedeploy-agent.log'), 'utf8');
+    const agentLog = readFileSync(join(world.dir, 'log', 'codedeploy-agent.log'), 'utf8');
     expect(agentLog).toMatch(/GitHub octo\/service@0123456789ab: [\d.]+ KiB of [\d.]+ KiB \(\d+%\), [\d.]+ (B|KiB)\/s/);
 
     // Redacted everywhere: agent log, scripts.log, deployments log, status file, outbox, and what went to the service.
-    const scriptsLogs = readdirSync(join(tmp.dir, 'root', 'group-github')).map((id) => join(tmp.dir, 'root', 'group-github', id, 'logs', 'scripts.log'));
+    const scriptsLogs = readdirSync(join(world.dir, 'root', 'group-github')).map((id) => join(world.dir, 'root', 'group-github', id, 'logs', 'scripts.log'));
     expect(scriptsLogs.length).toBeGreaterThan(0);
-    expect(readFileSync(join(tmp.dir, 'root', 'deployment-logs', 'codedeploy-agent-deployments.log'), 'utf8')).toContain(spec.DeploymentId as string);
-    expect(filesContaining(join(tmp.dir, 'log'), TOKEN)).toEqual([]);
-    expect(filesContaining(join(tmp.dir, 'root'), TOKEN)).toEqual([]);
-    expect(filesContaining(join(tmp.dir, 'pid'), TOKEN)).toEqual([]);
+    expect(readFileSync(join(world.dir, 'root', 'deployment-logs', 'codedeploy-agent-deployments.log'), 'utf8')).toContain(spec.DeploymentId as string);
+    expect(filesContaining(join(world.dir, 'log'), TOKEN)).toEqual([]);
+    expect(filesContaining(join(world.dir, 'root'), TOKEN)).toEqual([]);
+    expect(filesContaining(join(world.dir, 'pid'), TOKEN)).toEqual([]);
     expect(output).not.toContain(TOKEN);
     expect(completionMessages(deployment)).not.toContain(TOKEN);
   }, 60_000);

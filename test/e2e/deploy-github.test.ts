@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startGitHubDouble, type GitHubDouble } from '../doubles/github.js';
 import { AGENT_BIN, runCli } from '../helpers/cli.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { missingTool } from '../helpers/prerequisites.js';
 import { agentEnv, filesContaining, makeRecordingBundle, readRecords, tgzOf, zipOf } from './fixtures.js';
@@ -34,10 +35,7 @@ describe('deploy from GitHub', () => {
     github.setArchive('octo', 'webapp', SHA, 'tar', tgzOf(dir, join(tmp.dir, 'gh.tgz'), top));
     if (!noZip) github.setArchive('octo', 'webapp', 'HEAD', 'zip', zipOf(dir, join(tmp.dir, 'gh.zip'), top));
     configFile = join(tmp.dir, 'agent.yml');
-    writeFileSync(
-      configFile,
-      [`:root_dir: ${join(tmp.dir, 'root')}`, `:log_dir: ${join(tmp.dir, 'log')}`, `:pid_dir: ${join(tmp.dir, 'pid')}`, `:github_api_base: ${github.apiBase}`, ''].join('\n'),
-    );
+    writeAgentConfig(configFile, { root_dir: join(tmp.dir, 'root'), log_dir: join(tmp.dir, 'log'), pid_dir: join(tmp.dir, 'pid'), github_api_base: github.apiBase });
   });
 
   afterAll(async () => {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImdsDouble } from '../doubles/imds.js';
 import { motoMissingReason, startMoto, type MotoServer } from '../doubles/moto.js';
 import { AGENT_TARGETS, runCli } from '../helpers/cli.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { agentEnv, makeRecordingBundle, motoAdmin, readRecords, S3_TEST_CREDENTIALS, tgzOf } from './fixtures.js';
 
@@ -40,10 +41,7 @@ describe.skipIf(motoMissingReason !== undefined).each(AGENT_TARGETS)('deploy fro
     }
     expect(uploaded.every((u) => u.versionId !== '' && u.etag !== '')).toBe(true);
     configFile = join(tmp.dir, 'agent.yml');
-    writeFileSync(
-      configFile,
-      [`:root_dir: ${join(tmp.dir, 'root')}`, `:log_dir: ${join(tmp.dir, 'log')}`, `:pid_dir: ${join(tmp.dir, 'pid')}`, `:s3_endpoint_override: ${moto.endpoint}`, ''].join('\n'),
-    );
+    writeAgentConfig(configFile, { root_dir: join(tmp.dir, 'root'), log_dir: join(tmp.dir, 'log'), pid_dir: join(tmp.dir, 'pid'), s3_endpoint_override: moto.endpoint });
   });
 
   afterAll(async () => {

@@ -1,8 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
-import { AgentWorld, localRevision, waitForDeployment } from '../agent/harness.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeSpec } from '../doubles/commands-service.js';
+import { localRevision, waitForDeployment } from '../agent/harness.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
 import { CliProcess } from '../helpers/follow-process.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -11,26 +12,15 @@ import { runCli } from '../helpers/cli.js';
  * followed by `logs -f` while its hook still runs (the hook waits for the test), and then listed with the
  * group, application and result the daemon recorded.
  */
-let service: FakeCommandsService;
-let world: AgentWorld | undefined;
+useDaemonWorld('logs-daemon');
 const children: CliProcess[] = [];
-
-beforeAll(async () => {
-  service = await FakeCommandsService.start({ longPollMs: 300 });
-});
-afterAll(async () => {
-  await service.close();
-});
 afterEach(async () => {
   for (const child of children.splice(0)) await child.kill();
-  await world?.cleanup();
 });
 
 describe('logs and the daemon', () => {
   it('logs -f follows a daemon deployment live; logs lists it with what the service said about it', async () => {
-    world = new AgentWorld('cda-logs-daemon-');
-    world.useIamUser('arn:aws:iam::123456789012:user/logs-daemon');
-    world.writeConfig(service.url);
+    newWorld();
     const go = join(world.dir, 'go');
     const bundle = world.makeBundle({
       label: 'live',

@@ -10,9 +10,11 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIFECYCLE_EVENTS } from '../../src/appspec/events.js';
-import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
-import { AgentWorld, localRevision, payloadOf, waitForDeployment } from '../agent/harness.js';
+import { makeSpec } from '../doubles/commands-service.js';
+import { localRevision, payloadOf, waitForDeployment } from '../agent/harness.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
 import { runCli } from '../helpers/cli.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -44,15 +46,14 @@ describe.skipIf(!isRoot)('operator hooks', () => {
 
   beforeAll(() => {
     chmodSync(tmp.dir, 0o755);
-    writeFileSync(configFile, [
-      `:root_dir: ${root}`,
-      `:log_dir: ${join(tmp.dir, 'log')}`,
-      `:pid_dir: ${join(tmp.dir, 'pid')}`,
-      `:operator_hooks_dir: ${hooks}`,
-      ':operator_hook_timeout_seconds: 1',
-      ':hook_kill_grace_seconds: 0.5',
-      '',
-    ].join('\n'));
+    writeAgentConfig(configFile, {
+      root_dir: root,
+      log_dir: join(tmp.dir, 'log'),
+      pid_dir: join(tmp.dir, 'pid'),
+      operator_hooks_dir: hooks,
+      operator_hook_timeout_seconds: 1,
+      hook_kill_grace_seconds: 0.5,
+    });
     // A bundle whose own hooks record themselves in the same file, to see the order.
     mkdirSync(join(bundle, 'scripts'), { recursive: true });
     writeFileSync(join(bundle, 'index.html'), 'hi\n');
@@ -94,7 +95,7 @@ describe.skipIf(!isRoot)('operator hooks', () => {
     const scriptsLog = readFileSync(join(root, 'group-all', id, 'logs', 'scripts.log'), 'utf8');
     expect(scriptsLog).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d OperatorHook - pre-deployment$/m);
     expect(scriptsLog).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[pre-deployment\]\[stdout\]hello from pre-deployment$/m);
-    expect(scriptsLog).toMatch(/OperatorHook - post-event\.d\/10-second succeeded in \d+\.\d s$/m);
+    expect(scriptsLog).toMatch(/OperatorHook - post-event\.d\/10-second succeeded in (\d+ms|\d+(\.\d)?s)$/m);
   });
 
   it('an archive: DownloadBundle at its turn though it was fetched first; a refused archive is a deployment of DownloadBundle alone', async () => {
@@ -174,17 +175,10 @@ describe.skipIf(!isRoot)('operator hooks', () => {
   });
 
   describe('in the daemon', () => {
-    let service: FakeCommandsService;
-    let world: AgentWorld;
-    beforeAll(async () => {
-      service = await FakeCommandsService.start({ longPollMs: 300 });
-      world = new AgentWorld('cda-ophooks-daemon-');
+    useDaemonWorld('ophooks-daemon');
+    beforeAll(() => {
+      newWorld({}, { iamUser: { arn: 'arn:aws:iam::123456789012:user/onprem-ophooks' } });
       chmodSync(world.dir, 0o755);
-      world.useIamUser('arn:aws:iam::123456789012:user/onprem-ophooks');
-    });
-    afterAll(async () => {
-      await world?.cleanup();
-      await service?.close();
     });
 
     it('pairs pre- and post-deployment across the service\'s commands, closes an abandoned deployment, fails an event on a failing pre-event hook', async () => {

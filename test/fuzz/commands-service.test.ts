@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceError } from '../../src/report/errors.js';
-import { CommandsClient, type CommandsOperation } from '../../src/service/commands-client.js';
+import { CommandsClient } from '../../src/service/commands-client.js';
+import type { CommandsOperation } from '../../src/service/commands-types.js';
 import { decodeCommandsOutput } from '../../src/service/commands-outputs.js';
 import { anyJson, anyText, fuzz, parseOrTypedError, settleOrTypedError, testTimeout, usuallyOr } from './fuzz.js';
 

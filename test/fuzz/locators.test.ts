@@ -9,7 +9,8 @@ import type { Revision } from '../../src/deployment/spec-types.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { RevisionError } from '../../src/report/errors.js';
 import { downloadGitHubBundle, gitHubArchiveUrl, type GitHubRevision } from '../../src/revision/github.js';
-import { bucketRegionHint, downloadS3Bundle } from '../../src/revision/s3.js';
+import { downloadS3Bundle } from '../../src/revision/s3.js';
+import { bucketRegionHint } from '../../src/revision/s3-clients.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { anyText, fuzz, parseOrTypedError, settleOrTypedError, testTimeout } from './fuzz.js';
 

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
+import { afterAll, beforeAll } from 'vitest';
 
 /**
  * A real unprivileged user who tries to turn the agent (root) against its host: created with useradd
@@ -78,4 +79,26 @@ export class HostileUser {
 /** mkdtemp makes 0700 folders: the attacker must be able to reach what the test lets them reach. */
 export function letEveryoneIn(...dirs: string[]): void {
   for (const dir of dirs) chmodSync(dir, 0o755);
+}
+
+/**
+ * The hostile user of the enclosing `describe`: created before its first test, with `dirs` opened to
+ * everyone, and removed (its races ended) after its last. Use it inside tests only.
+ */
+export function useHostileUser(label: string, ...dirs: string[]): HostileUser {
+  let user: HostileUser | undefined;
+  beforeAll(() => {
+    user = HostileUser.create(label);
+    letEveryoneIn(...dirs);
+  });
+  afterAll(async () => {
+    await user?.remove();
+  });
+  return new Proxy({} as HostileUser, {
+    get(_target, key) {
+      if (!user) throw new Error(`the hostile user '${label}' exists only inside the tests of its describe`);
+      const value: unknown = Reflect.get(user, key, user);
+      return typeof value === 'function' ? value.bind(user) : value;
+    },
+  });
 }

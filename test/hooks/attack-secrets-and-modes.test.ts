@@ -7,10 +7,12 @@
 import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec, TEST_CREDENTIALS } from '../doubles/commands-service.js';
-import { AgentWorld, localRevision, payloadOf, waitForDeployment } from '../agent/harness.js';
+import { makeSpec, TEST_CREDENTIALS } from '../doubles/commands-service.js';
+import { localRevision, payloadOf, waitForDeployment } from '../agent/harness.js';
+import { newWorld, service, useDaemonWorld } from '../helpers/daemon-world.js';
 import { runCli } from '../helpers/cli.js';
-import { HostileUser, hostileUserMissing, letEveryoneIn } from '../helpers/hostile-user.js';
+import { hostileUserMissing, useHostileUser } from '../helpers/hostile-user.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const tmp = makeTempDir('cda-attack-secrets-');
@@ -40,12 +42,13 @@ function expectNoSecret(where: string, text: string): void {
 }
 
 describe('hook output never shows the agent\'s secrets', () => {
+  useDaemonWorld('attack-secrets-daemon');
   const root = join(tmp.dir, 'root');
   const logDir = join(tmp.dir, 'log');
   const configFile = join(tmp.dir, 'agent.yml');
   beforeAll(() => {
     // A proxy nothing goes through (the bundle is local); its password is a secret all the same.
-    writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${logDir}\n:proxy_uri: http://agent:${PROXY_PASSWORD}@127.0.0.1:9\n`);
+    writeAgentConfig(configFile, { root_dir: root, log_dir: logDir, proxy_uri: `http://agent:${PROXY_PASSWORD}@127.0.0.1:9` });
   });
 
   const deploy = (bundle: string, group: string) =>
@@ -80,37 +83,29 @@ describe('hook output never shows the agent\'s secrets', () => {
   });
 
   it('in the diagnostics the daemon sends and its scripts.log', async () => {
-    const service = await FakeCommandsService.start({ longPollMs: 300 });
-    const world = new AgentWorld('cda-attack-secrets-daemon-');
-    try {
-      world.useIamUser('arn:aws:iam::123456789012:user/secrets-test');
-      world.writeConfig(service.url);
-      // The hook prints the agent's own on-premises secret key, read from the on-premises file.
-      const dir = join(world.dir, 'bundle');
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'leak.sh'), `#!/bin/sh\ncat '${world.onPremisesFile}'\nexit 1\n`);
-      chmodSync(join(dir, 'leak.sh'), 0o755);
-      writeFileSync(join(dir, 'appspec.yml'), 'version: 0.0\nos: linux\nhooks:\n  BeforeInstall:\n    - location: leak.sh\n');
-      const agent = world.start();
-      const deployment = service.addDeployment({
-        hostIdentifier: world.hostIdentifier,
-        commands: ['DownloadBundle', 'BeforeInstall'],
-        spec: makeSpec({ deploymentGroupId: 'leaky', revision: localRevision(dir) }),
-      });
-      await waitForDeployment(service, deployment, agent);
-      expect(deployment.status).toBe('Failed');
-      const log = payloadOf(deployment.commands[1].completions[0]).log;
-      expect(log).toContain('aws_secret_access_key: [REDACTED]');
-      expect(log).not.toContain(TEST_CREDENTIALS.secretAccessKey);
-      const scriptsLog = readFileSync(join(world.root, 'leaky', deployment.deploymentId, 'logs', 'scripts.log'), 'utf8');
-      expect(scriptsLog).toContain('[stdout]aws_secret_access_key: [REDACTED]');
-      expect(scriptsLog).not.toContain(TEST_CREDENTIALS.secretAccessKey);
-      expect(agent.log).not.toContain(TEST_CREDENTIALS.secretAccessKey);
-      expect((await agent.stop()).exitCode).toBe(0);
-    } finally {
-      await world.cleanup();
-      await service.close();
-    }
+    const world = newWorld({}, { iamUser: { arn: 'arn:aws:iam::123456789012:user/secrets-test' } });
+    // The hook prints the agent's own on-premises secret key, read from the on-premises file.
+    const dir = join(world.dir, 'bundle');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'leak.sh'), `#!/bin/sh\ncat '${world.onPremisesFile}'\nexit 1\n`);
+    chmodSync(join(dir, 'leak.sh'), 0o755);
+    writeFileSync(join(dir, 'appspec.yml'), 'version: 0.0\nos: linux\nhooks:\n  BeforeInstall:\n    - location: leak.sh\n');
+    const agent = world.start();
+    const deployment = service.addDeployment({
+      hostIdentifier: world.hostIdentifier,
+      commands: ['DownloadBundle', 'BeforeInstall'],
+      spec: makeSpec({ deploymentGroupId: 'leaky', revision: localRevision(dir) }),
+    });
+    await waitForDeployment(service, deployment, agent);
+    expect(deployment.status).toBe('Failed');
+    const log = payloadOf(deployment.commands[1].completions[0]).log;
+    expect(log).toContain('aws_secret_access_key: [REDACTED]');
+    expect(log).not.toContain(TEST_CREDENTIALS.secretAccessKey);
+    const scriptsLog = readFileSync(join(world.root, 'leaky', deployment.deploymentId, 'logs', 'scripts.log'), 'utf8');
+    expect(scriptsLog).toContain('[stdout]aws_secret_access_key: [REDACTED]');
+    expect(scriptsLog).not.toContain(TEST_CREDENTIALS.secretAccessKey);
+    expect(agent.log).not.toContain(TEST_CREDENTIALS.secretAccessKey);
+    expect((await agent.stop()).exitCode).toBe(0);
   });
 });
 
@@ -121,7 +116,7 @@ describe('modes of hook output', () => {
   let scriptsLog: string;
 
   beforeAll(async () => {
-    writeFileSync(configFile, `:root_dir: ${root}\n:log_dir: ${logDir}\n`);
+    writeAgentConfig(configFile, { root_dir: root, log_dir: logDir });
     const result = await runCli(['deploy', '-c', configFile, '-l', leakingBundle('modes', 0), '-g', 'modes']);
     expect(result.exitCode, result.all).toBe(0);
     const [deployment] = readdirSync(join(root, 'modes'));
@@ -147,14 +142,7 @@ describe('modes of hook output', () => {
   });
 
   describe.skipIf(hostileUserMissing())('against a local user', () => {
-    let eve: HostileUser;
-    beforeAll(() => {
-      eve = HostileUser.create('read');
-      letEveryoneIn(tmp.dir);
-    });
-    afterAll(async () => {
-      await eve?.remove();
-    });
+    const eve = useHostileUser('read', tmp.dir);
 
     it('cannot read another deployment\'s hook output', async () => {
       for (const path of [scriptsLog, join(root, 'deployment-logs', 'codedeploy-agent-deployments.log'), join(logDir, 'codedeploy-local.log')]) {

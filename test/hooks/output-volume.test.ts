@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { bundleScript } from '../helpers/bundle-script.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const MiB = 1024 * 1024;
@@ -19,16 +18,7 @@ let driver: string;
 
 beforeAll(async () => {
   tmp = makeTempDir('cda-volume-');
-  driver = join(tmp.dir, 'volume-driver.mjs');
-  await build({
-    entryPoints: [fileURLToPath(new URL('./volume-driver.ts', import.meta.url))],
-    outfile: driver,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'warning',
-  });
+  driver = await bundleScript(new URL('./volume-driver.ts', import.meta.url), join(tmp.dir, 'volume-driver.mjs'));
 });
 
 afterAll(() => tmp.cleanup());

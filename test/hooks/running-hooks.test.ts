@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RunningHooks, type HookRecord } from '../../src/hooks/running-hooks.js';
 import { runScriptProcess } from '../../src/hooks/run-script-process.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { bootId, identityOf, thisProcess, type ProcessIdentity } from '../../src/util/process-identity.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { isAlive, killPid, processesInGroup, waitFor } from './proc.js';

@@ -1,19 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RotatingAppendFile } from '../../src/hooks/rotating-file.js';
 import { formatDeploymentsLogLine, formatScriptsLogLine, ScriptsLog } from '../../src/hooks/scripts-log.js';
-import { MemoryLogger } from '../../src/log/logger.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
+import { useTempDir } from '../helpers/tmp.js';
 
-let dir: string;
-let cleanup: () => void;
-
-beforeEach(() => {
-  ({ dir, cleanup } = makeTempDir('cda-scripts-log-'));
-});
-
-afterEach(() => cleanup());
+const tmp = useTempDir('cda-scripts-log-');
 
 describe('line formats', () => {
   const date = new Date(2024, 0, 2, 3, 4, 5, 67);
@@ -29,8 +22,8 @@ describe('line formats', () => {
 
 describe('ScriptsLog', () => {
   it('creates its folders, appends to an existing file, and writes the deployments log when asked', async () => {
-    const scriptsPath = join(dir, 'deployment', 'logs', 'scripts.log');
-    const deploymentsPath = join(dir, 'deployment-logs', 'codedeploy-agent-deployments.log');
+    const scriptsPath = join(tmp.dir, 'deployment', 'logs', 'scripts.log');
+    const deploymentsPath = join(tmp.dir, 'deployment-logs', 'codedeploy-agent-deployments.log');
     const first = ScriptsLog.open(scriptsPath);
     await first.append(['LifecycleEvent - BeforeInstall'], 'd-1');
     await first.close();
@@ -46,24 +39,24 @@ describe('ScriptsLog', () => {
   });
 
   it('rotates scripts.log by size, keeping maxFiles files', async () => {
-    const path = join(dir, 'logs', 'scripts.log');
+    const path = join(tmp.dir, 'logs', 'scripts.log');
     const log = ScriptsLog.open(path, { maxBytes: 1000, maxFiles: 3 });
     for (let index = 0; index < 60; index += 1) await log.append([`[stdout]${String(index).padStart(3, '0')} ${'x'.repeat(70)}`], 'd-1');
     await log.close();
-    expect(readdirSync(join(dir, 'logs')).sort()).toEqual(['scripts.log', 'scripts.log.1', 'scripts.log.2']);
+    expect(readdirSync(join(tmp.dir, 'logs')).sort()).toEqual(['scripts.log', 'scripts.log.1', 'scripts.log.2']);
     for (const name of ['scripts.log', 'scripts.log.1', 'scripts.log.2']) {
-      expect(readFileSync(join(dir, 'logs', name)).length).toBeLessThanOrEqual(1000);
+      expect(readFileSync(join(tmp.dir, 'logs', name)).length).toBeLessThanOrEqual(1000);
     }
     expect(readFileSync(path, 'utf8').trimEnd().split('\n').at(-1)).toContain('[stdout]059 ');
     // Generations are in order: .2 is older than .1, which is older than the live file.
-    const firstNumber = (name: string) => Number(/\[stdout\](\d+)/.exec(readFileSync(join(dir, 'logs', name), 'utf8'))![1]);
+    const firstNumber = (name: string) => Number(/\[stdout\](\d+)/.exec(readFileSync(join(tmp.dir, 'logs', name), 'utf8'))![1]);
     expect(firstNumber('scripts.log.2')).toBeLessThan(firstNumber('scripts.log.1'));
     expect(firstNumber('scripts.log.1')).toBeLessThan(firstNumber('scripts.log'));
   });
 
   it('reports a write failure once to the logger and keeps going', async () => {
     const logger = new MemoryLogger();
-    const path = join(dir, 'logs', 'scripts.log');
+    const path = join(tmp.dir, 'logs', 'scripts.log');
     const log = ScriptsLog.open(path, { logger, maxBytes: 10, maxFiles: 2 });
     await log.append(['first'], 'd-1');
     // Rotation renames scripts.log onto scripts.log.1, which is now a non-empty folder: it fails.
@@ -79,7 +72,7 @@ describe('ScriptsLog', () => {
 
 describe('RotatingAppendFile shared by several writers', () => {
   it('reopens after another writer rotated instead of rotating again', async () => {
-    const path = join(dir, 'deployments.log');
+    const path = join(tmp.dir, 'deployments.log');
     const a = new RotatingAppendFile(path, 100, 4);
     const b = new RotatingAppendFile(path, 100, 4);
     await a.append(`${'a'.repeat(90)}\n`);
@@ -93,12 +86,12 @@ describe('RotatingAppendFile shared by several writers', () => {
   });
 
   it('keeps only the live file when maxFiles is 1', async () => {
-    const path = join(dir, 'one.log');
+    const path = join(tmp.dir, 'one.log');
     const file = new RotatingAppendFile(path, 10, 1);
     await file.append('0123456789\n');
     await file.append('next\n');
     await file.close();
-    expect(readdirSync(dir)).toEqual(['one.log']);
+    expect(readdirSync(tmp.dir)).toEqual(['one.log']);
     expect(readFileSync(path, 'utf8')).toBe('next\n');
   });
 });

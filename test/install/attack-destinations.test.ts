@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { deploymentPaths } from '../../src/deployment/layout.js';
 import { runInstall } from '../../src/install/install.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { InstallError } from '../../src/report/errors.js';
-import { HostileUser, hostileUserMissing, letEveryoneIn } from '../helpers/hostile-user.js';
+import { hostileUserMissing, letEveryoneIn, useHostileUser } from '../helpers/hostile-user.js';
 import { missingTool } from '../helpers/prerequisites.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { makeAppSpec, makeRevision, snapshot, type TreeSpec } from './install-fixtures.js';
@@ -32,7 +32,7 @@ const noSetfacl = missingTool('setfacl') !== undefined;
 const RACE_MS = 6_000;
 
 describe.skipIf(missing)('Install raced by the owner of the destination folder', () => {
-  let attacker: HostileUser;
+  const attacker = useHostileUser('race');
   let tmp: string;
   let removeTmp: () => void;
   let root: string;
@@ -40,12 +40,6 @@ describe.skipIf(missing)('Install raced by the owner of the destination folder',
   let sentinel: string;
   let sentinelBefore: string[];
 
-  beforeAll(() => {
-    attacker = HostileUser.create('race');
-  });
-  afterAll(async () => {
-    await attacker.remove();
-  });
   beforeEach(() => {
     ({ dir: tmp, cleanup: removeTmp } = makeTempDir('cda-attack-'));
     letEveryoneIn(tmp);

@@ -1,9 +1,9 @@
 import { chmodSync, chownSync, fstatSync, lchownSync, mkdirSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DestinationTree, UnsafePathError } from '../../src/install/destination-tree.js';
 import { descriptorPath } from '../../src/util/descriptor-path.js';
-import { HostileUser, hostileUserMissing, letEveryoneIn } from '../helpers/hostile-user.js';
+import { hostileUserMissing, letEveryoneIn, useHostileUser } from '../helpers/hostile-user.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 /**
@@ -13,17 +13,11 @@ import { makeTempDir } from '../helpers/tmp.js';
 const missing = hostileUserMissing();
 
 describe.skipIf(missing)('DestinationTree', () => {
-  let user: HostileUser;
+  const user = useHostileUser('tree');
   let tmp: string;
   let removeTmp: () => void;
   let tree: DestinationTree;
 
-  beforeAll(() => {
-    user = HostileUser.create('tree');
-  });
-  afterAll(async () => {
-    await user.remove();
-  });
   beforeEach(() => {
     ({ dir: tmp, cleanup: removeTmp } = makeTempDir('cda-tree-'));
     letEveryoneIn(tmp);

@@ -11,7 +11,7 @@ import { installBackupDir, installJournalFile } from '../../src/deployment/layou
 import { formatRecords, parseJournal, type JournalRecord } from '../../src/install/journal-records.js';
 import { DestinationTree } from '../../src/install/destination-tree.js';
 import { findInstallJournals, recoverInstalls, undoInstall } from '../../src/install/recovery.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { identityOf, thisProcess, type ProcessIdentity } from '../../src/util/process-identity.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

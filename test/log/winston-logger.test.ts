@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defaultConfig } from '../../src/config/agent-config.js';
 import { dayStamp, rotatedFileName } from '../../src/log/daily-file.js';
 import { registerSecret } from '../../src/log/redact.js';
-import { createAgentLogger, formatTextLine, type AgentLoggerConfig } from '../../src/log/winston-logger.js';
+import { formatTextLine } from '../../src/log/line-format.js';
+import { createAgentLogger, type AgentLoggerConfig } from '../../src/log/winston-logger.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_VERSION } from '../../src/version.js';
 import { FakeCommandsService, makeSpec, TEST_CREDENTIALS } from '../doubles/commands-service.js';
 import { executablePath, REPO_ROOT } from '../helpers/cli.js';
+import { writeAgentConfig } from '../helpers/agent-config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 let tmp: { dir: string; cleanup: () => void };
@@ -20,8 +21,7 @@ afterAll(() => tmp?.cleanup());
 /** A config whose folders are all under `dir`. */
 function config(dir: string): string {
   const file = join(dir, 'agent.yml');
-  writeFileSync(file, [`:root_dir: ${join(dir, 'root')}`, `:log_dir: ${join(dir, 'log')}`, `:pid_dir: ${join(dir, 'pid')}`, ''].join('\n'));
-  return file;
+  return writeAgentConfig(file, { root_dir: join(dir, 'root'), log_dir: join(dir, 'log'), pid_dir: join(dir, 'pid') });
 }
 
 /** examples/sample-app as a tgz whose files go to `destination`. */
@@ -103,10 +103,10 @@ describe('the x64 executable in an installation of its own', () => {
     linkSync(executablePath(), join(dir, 'prefix/bin/codedeploy-agent'));
     writeFileSync(join(dir, 'prefix/.version'), 'agent_version: PROGRAM_TEST_1\n');
     writeFileSync(join(dir, 'onprem.yml'), [`aws_access_key_id: ${TEST_CREDENTIALS.accessKeyId}`, `aws_secret_access_key: ${TEST_CREDENTIALS.secretAccessKey}`, 'iam_user_arn: arn:aws:iam::123456789012:user/version-test', 'region: us-east-1', ''].join('\n'));
-    writeFileSync(join(dir, 'agent.yml'), [
-      `:root_dir: ${join(dir, 'elsewhere/deployment-root')}`, `:log_dir: ${join(dir, 'log')}`, `:pid_dir: ${join(dir, 'pid')}`,
-      `:on_premises_config_file: ${join(dir, 'onprem.yml')}`, `:deploy_control_endpoint: ${service.url}`, ':startup_splay_seconds: 0', ':wait_between_runs: 0.2', '',
-    ].join('\n'));
+    writeAgentConfig(join(dir, 'agent.yml'), {
+      root_dir: join(dir, 'elsewhere/deployment-root'), log_dir: join(dir, 'log'), pid_dir: join(dir, 'pid'),
+      on_premises_config_file: join(dir, 'onprem.yml'), deploy_control_endpoint: service.url, startup_splay_seconds: 0, wait_between_runs: 0.2,
+    });
     const agent = execa(join(dir, 'prefix/bin/codedeploy-agent'), ['run', '-c', join(dir, 'agent.yml')], { reject: false, all: true, env: { ...env, AWS_EC2_METADATA_DISABLED: 'true' }, extendEnv: false });
     try {
       await service.waitFor(() => service.requestsFor('PollHostCommand')[0], 20_000, 'the first poll');

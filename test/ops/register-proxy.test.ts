@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startControlPlaneDouble, TEST_CREDENTIALS, type ControlPlaneDouble } from '../doubles/codedeploy-control.js';
+import { operatorEnv, startControlPlaneDouble, TEST_CREDENTIALS, type ControlPlaneDouble } from '../doubles/codedeploy-control.js';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { startConnectProxy, type ConnectProxy } from '../revision/connect-proxy.js';
@@ -29,21 +29,7 @@ afterEach(async () => {
 
 function cli(args: string[], env: Record<string, string> = {}) {
   return runCli([...args, '--region', double.region, '--endpoint', double.endpoint, '--config-file-out', join(tmp.dir, 'onprem.yml')], {
-    env: {
-      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-      AWS_SESSION_TOKEN: '',
-      AWS_PROFILE: '',
-      AWS_CONFIG_FILE: join(tmp.dir, 'no-aws-config'),
-      AWS_SHARED_CREDENTIALS_FILE: join(tmp.dir, 'no-aws-credentials'),
-      AWS_EC2_METADATA_DISABLED: 'true',
-      HTTP_PROXY: '',
-      HTTPS_PROXY: '',
-      http_proxy: '',
-      https_proxy: '',
-      NO_PROXY: '',
-      ...env,
-    },
+    env: operatorEnv(tmp.dir, { HTTP_PROXY: '', HTTPS_PROXY: '', http_proxy: '', https_proxy: '', NO_PROXY: '', ...env }),
     extendEnv: true,
   });
 }

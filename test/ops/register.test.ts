@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseTags, renderOnPremisesConfig } from '../../src/cli/register.js';
 import { readOnPremisesConfig } from '../../src/service/onpremises-config.js';
-import { startControlPlaneDouble, TEST_CREDENTIALS, type ControlPlaneDouble } from '../doubles/codedeploy-control.js';
+import { operatorEnv, startControlPlaneDouble, TEST_CREDENTIALS, type ControlPlaneDouble } from '../doubles/codedeploy-control.js';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -29,16 +29,7 @@ afterEach(async () => {
 /** Runs the CLI against the double, signing with the known test credentials (the operator's). */
 function cli(args: string[], env: Record<string, string> = {}) {
   return runCli([...args, '--region', double.region, '--endpoint', double.endpoint, '--config-file-out', out], {
-    env: {
-      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-      AWS_SESSION_TOKEN: '',
-      AWS_PROFILE: '',
-      AWS_CONFIG_FILE: join(tmp.dir, 'no-aws-config'),
-      AWS_SHARED_CREDENTIALS_FILE: join(tmp.dir, 'no-aws-credentials'),
-      AWS_EC2_METADATA_DISABLED: 'true',
-      ...env,
-    },
+    env: operatorEnv(tmp.dir, env),
     extendEnv: true,
   });
 }
@@ -116,6 +107,16 @@ describe('codedeploy-agent register', () => {
     const error = describeControlError(Object.assign(new Error('No IAM ARN was included in the request.'), { name: 'IamArnRequiredException' }), { operation: 'RegisterOnPremisesInstance', region: 'us-east-1' });
     expect(error.message).toBe('CodeDeploy needs the IAM identity of the instance: pass --iam-user-arn or --iam-session-arn.');
     expect(error.errorType).toBe('IamArnRequiredException');
+  });
+
+  it.each([
+    ['ECONNREFUSED', { code: 'ECONNREFUSED' }],
+    ['a DNS failure the SDK wraps', { cause: { code: 'EAI_AGAIN' } }],
+    ['a timeout', { name: 'TimeoutError' }],
+  ])('names the endpoint it cannot reach (%s)', async (_label, fields) => {
+    const { describeControlError } = await import('../../src/service/codedeploy-control.js');
+    const error = describeControlError(Object.assign(new Error('connect failed'), fields), { operation: 'RegisterOnPremisesInstance', region: 'eu-west-1', endpoint: 'https://127.0.0.1:9' });
+    expect(error.message).toBe('Cannot reach CodeDeploy in eu-west-1 (https://127.0.0.1:9): connect failed');
   });
 
   it('refuses bad usage before calling the service', async () => {

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusFilePath } from '../../src/agent/status-file.js';
 import { parseVersionFile } from '../../src/service/agent-version.js';
 import { AGENT_VERSION } from '../../src/version.js';
-import { FakeCommandsService, makeSpec, TEST_CREDENTIALS, type FakeDeployment } from '../doubles/commands-service.js';
+import { makeSpec, TEST_CREDENTIALS, type FakeDeployment } from '../doubles/commands-service.js';
+import { service, useDaemonWorld } from '../helpers/daemon-world.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import {
   endApplication, fastKeys, HOST_IDENTIFIER, isAlive, localRevision, makeGatedBundle, onPremisesConfigText, runStatus,
@@ -26,7 +27,6 @@ import { buildTarball, makeFakeSystemctl, makeUpgradeRelease, runInstall, unpack
 
 const isRoot = process.getuid?.() === 0;
 let work: { dir: string; cleanup: () => void };
-let service: FakeCommandsService;
 let release: string;
 let agent: RunningAgent | undefined;
 const bundles: GatedBundle[] = [];
@@ -76,10 +76,10 @@ async function waitForDeployment(deployment: FakeDeployment): Promise<void> {
   });
 }
 
+useDaemonWorld('release-live');
 beforeAll(async () => {
   work = makeTempDir('cda-release-live-');
   chmodSync(work.dir, 0o755); // `status` as nobody
-  service = await FakeCommandsService.start({ longPollMs: 300 });
   release = unpackRelease(buildTarball(join(work.dir, 'out')), join(work.dir, 'release'));
   root = join(work.dir, 'root');
   prefix = join(work.dir, 'prefix');
@@ -109,7 +109,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await agent?.kill();
   for (const bundle of bundles) endApplication(bundle.appPidFile);
-  await service?.close();
   work?.cleanup();
 });
 

@@ -7,12 +7,11 @@
  */
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkPidFile, isAgentProcess } from '../../src/agent/pid-file.js';
 import type { StatusSnapshot } from '../../src/agent/status-snapshot.js';
 import { firstPollOf, systemdRunsHost } from '../../src/cli/start.js';
-import { FakeCommandsService } from '../doubles/commands-service.js';
-import { AgentWorld } from '../agent/harness.js';
+import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
 import { AGENT_BIN, runCli } from '../helpers/cli.js';
 
 const HOST = 'arn:aws:iam::123456789012:user/onprem-start';
@@ -38,13 +37,12 @@ describe('start: what the status file says about the first poll', () => {
 });
 
 describe('start, restart (real daemon, commands-service double)', () => {
-  let service: FakeCommandsService;
-  let world: AgentWorld;
+  useDaemonWorld('start');
   const env = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: world.dir, AWS_EC2_METADATA_DISABLED: 'true', LANG: 'C.UTF-8' });
 
-  beforeAll(async () => {
-    service = await FakeCommandsService.start({ longPollMs: 300 });
-    world = new AgentWorld('cda-start-');
+  // One host for the file: each test registers and configures it as it needs.
+  beforeAll(() => {
+    newWorld({}, { iamUser: { arn: HOST } });
   });
   /** Whatever a test left running is ended by its pid (from the pid file this world's agents write). */
   afterEach(async () => {
@@ -53,10 +51,6 @@ describe('start, restart (real daemon, commands-service double)', () => {
       process.kill(state.pid, 'SIGKILL');
       while (isAgentProcess(state.pid) === true) await new Promise((resolve) => setTimeout(resolve, 50));
     }
-  });
-  afterAll(async () => {
-    await world?.cleanup();
-    await service?.close();
   });
 
   function cli(args: string[], extraEnv: Record<string, string> = {}) {

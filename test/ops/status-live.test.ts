@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusFilePath } from '../../src/agent/status-file.js';
 import { AGENT_VERSION } from '../../src/version.js';
-import { FakeCommandsService, makeSpec, TEST_CREDENTIALS } from '../doubles/commands-service.js';
+import { makeSpec, TEST_CREDENTIALS } from '../doubles/commands-service.js';
 import { AGENT_BIN } from '../helpers/cli.js';
+import { service, useDaemonWorld } from '../helpers/daemon-world.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import {
   endApplication, fastKeys, HOST_IDENTIFIER, isAlive, localRevision, makeGatedBundle, onPremisesConfigText, runStatus,
@@ -18,19 +19,17 @@ import {
 
 const isRoot = process.getuid?.() === 0;
 let tmp: { dir: string; cleanup: () => void };
-let service: FakeCommandsService;
 let agent: RunningAgent | undefined;
 const appPidFiles: string[] = [];
 
+useDaemonWorld('status-live');
 beforeAll(async () => {
   tmp = makeTempDir('cda-status-live-');
   chmodSync(tmp.dir, 0o755); // `status` as nobody reads the config and the pid dir below it
-  service = await FakeCommandsService.start({ longPollMs: 300 });
 });
 afterAll(async () => {
   await agent?.kill();
   for (const file of appPidFiles) endApplication(file);
-  await service.close();
   tmp.cleanup();
 });
 

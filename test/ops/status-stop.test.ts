@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pidFilePath } from '../../src/agent/pid-file.js';
 import { statusFilePath } from '../../src/agent/status-file.js';
-import { formatDuration } from '../../src/cli/status.js';
 import { AGENT_VERSION } from '../../src/version.js';
 import { runCli } from '../helpers/cli.js';
 import { makeFakeAgent, snapshotFor, type FakeAgent } from './fake-daemon.js';
@@ -126,13 +125,6 @@ describe('codedeploy-agent status', () => {
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
     expect(JSON.parse(String(result.stdout))).toMatchObject({ status: 'running', pid: fake.pid, inFlight: [{ deploymentId: 'd-ABCDEFGHI' }] });
-  });
-
-  it('formats durations', () => {
-    expect(formatDuration(42)).toBe('42s');
-    expect(formatDuration(185)).toBe('3m 05s');
-    expect(formatDuration(3725)).toBe('1h 02m');
-    expect(formatDuration(2 * 86400 + 4 * 3600)).toBe('2d 4h');
   });
 });
 

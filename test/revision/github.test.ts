@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { RevisionError } from '../../src/report/errors.js';
 import { downloadGitHubBundle, gitHubArchiveUrl, type GitHubDownloadOptions, type GitHubRevision } from '../../src/revision/github.js';
 import { startGitHubDouble, type GitHubDouble } from '../doubles/github.js';
@@ -120,7 +120,7 @@ describe('downloadGitHubBundle', () => {
     await downloadGitHubBundle(revision(), dest, options());
     expect(readFileSync(dest).equals(TARBALL)).toBe(true);
     expect(github.requests.filter((r) => r.server === 'api')).toHaveLength(2);
-    expect(logger.text()).toMatch(/warn .*failed \(500 'Internal Server Error'\); retry 1\/3 in 20 ms/);
+    expect(logger.text()).toMatch(/warn .*failed \(500 'Internal Server Error'\); retry 1\/3 in 20ms/);
   });
 
   it('waits as long as Retry-After asks on a 429', async () => {

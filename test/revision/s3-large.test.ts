@@ -7,7 +7,6 @@ import { execFile } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
   CompleteMultipartUploadCommand,
@@ -16,9 +15,9 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { motoMissingReason, startMoto, type MotoServer } from '../doubles/moto.js';
+import { bundleScript } from '../helpers/bundle-script.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const MiB = 1024 * 1024;
@@ -92,17 +91,7 @@ describe.skipIf(motoMissingReason !== undefined)('a 1 GiB bundle from S3', () =>
     const expectedHash = await uploadFromStream(client, 'large-bucket', 'big.tar');
     client.destroy();
 
-    const childFile = join(tmp.dir, 's3-download-child.mjs');
-    await build({
-      entryPoints: [fileURLToPath(new URL('./fixtures/s3-download-child.ts', import.meta.url))],
-      outfile: childFile,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      logLevel: 'warning',
-      banner: { js: "import { createRequire as __cdaCreateRequire } from 'node:module'; const require = __cdaCreateRequire(import.meta.url);" },
-    });
+    const childFile = await bundleScript(new URL('./fixtures/s3-download-child.ts', import.meta.url), join(tmp.dir, 's3-download-child.mjs'));
     const destFile = join(tmp.dir, 'bundle.tar');
     const args = { bucket: 'large-bucket', key: 'big.tar', destFile, endpoint: moto.endpoint, partSizeBytes: 64 * MiB, concurrency: 4 };
     const { stdout } = await promisify(execFile)(process.execPath, [childFile, JSON.stringify(args)], { maxBuffer: MiB });

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { RevisionError } from '../../src/report/errors.js';
 import { downloadS3Bundle } from '../../src/revision/s3.js';
 import { motoMissingReason, startMoto, startS3Front, type MotoServer, type S3Front } from '../doubles/moto.js';

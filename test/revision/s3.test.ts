@@ -8,16 +8,10 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { RevisionError } from '../../src/report/errors.js';
-import {
-  bucketRegionHint,
-  downloadS3Bundle,
-  normalizeEtag,
-  s3EndpointFor,
-  type S3DownloadOptions,
-  type S3Revision,
-} from '../../src/revision/s3.js';
+import { downloadS3Bundle, normalizeEtag, type S3DownloadOptions, type S3Revision } from '../../src/revision/s3.js';
+import { bucketRegionHint, s3EndpointFor } from '../../src/revision/s3-clients.js';
 import { freePort, motoMissingReason, startMoto, startS3Front, type MotoServer, type S3Front } from '../doubles/moto.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { startConnectProxy } from './connect-proxy.js';

@@ -1,16 +1,17 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { writeFileSync, utimesSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   memoizeCredentials,
   resolveIdentity,
+  resolveLocalAccess,
   sessionFileCredentials,
   staticCredentials,
 } from '../../src/service/identity.js';
 import { createCommandsClient } from '../../src/service/commands-client.js';
 import { ImdsClient } from '../../src/service/imds.js';
 import { defaultConfig, type AgentConfig } from '../../src/config/agent-config.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { redact } from '../../src/log/redact.js';
 import { ConfigError } from '../../src/report/errors.js';
 import { ImdsDouble, IMDS_TEST_CREDENTIALS } from '../doubles/imds.js';
@@ -192,6 +193,61 @@ describe('resolveIdentity (agent-spec §7.6)', () => {
     } finally {
       if (previous === undefined) delete process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT;
       else process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = previous;
+    }
+  });
+});
+
+describe('the region rule, shared by the daemon and deploy', () => {
+  const onPremisesIn = (region: string) =>
+    writeFileSync(join(tmp.dir, 'codedeploy.onpremises.yml'), `iam_user_arn: arn:aws:iam::1:user/h\naws_access_key_id: AKIAREGIONRULE000001\naws_secret_access_key: regionRuleSecret/0123456789\nregion: ${region}\n`);
+  const withImds = () => new ImdsClient({ endpoint: imds.url, timeoutMs: 500 });
+  // With an endpoint in the config, as on an on-premises host: the region is all IMDS could be asked for.
+  const daemonRegion = async (env: NodeJS.ProcessEnv, client: ImdsClient) =>
+    (await resolveIdentity(config({ deploy_control_endpoint: 'https://127.0.0.1:9' }), { env: { AWS_HOST_IDENTIFIER: 'h', ...env }, imds: client }).catch((error: Error) => ({ region: error.message }))).region;
+  const deployRegion = async (env: NodeJS.ProcessEnv, client: ImdsClient) => (await resolveLocalAccess(config(), { env, imds: client })).region;
+
+  it.each([
+    { command: 'daemon', resolve: daemonRegion },
+    { command: 'deploy', resolve: deployRegion },
+  ])('$command: the on-premises file wins over AWS_REGION, which wins over instance metadata', async ({ resolve }) => {
+    expect(await resolve({ AWS_REGION: 'eu-north-1' }, withImds())).toBe('eu-north-1');
+    const probes = imds.requests.length;
+    expect(await resolve({}, withImds())).toBe('ap-southeast-2');
+    expect(imds.requests.length).toBeGreaterThan(probes);
+    onPremisesIn('us-west-1');
+    const before = imds.requests.length;
+    expect(await resolve({ AWS_REGION: 'eu-north-1' }, withImds())).toBe('us-west-1');
+    expect(imds.requests.length, 'instance metadata is not asked when nothing needs it').toBe(before);
+  });
+
+  it.each([
+    { command: 'daemon', resolve: daemonRegion },
+    { command: 'deploy', resolve: deployRegion },
+  ])('$command: AWS_EC2_METADATA_DISABLED leaves instance metadata alone', async ({ resolve }) => {
+    const before = imds.requests.length;
+    expect(String(await resolve({ AWS_EC2_METADATA_DISABLED: ' TRUE ' }, withImds()))).toMatch(/^Cannot determine the region|^undefined$/);
+    expect(imds.requests.length).toBe(before);
+  });
+
+  it('only deploy also reads AWS_DEFAULT_REGION (the AWS CLI variable), after AWS_REGION', async () => {
+    expect(await deployRegion({ AWS_DEFAULT_REGION: 'sa-east-1' }, noImds())).toBe('sa-east-1');
+    expect(await deployRegion({ AWS_REGION: 'eu-north-1', AWS_DEFAULT_REGION: 'sa-east-1' }, noImds())).toBe('eu-north-1');
+    expect(await daemonRegion({ AWS_DEFAULT_REGION: 'sa-east-1' }, noImds())).toMatch(/Cannot determine the region/);
+  });
+
+  it('deploy: an on-premises host\'s keys only when the environment has none', async () => {
+    onPremisesIn('us-west-1');
+    const fromFile = await resolveLocalAccess(config(), { env: {}, imds: noImds() });
+    expect(await fromFile.credentials?.()).toMatchObject({ accessKeyId: 'AKIAREGIONRULE000001' });
+    // The SDK's chain reads the process environment, where it finds the keys first (no network).
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAFROMENVIRONMENT1');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'fromEnvironmentSecret/0123456789');
+    try {
+      const fromEnvironment = await resolveLocalAccess(config(), { env: { AWS_ACCESS_KEY_ID: 'AKIAFROMENVIRONMENT1' }, imds: noImds() });
+      expect(fromEnvironment.region).toBe('us-west-1');
+      expect(await fromEnvironment.credentials()).toMatchObject({ accessKeyId: 'AKIAFROMENVIRONMENT1' });
+    } finally {
+      vi.unstubAllEnvs();
     }
   });
 });

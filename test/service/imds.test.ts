@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ImdsClient, partitionForRegion, TOKEN_FAILED_MESSAGE, V1_FALLBACK_WARNING } from '../../src/service/imds.js';
 import type { ImdsClientOptions } from '../../src/service/imds.js';
-import { MemoryLogger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../helpers/memory-logger.js';
 import { ImdsDouble } from '../doubles/imds.js';
 
 let imds: ImdsDouble;

@@ -2,10 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { expect } from 'vitest';
+import type { ResultPromise } from 'execa';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { AGENT_VERSION } from '../../src/version.js';
 import { FakeCommandsService, makeSpec, type FakeDeployment } from '../doubles/commands-service.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import type { ExecResult, SystemdContainer } from '../helpers/systemd-container.js';
+import { useSystemdContainer, type ExecResult, type SystemdContainer } from '../helpers/systemd-container.js';
 import { HOST_IDENTIFIER, fastKeys, localRevision, makeGatedBundle, onPremisesConfigText, withConfigKeys, type GatedBundle } from '../ops/live-agent.js';
 import { buildRelease, makeUpgradeRelease, unpackRelease } from '../ops/release.js';
 
@@ -130,6 +132,11 @@ export class AgentHost {
     }
   }
 
+  /** The agent version sent with the latest request to the double (read from the installed .version at start). */
+  versionSent(): unknown {
+    return this.service.requests.at(-1)?.headers['x-amz-codedeploy-agent-version'];
+  }
+
   /** Unpacks a release tarball into the shared folder; returns the release folder (the same path inside). */
   unpack(tarball: string): string {
     return unpackRelease(tarball, join(this.shared, 'releases'));
@@ -239,6 +246,34 @@ export class AgentHost {
     return { bundle, deployment: this.service.addDeployment({ hostIdentifier: HOST_IDENTIFIER, spec, commands: options.commands }) };
   }
 
+  /**
+   * An upgrade (`start`: install.sh or dpkg) begun while a lifecycle event runs: it must say it waits for the
+   * deployment, naming it, within `waitMs`, and leave the running agent alone (same main pid, active, the
+   * installed .version unchanged) while the hook runs; then the event is let finish and the upgrade must end
+   * well. Returns its result, the deployment and the agent's pid before.
+   */
+  async upgradeDuringEvent(start: () => ResultPromise, waitMs: number): Promise<{ stdout: string; deployment: FakeDeployment; before: number }> {
+    const { bundle, deployment } = this.newGatedDeployment();
+    await this.waitForHook('AfterInstall');
+    const before = await this.mainPid();
+
+    const upgrade = start();
+    let output = '';
+    upgrade.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    await this.container.waitFor(async () => output.includes('Waiting for the in-flight deployment to finish'), waitMs, 'the upgrade to wait', async () => output);
+    expect(output).toContain(deployment.deploymentId);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Nothing changed while the hook runs.
+    expect(await this.mainPid()).toBe(before);
+    expect(await this.activeState()).toBe('active');
+    expect(await this.container.readFile(`${PREFIX}/.version`)).toBe(`agent_version: ${AGENT_VERSION}\n`);
+
+    bundle.open();
+    const result = await upgrade;
+    expect(result.exitCode, `${String(result.stdout)}${String(result.stderr)}`).toBe(0);
+    return { stdout: String(result.stdout), deployment, before };
+  }
+
   /** The pid (inside the container) of the application a gated bundle's ApplicationStart left running. */
   applicationPid(bundle: GatedBundle): number {
     expect(existsSync(bundle.appPidFile), `${bundle.appPidFile}: ApplicationStart did not run`).toBe(true);
@@ -256,4 +291,27 @@ export class AgentHost {
     const result = await this.container.exec(['ps', '-eo', 'pid=,args=']);
     return result.stdout.split('\n').filter((line) => /codedeploy-agent|codedeploy-local/.test(line) && !/\bps -eo\b/.test(line));
   }
+}
+
+export let service: FakeCommandsService;
+export let host: AgentHost;
+
+/**
+ * The set-up every systemd test file shares: a booted container, the commands-service double and an
+ * AgentHost prepared in it (`keys` over the fast test settings; a function when they are known only in an
+ * earlier `beforeAll`, such as moto's endpoint). The file's own `beforeAll` (the install) runs after this
+ * one; the double is closed and the container halted after the file's last test. Call it inside the
+ * file's `describe`; `service` and `host` are live bindings, the returned box holds the container.
+ */
+export function useAgentHost(keys: Record<string, string> | (() => Record<string, string>) = {}): { readonly container: SystemdContainer } {
+  const box = useSystemdContainer();
+  beforeAll(async () => {
+    service = await FakeCommandsService.start({ longPollMs: 300 });
+    host = new AgentHost(box.container, service);
+    await host.prepare(typeof keys === 'function' ? keys() : keys);
+  }, 60_000);
+  afterAll(async () => {
+    await service?.close();
+  });
+  return box;
 }

@@ -1,14 +1,13 @@
 import { copyFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_VERSION } from '../../src/version.js';
 import { expectCompletedOnce } from '../agent/harness.js';
-import { FakeCommandsService } from '../doubles/commands-service.js';
 import { missingTool } from '../helpers/prerequisites.js';
-import { systemdContainerUnavailable, useSystemdContainer } from '../helpers/systemd-container.js';
+import { systemdContainerUnavailable } from '../helpers/systemd-container.js';
 import { HOST_IDENTIFIER, onPremisesConfigText } from '../ops/live-agent.js';
 import {
-  AGENT_LOG, AgentHost, CONF, DEPLOYMENT_ROOT, DROPIN_DIR, ENV_FILE, LOG_DIR, newerDebs, ONPREM, PREFIX, sharedRelease, UNIT,
+  AGENT_LOG, CONF, DEPLOYMENT_ROOT, DROPIN_DIR, ENV_FILE, LOG_DIR, host, newerDebs, ONPREM, PREFIX, service, sharedRelease, UNIT, useAgentHost,
 } from './agent-host.js';
 
 /**
@@ -23,15 +22,10 @@ const PACKAGE = 'codedeploy-agent';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(unavailable !== undefined)('installed from the .deb with dpkg', () => {
-  const box = useSystemdContainer();
-  let service: FakeCommandsService;
-  let host: AgentHost;
+  const box = useAgentHost();
   const debs: Record<string, string> = {};
 
   beforeAll(async () => {
-    service = await FakeCommandsService.start({ longPollMs: 300 });
-    host = new AgentHost(box.container, service);
-    await host.prepare();
     await box.container.writeFile(ONPREM, onPremisesConfigText(), 0o600);
     const built = await sharedRelease('deb');
     debs.current = join(host.shared, basename(built));
@@ -43,15 +37,7 @@ describe.skipIf(unavailable !== undefined)('installed from the .deb with dpkg', 
     expect(result.stdout).toContain(`Started ${UNIT}.service`);
   }, 300_000);
 
-  afterAll(async () => {
-    await service?.close();
-  });
-
-  /** The version the agent sent with its latest request to the service. */
-  function versionSent(): unknown {
-    return service.requests.at(-1)?.headers['x-amz-codedeploy-agent-version'];
-  }
-
+  /** What dpkg says of the package: its state and version. */
   async function packageState(): Promise<string> {
     return (await box.container.exec(['dpkg-query', '-W', '-f', '${Status} ${Version}', PACKAGE])).stdout;
   }
@@ -67,34 +53,19 @@ describe.skipIf(unavailable !== undefined)('installed from the .deb with dpkg', 
     expect(await container.property(UNIT, 'KillMode')).toBe('process');
     const { report } = await host.status();
     expect(report).toMatchObject({ status: 'running', pid, state: 'polling', hostIdentifier: HOST_IDENTIFIER });
-    await container.waitFor(async () => versionSent() === AGENT_VERSION, 10_000, 'a request from the installed version');
+    await container.waitFor(async () => host.versionSent() === AGENT_VERSION, 10_000, 'a request from the installed version');
   });
 
   it('an upgrade during a lifecycle event waits for it, then restarts the agent on the new version', async () => {
     const { container } = box;
-    const { bundle, deployment } = host.newGatedDeployment();
-    await host.waitForHook('AfterInstall');
-    const before = await host.mainPid();
-
-    const upgrade = host.startDpkgInstall(debs['9.9.1']);
-    let output = '';
-    upgrade.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    await container.waitFor(async () => output.includes('Waiting for the in-flight deployment to finish'), 30_000, 'the package to wait', async () => output);
-    expect(output).toContain(deployment.deploymentId);
-    await sleep(1500);
-    expect(await host.mainPid()).toBe(before);
-    expect(await container.readFile(`${PREFIX}/.version`)).toBe(`agent_version: ${AGENT_VERSION}\n`);
-
-    bundle.open();
-    const result = await upgrade;
-    expect(result.exitCode, `${String(result.stdout)}${String(result.stderr)}`).toBe(0);
-    expect(String(result.stdout)).toContain(`Restarted ${UNIT}.service`);
+    const { stdout, deployment, before } = await host.upgradeDuringEvent(() => host.startDpkgInstall(debs['9.9.1']), 30_000);
+    expect(stdout).toContain(`Restarted ${UNIT}.service`);
     expect(await packageState()).toBe('install ok installed 1:9.9.1-1');
     await host.waitForPolling(30_000, before);
     await host.waitForDeployment(deployment);
     expect(deployment.status).toBe('Succeeded');
     expectCompletedOnce(deployment);
-    await container.waitFor(async () => versionSent() === '9.9.1', 10_000, 'a request from the new version');
+    await container.waitFor(async () => host.versionSent() === '9.9.1', 10_000, 'a request from the new version');
   });
 
   it('an upgrade with nothing in flight restarts the agent at once', async () => {
@@ -104,7 +75,7 @@ describe.skipIf(unavailable !== undefined)('installed from the .deb with dpkg', 
     expect(result.stdout).not.toContain('Waiting');
     expect(result.stdout).toContain(`Restarted ${UNIT}.service`);
     await host.waitForPolling(30_000, before);
-    await box.container.waitFor(async () => versionSent() === '9.9.2', 10_000, 'a request from the new version');
+    await box.container.waitFor(async () => host.versionSent() === '9.9.2', 10_000, 'a request from the new version');
   });
 
   it('an upgrade of a stopped agent leaves it stopped (and enabled)', async () => {
@@ -121,7 +92,7 @@ describe.skipIf(unavailable !== undefined)('installed from the .deb with dpkg', 
     expect(service.requests.length).toBe(requests);
     expect((await container.systemctl('start', UNIT)).exitCode).toBe(0);
     await host.waitForPolling();
-    await container.waitFor(async () => versionSent() === '9.9.3', 10_000, 'a request from the new version');
+    await container.waitFor(async () => host.versionSent() === '9.9.3', 10_000, 'a request from the new version');
   });
 
   it('dpkg -r leaves nothing running or enabled and keeps the configuration, history and logs; dpkg --purge removes them', async () => {

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
-import { systemdContainerUnavailable, useSystemdContainer } from '../helpers/systemd-container.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { makeSpec } from '../doubles/commands-service.js';
+import { systemdContainerUnavailable } from '../helpers/systemd-container.js';
 import { HOST_IDENTIFIER, localRevision } from '../ops/live-agent.js';
-import { AgentHost, TRIED_DIRECTIVES, UNIT, sharedRelease } from './agent-host.js';
+import { host, service, TRIED_DIRECTIVES, UNIT, sharedRelease, useAgentHost } from './agent-host.js';
 
 /**
  * Hooks doing what hooks do, run by the agent as the installed unit runs it: everything the unit sets is
@@ -136,23 +136,14 @@ function makeHookWorldBundle(dir: string, results: string, appPidFile: string): 
 }
 
 describe.skipIf(unavailable !== undefined)('hooks under the installed unit', () => {
-  const box = useSystemdContainer();
-  let service: FakeCommandsService;
-  let host: AgentHost;
+  const box = useAgentHost();
 
   beforeAll(async () => {
-    service = await FakeCommandsService.start({ longPollMs: 300 });
-    host = new AgentHost(box.container, service);
-    await host.prepare();
     await box.container.sh(`useradd -m -s /bin/sh ${user}`); // inside the container's overlay only
     const result = await host.install(host.unpack(await sharedRelease('tar')));
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     await host.waitForPolling();
   }, 120_000);
-
-  afterAll(async () => {
-    await service?.close();
-  });
 
   it(`run as root and as users, use sudo, write /etc, mount, install and start units, leave applications running${TRIED_DIRECTIVES.length ? ` (with ${TRIED_DIRECTIVES.join(' ')})` : ''}`, async () => {
     const { container } = box;

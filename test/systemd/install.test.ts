@@ -2,14 +2,14 @@ import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_VERSION } from '../../src/version.js';
-import { FakeCommandsService, makeSpec } from '../doubles/commands-service.js';
+import { makeSpec } from '../doubles/commands-service.js';
 import { motoMissingReason, startMoto, type MotoServer } from '../doubles/moto.js';
 import { makeRecordingBundle, motoAdmin, readRecords, tgzOf } from '../e2e/fixtures.js';
-import { systemdContainerUnavailable, useSystemdContainer } from '../helpers/systemd-container.js';
+import { systemdContainerUnavailable } from '../helpers/systemd-container.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { HOST_IDENTIFIER } from '../ops/live-agent.js';
 import {
-  AGENT_LOG, AgentHost, CONF, DEPLOYMENT_ROOT, DROPIN_DIR, ENV_FILE, LOG_DIR, ONPREM, PREFIX, sharedRelease, UNIT,
+  AGENT_LOG, CONF, DEPLOYMENT_ROOT, DROPIN_DIR, ENV_FILE, host, LOG_DIR, ONPREM, PREFIX, service, sharedRelease, UNIT, useAgentHost,
 } from './agent-host.js';
 
 /**
@@ -21,23 +21,20 @@ const unavailable = systemdContainerUnavailable();
 const BUCKET = 'systemd-bundles';
 
 describe.skipIf(unavailable !== undefined)('installed from the release tarball with install.sh', () => {
-  const box = useSystemdContainer();
   const work = makeTempDir('cda-systemd-install-');
-  let service: FakeCommandsService;
   let moto: MotoServer | undefined;
   let admin: S3Client | undefined;
-  let host: AgentHost;
   let release: string;
 
   beforeAll(async () => {
-    service = await FakeCommandsService.start({ longPollMs: 300 });
-    if (!motoMissingReason) {
-      moto = await startMoto();
-      admin = motoAdmin(moto.endpoint);
-      await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    }
-    host = new AgentHost(box.container, service);
-    await host.prepare(moto ? { s3_endpoint_override: moto.endpoint } : {});
+    if (motoMissingReason) return;
+    moto = await startMoto();
+    admin = motoAdmin(moto.endpoint);
+    await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  });
+  const box = useAgentHost((): Record<string, string> => (moto ? { s3_endpoint_override: moto.endpoint } : {}));
+
+  beforeAll(async () => {
     release = host.unpack(await sharedRelease('tar'));
     const result = await host.install(release);
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
@@ -46,7 +43,7 @@ describe.skipIf(unavailable !== undefined)('installed from the release tarball w
 
   afterAll(async () => {
     admin?.destroy();
-    await Promise.all([service?.close(), moto?.stop()]);
+    await moto?.stop();
     work.cleanup();
   });
 

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { expectCompletedOnce, payloadOf } from '../agent/harness.js';
-import { FakeCommandsService } from '../doubles/commands-service.js';
-import { systemdContainerUnavailable, useSystemdContainer } from '../helpers/systemd-container.js';
-import { AgentHost, CONF, RESTART_MESSAGE, UNIT, sharedRelease } from './agent-host.js';
+import { systemdContainerUnavailable } from '../helpers/systemd-container.js';
+import { CONF, host, RESTART_MESSAGE, service, UNIT, sharedRelease, useAgentHost } from './agent-host.js';
 
 /**
  * Stopping, restarting and killing the service while a lifecycle event runs, as an operator (or an upgrade,
@@ -14,16 +13,11 @@ const unavailable = systemdContainerUnavailable();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(unavailable !== undefined)('stop, restart and kill under systemd', () => {
-  const box = useSystemdContainer();
-  let service: FakeCommandsService;
-  let host: AgentHost;
+  const box = useAgentHost({ kill_agent_max_wait_time_seconds: '60', hook_kill_grace_seconds: '1' });
   /** The application the first deployment's ApplicationStart left running. */
   let application = 0;
 
   beforeAll(async () => {
-    service = await FakeCommandsService.start({ longPollMs: 300 });
-    host = new AgentHost(box.container, service);
-    await host.prepare({ kill_agent_max_wait_time_seconds: '60', hook_kill_grace_seconds: '1' });
     const result = await host.install(host.unpack(await sharedRelease('tar')));
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     await host.waitForPolling();
@@ -34,10 +28,6 @@ describe.skipIf(unavailable !== undefined)('stop, restart and kill under systemd
     expect(deployment.status).toBe('Succeeded');
     application = host.applicationPid(bundle);
   }, 120_000);
-
-  afterAll(async () => {
-    await service?.close();
-  });
 
   async function setMaxWait(seconds: number): Promise<void> {
     await box.container.sh(`sed -i 's/^:kill_agent_max_wait_time_seconds: .*/:kill_agent_max_wait_time_seconds: ${seconds}/' ${CONF}`);

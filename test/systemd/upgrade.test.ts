@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_VERSION } from '../../src/version.js';
 import { expectCompletedOnce } from '../agent/harness.js';
-import { FakeCommandsService } from '../doubles/commands-service.js';
-import { systemdContainerUnavailable, useSystemdContainer } from '../helpers/systemd-container.js';
-import { AgentHost, PREFIX, sharedRelease, UNIT } from './agent-host.js';
+import { systemdContainerUnavailable } from '../helpers/systemd-container.js';
+import { host, PREFIX, service, sharedRelease, UNIT, useAgentHost } from './agent-host.js';
 
 /**
  * Upgrading a running agent with a newer release's install.sh under systemd: it never cuts a lifecycle
@@ -16,15 +15,10 @@ const unavailable = systemdContainerUnavailable();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(unavailable !== undefined)('upgrades under systemd', () => {
-  const box = useSystemdContainer();
-  let service: FakeCommandsService;
-  let host: AgentHost;
+  const box = useAgentHost();
   const releases: Record<string, string> = {};
 
   beforeAll(async () => {
-    service = await FakeCommandsService.start({ longPollMs: 300 });
-    host = new AgentHost(box.container, service);
-    await host.prepare();
     releases.current = host.unpack(await sharedRelease('tar'));
     for (const version of ['9.9.1', '9.9.2', '9.9.3']) releases[version] = host.upgradeRelease(releases.current, version);
     const result = await host.install(releases.current);
@@ -32,42 +26,16 @@ describe.skipIf(unavailable !== undefined)('upgrades under systemd', () => {
     await host.waitForPolling();
   }, 120_000);
 
-  afterAll(async () => {
-    await service?.close();
-  });
-
-  /** The version the agent sent with its latest request to the service. */
-  function versionSent(): unknown {
-    return service.requests.at(-1)?.headers['x-amz-codedeploy-agent-version'];
-  }
-
   async function installedVersion(): Promise<string> {
     return (await box.container.readFile(`${PREFIX}/.version`)).trim();
   }
 
   it('during a lifecycle event: waits for it, then installs and restarts the agent on the new version', async () => {
     const { container } = box;
-    expect(versionSent()).toBe(AGENT_VERSION);
-    const { bundle, deployment } = host.newGatedDeployment();
-    await host.waitForHook('AfterInstall');
-    const before = await host.mainPid();
-
-    const upgrade = host.startInstall(releases['9.9.1']);
-    let output = '';
-    upgrade.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    await container.waitFor(async () => output.includes('Waiting for the in-flight deployment to finish'), 15_000, 'install.sh to wait', async () => output);
-    expect(output).toContain(deployment.deploymentId);
-    await sleep(1500);
-    // Nothing changed while the hook runs.
-    expect(await host.mainPid()).toBe(before);
-    expect(await installedVersion()).toBe(`agent_version: ${AGENT_VERSION}`);
-    expect(await host.activeState()).toBe('active');
-
-    bundle.open();
-    const result = await upgrade;
-    expect(result.exitCode, `${String(result.stdout)}${String(result.stderr)}`).toBe(0);
-    expect(String(result.stdout)).toContain('No deployment is in flight any more');
-    expect(String(result.stdout)).toContain('Restarted codedeploy-agent.service on version 9.9.1');
+    expect(host.versionSent()).toBe(AGENT_VERSION);
+    const { stdout, deployment, before } = await host.upgradeDuringEvent(() => host.startInstall(releases['9.9.1']), 15_000);
+    expect(stdout).toContain('No deployment is in flight any more');
+    expect(stdout).toContain('Restarted codedeploy-agent.service on version 9.9.1');
     expect(await installedVersion()).toBe('agent_version: 9.9.1');
     await host.waitForPolling(30_000, before);
 
@@ -75,7 +43,7 @@ describe.skipIf(unavailable !== undefined)('upgrades under systemd', () => {
     await host.waitForDeployment(deployment);
     expect(deployment.status).toBe('Succeeded');
     expectCompletedOnce(deployment);
-    await container.waitFor(async () => versionSent() === '9.9.1', 10_000, 'a request from the new version');
+    await container.waitFor(async () => host.versionSent() === '9.9.1', 10_000, 'a request from the new version');
   });
 
   it('with nothing in flight: installs and restarts the agent at once', async () => {
@@ -87,7 +55,7 @@ describe.skipIf(unavailable !== undefined)('upgrades under systemd', () => {
     expect(result.stdout).not.toContain('Waiting');
     expect(result.stdout).toContain('Restarted codedeploy-agent.service on version 9.9.2');
     await host.waitForPolling(30_000, before);
-    await box.container.waitFor(async () => versionSent() === '9.9.2', 10_000, 'a request from the new version');
+    await box.container.waitFor(async () => host.versionSent() === '9.9.2', 10_000, 'a request from the new version');
   });
 
   it('of a stopped agent: installs and leaves it stopped (and enabled); the next start runs the new version', async () => {
@@ -105,6 +73,6 @@ describe.skipIf(unavailable !== undefined)('upgrades under systemd', () => {
 
     expect((await container.systemctl('start', UNIT)).exitCode).toBe(0);
     await host.waitForPolling();
-    await container.waitFor(async () => versionSent() === '9.9.3', 10_000, 'a request from the new version');
+    await container.waitFor(async () => host.versionSent() === '9.9.3', 10_000, 'a request from the new version');
   });
 });

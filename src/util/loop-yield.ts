@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /**
- * Unpacking and copying write small files with synchronous calls (see ../util/file-jobs/run-jobs.ts), which hold
+ * Unpacking and copying write small files with synchronous calls (see ./file-jobs/run-jobs.ts), which hold
  * the event loop. This hands it back every `intervalMs`, so the agent's poller and heartbeats keep
  * running during a large unpack.
  */

@@ -24,3 +24,11 @@ export function isConnectError(error: unknown): boolean {
   const code = errorCode(error);
   return code !== undefined && CONNECT_ERROR_CODES.has(code);
 }
+
+/**
+ * The endpoint could not be reached: no connection was made, or it timed out (a socket's ETIMEDOUT or the
+ * SDK's TimeoutError). The message then names the endpoint to check, not the request.
+ */
+export function isUnreachable(error: unknown): boolean {
+  return isConnectError(error) || errorCode(error) === 'ETIMEDOUT' || (error as { name?: unknown } | undefined)?.name === 'TimeoutError';
+}
