@@ -2,10 +2,10 @@ import { createWriteStream, readdirSync, readlinkSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import yazl from 'yazl';
 import { openZip } from '../../src/archive/zip-entries.js';
-import { useTempDir } from '../helpers/tmp.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 /**
  * The zip's descriptor is closed once, by close(), and by nothing else. Streaming an entry above the
@@ -14,7 +14,8 @@ import { useTempDir } from '../helpers/tmp.js';
  * a closed fd, or whatever file had since taken its number, and close() closed that file under its
  * owner (a file-job worker's destination: EBADF on its close, or a lost write).
  */
-const tmp = useTempDir('cda-zipfd-');
+const tmp = makeTempDir('cda-zipfd-');
+afterAll(tmp.cleanup);
 
 /** The descriptors this process has open on `path`. */
 function descriptorsOf(path: string): number[] {
