@@ -4,6 +4,7 @@ import type { Logger } from '../log/logger.js';
 import { formatListenAddress } from '../config/listen-address.js';
 import { trackingDir } from '../deployment/layout.js';
 import type { DeploymentSpec } from '../deployment/spec-types.js';
+import { interruptedWorkPresent } from '../deployment/interrupted-work-present.js';
 import { failedAfterRestartDiagnostics } from '../report/diagnostics.js';
 import { resolveIdentity, type HostIdentity } from '../service/identity.js';
 import { createCommandsClient, type CommandsClient } from '../service/commands-client.js';
@@ -110,6 +111,9 @@ export class Daemon {
     claimPidFile(config.pid_dir);
     try {
       this.status.state('starting');
+      // Before anything can run a hook again: what a killed agent left running is stopped first. The
+      // recovery (install code the daemon otherwise leaves to its command worker) loads only when needed.
+      if (interruptedWorkPresent(config.root_dir)) await (await import('../deployment/interrupted-work.js')).recoverInterruptedWork(config, logger);
       if (config.metrics_listen !== undefined) await this.startMetrics(config.metrics_listen);
       const identity = await this.resolveIdentityUntilStopped(env);
       if (identity) {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { crc32, inflateRawSync } from 'node:zlib';
 import yauzl from 'yauzl';
 import type { ArchiveEntry, EntryContent, EntryKind } from './archive-entry.js';
@@ -43,6 +44,8 @@ const LOCAL_HEADER_SIGNATURE = 0x04034b50;
 const LOCAL_HEADER_SIZE = 30;
 const STREAM_CHUNK = 1024 * 1024;
 
+const readFd = promisify(fs.read);
+
 /** Kind and mode of a zip entry from its name and external attributes. */
 export function describeZipEntry(
   name: string,
@@ -59,10 +62,17 @@ export function describeZipEntry(
   return { kind, mode: externalFileAttributes & MSDOS_READ_ONLY ? mode & ~0o222 : mode };
 }
 
-/** yauzl's view of the file: positional reads served from a window, streams for large entries. */
+/**
+ * yauzl's view of the file: positional reads served from a window, streams for large entries.
+ * The descriptor has one owner, close() (which yauzl calls once its last user is done): nothing else
+ * may close it. A second close, or a read after close, would hit whatever file the process opened
+ * next under the same number (a worker's destination, say): closing it under its writer, or reading
+ * its bytes as the zip's.
+ */
 class WindowedReader extends yauzl.RandomAccessReader {
   readonly #fd: number;
   readonly #window: FileWindow;
+  #closed = false;
 
   constructor(fd: number, size: number) {
     super();
@@ -73,6 +83,7 @@ class WindowedReader extends yauzl.RandomAccessReader {
   override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
     let error: Error | null = null;
     try {
+      this.#assertOpen();
       const data = this.#window.read(position, length);
       if (data.length < length) error = new Error('unexpected EOF');
       else data.copy(buffer, offset);
@@ -82,12 +93,33 @@ class WindowedReader extends yauzl.RandomAccessReader {
     process.nextTick(callback, error);
   }
 
+  /**
+   * Not fs.createReadStream({ fd, autoClose: false }): autoClose only stops the close at the end of
+   * the data, and yauzl destroys every entry stream once it is read, which closes the fd anyway.
+   */
   override _readStreamForRange(start: number, end: number): Readable {
-    return fs.createReadStream('', { fd: this.#fd, start, end: end - 1, autoClose: false, highWaterMark: STREAM_CHUNK });
+    return Readable.from(this.#range(start, end), { objectMode: false });
+  }
+
+  async *#range(start: number, end: number): AsyncGenerator<Buffer> {
+    for (let position = start; position < end; ) {
+      this.#assertOpen();
+      const length = Math.min(STREAM_CHUNK, end - position);
+      const { bytesRead, buffer } = await readFd(this.#fd, Buffer.allocUnsafe(length), 0, length, position);
+      if (bytesRead === 0) throw new Error('unexpected EOF');
+      position += bytesRead;
+      yield buffer.subarray(0, bytesRead);
+    }
   }
 
   override close(callback: (err: Error | null) => void): void {
+    if (this.#closed) return process.nextTick(callback, null);
+    this.#closed = true;
     fs.close(this.#fd, callback);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error('the zip file was read after it was closed');
   }
 }
 
@@ -158,6 +190,12 @@ export async function openZip(path: string): Promise<{ members: () => AsyncGener
   }
   // An error while no read is pending must not crash the process; reads report their own errors.
   zip.on('error', () => {});
+  let closed = false;
+  // The window reads the fd too: after close, its number may be another file's (see WindowedReader).
+  const readWhole = (source: yauzl.Entry, name: string): Buffer => {
+    if (closed) throw new Error(`'${name}' was read after the zip file was closed`);
+    return readWholeEntry(window, source, name);
+  };
 
   async function* members(): AsyncGenerator<ZipMember> {
     for (let raw = await nextEntry(zip); raw; raw = await nextEntry(zip)) {
@@ -167,10 +205,10 @@ export async function openZip(path: string): Promise<{ members: () => AsyncGener
       const source = raw;
       const content: EntryContent = {
         size: source.uncompressedSize,
-        readAll: async () => readWholeEntry(window, source, name),
+        readAll: async () => readWhole(source, name),
         async *chunks() {
           if (source.uncompressedSize <= WHOLE_READ_LIMIT) {
-            yield readWholeEntry(window, source, name);
+            yield readWhole(source, name);
             return;
           }
           yield* (await zip.openReadStreamPromise(source)) as AsyncIterable<Buffer>;
@@ -179,7 +217,7 @@ export async function openZip(path: string): Promise<{ members: () => AsyncGener
       let linkTarget: string | undefined;
       if (kind === 'symlink') {
         if (source.uncompressedSize > MAX_SYMLINK_TARGET) throw new Error(`symbolic link '${name}' has a target of ${source.uncompressedSize} bytes`);
-        linkTarget = readWholeEntry(window, source, name).toString('utf8');
+        linkTarget = readWhole(source, name).toString('utf8');
         if (linkTarget === '') throw new Error(`symbolic link '${name}' has no target`);
       }
       const entry: ArchiveEntry = {
@@ -194,5 +232,9 @@ export async function openZip(path: string): Promise<{ members: () => AsyncGener
     }
   }
 
-  return { members, close: () => zip.close() };
+  const close = () => {
+    closed = true;
+    zip.close();
+  };
+  return { members, close };
 }

@@ -4,6 +4,7 @@ import { loadAgentConfig, type AgentConfig } from '../config/agent-config.js';
 import { buildLocalSpec, LocalDeployError } from '../deployment/local-spec.js';
 import { checkLocalEventOrder, localEventsToRun } from '../deployment/lifecycle.js';
 import { deploymentPaths } from '../deployment/layout.js';
+import { recoverInterruptedWork } from '../deployment/interrupted-work.js';
 import { runLocalDeployment, type EventOutcome } from '../deployment/run-local-deployment.js';
 import type { DeploymentSpec } from '../deployment/spec-types.js';
 import type { Logger } from '../log/logger.js';
@@ -169,6 +170,9 @@ async function deploy(flags: DeployFlags): Promise<number> {
     for (const warning of warnings) logger.warn(warning);
     // Unknown and repeated keys are said where the user looks, not only in the log (the built-in defaults are no news).
     if (config.config_file !== undefined) for (const warning of warnings) err(`warning: ${warning}`);
+    // Before anything else with this configuration: what an agent killed on this deployment root left
+    // behind (hooks still running, an Install half done) is put right first.
+    for (const line of await recoverInterruptedWork(config, logger)) out(line);
 
     registerEnvironmentSecrets(process.env, config.proxy_uri);
     const { spec, events } = localRunFrom(flags, out);

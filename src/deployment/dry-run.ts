@@ -12,6 +12,7 @@ import type { AgentConfig } from '../config/agent-config.js';
 import { resolveIdentities } from '../install/identity.js';
 import { planGroupInstall, toolsFor } from '../install/install.js';
 import { formatMode } from '../install/install-json.js';
+import { findInstallJournals } from '../install/recovery.js';
 import type { EntryType, InstallPlan } from '../install/types.js';
 import { AgentError, AppSpecError, type AppSpecProblem } from '../report/errors.js';
 import { deploymentPaths } from './layout.js';
@@ -146,6 +147,12 @@ export async function planDryRun(spec: DeploymentSpec, events: string[], options
     options.checkRoot?.();
   } catch (error) {
     problem(...problemsOf(error));
+  }
+  for (const journal of findInstallJournals(rootDir, spec.deploymentGroupId)) {
+    plan.warnings.push({
+      file: journal,
+      message: 'an Install of this group was cut short by a crash and is not rolled back yet; the deployment rolls it back before anything else, so what it does may differ from this plan, made from the files as they are now',
+    });
   }
   plan.oldRevisionsRemoved = await revisionsToDelete(rootDir, spec.deploymentGroupId, paths.deploymentDir, config.max_revisions).catch(() => []);
 

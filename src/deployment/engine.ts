@@ -4,7 +4,7 @@ import type { AgentConfig } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
 import type { DownloadRecord } from '../agent/agent-metrics.js';
 import { AgentError } from '../report/errors.js';
-import { deploymentPaths, deploymentsLogFile, lastSuccessfulInstallFile, mostRecentInstallFile } from './layout.js';
+import { deploymentPaths, deploymentsLogFile, lastSuccessfulInstallFile, mostRecentInstallFile, runningHooksDir } from './layout.js';
 import { isBuiltinEvent, isHookEvent, revisionModeFor } from './lifecycle.js';
 import type { DeploymentSpec } from './spec-types.js';
 import { readMarker } from './markers.js';
@@ -15,6 +15,7 @@ import type { AppSpec } from '../appspec/types.js';
 import { runEventScripts } from '../hooks/run-event-scripts.js';
 import { ensureArchiveIsRoots } from './archive-originals.js';
 import { ScriptsLog } from '../hooks/scripts-log.js';
+import { RunningHooks } from '../hooks/running-hooks.js';
 import { hookVariables } from './hook-variables.js';
 import { operatorHooksPresent, runWithOperatorHooks } from './operator-hooks.js';
 
@@ -126,6 +127,7 @@ async function runHookEvent(spec: DeploymentSpec, event: string, context: Engine
     maxBytes: config.scripts_log_max_bytes,
     maxFiles: config.scripts_log_max_files,
   });
+  const runningHooks = new RunningHooks(runningHooksDir(config.root_dir), logger);
   try {
     const result = await runEventScripts({
       event,
@@ -138,6 +140,7 @@ async function runHookEvent(spec: DeploymentSpec, event: string, context: Engine
       outputGraceMs: config.hook_output_grace_seconds * 1000,
       signal: context.signal,
       onScriptStart: (location) => context.onScriptStart?.(event, location),
+      recordHook: (pid, script) => runningHooks.record(pid, { group: spec.deploymentGroupId, deployment: spec.deploymentId, event, script }),
       logger,
       baseEnv: context.baseEnv,
     });
@@ -157,6 +160,9 @@ export async function runEvent(spec: DeploymentSpec, event: string, context: Eng
   assertSupported(event, context);
   const paths = deploymentPaths(context.config.root_dir, spec.deploymentGroupId, spec.deploymentId);
   ensureDeploymentDir(paths.deploymentDir);
+  // What a killed agent left running in this group (a `deploy` killed while this daemon runs, say) is
+  // stopped before any hook of the group runs again; the start of each agent does it for every group.
+  await new RunningHooks(runningHooksDir(context.config.root_dir), context.logger).stopLeftovers(context.config.hook_kill_grace_seconds * 1000, new Set([spec.deploymentGroupId]));
   return runWithOperatorHooks(spec, event, context, work ?? (() => runEventItself(spec, event, context)));
 }
 

@@ -6,6 +6,7 @@ import { writeMarker } from './markers.js';
 import { loadAppSpecFromDir } from '../appspec/parse.js';
 import { checkLifecycleEvents } from '../appspec/custom-events.js';
 import { runInstall } from '../install/install.js';
+import { recoverInterruptedInstalls } from './interrupted-work.js';
 
 /**
  * Install: read the new revision's appspec, install its files and permissions, then
@@ -17,6 +18,8 @@ export async function runInstallStep(spec: DeploymentSpec, context: EngineContex
   mkdirSync(instructionsDir(config.root_dir), { recursive: true });
   const appspec = loadAppSpecFromDir(paths.archiveDir, spec.appSpecFilename);
   if (spec.allPossibleLifecycleEvents) checkLifecycleEvents(appspec, spec.allPossibleLifecycleEvents);
+  // An earlier Install of the group cut short by a crash is undone first, whatever the start did.
+  await recoverInterruptedInstalls(config, logger, spec.deploymentGroupId);
   const { warnings } = await runInstall({
     rootDir: config.root_dir,
     groupId: spec.deploymentGroupId,

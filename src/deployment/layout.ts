@@ -39,6 +39,16 @@ export function deploymentPaths(rootDir: string, groupId: string, deploymentId: 
   };
 }
 
+/** Install's journal of what it changes (ours, not AWS's): present while an Install runs, or after one was interrupted. */
+export function installJournalFile(deploymentDir: string): string {
+  return join(deploymentDir, 'install-journal');
+}
+
+/** What Install moved out of the way, kept until it commits or is rolled back. */
+export function installBackupDir(deploymentDir: string): string {
+  return join(deploymentDir, 'install-backup');
+}
+
 /** The file beside a deployment-archive folder that records what its bundle said (see DeploymentPaths). */
 export function archiveAttributesFileFor(archiveDir: string): string {
   return join(dirname(archiveDir), 'archive-attributes.json');
@@ -85,6 +95,11 @@ export function deploymentsLogFile(rootDir: string, programName = 'codedeploy-ag
 
 export function trackingDir(rootDir: string, trackingName = 'ongoing-deployment'): string {
   return join(rootDir, trackingName);
+}
+
+/** Our own (not in AWS's layout): one record per running hook, for the clean-up after a crash (hooks/running-hooks.ts). */
+export function runningHooksDir(rootDir: string): string {
+  return join(rootDir, 'running-hooks');
 }
 
 /** `ROOT/../.version` holds `agent_version: <v>` (sent in the x-amz-codedeploy-agent-version header). */

@@ -7,11 +7,12 @@ import { buildHookEnvironment } from '../hooks/hook-environment.js';
 import { OPERATOR_HOOK_POINTS, pointHasHooks, scanOperatorHooks, type OperatorHookPoint, type OperatorHookScan } from '../hooks/operator-hook-files.js';
 import { runOperatorHooks, type OperatorHookFailure } from '../hooks/run-operator-hooks.js';
 import { ScriptsLog } from '../hooks/scripts-log.js';
+import { RunningHooks } from '../hooks/running-hooks.js';
 import { tailOf } from '../hooks/log-tail.js';
 import { writeFileAtomicSync } from '../util/atomic-write.js';
 import type { EngineContext, EventResult } from './engine.js';
 import { hookVariables } from './hook-variables.js';
-import { deploymentPaths, deploymentsLogFile, groupDir, operatorHooksStateFile } from './layout.js';
+import { deploymentPaths, deploymentsLogFile, groupDir, operatorHooksStateFile, runningHooksDir } from './layout.js';
 import { lastEventOnHost } from './lifecycle.js';
 import type { DeploymentSpec } from './spec-types.js';
 
@@ -77,11 +78,14 @@ function outcomeOf(error: unknown): EventOutcomeVariables {
 /** One event's operator hooks: one scripts.log, one environment recipe, the config's timeouts. */
 class PointRunner {
   private readonly logs = new Map<string, ScriptsLog>();
+  private readonly runningHooks: RunningHooks;
 
   constructor(
     private readonly scan: OperatorHookScan,
     private readonly context: EngineContext,
-  ) {}
+  ) {
+    this.runningHooks = new RunningHooks(runningHooksDir(context.config.root_dir), context.logger);
+  }
 
   /** The deployment's scripts.log (the one its bundle hooks write to), opened once. */
   private logFor(deployment: { deploymentGroupId: string; deploymentId: string }): ScriptsLog {
@@ -129,6 +133,7 @@ class PointRunner {
       signal: this.context.signal,
       logger: this.context.logger,
       onHook: (hookOutcome) => this.context.onOperatorHook?.(point, hookOutcome),
+      recordHook: (pid, script) => this.runningHooks.record(pid, { group: deployment.deploymentGroupId, deployment: deployment.deploymentId, event: point, script }),
     });
   }
 

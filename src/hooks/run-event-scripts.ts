@@ -43,6 +43,8 @@ export interface RunEventScriptsOptions {
   /** Agent shutdown: the running script's group is stopped (TERM, grace, KILL). */
   signal?: AbortSignal;
   onScriptStart?: (location: string) => void;
+  /** Each script's pid once it runs; returns what to call once it is over (see RunningHooks). */
+  recordHook?: (pid: number, location: string) => (() => void) | undefined;
   logger?: Logger;
   /** The environment hooks inherit (minus credentials). Default: the agent's process.env. */
   baseEnv?: NodeJS.ProcessEnv;
@@ -138,6 +140,7 @@ export async function runEventScripts(options: RunEventScriptsOptions): Promise<
       killGraceMs,
       outputGraceMs,
       signal: options.signal,
+      onSpawned: options.recordHook && ((pid) => options.recordHook?.(pid, location)),
       onLines: (stream, lines) => log(lines.map((line) => `${STREAM_PREFIX[stream]}${line}`)),
       onStopping: (reason) => {
         const message = reason === 'timeout'

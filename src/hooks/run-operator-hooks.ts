@@ -44,6 +44,8 @@ export interface RunOperatorHooksOptions {
   signal?: AbortSignal;
   logger: Logger;
   onHook?: (outcome: OperatorHookOutcome) => void;
+  /** Each hook's pid once it runs; returns what to call once it is over (see RunningHooks). */
+  recordHook?: (pid: number, path: string) => (() => void) | undefined;
 }
 
 function failureOf(result: ScriptProcessResult, path: string, timeoutMs: number): { code: ErrorCodeValue; message: string; outcome: OperatorHookOutcome } | undefined {
@@ -103,6 +105,7 @@ export async function runOperatorHooks(options: RunOperatorHooksOptions): Promis
       killGraceMs: options.killGraceMs,
       outputGraceMs: options.outputGraceMs,
       signal: options.signal,
+      onSpawned: options.recordHook && ((pid) => options.recordHook?.(pid, path)),
       onLines: (stream, lines) => output(lines.map((line) => `[${name}][${stream}]${line}`)),
       onStopping: (reason) => {
         const message = reason === 'timeout' ? `Operator hook ${path} timed out` : `Operator hook ${path} is being stopped because the agent is shutting down`;

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { listProcesses } from '../util/process-identity.js';
 import { LineSplitter, MAX_LINE_LENGTH } from './line-splitter.js';
 
 /**
@@ -35,6 +35,12 @@ export interface ScriptProcessOptions {
   onLines: (stream: OutputStreamName, lines: string[]) => Promise<void> | void;
   /** Called when the timeout fires or the signal aborts, before SIGTERM is sent. */
   onStopping?: (reason: 'timeout' | 'abort') => void;
+  /**
+   * Called as soon as the script runs, with its pid (= its process group); the function it returns is
+   * called once the script is over: when it exited by itself, or once its group was stopped. The agent
+   * records running hooks with it, so a restart after a crash finds the ones it left behind.
+   */
+  onSpawned?: (pid: number) => (() => void) | undefined;
   maxLineLength?: number;
 }
 
@@ -89,38 +95,22 @@ export function signalProcessGroup(pgid: number, signal: NodeJS.Signals | 0): bo
  */
 export function processGroupAlive(pgid: number): boolean {
   if (!signalProcessGroup(pgid, 0)) return false;
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return true;
-  }
-  for (const entry of entries) {
-    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      // Fields after the command name: state, ppid, pgrp, ...
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 3);
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return false;
+  return listProcesses().some((process) => process.pgrp === pgid);
 }
 
 /**
  * SIGTERM to the group, up to `graceMs` for all of it to go, then SIGKILL to whatever is left.
- * Returns whether SIGKILL was sent.
+ * Returns whether SIGKILL was sent. `stillTheGroup`, asked before SIGKILL, lets a caller that does not
+ * own the group (a hook left by a killed agent) make sure the id was not given to someone else meanwhile.
  */
-export async function terminateProcessGroup(pgid: number, graceMs: number): Promise<boolean> {
+export async function terminateProcessGroup(pgid: number, graceMs: number, stillTheGroup: () => boolean = () => true): Promise<boolean> {
   if (!signalProcessGroup(pgid, 'SIGTERM')) return false;
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
     await sleep(Math.min(GROUP_POLL_MS, deadline - Date.now()));
     if (!processGroupAlive(pgid)) return false;
   }
-  return signalProcessGroup(pgid, 'SIGKILL');
+  return stillTheGroup() && signalProcessGroup(pgid, 'SIGKILL');
 }
 
 interface LineReader {
@@ -199,6 +189,21 @@ export async function runScriptProcess(options: ScriptProcessOptions): Promise<S
     return failedToSpawn(error as Error);
   }
 
+  // A spawn that fails outright still returns a child, without a pid.
+  const spawnedOver = child.pid === undefined ? undefined : options.onSpawned?.(child.pid);
+  let over = false;
+  let stopping = false;
+  const markOver = () => {
+    if (over) return;
+    over = true;
+    spawnedOver?.();
+  };
+  // A script that exited by itself is over, even if a background child it left in its group runs on
+  // (that one is the application's, not the hook's); a script being stopped is over once its group is.
+  child.once('exit', () => {
+    if (!stopping) markOver();
+  });
+
   const maxLineLength = options.maxLineLength ?? MAX_LINE_LENGTH;
   const readers = [
     readLines(child.stdout as Readable, 'stdout', options.onLines, maxLineLength),
@@ -242,6 +247,7 @@ export async function runScriptProcess(options: ScriptProcessOptions): Promise<S
 
   if (ending.kind === 'error' && child.pid === undefined) {
     cleanUp();
+    markOver();
     abandonOpenReaders();
     await within(allRead, DRAIN_AFTER_KILL_MS);
     return failedToSpawn(ending.error);
@@ -260,9 +266,10 @@ export async function runScriptProcess(options: ScriptProcessOptions): Promise<S
 
   // Timeout, shutdown, or an 'error' after the process started (e.g. a failed kill): stop the group.
   cleanUp();
+  stopping = true;
   const reason = ending.kind === 'abort' ? 'abort' : 'timeout';
   options.onStopping?.(reason);
-  const killed = await terminateProcessGroup(pid, options.killGraceMs);
+  const killed = await terminateProcessGroup(pid, options.killGraceMs).finally(markOver);
   const exit = await within(exited, EXIT_AFTER_KILL_MS);
   await within(allRead, DRAIN_AFTER_KILL_MS);
   const streamsLeftOpen = abandonOpenReaders();

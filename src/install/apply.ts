@@ -1,5 +1,4 @@
 import fs, { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { SelinuxContext } from '../appspec/types.js';
 import type { OriginalAttributes } from '../archive/original-attributes.js';
@@ -10,7 +9,9 @@ import { formatCleanupLine, type CleanupEntry } from './cleanup-file.js';
 import { DestinationTree } from './destination-tree.js';
 import type { Identities } from './identity.js';
 import { formatInstallJson } from './install-json.js';
+import { changeMade } from './crash-switch.js';
 import { InstallJournal } from './journal.js';
+import type { JournalRecord } from './journal-records.js';
 import { PermissionObjects, setAcls, setContext } from './permission-objects.js';
 import { runBounded } from './pool.js';
 import { LoopYield } from '../util/loop-yield.js';
@@ -33,8 +34,10 @@ export interface ApplyOptions {
   /** What the two files held before Install (undefined: absent), put back if Install fails. */
   previousCleanup: string | undefined;
   previousInstallJson: string | undefined;
-  /** The backup of moved-aside files goes in a folder here (the deployment folder). */
-  backupParent: string;
+  /** The deployment folder: Install's journal and the backup of moved-aside files go in it. */
+  deploymentDir: string;
+  groupId: string;
+  deploymentId: string;
   /** SELinux rules the previous deployment set, by file, to re-add if Install fails. */
   previousContexts: ReadonlyMap<string, SelinuxContext>;
   /**
@@ -58,7 +61,8 @@ export interface ApplyResult {
  * Carry out a checked plan: remove the previous deployment's files, write install.json, create the
  * directories, copy the files, set permissions, recording each created path in the cleanup file as
  * AWS's agent does. If anything fails, everything is undone (see InstallJournal) and the cleanup file
- * and install.json get their previous content back, so the host is as it was before Install.
+ * and install.json get their previous content back, so the host is as it was before Install; if the
+ * agent is killed, the next start does the same from the journal (recovery.ts).
  *
  * Every destination entry is reached through a DestinationTree (./destination-tree.ts): the folders on
  * the way are walked once, without following any symlink another user could have planted, and their
@@ -80,11 +84,23 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
 async function applyWithTree(options: ApplyOptions, tree: DestinationTree): Promise<ApplyResult> {
   const { plan, logger } = options;
   const concurrency = options.concurrency ?? 32;
-  const journal = new InstallJournal(options.backupParent, logger, tree);
   // Walks every existing destination folder: a symlink Install may not follow refuses it here, before any write.
-  for (const dir of parentDirectories(plan)) {
-    await failWithContext(`opening the destination folder ${dir}`, () => journal.rememberDirectoryTimes([dir]));
+  const directories = [...parentDirectories(plan)];
+  for (const dir of directories) {
+    await failWithContext(`opening the destination folder ${dir}`, () => tree.existingDirectory(dir));
   }
+  const journal = await InstallJournal.open({
+    deploymentDir: options.deploymentDir,
+    group: options.groupId,
+    deployment: options.deploymentId,
+    cleanupFile: options.cleanupFile,
+    installJsonFile: options.installJsonFile,
+    previousCleanup: options.previousCleanup,
+    previousInstallJson: options.previousInstallJson,
+    directories,
+    tree,
+    logger,
+  });
   const result: ApplyResult = { removed: 0, directoriesCreated: 0, filesCopied: 0, linksCreated: 0, permissionObjects: 0 };
   const byType = operationsByType(plan.operations);
   const ofType = <Type extends InstallOperation['type']>(type: Type) => byType[type] as Operation<Type>[];
@@ -96,7 +112,6 @@ async function applyWithTree(options: ApplyOptions, tree: DestinationTree): Prom
   const objects = new PermissionObjects(tree);
 
   let cleanupFd: number | undefined;
-  let filesTouched = false;
   // Unbuffered writes, each path listed before it is created (after, for directories) as in AWS's agent,
   // so that after a crash the next deployment still removes what this one left.
   const recordAll = (entries: readonly CleanupEntry[]) => {
@@ -106,15 +121,23 @@ async function applyWithTree(options: ApplyOptions, tree: DestinationTree): Prom
 
   try {
     result.removed = await removePrevious(plan.removals, journal, options, concurrency);
+    journal.removalsDone();
 
-    filesTouched = true;
     await writeFileAtomic(options.installJsonFile, formatInstallJson(plan.operations));
     cleanupFd = openSync(options.cleanupFile, 'w', 0o644);
 
     // Directories first, in plan order (parents before children), so the copies can run in parallel.
     // Synchronous: a thread-pool round trip each cost more than the mkdir itself.
+    await journal.intend(mkdirs.map((op) => ({ t: 'create', path: op.directory, dir: true })));
     for (const op of mkdirs) {
-      await failWithContext(`creating the directory ${op.directory}`, () => tree.mkdir(op.directory));
+      await failWithContext(`creating the directory ${op.directory}`, () => {
+        try {
+          tree.mkdir(op.directory);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EEXIST') journal.notCreated(op.directory);
+          throw error;
+        }
+      });
       journal.created(op.directory, true);
       objects.madeDirectory(op.directory);
       record({ kind: 'path', path: op.directory });
@@ -129,34 +152,47 @@ async function applyWithTree(options: ApplyOptions, tree: DestinationTree): Prom
     for (const op of ofType('chmod')) {
       if (copied.has(op.file)) continue;
       await failWithContext(`setting mode ${op.mode.toString(8)} on ${op.file}`, () => fs.chmodSync(descriptorPath(objects.directory(op.file)), op.mode));
+      changeMade('install');
     }
     await setAcls(ofType('setfacl'), options.tools.setfacl ?? 'setfacl', concurrency, objects);
     for (const op of ofType('semanage')) await setContext(op, options.tools, objects, journal, record);
     for (const op of ofType('chown')) {
-      if (!copied.has(op.file)) await changeDirectoryOwner(op, options.identities, objects);
+      if (!copied.has(op.file)) {
+        await changeDirectoryOwner(op, options.identities, objects);
+        changeMade('install');
+      }
     }
     result.permissionObjects = new Set([...ofType('chmod'), ...ofType('setfacl'), ...ofType('semanage'), ...ofType('chown')].map((op) => op.file)).size;
 
     fsyncSync(cleanupFd);
     closeSync(cleanupFd);
     cleanupFd = undefined;
+    await journal.commit();
   } catch (error) {
     if (cleanupFd !== undefined) closeSync(cleanupFd);
-    throw await rollBack(error, journal, filesTouched, options);
+    throw await rollBack(error, journal, options);
   }
-  await journal.discardBackups();
+  await journal.discard();
   return result;
 }
 
-/** The previous deployment's files: links and files in parallel, then directories children first. */
+/**
+ * The previous deployment's files: links and files in parallel, then directories children first. Each
+ * move is announced in the journal before it is made (see announcedBatches).
+ */
 async function removePrevious(
   removals: readonly RemovalOperation[],
   journal: InstallJournal,
   options: ApplyOptions,
   concurrency: number,
 ): Promise<number> {
-  const leaves = removals.filter((op) => op.type === 'remove' && op.entryType !== 'directory');
-  await runBounded(leaves, concurrency, (op) => failWithContext(`removing ${op.path} (previous deployment)`, () => journal.moveAside(op.path)));
+  const leaves = removals.filter((op) => op.type === 'remove' && op.entryType !== 'directory').map((op) => ({ path: op.path, n: journal.entry() }));
+  await announcedBatches(journal, leaves, ({ path, n }) => [{ t: 'move', n, path }], (batch) =>
+    runBounded(batch, concurrency, ({ path, n }) => failWithContext(`removing ${path} (previous deployment)`, () => journal.moveAside(n, path))),
+  );
+  const directories = new Map<RemovalOperation, number>();
+  for (const op of removals) if (op.type === 'remove' && op.entryType === 'directory') directories.set(op, journal.entry());
+  await journal.intend([...directories].map(([op, n]) => ({ t: 'move', n, path: op.path })));
   for (const op of removals) {
     if (op.type === 'semanage-delete') {
       if (!options.tools.semanage) {
@@ -164,14 +200,46 @@ async function removePrevious(
         continue;
       }
       // AWS's agent ignores the result: the rule may already be gone.
+      const removing = journal.contextRemoving(op.path, options.previousContexts.get(op.path));
       const { execa } = await loadExeca();
       const deleted = await execa(options.tools.semanage, ['fcontext', '-d', op.path], { reject: false });
-      if (deleted.exitCode === 0) journal.contextRemoved(op.path, options.previousContexts.get(op.path));
-    } else if (op.entryType === 'directory') {
-      await failWithContext(`removing ${op.path} (previous deployment)`, () => journal.moveAside(op.path));
+      if (deleted.exitCode === 0) removing.deleted();
+    } else {
+      const n = directories.get(op);
+      if (n !== undefined) await failWithContext(`removing ${op.path} (previous deployment)`, () => journal.moveAside(n, op.path));
     }
   }
   return removals.filter((op) => op.type === 'remove').length;
+}
+
+/** Records announced (and synced) at a time: a few fdatasyncs per 10,000 changes, each hidden behind the changes before it. */
+const JOURNAL_BATCH = 2048;
+
+/**
+ * Runs `items` in batches, each announced in the journal and on disk before its first change is made;
+ * the next batch is announced and synced while this one runs, so the syncs cost almost no time.
+ */
+async function announcedBatches<T>(
+  journal: InstallJournal,
+  items: readonly T[],
+  announce: (item: T) => JournalRecord[],
+  run: (batch: readonly T[]) => Promise<void>,
+): Promise<void> {
+  const batches: T[][] = [];
+  for (let start = 0; start < items.length; start += JOURNAL_BATCH) batches.push(items.slice(start, start + JOURNAL_BATCH));
+  const announceBatch = (index: number): Promise<void> | undefined => {
+    if (index >= batches.length) return undefined;
+    const synced = journal.intend(batches[index].flatMap(announce));
+    // Awaited before the batch runs; until then a failure must not count as unhandled.
+    synced.catch(() => undefined);
+    return synced;
+  };
+  let synced = announceBatch(0);
+  for (let index = 0; index < batches.length; index++) {
+    await synced;
+    synced = announceBatch(index + 1);
+    await run(batches[index]);
+  }
 }
 
 /**
@@ -274,35 +342,44 @@ async function copyEntries(copies: readonly Operation<'copy'>[], context: CopyCo
     },
   });
   const loop = new LoopYield();
+  // A file OVERWRITE replaces is moved aside first, as backup entry `n`; its copy is announced as
+  // coming only after that move, which the `moved` record then confirms.
+  const items = copies.map((op) => ({ op, n: op.replaces ? journal.entry() : undefined }));
+  const announce = ({ op, n }: (typeof items)[number]): JournalRecord[] =>
+    n === undefined ? [{ t: 'create', path: op.destination }] : [{ t: 'move', n, path: op.destination }, { t: 'create', path: op.destination, after: n }];
   try {
-    for (let start = 0; start < copies.length; start += RECORD_AHEAD) {
-      // Writing the next lines ahead keeps "listed before copied" at a fraction of the system calls of one
-      // write per file.
-      const batch = copies.slice(start, start + RECORD_AHEAD);
-      context.recordAll(batch.map((copy) => ({ kind: 'path', path: copy.destination })));
-      for (const op of batch) {
-        if (op.replaces) await failWithContext(`moving aside ${op.destination} (OVERWRITE)`, () => journal.moveAside(op.destination));
-        // Jobs name folders by descriptor: only once none is in flight may the tree close some.
-        if (tree.isFull) {
-          await pool.flush();
-          tree.trim();
+    await announcedBatches(journal, items, announce, async (batch) => {
+      for (let start = 0; start < batch.length; start += RECORD_AHEAD) {
+        // Writing the next lines ahead keeps "listed before copied" at a fraction of the system calls of one
+        // write per file.
+        const chunk = batch.slice(start, start + RECORD_AHEAD);
+        context.recordAll(chunk.map(({ op }) => ({ kind: 'path', path: op.destination })));
+        for (const { op, n } of chunk) {
+          if (n !== undefined) await failWithContext(`moving aside ${op.destination} (OVERWRITE)`, () => journal.moveAside(n, op.destination, { mark: true }));
+          // Jobs name folders by descriptor: only once none is in flight may the tree close some.
+          if (tree.isFull) {
+            await pool.flush();
+            tree.trim();
+          }
+          let job: InstallJob;
+          try {
+            job = copyJob(op, tree.entry(op.destination), needsChown(op), finalAttributes?.(op), identifies && needsIdentity.has(op.destination));
+          } catch (error) {
+            // Synchronous on purpose: an awaited wrapper per file cost more than the copy's own JavaScript.
+            throw contextFor(error, `copying ${op.source} to ${op.destination}`);
+          }
+          await pool.add(job);
+          await loop.maybeYield();
         }
-        let job: InstallJob;
-        try {
-          job = copyJob(op, tree.entry(op.destination), needsChown(op), finalAttributes?.(op), identifies && needsIdentity.has(op.destination));
-        } catch (error) {
-          // Synchronous on purpose: an awaited wrapper per file cost more than the copy's own JavaScript.
-          throw contextFor(error, `copying ${op.source} to ${op.destination}`);
-        }
-        await pool.add(job);
-        await loop.maybeYield();
       }
-    }
+    });
     await pool.flush();
   } catch (error) {
     const job = failedJob(error);
-    if (!job || error instanceof InstallError) throw error;
-    const to = (job as Partial<InstallJob>).destination ?? job.to;
+    const to = job && ((job as Partial<InstallJob>).destination ?? job.to);
+    // Something was at the path already: not this Install's to remove, even after a crash.
+    if (to !== undefined && (error as NodeJS.ErrnoException).code === 'EEXIST') journal.notCreated(to);
+    if (!job || to === undefined || error instanceof InstallError) throw error;
     const what = job.kind === 'copy' ? `copying ${job.from} to ${to}` : `creating the link ${to}`;
     // The system error names the descriptor path; say the destination instead.
     const reason = (error as Error).message.replaceAll(job.to, to);
@@ -348,31 +425,16 @@ async function changeDirectoryOwner(op: Operation<'chown'>, identities: Identiti
 }
 
 /** Undo everything and say what happened, and whether the host is back as it was. */
-async function rollBack(error: unknown, journal: InstallJournal, filesTouched: boolean, options: ApplyOptions): Promise<InstallError> {
-  const problems = await journal.rollback(options.tools);
-  if (filesTouched) {
-    await restoreFile(options.cleanupFile, options.previousCleanup).catch((restoreError: Error) =>
-      problems.push(`could not restore ${options.cleanupFile}: ${restoreError.message}`),
-    );
-    await restoreFile(options.installJsonFile, options.previousInstallJson).catch((restoreError: Error) =>
-      problems.push(`could not restore ${options.installJsonFile}: ${restoreError.message}`),
-    );
-  }
+async function rollBack(error: unknown, journal: InstallJournal, options: ApplyOptions): Promise<InstallError> {
+  const { problems, kept } = await journal.rollback(options.tools);
   const reason = error instanceof Error ? error.message : String(error);
   if (problems.length === 0) {
-    await journal.discardBackups();
     options.logger.warn(`Install failed and was rolled back; the host is as it was before Install: ${reason}`);
     return new InstallError(`${reason}\nEverything Install had changed was undone.`, undefined, { cause: error });
   }
-  const backup = await journal.backupLocation;
-  const message = `${reason}\nInstall could not undo everything it had changed:\n${problems.join('\n')}${backup ? `\nPrevious files are kept in ${backup}.` : ''}`;
+  const message = `${reason}\nInstall could not undo everything it had changed:\n${problems.join('\n')}\nPrevious files are kept in ${kept}.`;
   options.logger.error(message);
   return new InstallError(message, undefined, { cause: error });
-}
-
-async function restoreFile(path: string, content: string | undefined): Promise<void> {
-  if (content === undefined) await rm(path, { force: true });
-  else await writeFileAtomic(path, content);
 }
 
 function* parentDirectories(plan: InstallPlan): Iterable<string> {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { readProcessStat } from './process-identity.js';
 
 /**
  * When the process started, from /proc (clock ticks since boot + boot time): with the pid, it tells a
@@ -7,10 +8,7 @@ import { readFileSync } from 'node:fs';
  */
 export function processStartTime(pid: number): Date | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses; fields after the last ')' are fixed.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const startTicks = Number(fields[19]);
+    const startTicks = Number(readProcessStat(pid)?.start);
     const btimeLine = readFileSync('/proc/stat', 'utf8').split('\n').find((line) => line.startsWith('btime '));
     if (!btimeLine || !Number.isFinite(startTicks)) return undefined;
     const bootSeconds = Number(btimeLine.slice(6));

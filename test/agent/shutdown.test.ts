@@ -2,13 +2,13 @@
  * Crash recovery and shutdown (docs/compatibility.md, "Crash recovery"): SIGKILL during a hook, SIGTERM during a hook (with
  * and without enough time), a second SIGTERM, and completions that outlive the process (the outbox).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeSpec } from '../doubles/commands-service.js';
 import { newWorld, service, useDaemonWorld, world } from '../helpers/daemon-world.js';
 import { expectAllRequestsAuthenticated, expectCompletedOnce, localRevision, payloadOf, waitForDeployment } from './harness.js';
-import { isAlive } from '../hooks/proc.js';
+import { isAlive, waitForOwnRecord } from '../hooks/proc.js';
 
 const RESTART_MESSAGE = 'Failed: Failing in-progress lifecycle event after an agent restart.';
 
@@ -83,6 +83,53 @@ describe('crash recovery', () => {
     expect((await agent.stop()).exitCode).toBe(0);
     // Nothing more arrives later (a second, different result would be a bug).
     expect(before.completions).toHaveLength(1);
+  });
+
+  it('stops the hook a SIGKILL left running before it polls again, and leaves alone an application the hook started in its own session', async () => {
+    newWorld({ hook_kill_grace_seconds: 1 });
+    const pidFile = join(world.dir, 'orphan.pids');
+    const bundle = world.makeBundle({
+      label: 'orphan',
+      hooks: {
+        BeforeInstall: { body: `${waitForOwnRecord(world.root)}\nsetsid sleep 300 < /dev/null > /dev/null 2>&1 &\napp=$!\nsleep 300 &\necho "$$ $! $app" > '${pidFile}'\nwait` },
+        AfterInstall: {},
+      },
+    });
+    let agent = world.start();
+    const deployment = service.addDeployment({ hostIdentifier: world.hostIdentifier, spec: makeSpec({ revision: localRevision(bundle) }), commands: COMMANDS });
+    // Generous: download and the hook's start are slow on a loaded machine.
+    const deadline = Date.now() + 60_000;
+    while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim().split(' ').length < 3) {
+      if (Date.now() > deadline) throw new Error(`the hook did not start:\n${agent.log}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const [shell, member, app] = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+    hookGroups.push(shell, app);
+    // The whole agent killed (the OOM killer, `systemctl kill -s KILL`): its command worker, which runs the
+    // hook and would stop it if only the daemon died, then the daemon before it can react.
+    const worker = [...agent.log.matchAll(/Started the command worker \(pid (\d+)\)/g)].map((m) => Number(m[1])).at(-1);
+    expect(worker, agent.log).toBeDefined();
+    process.kill(worker!, 'SIGKILL');
+    agent.signal('SIGKILL');
+    await agent.waitForExit();
+    // The orphan runs on without its agent.
+    expect(isAlive(shell) && isAlive(member) && isAlive(app)).toBe(true);
+
+    agent = world.start();
+    await waitForDeployment(service, deployment, agent, 60_000);
+    expect(isAlive(shell)).toBe(false);
+    expect(isAlive(member)).toBe(false);
+    expect(isAlive(app)).toBe(true);
+    const log = agent.log;
+    const stopping = log.search(/The hook scripts\/BeforeInstall\.sh of BeforeInstall \(deployment \S+, group \S+, process group \d+\), started by agent pid \d+ which stopped without ending it, is still running; stopping it/);
+    expect(stopping, log).toBeGreaterThanOrEqual(0);
+    expect(log).toContain('of BeforeInstall');
+    expect(log).toMatch(/The hook scripts\/BeforeInstall\.sh .* stopped after SIGTERM/);
+    // Before the agent asked the service for anything.
+    expect(stopping).toBeLessThan(log.indexOf('Host identifier'));
+    expect(deployment.commands[1].completions.map((c) => [c.commandStatus, payloadOf(c).error_code])).toEqual([['Failed', 7]]);
+    expect(existsSync(join(world.root, 'running-hooks')) ? readdirSync(join(world.root, 'running-hooks')) : []).toEqual([]);
+    expect((await agent.stop()).exitCode).toBe(0);
   });
 
   it('delivers the decided result, not code 7, when killed while the completion was still undelivered', async () => {

@@ -50,3 +50,12 @@ export async function waitFor(check: () => boolean, timeoutMs = 3000): Promise<b
   }
   return check();
 }
+
+/**
+ * Shell lines for a hook that wait until the agent has recorded it in ROOT/running-hooks: the agent does
+ * so right after the script starts, and a test that kills the agent within that instant would test
+ * nothing of what comes after.
+ */
+export function waitForOwnRecord(rootDir: string): string {
+  return `while ! ls '${rootDir}/running-hooks'/$$-*.json > /dev/null 2>&1; do sleep 0.01; done`;
+}
