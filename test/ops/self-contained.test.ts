@@ -5,7 +5,7 @@ import { REPO_ROOT } from '../helpers/cli.js';
 
 /**
  * The repository explains itself: no comment, test or document points to notes outside it (a private
- * specification's section numbers, its file names, `../shared`) or calls AWS's agent by private shorthand.
+ * specification's section numbers, its file names, the reference folder beside the repository) or calls AWS's agent by private shorthand.
  * Facts about AWS's agent are stated where they are used or in docs/compatibility.md. (A YAML anchor or a
  * PKI trust anchor is fine: only "the anchor" as a name is refused.)
  */
