@@ -1,7 +1,7 @@
 // The test doubles the daemon scenarios need — the commands service (test/doubles/commands-service.ts),
 // its PKCS7 signer and moto (test/doubles/moto.ts) — bundled with esbuild (a dev dependency) into the
 // work folder, then loaded into this process.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -43,4 +43,14 @@ export async function loadCommandsServiceDouble(repoRoot, outDir) {
     plugins: [keepInRepo(repoRoot, /\/scripts\/test-prerequisites\.mjs$/)],
   });
   return import(pathToFileURL(outfile).href);
+}
+
+/** An on-premises identity file (the keys the double checks SigV4 with, the host's IAM user ARN) at `path`. */
+export function writeOnPremisesFile(path, credentials, host) {
+  writeFileSync(path, [
+    `aws_access_key_id: ${credentials.accessKeyId}`,
+    `aws_secret_access_key: ${credentials.secretAccessKey}`,
+    `iam_user_arn: ${host}`,
+    'region: us-east-1',
+  ].join('\n'));
 }

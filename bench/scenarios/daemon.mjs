@@ -5,7 +5,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { loadCommandsServiceDouble } from '../lib/double.mjs';
+import { loadCommandsServiceDouble, writeOnPremisesFile } from '../lib/double.mjs';
 import { agentCommand, processCpuMs, processMemoryKb, processTreeCpuMs, runMeasured, summarize } from '../lib/measure.mjs';
 import { commandWorkers } from '../lib/sample.mjs';
 
@@ -36,12 +36,7 @@ class DaemonWorld {
     rmSync(ctx.fixtures.dest('daemon'), { recursive: true, force: true });
     mkdirSync(this.dir, { recursive: true });
     const onPremises = join(this.dir, 'onpremises.yml');
-    writeFileSync(onPremises, [
-      `aws_access_key_id: ${double.TEST_CREDENTIALS.accessKeyId}`,
-      `aws_secret_access_key: ${double.TEST_CREDENTIALS.secretAccessKey}`,
-      `iam_user_arn: ${HOST}`,
-      'region: us-east-1',
-    ].join('\n'));
+    writeOnPremisesFile(onPremises, double.TEST_CREDENTIALS, HOST);
     this.configFile = join(this.dir, 'agent.yml');
     // As shipped (conf/codedeployagent.yml: wait_between_runs 1), without the start-up splay, which
     // would only add a random wait before the first poll.

@@ -8,7 +8,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { loadCommandsServiceDouble } from '../lib/double.mjs';
+import { loadCommandsServiceDouble, writeOnPremisesFile } from '../lib/double.mjs';
 import { agentCommand, processCpuMs } from '../lib/measure.mjs';
 import { isAlive, processFigures } from '../lib/sample.mjs';
 
@@ -80,12 +80,7 @@ export async function fleetScenario(ctx) {
       const home = join(dir, `host-${String(i + 1).padStart(4, '0')}`);
       mkdirSync(home, { recursive: true });
       const onPremises = join(home, 'codedeploy.onpremises.yml');
-      writeFileSync(onPremises, [
-        `aws_access_key_id: ${identity.credentials.accessKeyId}`,
-        `aws_secret_access_key: ${identity.credentials.secretAccessKey}`,
-        `iam_user_arn: ${identity.host}`,
-        'region: us-east-1',
-      ].join('\n'));
+      writeOnPremisesFile(onPremises, identity.credentials, identity.host);
       const configFile = join(home, 'codedeployagent.yml');
       // The shipped configuration (wait_between_runs 1; start-up splay, backoff and throttle waits at their defaults).
       writeFileSync(configFile, [

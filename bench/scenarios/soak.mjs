@@ -7,7 +7,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writ
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { loadCommandsServiceDouble } from '../lib/double.mjs';
+import { loadCommandsServiceDouble, writeOnPremisesFile } from '../lib/double.mjs';
 import { soakFailure } from '../lib/fixtures.mjs';
 import { agentCommand } from '../lib/measure.mjs';
 import { commandWorkers, folderSize, processFigures, probeHeap, slope } from '../lib/sample.mjs';
@@ -66,12 +66,7 @@ export async function soakScenario(ctx) {
 
     const root = join(dir, 'root');
     const onPremises = join(dir, 'onpremises.yml');
-    writeFileSync(onPremises, [
-      `aws_access_key_id: ${double.TEST_CREDENTIALS.accessKeyId}`,
-      `aws_secret_access_key: ${double.TEST_CREDENTIALS.secretAccessKey}`,
-      `iam_user_arn: ${HOST}`,
-      'region: us-east-1',
-    ].join('\n'));
+    writeOnPremisesFile(onPremises, double.TEST_CREDENTIALS, HOST);
     const configFile = join(dir, 'agent.yml');
     // The shipped configuration (conf/codedeployagent.yml) without the start-up splay, and 1 s grace periods
     // so the deployments whose ApplicationStart overruns its timeout are not held up 5 s more.
